@@ -1,0 +1,335 @@
+//! Debugging aids in eventlet's spirit: dumps of the hub's timers, listeners and greenthreads.
+//!
+//! Every setting here applies to the calling thread's hub (tests run in parallel threads, each
+//! with its own hub, and must not change each other's settings).
+//!
+//! # Dump format
+//!
+//! * `format_hub_timers()` starts with `TIMERS:` and lists every live timer, cancelled ones left
+//!   out, sorted by deadline then creation order. Each line reads
+//!   `t<seq> <when> <what it will do>, created by #<id> at <file>:<line>`, where `<when>` is
+//!   `next pass` for zero-delay timers and the deadline relative to the hub's now
+//!   (`+1.500000s`) otherwise, and `<file>:<line>` is the user call that created it
+//!   (`#[track_caller]`, stable in every profile).
+//! * `format_hub_listeners()` starts with `READERS:` and `WRITERS:`.
+//! * `format_greenthreads()` starts with `GREENTHREADS:` and lists the root and every live
+//!   greenthread with its state, what it waits in and where, and its spawn site.
+//!
+//! Greenthreads, timers and fds carry per-hub ordinal ids, never addresses. With
+//! [`hub_timer_stacks`] on, each timer adds its creation stack as `    at function (file:line)`
+//! lines: user frames only, runtime, std and test-harness frames removed. Formatting never panics
+//! and never blocks: state that is busy at the moment prints as `<busy>`.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+
+use crate::greenthread::State;
+use crate::hub::{hub, Hub};
+
+/// Per-hub debug settings.
+#[derive(Debug)]
+pub(crate) struct Flags {
+    pub(crate) timer_stacks: Cell<bool>,
+    pub(crate) listener_stacks: Cell<bool>,
+    pub(crate) exceptions: Cell<bool>,
+    pub(crate) prevent_multiple_readers: Cell<bool>,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            timer_stacks: Cell::new(false),
+            listener_stacks: Cell::new(false),
+            exceptions: Cell::new(true),
+            prevent_multiple_readers: Cell::new(true),
+        }
+    }
+}
+
+impl Flags {
+    pub(crate) fn reset(&self) {
+        let d = Flags::default();
+        self.timer_stacks.set(d.timer_stacks.get());
+        self.listener_stacks.set(d.listener_stacks.get());
+        self.exceptions.set(d.exceptions.get());
+        self.prevent_multiple_readers.set(d.prevent_multiple_readers.get());
+    }
+}
+
+/// Records the creation stack of every timer created afterwards on this thread's hub (off by
+/// default); [`format_hub_timers`] then prints it under each timer.
+///
+/// ```
+/// green::debug::hub_timer_stacks(true);
+/// green::hub::schedule_call_global(std::time::Duration::from_secs(1), || {}).cancel();
+/// green::debug::hub_timer_stacks(false);
+/// ```
+pub fn hub_timer_stacks(on: bool) {
+    hub().flags.timer_stacks.set(on);
+}
+
+/// Records the creation stack of every fd listener created afterwards on this thread's hub (off by
+/// default); [`format_hub_listeners`] then prints it.
+///
+/// ```
+/// green::debug::hub_listener_stacks(true);
+/// green::debug::hub_listener_stacks(false);
+/// ```
+pub fn hub_listener_stacks(on: bool) {
+    hub().flags.listener_stacks.set(on);
+}
+
+/// Whether this thread's hub prints the panics it catches: greenthread panics and panics in hub
+/// callbacks (on by default, as in eventlet). They are recorded either way (see
+/// [`hub_exception_log`]).
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// let _ = green::spawn(|| -> () { panic!("quiet") }).wait();
+/// green::debug::hub_exceptions(true);
+/// ```
+pub fn hub_exceptions(on: bool) {
+    hub().flags.exceptions.set(on);
+}
+
+/// Whether a second simultaneous reader (or writer) of one fd is an error on this thread's hub
+/// (on by default, as in eventlet).
+///
+/// ```
+/// green::debug::hub_prevent_multiple_readers(false);
+/// green::debug::hub_prevent_multiple_readers(true);
+/// ```
+pub fn hub_prevent_multiple_readers(on: bool) {
+    hub().flags.prevent_multiple_readers.set(on);
+}
+
+/// The panics this thread's hub caught since it started (greenthread panics, hub callback panics,
+/// link panics), one line each, as printed when [`hub_exceptions`] is on.
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// green::hub::schedule_call_global(std::time::Duration::ZERO, || panic!("in a callback"));
+/// green::sleep(std::time::Duration::ZERO);
+/// assert!(green::debug::hub_exception_log().last().unwrap().contains("in a callback"));
+/// ```
+pub fn hub_exception_log() -> Vec<String> {
+    hub().exceptions.try_borrow().map(|e| e.clone()).unwrap_or_default()
+}
+
+/// Captures the raw return addresses of the calling stack.
+pub(crate) fn capture_stack() -> Box<[usize]> {
+    let mut ips = Vec::with_capacity(32);
+    backtrace::trace(|f| {
+        ips.push(f.ip() as usize);
+        ips.len() < 64
+    });
+    ips.into_boxed_slice()
+}
+
+/// Source directories whose frames are hidden from creation stacks (the runtime's own, plus
+/// those registered by the harness and detectors crates).
+static HIDDEN_DIRS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+/// Hides frames from files under `dir` (for example `concat!(env!("CARGO_MANIFEST_DIR"),
+/// "/src/")`) in creation stacks; used by the harness and detector crates so their frames count
+/// as runtime frames.
+///
+/// ```
+/// green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
+/// ```
+pub fn hide_frames_under(dir: &'static str) {
+    let mut d = HIDDEN_DIRS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !d.contains(&dir) {
+        d.push(dir);
+    }
+}
+
+/// Whether a frame from `file` belongs to the runtime, std, a dependency or a test harness.
+fn hidden_file(file: &str) -> bool {
+    if file.starts_with("/rustc/") || file.contains("/.cargo/registry/") || file.contains("/.cargo/git/") {
+        return true;
+    }
+    let own = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+    if file.starts_with(own) || file.starts_with(RUNTIME_REL_DIR) {
+        return true;
+    }
+    let d = HIDDEN_DIRS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    d.iter().any(|dir| file.starts_with(dir))
+}
+
+/// The runtime's source directory as rustc names it in a workspace build (`runtime/src/`).
+const RUNTIME_REL_DIR: &str = {
+    let f = file!();
+    // `file!()` is `<dir>/debug.rs`; keep `<dir>/`.
+    let bytes = f.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && bytes[end - 1] != b'/' {
+        end -= 1;
+    }
+    match std::str::from_utf8(bytes.split_at(end).0) {
+        Ok(s) => s,
+        Err(_) => "runtime/src/",
+    }
+};
+
+/// Symbolises `ips` into `function (file:line)` lines of user frames, innermost first, cut at
+/// the greenthread's entry (corosensei's coroutine start).
+pub(crate) fn symbolize(ips: &[usize]) -> Vec<String> {
+    let cwd = std::env::current_dir().ok().map(|p| format!("{}/", p.display()));
+    let mut out = Vec::new();
+    let mut at_entry = false;
+    for &ip in ips {
+        if at_entry {
+            break;
+        }
+        backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+            let file = sym.filename().map(|f| f.display().to_string());
+            let Some(file) = file else { return };
+            if file.contains("/corosensei-") {
+                at_entry = true;
+            }
+            if at_entry || hidden_file(&file) {
+                return;
+            }
+            let name = sym.name().map_or_else(|| "<unknown>".to_string(), |n| format!("{n:#}"));
+            let shown = match &cwd {
+                Some(c) if file.starts_with(c.as_str()) => &file[c.len()..],
+                _ => file.as_str(),
+            };
+            let line = sym.lineno().map_or_else(String::new, |l| format!(":{l}"));
+            out.push(format!("{name} ({shown}{line})"));
+        });
+    }
+    out
+}
+
+/// Symbolises on the hub's (large) stack when called from a greenthread.
+fn symbolize_on_parent_stack(h: &Hub, ips: Vec<usize>) -> Vec<String> {
+    match h.current() {
+        Some(c) if !c.is_root => c.yielder.on_parent_stack(move || symbolize(&ips)),
+        _ => symbolize(&ips),
+    }
+}
+
+fn label_of(h: &Hub, id: u64) -> String {
+    if id == 0 {
+        return "#0 root".into();
+    }
+    h.live_greenthreads().iter().find(|g| g.id == id).map_or_else(|| format!("#{id}"), |g| g.label())
+}
+
+/// Lists this thread's live timers (see the module docs for the format).
+///
+/// ```
+/// let s = green::debug::format_hub_timers();
+/// assert!(s.starts_with("TIMERS:"));
+/// ```
+pub fn format_hub_timers() -> String {
+    let h = hub();
+    let now = h.now_ns();
+    struct Line {
+        key: (u8, u64, u64),
+        text: String,
+        stack: Option<Vec<usize>>,
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    let mut out = String::from("TIMERS:");
+    match h.timers.try_borrow() {
+        Err(_) => {
+            out.push_str("\n<busy>");
+            return out;
+        }
+        Ok(timers) => {
+            for e in timers.entries() {
+                let Some(action) = &e.action else { continue };
+                let (key, when) = match e.deadline {
+                    None => ((0, 0, e.seq), "next pass".to_string()),
+                    Some(d) => {
+                        let rel = d as i128 - now as i128;
+                        let sign = if rel < 0 { "-" } else { "+" };
+                        let a = rel.unsigned_abs();
+                        ((1, d, e.seq), format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000))
+                    }
+                };
+                let text = format!(
+                    "t{} {when} {}, created by {} at {}:{}",
+                    e.seq,
+                    action.describe(e.why),
+                    label_of(h, e.creator),
+                    e.site.file(),
+                    e.site.line()
+                );
+                lines.push(Line { key, text, stack: e.stack.as_ref().map(|s| s.to_vec()) });
+            }
+        }
+    }
+    lines.sort_by_key(|l| l.key);
+    for l in lines {
+        out.push('\n');
+        out.push_str(&l.text);
+        if let Some(ips) = l.stack {
+            for frame in symbolize_on_parent_stack(h, ips) {
+                let _ = write!(out, "\n    at {frame}");
+            }
+        }
+    }
+    out
+}
+
+/// Lists this thread's fd listeners: `READERS:` then `WRITERS:`.
+///
+/// ```
+/// assert!(green::debug::format_hub_listeners().starts_with("READERS:"));
+/// ```
+pub fn format_hub_listeners() -> String {
+    let _ = hub();
+    String::from("READERS:\nWRITERS:")
+}
+
+/// Lists the root and every live greenthread with its state and wait reason.
+///
+/// ```
+/// let gt = green::Builder::new().name("napper").spawn(|| green::sleep(std::time::Duration::from_secs(1)));
+/// green::sleep(std::time::Duration::ZERO);
+/// let dump = green::debug::format_greenthreads();
+/// assert!(dump.contains("\"napper\": blocked in sleep"), "{dump}");
+/// gt.kill();
+/// ```
+pub fn format_greenthreads() -> String {
+    format_greenthreads_of(hub())
+}
+
+pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
+    let mut out = String::from("GREENTHREADS:");
+    let root = h.root.try_borrow().map(|r| r.clone()).ok();
+    let mut all = Vec::new();
+    if let Some(r) = root {
+        all.push(r);
+    }
+    all.extend(h.live_greenthreads());
+    for g in all {
+        let state = match g.state.get() {
+            State::NotStarted => "not started".to_string(),
+            State::Ready => "ready".to_string(),
+            State::Running if g.is_root && h.in_loop.get() => "running the hub".to_string(),
+            State::Running => "running".to_string(),
+            State::Dead => "dead".to_string(),
+            State::Blocked => match g.wait.get() {
+                Some(w) => format!("blocked in {} at {}:{}", w.what, w.site.file(), w.site.line()),
+                None => "blocked".to_string(),
+            },
+        };
+        let _ = write!(out, "\n{}: {state}", g.label());
+        if !g.is_root {
+            let _ = write!(
+                out,
+                ", spawned at {}:{}, stack {} KiB",
+                g.spawn_site.file(),
+                g.spawn_site.line(),
+                g.stack_size / 1024
+            );
+        }
+    }
+    out
+}
+

@@ -1,0 +1,900 @@
+//! Greenthreads: stackful coroutines pinned to their hub's thread.
+//!
+//! # Lifecycle
+//!
+//! `NotStarted` (spawned; its start timer is queued) → `Running` (the hub switched into it) ⇄
+//! `Blocked` (parked in a green call) / `Ready` (woken; its wake-up is queued) → `Dead`.
+//! Only the running greenthread is `Running`; the root greenlet follows the same states.
+//!
+//! # Green calls, kills and timeouts
+//!
+//! Every blocking green call starts with [`begin_green_call_at`], which numbers the call (`seq`)
+//! and delivers a pending kill or expired timeout by unwinding with a private payload
+//! (`resume_unwind`, so no panic hook runs). A kill stays pending until the greenthread dies, a
+//! timeout until its guard is dropped: a payload swallowed by `catch_unwind` is delivered again at
+//! the next green call. Nothing is thrown while the thread is already unwinding (`Drop` code making
+//! green calls during a kill runs normally); such a throw waits for the next call.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::time::Duration;
+
+use corosensei::Coroutine;
+
+use crate::error::Error;
+use crate::hub::{hub, misuse_hub_context, Hub};
+use crate::sys::stack::{self, PooledStack};
+use crate::sys::switch::{GreenYielder, Resume, YielderPtr};
+use crate::timer::{Action, NewTimer, TimerKey};
+use crate::wait::WaitQueue;
+
+/// Default usable stack size of a greenthread: 256 KiB (plus a guard page). Untouched pages cost
+/// no memory, so a greenthread that stays shallow uses a few KiB of RAM. Change it per greenthread
+/// with [`Builder::stack_size`].
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+pub(crate) type Coro = Coroutine<Resume, (), (), PooledStack>;
+
+/// Where a greenthread is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    NotStarted,
+    Ready,
+    Running,
+    Blocked,
+    Dead,
+}
+
+/// What a parked green call waits for, for dumps and deadlock reports.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WaitInfo {
+    pub(crate) what: &'static str,
+    pub(crate) site: &'static Location<'static>,
+}
+
+/// Payload of a kill's unwinding.
+pub(crate) struct KillUnwind;
+
+/// Payload of a timeout's unwinding.
+pub(crate) struct TimeoutUnwind {
+    pub(crate) id: u64,
+    pub(crate) after: Duration,
+}
+
+/// Finishes a greenthread from outside (killed before it started).
+pub(crate) trait Finish {
+    fn fail(&self, core: &Rc<GtCore>, err: Error);
+}
+
+/// The type-erased record of a greenthread (or of the root greenlet).
+pub(crate) struct GtCore {
+    pub(crate) id: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) spawn_site: &'static Location<'static>,
+    pub(crate) is_root: bool,
+    pub(crate) state: Cell<State>,
+    /// Number of the current (or last) green call.
+    pub(crate) seq: Cell<u64>,
+    pub(crate) kill: Cell<bool>,
+    /// Expired timeouts not yet cleared by their guard: `(id, duration)`.
+    pub(crate) expired: RefCell<Vec<(u64, Duration)>>,
+    pub(crate) wait: Cell<Option<WaitInfo>>,
+    pub(crate) coro: RefCell<Option<Coro>>,
+    pub(crate) yielder: YielderPtr,
+    /// Index in the hub's live registry.
+    pub(crate) slot: Cell<usize>,
+    pub(crate) stack_size: usize,
+    pub(crate) start_timer: Cell<Option<TimerKey>>,
+    pub(crate) finisher: RefCell<Option<Rc<dyn Finish>>>,
+    /// A retry of a throw that could not be delivered is queued.
+    retry_armed: Cell<bool>,
+}
+
+impl GtCore {
+    pub(crate) fn new_root() -> Rc<GtCore> {
+        Rc::new(GtCore::new(0, Some("root".into()), Location::caller(), 0, true))
+    }
+
+    fn new(id: u64, name: Option<String>, site: &'static Location<'static>, stack_size: usize, is_root: bool) -> GtCore {
+        GtCore {
+            id,
+            name,
+            spawn_site: site,
+            is_root,
+            state: Cell::new(if is_root { State::Running } else { State::NotStarted }),
+            seq: Cell::new(0),
+            kill: Cell::new(false),
+            expired: RefCell::new(Vec::new()),
+            wait: Cell::new(None),
+            coro: RefCell::new(None),
+            yielder: YielderPtr::null(),
+            slot: Cell::new(usize::MAX),
+            stack_size,
+            start_timer: Cell::new(None),
+            finisher: RefCell::new(None),
+            retry_armed: Cell::new(false),
+        }
+    }
+
+    /// `#3 "name"` or `#3`; the root is `#0 root`.
+    pub(crate) fn label(&self) -> String {
+        if self.is_root {
+            return "#0 root".to_string();
+        }
+        match &self.name {
+            Some(n) => format!("#{} \"{}\"", self.id, n),
+            None => format!("#{}", self.id),
+        }
+    }
+
+    pub(crate) fn who(&self) -> Option<(u64, Option<String>)> {
+        Some((self.id, self.name.clone()))
+    }
+
+    /// Records that timeout `id` expired.
+    pub(crate) fn expire(&self, id: u64, after: Duration) {
+        let mut e = self.expired.borrow_mut();
+        if !e.iter().any(|x| x.0 == id) {
+            e.push((id, after));
+        }
+    }
+
+    fn has_pending_throw(&self) -> bool {
+        self.kill.get() || !self.expired.borrow().is_empty()
+    }
+}
+
+/// A numbered green call in progress.
+pub(crate) struct Ticket {
+    pub(crate) gt: Rc<GtCore>,
+    pub(crate) seq: u64,
+    /// The hub is tearing down: timed waits return at once.
+    pub(crate) fast_forward: bool,
+}
+
+/// Starts a blocking green call: rejects hub context, delivers pending throws, numbers the call.
+#[track_caller]
+pub(crate) fn begin_green_call_at(what: &'static str, _site: &'static Location<'static>) -> Ticket {
+    let h = hub();
+    let Some(cur) = h.current() else { misuse_hub_context(what) };
+    begin_green_call(h, &cur)
+}
+
+pub(crate) fn begin_green_call(h: &Hub, cur: &Rc<GtCore>) -> Ticket {
+    if cur.has_pending_throw() {
+        deliver_throw(cur);
+    }
+    let seq = cur.seq.get() + 1;
+    cur.seq.set(seq);
+    Ticket { gt: cur.clone(), seq, fast_forward: h.tearing_down.get() }
+}
+
+/// Parks the call until something wakes it; unwinds if woken to deliver a throw. May return
+/// spuriously: callers loop on their condition.
+pub(crate) fn park(t: &Ticket, info: WaitInfo) {
+    let gt = &t.gt;
+    debug_assert_eq!(gt.seq.get(), t.seq, "park outside its green call");
+    gt.state.set(State::Blocked);
+    gt.wait.set(Some(info));
+    let r = if gt.is_root { hub().run_loop(gt, false) } else { gt.yielder.suspend() };
+    gt.wait.set(None);
+    if r == Resume::Throw {
+        deliver_throw(gt);
+    }
+}
+
+/// Unwinds the current greenthread with its pending kill or oldest expired timeout, unless the
+/// thread is already unwinding (then a retry is queued).
+pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
+    if std::thread::panicking() {
+        if !gt.retry_armed.get() && !gt.is_root {
+            gt.retry_armed.set(true);
+            hub().add_timer(Duration::from_millis(1), Action::Kill { gt: gt.clone() }, "throw retry", Location::caller());
+        }
+        return;
+    }
+    gt.retry_armed.set(false);
+    if gt.kill.get() {
+        resume_unwind(Box::new(KillUnwind));
+    }
+    let first = gt.expired.borrow().iter().min_by_key(|x| x.0).copied();
+    if let Some((id, after)) = first {
+        resume_unwind(Box::new(TimeoutUnwind { id, after }));
+    }
+}
+
+/// Yields the current context until the next pass (`sleep(0)`).
+#[track_caller]
+pub(crate) fn yield_now(what: &'static str) {
+    let site = Location::caller();
+    let h = hub();
+    let t = begin_green_call_at(what, site);
+    let key = h.add_timer(Duration::ZERO, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site);
+    let _cancel = CancelTimer(key);
+    while h.timer_is_live(key) {
+        park(&t, WaitInfo { what, site });
+    }
+}
+
+/// Cancels a timer when dropped (a sleep interrupted by a kill leaves no stray wake-up).
+pub(crate) struct CancelTimer(pub(crate) TimerKey);
+
+impl Drop for CancelTimer {
+    fn drop(&mut self) {
+        hub().cancel_timer(self.0);
+    }
+}
+
+/// Kills a greenthread that never started: it finishes as killed in the caller's context.
+pub(crate) fn kill_unstarted(h: &Hub, gt: &Rc<GtCore>) {
+    gt.state.set(State::Dead);
+    gt.kill.set(true);
+    if let Some(k) = gt.start_timer.take() {
+        h.cancel_timer(k);
+    }
+    let coro = gt.coro.borrow_mut().take();
+    h.unregister(gt);
+    // Dropping the unstarted coroutine drops its closure here, in the killer's context.
+    drop(coro);
+    let fin = gt.finisher.borrow_mut().take();
+    if let Some(f) = fin {
+        f.fail(gt, Error::killed(gt.who()));
+    }
+}
+
+/// Kills `victim` as `GreenThread::kill` does; see there.
+#[track_caller]
+pub(crate) fn kill_core(victim: &Rc<GtCore>) {
+    let h = hub();
+    match victim.state.get() {
+        State::Dead => return,
+        State::NotStarted => kill_unstarted(h, victim),
+        State::Running => {
+            // Only the running greenthread is Running: a self-kill unwinds at once.
+            victim.kill.set(true);
+            deliver_throw(victim);
+            return;
+        }
+        State::Blocked => {
+            victim.kill.set(true);
+            if h.in_hub_context() {
+                h.resume(victim, Resume::Throw);
+                return;
+            }
+            let mut batch = h.batch.borrow_mut();
+            let stack = None;
+            let creator = h.current().map_or(0, |c| c.id);
+            h.timers.borrow_mut().add_front(
+                NewTimer {
+                    deadline: None,
+                    action: Action::Kill { gt: victim.clone() },
+                    why: "kill",
+                    creator,
+                    site: Location::caller(),
+                    stack,
+                },
+                &mut batch,
+            );
+        }
+        State::Ready => victim.kill.set(true),
+    }
+    if !h.in_hub_context() {
+        yield_now("GreenThread::kill");
+    }
+}
+
+/// Teardown's kill: no yielding, the caller runs the loop afterwards.
+pub(crate) fn kill_for_teardown(h: &Hub, gt: &Rc<GtCore>) {
+    match gt.state.get() {
+        State::NotStarted => kill_unstarted(h, gt),
+        State::Blocked => {
+            gt.kill.set(true);
+            h.resume(gt, Resume::Throw);
+        }
+        State::Ready | State::Running => gt.kill.set(true),
+        State::Dead => {}
+    }
+}
+
+// ===== GreenThread =====
+
+/// A handle to a greenthread: wait for its result, kill it, link callbacks to its end.
+///
+/// Handles are cheap to clone and `!Send`: a greenthread is pinned to the OS thread whose hub runs
+/// it.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(green::spawn(|| 1));
+/// ```
+///
+/// ```
+/// let gt = green::spawn(|| 6 * 7);
+/// assert_eq!(gt.wait().unwrap(), 42);
+/// assert!(gt.is_finished());
+/// ```
+pub struct GreenThread<T> {
+    core: Rc<GtCore>,
+    shared: Rc<Shared<T>>,
+}
+
+impl<T> Clone for GreenThread<T> {
+    fn clone(&self) -> Self {
+        GreenThread { core: self.core.clone(), shared: self.shared.clone() }
+    }
+}
+
+type Link<T> = Box<dyn FnOnce(&GreenThread<T>)>;
+
+struct Shared<T> {
+    result: RefCell<Option<Result<T, Error>>>,
+    taken: Cell<bool>,
+    waiters: WaitQueue<()>,
+    links: RefCell<VecDeque<Link<T>>>,
+    links_running: Cell<bool>,
+}
+
+/// Stores the result, wakes every waiter, then runs the links FIFO (in the caller: the dying
+/// greenthread, or the killer of an unstarted one).
+fn finish<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>, r: Result<T, Error>) {
+    drop(core.finisher.borrow_mut().take());
+    *sh.result.borrow_mut() = Some(r);
+    sh.waiters.wake_all(|| (), "greenthread finished");
+    run_links(core, sh);
+}
+
+fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
+    if sh.links_running.replace(true) {
+        return;
+    }
+    let gt = GreenThread { core: core.clone(), shared: sh.clone() };
+    loop {
+        let next = sh.links.borrow_mut().pop_front();
+        let Some(link) = next else { break };
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
+            let msg = crate::error::panic_message(p.as_ref());
+            hub().record_exception(format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()));
+            sh.links.borrow_mut().clear();
+            break;
+        }
+    }
+    sh.links_running.set(false);
+}
+
+impl<T: 'static> GreenThread<T> {
+    /// Waits until the greenthread finishes and returns a clone of its result: its return value,
+    /// or an [`Error`] if it panicked (`is_panic`), was killed (`is_killed`) or let a timeout
+    /// escape (`is_timeout`). Any number of greenthreads may wait on one.
+    ///
+    /// # Panics
+    ///
+    /// When a greenthread waits on itself (it would never finish), when called from hub context
+    /// before the greenthread finished, and when [`join`](GreenThread::join) already took the
+    /// result.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| String::from("done"));
+    /// let gt2 = gt.clone();
+    /// let waiter = green::spawn(move || gt2.wait().unwrap());
+    /// assert_eq!(gt.wait().unwrap(), "done");
+    /// assert_eq!(waiter.wait().unwrap(), "done");
+    /// ```
+    #[track_caller]
+    pub fn wait(&self) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        self.wait_finished();
+        match &*self.shared.result.borrow() {
+            Some(r) => r.clone(),
+            None => self.taken_misuse(),
+        }
+    }
+
+    /// Waits like [`wait`](GreenThread::wait) and takes the result out, so `T` need not be `Clone`.
+    /// Other handles can no longer [`wait`](GreenThread::wait) for it afterwards.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| vec![1, 2, 3]);
+    /// assert_eq!(gt.join().unwrap(), [1, 2, 3]);
+    /// ```
+    #[track_caller]
+    pub fn join(self) -> Result<T, Error> {
+        self.wait_finished();
+        let r = self.shared.result.borrow_mut().take();
+        match r {
+            Some(r) => {
+                self.shared.taken.set(true);
+                r
+            }
+            None => self.taken_misuse(),
+        }
+    }
+
+    #[track_caller]
+    fn taken_misuse(&self) -> ! {
+        panic!(
+            "green: the result of greenthread {} was already taken by GreenThread::join on another \
+             handle; when several handles need the result, use wait() (T: Clone) on each",
+            self.core.label()
+        )
+    }
+
+    #[track_caller]
+    fn wait_finished(&self) {
+        if self.is_finished() {
+            return;
+        }
+        let h = hub();
+        if let Some(cur) = h.current() {
+            if Rc::ptr_eq(&cur, &self.core) {
+                panic!(
+                    "green: greenthread {} waits on itself: it would never finish. Wait on it from \
+                     another greenthread or from the root",
+                    self.core.label()
+                );
+            }
+        }
+        while !self.is_finished() {
+            self.shared.waiters.wait("GreenThread::wait", None, |()| {});
+        }
+    }
+
+    /// Kills the greenthread. If it has not started, it never runs: it finishes as killed at once
+    /// and its links run in the caller. If it is parked in a green call, it is resumed right after
+    /// the caller yields and unwinds from that call (destructors run and may make green calls);
+    /// if it was already woken, it unwinds at its next green call. Then the caller yields (unless
+    /// in hub context, where the victim unwinds synchronously). Killing a finished greenthread
+    /// does nothing; a greenthread killing itself unwinds at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gt = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    /// green::sleep(Duration::ZERO); // let it start and park
+    /// gt.kill();
+    /// assert!(gt.wait().unwrap_err().is_killed());
+    /// ```
+    #[track_caller]
+    pub fn kill(&self) {
+        kill_core(&self.core);
+    }
+
+    /// Kills the greenthread only if it has not started yet (eventlet's `cancel`); returns whether
+    /// it did.
+    ///
+    /// ```
+    /// let gt = green::spawn_after(std::time::Duration::from_secs(1), || 1);
+    /// assert!(gt.cancel());
+    /// assert!(gt.wait().unwrap_err().is_killed());
+    /// ```
+    #[track_caller]
+    pub fn cancel(&self) -> bool {
+        if self.core.state.get() == State::NotStarted {
+            kill_core(&self.core);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Runs `f(&handle)` when the greenthread finishes, in the dying greenthread after its
+    /// function returned (so `f` may block), FIFO with other links. If it has already finished, `f`
+    /// runs now in the caller. A link that panics is reported and the remaining links are skipped.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let seen = Rc::new(RefCell::new(None));
+    /// let s = seen.clone();
+    /// let gt = green::spawn(|| 5);
+    /// gt.link(move |g| *s.borrow_mut() = Some(g.wait().unwrap()));
+    /// gt.wait().unwrap();
+    /// assert_eq!(*seen.borrow(), Some(5));
+    /// ```
+    pub fn link(&self, f: impl FnOnce(&GreenThread<T>) + 'static) {
+        self.shared.links.borrow_mut().push_back(Box::new(f));
+        if self.is_finished() && !self.shared.links_running.get() && self.core.state.get() == State::Dead {
+            run_links(&self.core, &self.shared);
+        }
+    }
+
+    /// The greenthread's per-hub ordinal id (the root is 0; ids start at 1 and never repeat
+    /// within a hub's life).
+    ///
+    /// ```
+    /// let a = green::spawn(|| ());
+    /// let b = green::spawn(|| ());
+    /// assert!(b.id() > a.id());
+    /// ```
+    pub fn id(&self) -> GreenThreadId {
+        GreenThreadId(self.core.id)
+    }
+
+    /// The name given with [`Builder::name`].
+    ///
+    /// ```
+    /// let gt = green::Builder::new().name("worker").spawn(|| ());
+    /// assert_eq!(gt.name(), Some("worker"));
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.core.name.as_deref()
+    }
+
+    /// True once the greenthread's function returned, panicked or was killed (links may still be
+    /// running).
+    ///
+    /// ```
+    /// let gt = green::spawn(|| ());
+    /// assert!(!gt.is_finished());
+    /// gt.wait().unwrap();
+    /// assert!(gt.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.shared.taken.get() || self.shared.result.borrow().is_some()
+    }
+
+    /// True once the hub has switched into the greenthread (or it finished).
+    ///
+    /// ```
+    /// let gt = green::spawn(|| ());
+    /// assert!(!gt.is_started());
+    /// green::sleep(std::time::Duration::ZERO);
+    /// assert!(gt.is_started());
+    /// ```
+    pub fn is_started(&self) -> bool {
+        self.core.state.get() != State::NotStarted
+    }
+
+    /// A finished handle that never ran a coroutine (GreenPool's re-entrant spawn).
+    pub(crate) fn finished(result: Result<T, Error>, site: &'static Location<'static>) -> Self {
+        let h = hub();
+        let core = Rc::new(GtCore::new(h.alloc_id(), None, site, 0, false));
+        core.state.set(State::Dead);
+        let shared = Rc::new(Shared::new());
+        *shared.result.borrow_mut() = Some(result);
+        GreenThread { core, shared }
+    }
+}
+
+impl<T> Shared<T> {
+    fn new() -> Self {
+        Shared {
+            result: RefCell::new(None),
+            taken: Cell::new(false),
+            waiters: WaitQueue::default(),
+            links: RefCell::new(VecDeque::new()),
+            links_running: Cell::new(false),
+        }
+    }
+}
+
+impl<T> fmt::Debug for GreenThread<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GreenThread")
+            .field("id", &self.core.id)
+            .field("name", &self.core.name)
+            .field("state", &self.core.state.get())
+            .finish()
+    }
+}
+
+/// A greenthread's per-hub ordinal id; displays as `#3`.
+///
+/// ```
+/// let gt = green::spawn(|| ());
+/// assert_eq!(gt.id().to_string(), format!("#{}", gt.id().as_u64()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GreenThreadId(u64);
+
+impl GreenThreadId {
+    /// The id as a number (0 is the root greenlet).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GreenThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+// ===== Builder and spawning =====
+
+/// Configures a greenthread before spawning it: its name and stack size.
+///
+/// ```
+/// let gt = green::Builder::new().name("big").stack_size(1 << 20).spawn(|| {
+///     let buf = [1u8; 512 * 1024]; // needs a big stack
+///     buf.iter().map(|&b| b as usize).sum::<usize>()
+/// });
+/// assert_eq!(gt.wait().unwrap(), 512 * 1024);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the [`DEFAULT_STACK_SIZE`].
+    ///
+    /// ```
+    /// let gt = green::Builder::new().spawn(|| 1);
+    /// assert_eq!(gt.join().unwrap(), 1);
+    /// ```
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Names the greenthread (shown in dumps, errors and reports).
+    ///
+    /// ```
+    /// let gt = green::Builder::new().name("fetcher").spawn(|| green::current().name().map(String::from));
+    /// assert_eq!(gt.join().unwrap().as_deref(), Some("fetcher"));
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to whole pages, at least 16 KiB). Stacks of
+    /// each size are pooled separately.
+    ///
+    /// ```
+    /// let gt = green::Builder::new().stack_size(64 * 1024).spawn(|| 3);
+    /// assert_eq!(gt.join().unwrap(), 3);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns `f` as a greenthread that first runs at the next hub pass.
+    ///
+    /// # Panics
+    ///
+    /// When no stack can be mapped (memory or mapping limit reached); the message names the limit.
+    ///
+    /// ```
+    /// let gt = green::Builder::new().name("w").spawn(|| "ok");
+    /// assert_eq!(gt.wait().unwrap(), "ok");
+    /// ```
+    #[track_caller]
+    pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
+        spawn_inner(self, Duration::ZERO, None, f, Location::caller(), "spawn")
+    }
+
+    /// Spawns at an explicit site (for wrappers such as `GreenPool::spawn`).
+    pub(crate) fn spawn_at<T: 'static>(self, f: impl FnOnce() -> T + 'static, site: &'static Location<'static>) -> GreenThread<T> {
+        spawn_inner(self, Duration::ZERO, None, f, site, "spawn")
+    }
+
+    /// Spawns `f` with no handle; a panic is printed by the hub (if
+    /// [`hub_exceptions`](crate::debug::hub_exceptions) is on) and recorded.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let ran = Rc::new(Cell::new(false));
+    /// let r = ran.clone();
+    /// green::Builder::new().name("bg").spawn_n(move || r.set(true));
+    /// green::sleep(std::time::Duration::ZERO);
+    /// assert!(ran.get());
+    /// ```
+    #[track_caller]
+    pub fn spawn_n(self, f: impl FnOnce() + 'static) {
+        drop(spawn_inner(self, Duration::ZERO, None, f, Location::caller(), "spawn_n"));
+    }
+
+    /// Spawns `f` to start after `delay`.
+    ///
+    /// ```
+    /// let gt = green::Builder::new().spawn_after(std::time::Duration::from_millis(1), || 2);
+    /// assert_eq!(gt.wait().unwrap(), 2);
+    /// ```
+    #[track_caller]
+    pub fn spawn_after<T: 'static>(self, delay: Duration, f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
+        spawn_inner(self, delay, None, f, Location::caller(), "spawn_after")
+    }
+
+    /// Spawns `f` to start after `delay`, unless the spawning greenthread has finished by then; it
+    /// then never runs and finishes as killed.
+    ///
+    /// ```
+    /// let gt = green::Builder::new().spawn_after_local(std::time::Duration::from_millis(1), || 2);
+    /// assert_eq!(gt.wait().unwrap(), 2); // the root never finishes
+    /// ```
+    #[track_caller]
+    pub fn spawn_after_local<T: 'static>(self, delay: Duration, f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
+        let owner = hub().current().filter(|c| !c.is_root);
+        spawn_inner(self, delay, owner, f, Location::caller(), "spawn_after_local")
+    }
+}
+
+fn spawn_inner<T: 'static>(
+    b: Builder,
+    delay: Duration,
+    owner: Option<Rc<GtCore>>,
+    f: impl FnOnce() -> T + 'static,
+    site: &'static Location<'static>,
+    why: &'static str,
+) -> GreenThread<T> {
+    let h = hub();
+    let size = stack::round_stack_size(b.stack_size.unwrap_or(DEFAULT_STACK_SIZE));
+    let stack = stack::take(size).unwrap_or_else(|e| panic!("{e}"));
+    let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
+    let shared: Rc<Shared<T>> = Rc::new(Shared::new());
+    let sh = shared.clone();
+    let coro = Coroutine::with_stack(stack, move |y: &GreenYielder, _first: Resume| {
+        let h = hub();
+        let core = h.current().expect("green: internal error: a starting greenthread is current");
+        core.yielder.set(y);
+        let r = catch_unwind(AssertUnwindSafe(f)).map_err(|p| classify(h, &core, p));
+        finish(&core, &sh, r);
+    });
+    *core.coro.borrow_mut() = Some(coro);
+    let fin: Rc<dyn Finish> = Rc::new(FinishThunk { shared: shared.clone() });
+    *core.finisher.borrow_mut() = Some(fin);
+    h.register(&core);
+    let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
+    core.start_timer.set(Some(key));
+    GreenThread { core, shared }
+}
+
+/// Finishes an unstarted greenthread with an error (type-erased holder of its shared state).
+struct FinishThunk<T> {
+    shared: Rc<Shared<T>>,
+}
+
+impl<T: 'static> Finish for FinishThunk<T> {
+    fn fail(&self, core: &Rc<GtCore>, err: Error) {
+        finish(core, &self.shared, Err(err));
+    }
+}
+
+/// Turns what escaped a greenthread's function into its error; reports real panics.
+fn classify(h: &Hub, core: &GtCore, p: Box<dyn Any + Send>) -> Error {
+    if p.is::<KillUnwind>() {
+        return Error::killed(core.who());
+    }
+    if let Some(t) = p.downcast_ref::<TimeoutUnwind>() {
+        return Error::timeout(Some(t.after), core.who());
+    }
+    let e = Error::panic(p, core.who());
+    h.record_exception(format!(
+        "green: greenthread {} (spawned at {}:{}) panicked: {}",
+        core.label(),
+        core.spawn_site.file(),
+        core.spawn_site.line(),
+        e.panic_message().unwrap_or("")
+    ));
+    e
+}
+
+/// Spawns `f` as a greenthread; it first runs at the next hub pass (nothing runs until the caller
+/// blocks or yields).
+///
+/// ```
+/// let gt = green::spawn(|| 1 + 1);
+/// assert_eq!(gt.wait().unwrap(), 2);
+/// ```
+#[track_caller]
+pub fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
+    spawn_inner(Builder::default(), Duration::ZERO, None, f, Location::caller(), "spawn")
+}
+
+/// Spawns `f` without a handle (eventlet's `spawn_n`): cheaper to forget, nothing to wait on.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let n = Rc::new(Cell::new(0));
+/// let m = n.clone();
+/// green::spawn_n(move || m.set(1));
+/// assert_eq!(n.get(), 0); // not yet
+/// green::sleep(std::time::Duration::ZERO);
+/// assert_eq!(n.get(), 1);
+/// ```
+#[track_caller]
+pub fn spawn_n(f: impl FnOnce() + 'static) {
+    drop(spawn_inner(Builder::default(), Duration::ZERO, None, f, Location::caller(), "spawn_n"));
+}
+
+/// Spawns `f` to start after `delay`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t0 = Instant::now();
+/// let gt = green::spawn_after(Duration::from_millis(2), Instant::now);
+/// assert!(gt.wait().unwrap() - t0 >= Duration::from_millis(2));
+/// ```
+#[track_caller]
+pub fn spawn_after<T: 'static>(delay: Duration, f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
+    spawn_inner(Builder::default(), delay, None, f, Location::caller(), "spawn_after")
+}
+
+/// Spawns `f` to start after `delay` unless the calling greenthread has finished by then (eventlet's
+/// `spawn_after_local`); a start that is skipped finishes the greenthread as killed.
+///
+/// ```
+/// use std::time::Duration;
+/// let outer = green::spawn(|| green::spawn_after_local(Duration::from_millis(1), || 1));
+/// let inner = outer.join().unwrap(); // `outer` is finished now
+/// assert!(inner.wait().unwrap_err().is_killed());
+/// ```
+#[track_caller]
+pub fn spawn_after_local<T: 'static>(delay: Duration, f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
+    Builder::default().spawn_after_local(delay, f)
+}
+
+/// The greenthread (or root greenlet) that is running. In hub context (hub callbacks run on the
+/// root's OS stack) this is the root; [`hub::in_hub_context`](crate::hub::in_hub_context) tells
+/// them apart.
+///
+/// ```
+/// assert!(green::current().is_root());
+/// let gt = green::Builder::new().name("me").spawn(|| (green::current().id(), green::current().name().map(String::from)));
+/// let (id, name) = gt.wait().unwrap();
+/// assert_eq!(id, gt.id());
+/// assert_eq!(name.as_deref(), Some("me"));
+/// ```
+pub fn current() -> Current {
+    let h = hub();
+    Current { core: h.current().unwrap_or_else(|| h.root()), _not_send: PhantomData }
+}
+
+/// The running greenthread or root greenlet, as returned by [`current`].
+#[derive(Clone)]
+pub struct Current {
+    core: Rc<GtCore>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Current {
+    /// Its per-hub ordinal id (`#0` for the root).
+    ///
+    /// ```
+    /// assert_eq!(green::current().id().as_u64(), 0);
+    /// ```
+    pub fn id(&self) -> GreenThreadId {
+        GreenThreadId(self.core.id)
+    }
+
+    /// Its name (`"root"` for the root greenlet).
+    ///
+    /// ```
+    /// assert_eq!(green::current().name(), Some("root"));
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.core.name.as_deref()
+    }
+
+    /// True for the root greenlet (the thread's own stack).
+    ///
+    /// ```
+    /// assert!(!green::spawn(|| green::current().is_root()).wait().unwrap());
+    /// ```
+    pub fn is_root(&self) -> bool {
+        self.core.is_root
+    }
+
+    /// Where it was spawned (`#[track_caller]` location of the spawn call).
+    ///
+    /// ```
+    /// let gt = green::spawn(|| green::current().spawn_site().line());
+    /// assert_eq!(gt.wait().unwrap(), line!() - 1);
+    /// ```
+    pub fn spawn_site(&self) -> &'static Location<'static> {
+        self.core.spawn_site
+    }
+}
+
+impl fmt::Debug for Current {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Current({})", self.core.label())
+    }
+}

@@ -1,0 +1,793 @@
+//! The hub: one per OS thread, the loop that runs greenthreads, timers and (later) listeners.
+//!
+//! # Model
+//!
+//! The hub is created lazily by the first green call on a thread and lives as long as the thread.
+//! The thread's own stack is the **root greenlet**. When the root blocks (in [`sleep`](crate::sleep),
+//! [`GreenThread::wait`](crate::GreenThread::wait), ...) it runs the hub loop on its own stack until
+//! its wake-up is due; greenthreads are coroutines the loop resumes, and they suspend back into it.
+//! Code the loop runs directly (timer callbacks from [`schedule_call_global`]) runs in **hub
+//! context**: it must not block.
+//!
+//! # One pass
+//!
+//! 1. If the current batch is empty: poll for I/O (without blocking when zero-delay work is
+//!    queued, and with no poll syscall at all then when nothing is registered), then take the
+//!    zero-delay timers queued during the previous pass and every heap timer now due into a new
+//!    batch.
+//! 2. Fire the batch in order: wake-ups resume their greenthread (or return to the root),
+//!    callbacks run in hub context.
+//!
+//! When the root wakes in the middle of a batch the rest of the batch waits for the root's next
+//! blocking call, exactly like eventlet's `fire_timers` loop resumed after `main` switches back.
+//!
+//! # Deadlock
+//!
+//! When the root blocks and nothing is queued, no timer is live, no fd is registered and nothing
+//! outside the thread can post work, nothing can ever wake anything: the hub panics on the root
+//! with every greenthread's wait reason ([`format_greenthreads`](crate::debug::format_greenthreads))
+//! instead of sleeping for ever.
+//!
+//! # Teardown
+//!
+//! [`shutdown`] (and the end of the thread) kills every live greenthread: each unwinds, its
+//! destructors run and may make green calls. While tearing down, time is fast-forwarded: every timer
+//! fires at the next pass, so sleeps and timed waits return at once; untimed waits are served if
+//! something wakes them. A greenthread that stays parked when nothing is left to run is reported
+//! on stderr and leaked (its stack is not reclaimed) rather than unwound a second time. The main
+//! thread's hub is not torn down at process exit (glibc runs the main thread's thread-local
+//! destructors inside `exit()`): it is leaked without unwinding unless shut down explicitly.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+
+use crate::debug;
+use crate::error::panic_message;
+use crate::greenthread::{GtCore, State, WaitInfo};
+use crate::sys::switch::Resume;
+use crate::timer::{Action, NewTimer, TimerKey, Timers};
+
+pub use crate::timer::TimerStats;
+
+/// The per-thread hub. Reached through [`hub()`]; all fields are cells so that no borrow is held
+/// across a switch.
+pub(crate) struct Hub {
+    /// Start of the hub's clock.
+    pub(crate) epoch: Cell<Instant>,
+    /// Next greenthread ordinal (the root is 0).
+    pub(crate) next_id: Cell<u64>,
+    /// The root greenlet's record.
+    pub(crate) root: RefCell<Rc<GtCore>>,
+    /// The running greenthread, or the root when it runs outside the loop; `None` in hub context.
+    pub(crate) current: RefCell<Option<Rc<GtCore>>>,
+    /// True while the root is inside the hub loop.
+    pub(crate) in_loop: Cell<bool>,
+    pub(crate) timers: RefCell<Timers>,
+    /// Keys of the pass being fired.
+    pub(crate) batch: RefCell<VecDeque<TimerKey>>,
+    /// Live greenthreads (not the root), indexed by their `slot`.
+    pub(crate) live: RefCell<Vec<Option<Rc<GtCore>>>>,
+    live_free: RefCell<Vec<usize>>,
+    pub(crate) live_count: Cell<usize>,
+    poll: RefCell<Option<mio::Poll>>,
+    events: RefCell<Option<mio::Events>>,
+    /// Registered fd waiters (listeners arrive with green I/O).
+    pub(crate) listeners: Cell<usize>,
+    /// Work that another OS thread may still post (tpool jobs, `Send` handles).
+    pub(crate) external: Cell<usize>,
+    pub(crate) tearing_down: Cell<bool>,
+    /// Context switches into greenthreads (and back to the root).
+    pub(crate) switches: Cell<u64>,
+    /// Hub passes.
+    pub(crate) passes: Cell<u64>,
+    pub(crate) flags: debug::Flags,
+    /// Panics caught in hub context and greenthread panics, as printed.
+    pub(crate) exceptions: RefCell<Vec<String>>,
+}
+
+thread_local! {
+    /// The thread's hub. A `Cell` of a reference has no destructor, so the hub stays reachable
+    /// while other thread-locals are destroyed (teardown makes green calls).
+    static HUB: Cell<Option<&'static Hub>> = const { Cell::new(None) };
+    /// Tears the hub down when the thread exits.
+    static TEARDOWN: TeardownOnExit = const { TeardownOnExit };
+}
+
+struct TeardownOnExit;
+
+impl Drop for TeardownOnExit {
+    fn drop(&mut self) {
+        if is_main_thread() {
+            // Inside exit(): leak the main thread's hub without unwinding (module docs).
+            return;
+        }
+        if let Some(h) = HUB.with(Cell::get) {
+            h.teardown();
+        }
+    }
+}
+
+fn is_main_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid and gettid have no preconditions.
+        unsafe { libc::getpid() == libc::gettid() }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::thread::current().name() == Some("main")
+    }
+}
+
+/// The calling thread's hub, created on first use.
+#[inline]
+pub(crate) fn hub() -> &'static Hub {
+    match HUB.with(Cell::get) {
+        Some(h) => h,
+        None => create_hub(),
+    }
+}
+
+#[cold]
+fn create_hub() -> &'static Hub {
+    let h: &'static Hub = Box::leak(Box::new(Hub::new()));
+    HUB.with(|c| c.set(Some(h)));
+    // Register the exit hook after the hub exists (thread-local destructors run in reverse).
+    TEARDOWN.with(|_| {});
+    h
+}
+
+impl Hub {
+    fn new() -> Hub {
+        let root = GtCore::new_root();
+        Hub {
+            epoch: Cell::new(Instant::now()),
+            next_id: Cell::new(1),
+            current: RefCell::new(Some(root.clone())),
+            root: RefCell::new(root),
+            in_loop: Cell::new(false),
+            timers: RefCell::new(Timers::default()),
+            batch: RefCell::new(VecDeque::new()),
+            live: RefCell::new(Vec::new()),
+            live_free: RefCell::new(Vec::new()),
+            live_count: Cell::new(0),
+            poll: RefCell::new(None),
+            events: RefCell::new(None),
+            listeners: Cell::new(0),
+            external: Cell::new(0),
+            tearing_down: Cell::new(false),
+            switches: Cell::new(0),
+            passes: Cell::new(0),
+            flags: debug::Flags::default(),
+            exceptions: RefCell::new(Vec::new()),
+        }
+    }
+
+    // ===== clock =====
+
+    /// Nanoseconds on the hub's clock since its epoch (a fresh read).
+    #[inline]
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.epoch.get().elapsed().as_nanos() as u64
+    }
+
+    /// The hub's clock as an `Instant`.
+    pub(crate) fn now(&self) -> Instant {
+        self.epoch.get() + Duration::from_nanos(self.now_ns())
+    }
+
+    // ===== current context =====
+
+    /// The running greenthread or root; `None` in hub context.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<Rc<GtCore>> {
+        self.current.borrow().clone()
+    }
+
+    /// True in hub context: code the hub loop runs directly.
+    pub(crate) fn in_hub_context(&self) -> bool {
+        self.current.borrow().is_none()
+    }
+
+    pub(crate) fn root(&self) -> Rc<GtCore> {
+        self.root.borrow().clone()
+    }
+
+    // ===== greenthread registry =====
+
+    pub(crate) fn alloc_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    pub(crate) fn register(&self, gt: &Rc<GtCore>) {
+        let mut live = self.live.borrow_mut();
+        let slot = match self.live_free.borrow_mut().pop() {
+            Some(s) => {
+                live[s] = Some(gt.clone());
+                s
+            }
+            None => {
+                live.push(Some(gt.clone()));
+                live.len() - 1
+            }
+        };
+        gt.slot.set(slot);
+        self.live_count.set(self.live_count.get() + 1);
+    }
+
+    pub(crate) fn unregister(&self, gt: &GtCore) {
+        let slot = gt.slot.get();
+        let removed = {
+            let mut live = self.live.borrow_mut();
+            match live.get_mut(slot) {
+                Some(s) if s.as_ref().is_some_and(|g| std::ptr::eq(&**g, gt)) => s.take(),
+                _ => None,
+            }
+        };
+        if removed.is_some() {
+            self.live_free.borrow_mut().push(slot);
+            self.live_count.set(self.live_count.get() - 1);
+        }
+        drop(removed);
+    }
+
+    /// Live greenthreads sorted by id.
+    pub(crate) fn live_greenthreads(&self) -> Vec<Rc<GtCore>> {
+        let mut v: Vec<Rc<GtCore>> = match self.live.try_borrow() {
+            Ok(l) => l.iter().flatten().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort_by_key(|g| g.id);
+        v
+    }
+
+    // ===== timers =====
+
+    /// Adds a timer owned by the current context; `delay == 0` queues it for the next pass.
+    pub(crate) fn add_timer(
+        &self,
+        delay: Duration,
+        action: Action,
+        why: &'static str,
+        site: &'static Location<'static>,
+    ) -> TimerKey {
+        let deadline = if delay.is_zero() {
+            None
+        } else {
+            let d = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX / 2);
+            Some(self.now_ns().saturating_add(d))
+        };
+        let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
+        let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
+        self.timers.borrow_mut().add(NewTimer { deadline, action, why, creator, site, stack })
+    }
+
+    /// Cancels a timer; harmless on a stale key.
+    pub(crate) fn cancel_timer(&self, key: TimerKey) {
+        let action = self.timers.borrow_mut().cancel(key);
+        // Dropped here, outside the borrow: it may own a user closure.
+        drop(action);
+    }
+
+    pub(crate) fn timer_is_live(&self, key: TimerKey) -> bool {
+        self.timers.borrow().is_live(key)
+    }
+
+    // ===== waking =====
+
+    /// Wakes `gt` from the green call numbered `seq` at the next pass (no-op when stale). Never
+    /// yields.
+    #[track_caller]
+    pub(crate) fn wake(&self, gt: &Rc<GtCore>, seq: u64, why: &'static str) {
+        if gt.seq.get() != seq || gt.state.get() != State::Blocked {
+            return;
+        }
+        gt.state.set(State::Ready);
+        self.add_timer(Duration::ZERO, Action::Wake { gt: gt.clone(), seq }, why, Location::caller());
+    }
+
+    // ===== the loop =====
+
+    /// Runs the hub loop on the root's stack until the root is woken. `idle` additionally returns
+    /// once no greenthread and no timer is left (for [`run`]).
+    pub(crate) fn run_loop(&self, root: &Rc<GtCore>, idle: bool) -> Resume {
+        debug_assert!(root.is_root);
+        self.in_loop.set(true);
+        *self.current.borrow_mut() = None;
+        struct Exit<'a>(&'a Hub, Rc<GtCore>);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                self.0.in_loop.set(false);
+                *self.0.current.borrow_mut() = Some(self.1.clone());
+                self.1.state.set(State::Running);
+            }
+        }
+        let _exit = Exit(self, root.clone());
+        loop {
+            let key = self.batch.borrow_mut().pop_front();
+            match key {
+                Some(k) => {
+                    if let Some(r) = self.fire(k) {
+                        return r;
+                    }
+                }
+                None => {
+                    if idle && self.live_count.get() == 0 && self.timers.borrow().live() == 0 {
+                        return Resume::Wake;
+                    }
+                    self.next_pass(root);
+                }
+            }
+        }
+    }
+
+    /// Starts a new pass: waits for I/O or the next timer, then collects the batch.
+    fn next_pass(&self, root: &Rc<GtCore>) {
+        self.passes.set(self.passes.get() + 1);
+        let timeout = {
+            let mut t = self.timers.borrow_mut();
+            if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 {
+                Some(Duration::ZERO)
+            } else if let Some(d) = t.next_deadline() {
+                Some(Duration::from_nanos(d.saturating_sub(self.now_ns())))
+            } else {
+                None
+            }
+        };
+        match timeout {
+            None if self.listeners.get() == 0 && self.external.get() == 0 => {
+                if self.tearing_down.get() {
+                    return;
+                }
+                self.deadlock(root);
+            }
+            Some(t) if t.is_zero() && self.listeners.get() == 0 => {}
+            t => self.wait_io(t),
+        }
+        let now = self.now_ns();
+        let mut batch = self.batch.borrow_mut();
+        let mut timers = self.timers.borrow_mut();
+        if self.tearing_down.get() {
+            timers.collect_all(&mut batch);
+        } else {
+            timers.collect_due(now, &mut batch);
+        }
+    }
+
+    /// Blocks in the poller for at most `timeout` (`None`: until an event).
+    fn wait_io(&self, timeout: Option<Duration>) {
+        let mut poll = self.poll.borrow_mut();
+        if poll.is_none() {
+            match mio::Poll::new() {
+                Ok(p) => *poll = Some(p),
+                Err(e) => {
+                    // Without a poller the hub can still keep time with a plain sleep.
+                    eprintln!("green: cannot create the hub's poller ({e}); sleeping instead");
+                    drop(poll);
+                    std::thread::sleep(timeout.unwrap_or(Duration::from_millis(10)));
+                    return;
+                }
+            }
+        }
+        let mut events = self.events.borrow_mut();
+        let events = events.get_or_insert_with(|| mio::Events::with_capacity(256));
+        let p = poll.as_mut().expect("poller created above");
+        match p.poll(events, timeout) {
+            Ok(()) => {}
+            // EINTR: a signal arrived; the pass simply goes on.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("green: the hub's poller failed: {e}"),
+        }
+    }
+
+    /// Fires one batch key. Returns `Some` when the root must return from its blocking call.
+    fn fire(&self, key: TimerKey) -> Option<Resume> {
+        let taken = self.timers.borrow_mut().take(key);
+        let Some((action, why)) = taken else {
+            self.timers.borrow_mut().popped_stale_from_batch();
+            return None;
+        };
+        match action {
+            Action::Wake { gt, seq } => {
+                let st = gt.state.get();
+                if gt.seq.get() == seq && (st == State::Blocked || st == State::Ready) {
+                    if gt.is_root {
+                        return Some(Resume::Wake);
+                    }
+                    self.resume(&gt, Resume::Wake);
+                }
+            }
+            Action::Start { gt, owner } => {
+                if gt.state.get() == State::NotStarted {
+                    gt.start_timer.set(None);
+                    if owner.is_some_and(|o| o.state.get() == State::Dead) {
+                        crate::greenthread::kill_unstarted(self, &gt);
+                    } else {
+                        self.resume(&gt, Resume::Wake);
+                    }
+                }
+            }
+            Action::Expire { gt, id, after } => {
+                if gt.state.get() == State::Dead {
+                    return None;
+                }
+                gt.expire(id, after);
+                if gt.state.get() == State::Blocked {
+                    if gt.is_root {
+                        return Some(Resume::Throw);
+                    }
+                    self.resume(&gt, Resume::Throw);
+                }
+            }
+            Action::Kill { gt } => {
+                if gt.state.get() == State::Blocked {
+                    self.resume(&gt, Resume::Throw);
+                }
+            }
+            Action::Call { f, owner } => {
+                if let Some(o) = &owner {
+                    if o.state.get() == State::Dead {
+                        return None;
+                    }
+                }
+                drop(owner);
+                self.call_in_hub_context(f, why);
+            }
+        }
+        None
+    }
+
+    /// Runs a callback in hub context, catching and recording its panic.
+    pub(crate) fn call_in_hub_context(&self, f: Box<dyn FnOnce()>, why: &'static str) {
+        let prev = self.current.borrow_mut().take();
+        let r = catch_unwind(AssertUnwindSafe(f));
+        *self.current.borrow_mut() = prev;
+        if let Err(p) = r {
+            let msg = panic_message(p.as_ref());
+            self.record_exception(format!("green: a hub callback ({why}) panicked: {msg}"));
+        }
+    }
+
+    /// Records an exception the hub caught; prints it when `hub_exceptions` is on.
+    pub(crate) fn record_exception(&self, line: String) {
+        if self.flags.exceptions.get() {
+            eprintln!("{line}");
+        }
+        if let Ok(mut e) = self.exceptions.try_borrow_mut() {
+            e.push(line);
+        }
+    }
+
+    /// Switches into `gt` until it suspends or finishes.
+    pub(crate) fn resume(&self, gt: &Rc<GtCore>, r: Resume) {
+        let coro = gt.coro.borrow_mut().take();
+        let Some(mut coro) = coro else {
+            return;
+        };
+        let prev = self.current.replace(Some(gt.clone()));
+        gt.state.set(State::Running);
+        self.switches.set(self.switches.get() + 1);
+        let res = coro.resume(r);
+        *self.current.borrow_mut() = prev;
+        match res {
+            CoroutineResult::Yield(()) => {
+                debug_assert!(gt.state.get() != State::Running, "a greenthread suspended without parking");
+                *gt.coro.borrow_mut() = Some(coro);
+            }
+            CoroutineResult::Return(()) => {
+                gt.state.set(State::Dead);
+                gt.yielder.clear();
+                self.unregister(gt);
+                // The stack goes back to the thread's pool.
+                drop(coro.into_stack());
+            }
+        }
+    }
+
+    /// The root waits and nothing can wake anything.
+    #[cold]
+    fn deadlock(&self, root: &Rc<GtCore>) -> ! {
+        let wait = root.wait.get();
+        let dump = debug::format_greenthreads_of(self);
+        let what = match wait {
+            Some(w) => format!("{} at {}:{}", w.what, w.site.file(), w.site.line()),
+            None => "a blocking call".to_string(),
+        };
+        // Leave the root runnable: the panic unwinds out of its blocking call.
+        root.state.set(State::Running);
+        panic!(
+            "green: deadlock: the root greenlet waits in {what}, but no greenthread is runnable, no \
+             timer is pending and no fd is registered, so nothing can ever wake it. Wait reasons:\n{dump}"
+        );
+    }
+
+    // ===== teardown =====
+
+    /// Kills every live greenthread, lets them unwind, and resets the hub to a fresh state.
+    pub(crate) fn teardown(&self) {
+        if self.in_loop.get() || self.tearing_down.get() {
+            return;
+        }
+        let root = self.root();
+        if self.current.borrow().as_ref().is_some_and(|c| !c.is_root) {
+            return;
+        }
+        self.tearing_down.set(true);
+        for _round in 0..16 {
+            let gts = self.live_greenthreads();
+            if gts.is_empty() {
+                break;
+            }
+            for gt in &gts {
+                crate::greenthread::kill_for_teardown(self, gt);
+            }
+            // Let the victims unwind; destructors may make green calls, which are served.
+            root.state.set(State::Blocked);
+            root.seq.set(root.seq.get() + 1);
+            self.run_loop_until_quiet(&root);
+        }
+        let leaked = self.live_greenthreads();
+        for gt in &leaked {
+            eprintln!(
+                "green: hub teardown: {} stays parked in {} while unwinding; its stack is leaked",
+                gt.label(),
+                gt.wait.get().map_or("a green call", |w: WaitInfo| w.what)
+            );
+            if let Some(c) = gt.coro.borrow_mut().take() {
+                std::mem::forget(c);
+            }
+            self.unregister(gt);
+        }
+        let actions = self.timers.borrow_mut().drain();
+        drop(actions);
+        self.batch.borrow_mut().clear();
+        self.reset();
+    }
+
+    /// Runs passes until nothing is queued (teardown).
+    fn run_loop_until_quiet(&self, root: &Rc<GtCore>) {
+        self.in_loop.set(true);
+        *self.current.borrow_mut() = None;
+        loop {
+            let key = self.batch.borrow_mut().pop_front();
+            match key {
+                Some(k) => {
+                    // A wake-up of the root is meaningless here; keep draining.
+                    let _ = self.fire(k);
+                }
+                None => {
+                    let quiet = self.timers.borrow().live() == 0;
+                    if quiet || self.live_count.get() == 0 {
+                        break;
+                    }
+                    self.next_pass(root);
+                }
+            }
+        }
+        self.in_loop.set(false);
+        *self.current.borrow_mut() = Some(root.clone());
+        root.state.set(State::Running);
+    }
+
+    fn reset(&self) {
+        self.epoch.set(Instant::now());
+        self.next_id.set(1);
+        let root = GtCore::new_root();
+        *self.current.borrow_mut() = Some(root.clone());
+        *self.root.borrow_mut() = root;
+        *self.timers.borrow_mut() = Timers::default();
+        self.live.borrow_mut().clear();
+        self.live_free.borrow_mut().clear();
+        self.live_count.set(0);
+        self.switches.set(0);
+        self.passes.set(0);
+        self.flags.reset();
+        self.exceptions.borrow_mut().clear();
+        self.tearing_down.set(false);
+    }
+}
+
+// ===== public API =====
+
+/// A handle to a timer created by [`schedule_call_global`] or [`schedule_call_local`].
+///
+/// Dropping the handle does not cancel the timer; [`cancel`](TimerHandle::cancel) does. The handle
+/// is `!Send`: a timer belongs to its thread's hub.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// let fired = Rc::new(Cell::new(false));
+/// let f = fired.clone();
+/// let t = green::hub::schedule_call_global(Duration::from_millis(1), move || f.set(true));
+/// assert!(t.is_pending());
+/// t.cancel();
+/// green::sleep(Duration::from_millis(3));
+/// assert!(!fired.get());
+/// ```
+#[derive(Debug)]
+pub struct TimerHandle {
+    key: TimerKey,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl TimerHandle {
+    /// Cancels the timer if it has not fired yet; idempotent.
+    pub fn cancel(&self) {
+        hub().cancel_timer(self.key);
+    }
+
+    /// True until the timer fires or is cancelled.
+    pub fn is_pending(&self) -> bool {
+        hub().timer_is_live(self.key)
+    }
+}
+
+/// Runs `f` in hub context after `delay`, whoever created it (eventlet's `schedule_call_global`).
+///
+/// `f` must not block: a blocking green call in hub context panics (the panic is caught by the hub,
+/// printed when [`debug::hub_exceptions`](crate::debug::hub_exceptions) is on, and recorded). Equal
+/// deadlines fire in creation order; a zero delay runs at the next hub pass.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc, time::Duration};
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// for (delay, tag) in [(2, 3), (1, 1), (1, 2)] {
+///     let log = log.clone();
+///     green::hub::schedule_call_global(Duration::from_millis(delay), move || log.borrow_mut().push(tag));
+/// }
+/// green::sleep(Duration::from_millis(5));
+/// assert_eq!(*log.borrow(), [1, 2, 3]);
+/// ```
+#[track_caller]
+pub fn schedule_call_global(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
+    let key = hub().add_timer(delay, Action::Call { f: Box::new(f), owner: None }, "schedule_call_global", Location::caller());
+    TimerHandle { key, _not_send: std::marker::PhantomData }
+}
+
+/// Like [`schedule_call_global`], but the callback is skipped if the greenthread that scheduled it
+/// has finished by then (eventlet's `schedule_call_local`).
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// let fired = Rc::new(Cell::new(false));
+/// let f = fired.clone();
+/// green::spawn(move || {
+///     green::hub::schedule_call_local(Duration::from_millis(1), move || f.set(true));
+/// });
+/// green::sleep(Duration::from_millis(3));
+/// assert!(!fired.get(), "its creator exited first");
+/// ```
+#[track_caller]
+pub fn schedule_call_local(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
+    let h = hub();
+    let owner = h.current().filter(|c| !c.is_root);
+    let key = h.add_timer(delay, Action::Call { f: Box::new(f), owner }, "schedule_call_local", Location::caller());
+    TimerHandle { key, _not_send: std::marker::PhantomData }
+}
+
+/// Counters of this thread's timer queues (live timers, queued entries, cancelled entries not yet
+/// purged).
+///
+/// ```
+/// use std::time::Duration;
+/// let before = green::hub::timer_stats();
+/// let t = green::hub::schedule_call_global(Duration::from_secs(60), || {});
+/// t.cancel();
+/// let after = green::hub::timer_stats();
+/// assert_eq!(after.live, before.live);
+/// assert_eq!(after.cancelled, before.cancelled + 1);
+/// ```
+pub fn timer_stats() -> TimerStats {
+    let h = hub();
+    let batch_len = h.batch.borrow().len();
+    h.timers.borrow().stats(batch_len)
+}
+
+/// True when called from hub context (a timer callback the hub runs directly), where blocking green
+/// calls are not allowed.
+///
+/// ```
+/// assert!(!green::hub::in_hub_context());
+/// green::hub::schedule_call_global(std::time::Duration::ZERO, || assert!(green::hub::in_hub_context()));
+/// green::sleep(std::time::Duration::ZERO);
+/// ```
+pub fn in_hub_context() -> bool {
+    hub().in_hub_context()
+}
+
+/// Runs the hub from the root greenlet until no greenthread is alive and no timer is pending.
+///
+/// Only the root (the thread's own stack) may run the hub loop: called from a greenthread or from
+/// hub context this panics with a message naming the misuse. If greenthreads remain but nothing can
+/// wake them, it panics with the deadlock report.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// let n = Rc::new(Cell::new(0));
+/// for i in 0..3 {
+///     let n = n.clone();
+///     green::spawn(move || { green::sleep(Duration::from_millis(i)); n.set(n.get() + 1) });
+/// }
+/// green::hub::run();
+/// assert_eq!(n.get(), 3);
+/// ```
+#[track_caller]
+pub fn run() {
+    let h = hub();
+    match h.current() {
+        None => misuse_hub_context("green::hub::run"),
+        Some(c) if !c.is_root => panic!(
+            "green: hub::run called from inside {}: only the root greenlet (the thread's own stack) \
+             runs the hub loop; a greenthread blocks with sleep, wait or join instead",
+            c.label()
+        ),
+        Some(root) => {
+            let t = crate::greenthread::begin_green_call(h, &root);
+            root.state.set(State::Blocked);
+            root.wait.set(Some(WaitInfo { what: "hub::run", site: Location::caller() }));
+            let _ = t;
+            let r = h.run_loop(&root, true);
+            root.wait.set(None);
+            if r == Resume::Throw {
+                crate::greenthread::deliver_throw(&root);
+            }
+        }
+    }
+}
+
+/// Tears down this thread's hub now: every live greenthread is killed and unwound (destructors run)
+/// and the hub starts afresh. This is what happens when the thread exits; call it explicitly for
+/// the main thread, whose hub is otherwise leaked at process exit. Must be called from the root.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// struct Flag(Rc<Cell<bool>>);
+/// impl Drop for Flag { fn drop(&mut self) { self.0.set(true) } }
+/// let dropped = Rc::new(Cell::new(false));
+/// let flag = Flag(dropped.clone());
+/// green::spawn(move || { let _f = flag; green::sleep(std::time::Duration::from_secs(3600)) });
+/// green::sleep(std::time::Duration::ZERO);
+/// green::hub::shutdown();
+/// assert!(dropped.get());
+/// ```
+pub fn shutdown() {
+    let h = hub();
+    match h.current() {
+        Some(c) if c.is_root && !h.in_loop.get() => h.teardown(),
+        _ => panic!(
+            "green: hub::shutdown must be called from the root greenlet outside hub context; \
+             greenthreads and hub callbacks cannot tear down the hub they run on"
+        ),
+    }
+}
+
+/// Switches performed and passes run by this thread's hub so far.
+///
+/// ```
+/// let before = green::hub::switch_count();
+/// green::spawn(|| {});
+/// green::sleep(std::time::Duration::ZERO);
+/// assert!(green::hub::switch_count() > before);
+/// ```
+pub fn switch_count() -> u64 {
+    hub().switches.get()
+}
+
+/// Panics for a blocking call made in hub context.
+#[cold]
+#[track_caller]
+pub(crate) fn misuse_hub_context(call: &str) -> ! {
+    panic!(
+        "green: {call} called from hub context (a callback the hub runs directly, such as a \
+         schedule_call_global timer): blocking green calls cannot switch to the hub from the hub \
+         itself (eventlet: Cannot switch to MAINLOOP from MAINLOOP). Spawn a greenthread for the \
+         blocking work with green::spawn; sleep(Duration::ZERO) is allowed and does nothing here"
+    )
+}

@@ -1,0 +1,102 @@
+//! A green-thread runtime in eventlet's model.
+//!
+//! Each OS thread gets a **hub**, created lazily on first use: an event loop on [`mio`] that runs
+//! **greenthreads** (stackful [`corosensei`] coroutines on pooled, guard-paged stacks) and fires
+//! **timers**. The thread's own stack is the **root greenlet**: when it blocks, it runs the hub
+//! until its wake-up is due. Greenthreads switch only at green calls ([`sleep`],
+//! [`GreenThread::wait`], [`Event::wait`], [`Queue::get`], ...), so code between two green calls
+//! runs without interruption.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let pool = green::GreenPool::new(100);
+//! let total: u64 = pool
+//!     .imap(|n: u64| { green::sleep(Duration::from_millis(n % 3)); n * 2 }, 0..1000)
+//!     .map(Result::unwrap)
+//!     .sum();
+//! assert_eq!(total, 999_000);
+//! ```
+//!
+//! # Scheduling rules
+//!
+//! * A spawned greenthread first runs at the next hub pass; nothing runs until the caller blocks
+//!   or yields.
+//! * Timers fire in `(deadline, creation)` order, never early. A zero-delay timer created during a
+//!   pass runs at the next pass, so `sleep(Duration::ZERO)` is a fair yield.
+//! * [`Event::send`], [`Semaphore::release`] and a [`Queue::put`] with room never yield.
+//!   Semaphores and queues hand off to waiters FIFO: newcomers cannot barge.
+//! * [`GreenThread::kill`] and an expiring [`Timeout`] unwind the victim from its current (or next)
+//!   blocking green call with a private payload: destructors run and may make green calls. The
+//!   signatures of blocking calls stay infallible; `wait()` reports what happened as an [`Error`].
+//! * Code the hub runs directly (callbacks of [`hub::schedule_call_global`]) is **hub context**:
+//!   a blocking call there panics with a message naming the misuse (`sleep(Duration::ZERO)` is a
+//!   no-op there). The hub catches and records that panic and keeps running.
+//! * When the root waits and nothing can ever wake anything, the hub panics with every
+//!   greenthread's wait reason instead of hanging (see [`hub`]).
+//!
+//! # Unwinding
+//!
+//! The runtime relies on `panic = "unwind"`: kills and timeouts are unwinds. `panic = "abort"` is
+//! not supported.
+//!
+//! # Debugging
+//!
+//! [`debug`] has eventlet's dumps ([`debug::format_hub_timers`], [`debug::format_hub_listeners`],
+//! [`debug::format_greenthreads`]) and switches ([`debug::hub_timer_stacks`],
+//! [`debug::hub_exceptions`], ...). Ids in dumps are per-hub ordinals, so dumps are comparable
+//! across runs.
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+pub use corosensei;
+pub use mio;
+
+pub mod debug;
+mod error;
+pub mod event;
+mod greenthread;
+pub mod hub;
+mod pool;
+pub mod queue;
+mod semaphore;
+pub(crate) mod sys;
+pub mod time;
+mod timeout;
+mod timer;
+mod wait;
+
+pub use crate::error::Error;
+pub use crate::event::Event;
+pub use crate::greenthread::{
+    current, spawn, spawn_after, spawn_after_local, spawn_n, Builder, Current, GreenThread, GreenThreadId,
+    DEFAULT_STACK_SIZE,
+};
+pub use crate::pool::{GreenPile, GreenPool, Imap};
+pub use crate::queue::Queue;
+pub use crate::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreGuard};
+pub use crate::time::sleep;
+pub use crate::timeout::{with_timeout, Timeout};
+
+/// Statistics of this thread's greenthread stack pool.
+///
+/// ```
+/// green::spawn(|| ()).wait().unwrap();
+/// assert!(green::stack_pool_stats().free >= 1); // the finished greenthread's stack is pooled
+/// ```
+pub fn stack_pool_stats() -> sys::stack::StackPoolStats {
+    sys::stack::stats()
+}
+
+/// The stack guard mechanism in use: `"madvise"` (guard pages inside one mapping, Linux 6.13+),
+/// `"mprotect"`, or `"unprobed"` before the first greenthread.
+///
+/// ```
+/// green::spawn(|| ()).wait().unwrap();
+/// assert_ne!(green::stack_guard_mode(), "unprobed");
+/// ```
+pub fn stack_guard_mode() -> &'static str {
+    sys::stack::guard_mode()
+}
+
+pub use crate::sys::stack::StackPoolStats;

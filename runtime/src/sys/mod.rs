@@ -1,0 +1,22 @@
+//! Platform code and every `unsafe` block of the runtime live here.
+//!
+//! # Contract
+//!
+//! The rest of the crate is safe Rust. It relies on this module for exactly two things:
+//!
+//! * [`stack`]: memory for greenthread stacks. [`stack::PooledStack`] implements corosensei's
+//!   `Stack` trait: every stack has a guard page directly below its lowest usable address, so an
+//!   overflow faults instead of corrupting a neighbour. Stacks come from per-thread slabs (one
+//!   mapping holding many stacks, guard pages installed with `MADV_GUARD_INSTALL` where the kernel
+//!   has it, `mprotect` otherwise) and are reused after their greenthread ends.
+//! * [`switch`]: suspending the running greenthread from anywhere in its call stack. corosensei
+//!   hands a `&Yielder` to the coroutine's entry closure only; the runtime stores a raw pointer to
+//!   it so that `sleep` deep in user code can suspend. [`switch::YielderPtr`] is the one place that
+//!   pointer is dereferenced.
+//!
+//! Ground rules: nothing here allocates on a hot path, nothing here is reachable from another OS
+//! thread (every type is `!Send`), and each `unsafe` block states its reasoning in a `SAFETY:`
+//! comment.
+
+pub(crate) mod stack;
+pub(crate) mod switch;

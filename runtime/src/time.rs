@@ -1,0 +1,57 @@
+//! Time on the hub's clock, and sleeping.
+
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use crate::greenthread::{begin_green_call_at, park, CancelTimer, WaitInfo};
+use crate::hub::{hub, misuse_hub_context};
+use crate::timer::Action;
+
+/// The hub's current time. It follows the hub's clock, so code under a virtual clock sees virtual
+/// time; with the real clock it is `Instant::now()`.
+///
+/// ```
+/// let a = green::time::now();
+/// green::sleep(std::time::Duration::from_millis(2));
+/// assert!(green::time::now() - a >= std::time::Duration::from_millis(2));
+/// ```
+pub fn now() -> Instant {
+    hub().now()
+}
+
+/// Suspends the calling greenthread (or the root, which runs the hub meanwhile) for at least `d`.
+///
+/// `sleep(Duration::ZERO)` is a fair yield: every greenthread that is ready runs before the caller
+/// resumes. A timer never fires early; it fires once the hub's clock reached its deadline.
+///
+/// # Panics
+///
+/// A non-zero sleep in hub context (a timer callback) panics with a message naming the misuse;
+/// `sleep(Duration::ZERO)` there does nothing (eventlet's rule).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t0 = Instant::now();
+/// green::sleep(Duration::from_millis(3));
+/// assert!(t0.elapsed() >= Duration::from_millis(3));
+/// ```
+#[track_caller]
+pub fn sleep(d: Duration) {
+    let h = hub();
+    if h.in_hub_context() {
+        if d.is_zero() {
+            return;
+        }
+        misuse_hub_context("green::sleep");
+    }
+    let site = Location::caller();
+    let t = begin_green_call_at("sleep", site);
+    if t.fast_forward {
+        return;
+    }
+    let key = h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, "sleep", site);
+    let _cancel = CancelTimer(key);
+    while h.timer_is_live(key) {
+        park(&t, WaitInfo { what: "sleep", site });
+    }
+}

@@ -1,0 +1,339 @@
+//! Timers: the hub's one scheduling primitive.
+//!
+//! # Ground rules
+//!
+//! * Every wake-up, start, timeout and callback the hub performs is a timer entry in one slab,
+//!   addressed by a [`TimerKey`] (slot index and generation). A key whose generation no longer
+//!   matches is stale: the timer fired or was cancelled, and the key refers to nothing.
+//! * Timers are ordered by `(deadline, seq)`. `seq` is a per-hub counter, so equal deadlines fire
+//!   in creation order (FIFO), never by address.
+//! * Zero-delay timers skip the heap: they go to the `ready` queue, which the hub turns into the
+//!   next pass's batch. A zero-delay timer created while a pass runs therefore runs on the next
+//!   pass, after a non-blocking poll: `sleep(0)` is a fair yield.
+//! * A non-zero deadline is computed from a fresh clock read by the creator, and a timer is due
+//!   only when the hub's clock has reached it: timers never fire early.
+//! * Cancellation is lazy: the slot is freed at once, and its key stays in the heap or the ready
+//!   queue as a stale entry until popped. When a queue holds more than
+//!   [`COMPACT_THRESHOLD`] entries and at least half are stale, it is rebuilt without them, so
+//!   memory stays bounded by about twice the live timers (eventlet's `TestTimerCleanup` rule).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::panic::Location;
+use std::rc::Rc;
+
+use crate::greenthread::GtCore;
+
+/// Queues longer than this are compacted once half their entries are stale.
+pub(crate) const COMPACT_THRESHOLD: usize = 1000;
+
+/// Names one timer entry; stale once the timer fired or was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    idx: u32,
+    gen: u32,
+}
+
+/// What a timer does when it fires.
+pub(crate) enum Action {
+    /// Resume `gt` if it is still parked in the green call numbered `seq`.
+    Wake { gt: Rc<GtCore>, seq: u64 },
+    /// Start `gt` (spawn, spawn_after); with an `owner` (spawn_after_local) the start is skipped,
+    /// and `gt` finishes as killed, if the owner has finished by then.
+    Start { gt: Rc<GtCore>, owner: Option<Rc<GtCore>> },
+    /// Timeout `id` (of duration `after`) of `gt` expired.
+    Expire { gt: Rc<GtCore>, id: u64, after: std::time::Duration },
+    /// Deliver a pending kill to `gt` now (queued at the front of the batch by `kill`).
+    Kill { gt: Rc<GtCore> },
+    /// Run a callback in hub context; skipped when `owner` (a local timer's creator) is dead.
+    Call { f: Box<dyn FnOnce()>, owner: Option<Rc<GtCore>> },
+}
+
+impl Action {
+    /// Short description for dumps: what the timer will do.
+    pub(crate) fn describe(&self, why: &'static str) -> String {
+        match self {
+            Action::Wake { gt, .. } => format!("wake {} ({why})", gt.label()),
+            Action::Start { gt, .. } => format!("start {} ({why})", gt.label()),
+            Action::Expire { gt, id, after } => {
+                format!("expire timeout {id} ({after:?}) of {} ({why})", gt.label())
+            }
+            Action::Kill { gt } => format!("kill {}", gt.label()),
+            Action::Call { owner: Some(o), .. } => format!("call ({why}, local to {})", o.label()),
+            Action::Call { owner: None, .. } => format!("call ({why})"),
+        }
+    }
+}
+
+/// One timer slot.
+pub(crate) struct Entry {
+    gen: u32,
+    /// Absolute deadline in hub nanoseconds; `None` for zero-delay timers (due at once).
+    pub(crate) deadline: Option<u64>,
+    pub(crate) seq: u64,
+    /// `None` when the slot is free.
+    pub(crate) action: Option<Action>,
+    /// Why the timer exists ("sleep", "timeout", "spawn", ...), for dumps.
+    pub(crate) why: &'static str,
+    /// Ordinal id of the greenthread (0 = root) that created it.
+    pub(crate) creator: u64,
+    /// The user call that created it.
+    pub(crate) site: &'static Location<'static>,
+    /// Raw return addresses captured at creation when timer stacks are on.
+    pub(crate) stack: Option<Box<[usize]>>,
+    /// Which queue holds the key.
+    loc: Loc,
+}
+
+/// Which queue holds a live timer's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    Ready,
+    Heap,
+    Batch,
+}
+
+/// Counters of the timer queues, as eventlet's `TestTimerCleanup` inspects them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerStats {
+    /// Entries sitting in the hub's queues, live and stale (eventlet's `get_timers_count`).
+    pub queued: usize,
+    /// Stale (cancelled) entries still sitting in the queues (eventlet's `timers_canceled`).
+    pub cancelled: usize,
+    /// Live timers: created, neither fired nor cancelled.
+    pub live: usize,
+}
+
+/// Where a popped due timer goes.
+pub(crate) struct Timers {
+    slab: Vec<Entry>,
+    free: Vec<u32>,
+    heap: BinaryHeap<Reverse<(u64, u64, TimerKeyOrd)>>,
+    pub(crate) ready: VecDeque<TimerKey>,
+    stale_heap: usize,
+    stale_ready: usize,
+    /// Stale keys in the hub's current batch (keys move there from `ready` and the heap).
+    pub(crate) stale_batch: usize,
+    live: usize,
+    next_seq: u64,
+}
+
+/// A `TimerKey` that sorts (only used as the heap's last tie-breaker, never reached because
+/// `seq` is unique).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct TimerKeyOrd(u32, u32);
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            slab: Vec::new(),
+            free: Vec::new(),
+            heap: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            stale_heap: 0,
+            stale_ready: 0,
+            stale_batch: 0,
+            live: 0,
+            next_seq: 1,
+        }
+    }
+}
+
+/// What `add` needs to know about a new timer.
+pub(crate) struct NewTimer {
+    pub(crate) deadline: Option<u64>,
+    pub(crate) action: Action,
+    pub(crate) why: &'static str,
+    pub(crate) creator: u64,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) stack: Option<Box<[usize]>>,
+}
+
+impl Timers {
+    /// Number of live timers.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn stats(&self, batch_len: usize) -> TimerStats {
+        TimerStats {
+            queued: self.heap.len() + self.ready.len() + batch_len,
+            cancelled: self.stale_heap + self.stale_ready + self.stale_batch,
+            live: self.live,
+        }
+    }
+
+    /// Adds a timer; zero-delay timers (`deadline == None`) join the ready queue, others the heap.
+    pub(crate) fn add(&mut self, t: NewTimer) -> TimerKey {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.push(Entry {
+                    gen: 0,
+                    deadline: None,
+                    seq: 0,
+                    action: None,
+                    why: "",
+                    creator: 0,
+                    site: Location::caller(),
+                    stack: None,
+                    loc: Loc::Ready,
+                });
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let e = &mut self.slab[idx as usize];
+        debug_assert!(e.action.is_none(), "timer slot reused while live");
+        e.deadline = t.deadline;
+        e.seq = seq;
+        e.action = Some(t.action);
+        e.why = t.why;
+        e.creator = t.creator;
+        e.site = t.site;
+        e.stack = t.stack;
+        e.loc = if t.deadline.is_none() { Loc::Ready } else { Loc::Heap };
+        let key = TimerKey { idx, gen: e.gen };
+        match t.deadline {
+            None => self.ready.push_back(key),
+            Some(d) => self.heap.push(Reverse((d, seq, TimerKeyOrd(idx, key.gen)))),
+        }
+        self.live += 1;
+        key
+    }
+
+    /// Adds a zero-delay timer at the front of `batch` (used by `kill` to run the victim next).
+    pub(crate) fn add_front(&mut self, t: NewTimer, batch: &mut VecDeque<TimerKey>) {
+        let key = self.add(t);
+        let popped = self.ready.pop_back();
+        debug_assert_eq!(popped, Some(key));
+        self.slab[key.idx as usize].loc = Loc::Batch;
+        batch.push_front(key);
+    }
+
+    /// True when `key` still names a live timer.
+    pub(crate) fn is_live(&self, key: TimerKey) -> bool {
+        self.slab
+            .get(key.idx as usize)
+            .is_some_and(|e| e.gen == key.gen && e.action.is_some())
+    }
+
+    fn free_slot(&mut self, idx: u32) -> Option<Action> {
+        let e = &mut self.slab[idx as usize];
+        let a = e.action.take();
+        e.gen = e.gen.wrapping_add(1);
+        e.stack = None;
+        self.free.push(idx);
+        self.live -= 1;
+        a
+    }
+
+    /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
+    pub(crate) fn take(&mut self, key: TimerKey) -> Option<(Action, &'static str)> {
+        if !self.is_live(key) {
+            return None;
+        }
+        let why = self.slab[key.idx as usize].why;
+        self.free_slot(key.idx).map(|a| (a, why))
+    }
+
+    /// Cancels a timer. Returns its action, which the caller must drop only after releasing any
+    /// borrow of the hub (dropping a callback runs user destructors).
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> Option<Action> {
+        if !self.is_live(key) {
+            return None;
+        }
+        let loc = self.slab[key.idx as usize].loc;
+        let a = self.free_slot(key.idx);
+        if loc == Loc::Batch {
+            self.stale_batch += 1;
+        } else if loc == Loc::Ready {
+            self.stale_ready += 1;
+            if self.ready.len() > COMPACT_THRESHOLD && self.stale_ready * 2 >= self.ready.len() {
+                let slab = &self.slab;
+                self.ready.retain(|k| slab[k.idx as usize].gen == k.gen && slab[k.idx as usize].action.is_some());
+                self.stale_ready = 0;
+            }
+        } else {
+            self.stale_heap += 1;
+            if self.heap.len() > COMPACT_THRESHOLD && self.stale_heap * 2 >= self.heap.len() {
+                let slab = &self.slab;
+                self.heap.retain(|Reverse((_, _, TimerKeyOrd(i, g)))| {
+                    slab[*i as usize].gen == *g && slab[*i as usize].action.is_some()
+                });
+                self.stale_heap = 0;
+            }
+        }
+        a
+    }
+
+    /// Notes that a key popped from the batch was stale.
+    pub(crate) fn popped_stale_from_batch(&mut self) {
+        self.stale_batch = self.stale_batch.saturating_sub(1);
+    }
+
+    /// The earliest live heap deadline, discarding stale heap tops.
+    pub(crate) fn next_deadline(&mut self) -> Option<u64> {
+        while let Some(Reverse((d, _, TimerKeyOrd(i, g)))) = self.heap.peek().copied() {
+            if self.is_live(TimerKey { idx: i, gen: g }) {
+                return Some(d);
+            }
+            self.heap.pop();
+            self.stale_heap = self.stale_heap.saturating_sub(1);
+        }
+        None
+    }
+
+    /// Moves the ready queue and every heap timer due at `now` into `batch`, in order: ready
+    /// entries (FIFO) first, then due heap entries by `(deadline, seq)`.
+    pub(crate) fn collect_due(&mut self, now: u64, batch: &mut VecDeque<TimerKey>) {
+        self.stale_batch += self.stale_ready;
+        self.stale_ready = 0;
+        for k in &self.ready {
+            self.slab[k.idx as usize].loc = Loc::Batch;
+        }
+        batch.append(&mut self.ready);
+        while let Some(Reverse((d, _, TimerKeyOrd(i, g)))) = self.heap.peek().copied() {
+            if d > now {
+                break;
+            }
+            self.heap.pop();
+            let key = TimerKey { idx: i, gen: g };
+            if self.is_live(key) {
+                self.slab[i as usize].loc = Loc::Batch;
+                batch.push_back(key);
+            } else {
+                self.stale_heap = self.stale_heap.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Moves every live heap timer into `batch` regardless of deadline (teardown fast-forward).
+    pub(crate) fn collect_all(&mut self, batch: &mut VecDeque<TimerKey>) {
+        self.collect_due(u64::MAX, batch);
+    }
+
+    /// Live entries, for dumps.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.slab.iter().filter(|e| e.action.is_some())
+    }
+
+    /// Takes every live action out (teardown); the caller drops them outside any hub borrow.
+    pub(crate) fn drain(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        for i in 0..self.slab.len() {
+            if self.slab[i].action.is_some() {
+                if let Some(a) = self.free_slot(i as u32) {
+                    out.push(a);
+                }
+            }
+        }
+        self.heap.clear();
+        self.ready.clear();
+        self.stale_heap = 0;
+        self.stale_ready = 0;
+        self.stale_batch = 0;
+        out
+    }
+}
