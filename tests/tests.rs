@@ -1,1 +1,25 @@
-fn main(){}
+//! Integration tests of the green workspace: one binary, one module per area.
+//!
+//! Each test runs on its own libtest thread, so it gets its own hub; tests that need hub-wide
+//! counters from zero use `util::on_fresh_thread`.
+
+mod util;
+
+// Ports of eventlet's test suite; each test names the eventlet case it ports.
+mod eventlet_debug; // tests/debug_test.py
+mod eventlet_event; // tests/event_test.py and tests/test__event.py
+mod eventlet_greenpool; // tests/greenpool_test.py
+mod eventlet_greenthread; // tests/greenthread_test.py
+mod eventlet_hub; // tests/hub_test.py and tests/timer_test.py
+mod eventlet_queue; // tests/queue_test.py
+mod eventlet_semaphore; // tests/semaphore_test.py
+mod eventlet_timeout; // tests/timeout_test.py and tests/timeout_with_statement_test.py
+
+// Runtime behaviour beyond eventlet's suite.
+mod deadlock; // exact deadlock detection and its report
+mod dumps; // format_hub_timers / format_greenthreads output
+mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
+mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)
+mod stacks; // stack pool reuse, guard pages, 100k live greenthreads
+mod teardown; // hub shutdown and thread exit unwind every greenthread
+mod threads; // several OS threads, each with its own hub

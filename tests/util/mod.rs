@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// An ordered log that greenthreads append to; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Log<T: Clone = String>(Rc<RefCell<Vec<T>>>);
+
+impl<T: Clone> Log<T> {
+    pub fn new() -> Self {
+        Log(Rc::new(RefCell::new(Vec::new())))
+    }
+    pub fn push(&self, v: impl Into<T>) {
+        self.0.borrow_mut().push(v.into());
+    }
+    pub fn get(&self) -> Vec<T> {
+        self.0.borrow().clone()
+    }
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+}
+
+/// Counts how many of its values were dropped.
+#[derive(Clone, Default)]
+pub struct DropCounter(Rc<Cell<usize>>);
+
+/// One value counted by a [`DropCounter`].
+pub struct Counted(Rc<Cell<usize>>);
+
+impl DropCounter {
+    pub fn new() -> Self {
+        DropCounter(Rc::new(Cell::new(0)))
+    }
+    pub fn token(&self) -> Counted {
+        Counted(self.0.clone())
+    }
+    pub fn dropped(&self) -> usize {
+        self.0.get()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Runs `f` and returns its value and the wall time it took.
+pub fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let t0 = Instant::now();
+    let r = f();
+    (r, t0.elapsed())
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Yields once (`sleep(0)`).
+pub fn yield_now() {
+    green::sleep(Duration::ZERO);
+}
+
+/// Runs `f` on a fresh OS thread (so it gets a fresh hub) and returns its result, re-raising its
+/// panic. Tests that inspect hub-wide state (ids, timer counts) use it to start from zero.
+pub fn on_fresh_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    match std::thread::spawn(f).join() {
+        Ok(r) => r,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Catches a panic in `f` and returns its message.
+pub fn panic_message_of(f: impl FnOnce()) -> String {
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
+    if let Some(s) = err.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = err.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic>".into()
+    }
+}
