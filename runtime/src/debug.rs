@@ -311,7 +311,6 @@ pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
         let state = match g.state.get() {
             State::NotStarted => "not started".to_string(),
             State::Ready => "ready".to_string(),
-            State::Running if g.is_root && h.in_loop.get() => "running the hub".to_string(),
             State::Running => "running".to_string(),
             State::Dead => "dead".to_string(),
             State::Blocked => match g.wait.get() {
@@ -320,6 +319,9 @@ pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
             },
         };
         let _ = write!(out, "\n{}: {state}", g.label());
+        if g.is_root && h.in_loop.get() {
+            out.push_str(" (running the hub)");
+        }
         if !g.is_root {
             let _ = write!(
                 out,

@@ -609,7 +609,7 @@ impl fmt::Display for GreenThreadId {
 /// Configures a greenthread before spawning it: its name and stack size.
 ///
 /// ```
-/// let gt = green::Builder::new().name("big").stack_size(1 << 20).spawn(|| {
+/// let gt = green::Builder::new().name("big").stack_size(4 << 20).spawn(|| {
 ///     let buf = [1u8; 512 * 1024]; // needs a big stack
 ///     buf.iter().map(|&b| b as usize).sum::<usize>()
 /// });

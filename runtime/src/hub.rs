@@ -137,7 +137,9 @@ pub(crate) fn hub() -> &'static Hub {
 fn create_hub() -> &'static Hub {
     let h: &'static Hub = Box::leak(Box::new(Hub::new()));
     HUB.with(|c| c.set(Some(h)));
-    // Register the exit hook after the hub exists (thread-local destructors run in reverse).
+    // Register the exit hook last: thread-local destructors run in reverse order of registration,
+    // so teardown runs while the stack pool still exists.
+    crate::sys::stack::init_pool();
     TEARDOWN.with(|_| {});
     h
 }

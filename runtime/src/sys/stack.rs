@@ -146,7 +146,7 @@ pub(crate) fn stats() -> StackPoolStats {
 /// Takes a stack of `usable` bytes (already rounded by [`round_stack_size`]) from this thread's
 /// pool, creating a slab when none is free.
 pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
-    POOL.with(|p| {
+    let pooled = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
         let list = p.free.entry(usable).or_default();
         if list.is_empty() {
@@ -154,7 +154,24 @@ pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
         }
         let slot = list.pop().expect("slab filled the free list");
         Ok(PooledStack { slot: Some(slot) })
-    })
+    });
+    match pooled {
+        Ok(r) => r,
+        // The thread is exiting and its pool is gone (a destructor spawned during teardown):
+        // carve the stack from a slab of its own.
+        Err(_) => {
+            let mut list = Vec::new();
+            new_slab(usable, &mut list)?;
+            let slot = list.pop().expect("slab filled the list");
+            Ok(PooledStack { slot: Some(slot) })
+        }
+    }
+}
+
+/// Makes sure this thread's pool exists, so that its destructor runs after the hub's teardown
+/// (thread-local destructors run in reverse order of registration).
+pub(crate) fn init_pool() {
+    POOL.with(|_| {});
 }
 
 impl Pool {

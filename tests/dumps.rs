@@ -1,0 +1,100 @@
+//! Dumps of the hub: format_hub_timers, format_hub_listeners, format_greenthreads.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+#[test]
+fn timers_are_listed_sorted_by_deadline_with_what_they_do_and_where_they_were_created() {
+    on_fresh_thread(|| {
+        let a = green::Builder::new().name("five").spawn(|| green::sleep(Duration::from_secs(5)));
+        let b = green::Builder::new().name("three").spawn(|| green::sleep(Duration::from_secs(3)));
+        let cancelled = green::hub::schedule_call_global(Duration::from_secs(1), || {});
+        cancelled.cancel();
+        yield_now();
+        let _soon = green::hub::schedule_call_global(Duration::ZERO, || {});
+        let dump = green::debug::format_hub_timers();
+        let lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(lines[0], "TIMERS:");
+        assert_eq!(lines.len(), 4, "{dump}");
+        assert!(lines[1].contains(" next pass call (schedule_call_global), created by #0 root at tests/dumps.rs:"), "{dump}");
+        assert!(lines[2].contains(" +2.") || lines[2].contains(" +3."), "{dump}");
+        assert!(lines[2].contains("wake #2 \"three\" (sleep), created by #2 \"three\" at tests/dumps.rs:"), "{dump}");
+        assert!(lines[3].contains("wake #1 \"five\" (sleep), created by #1 \"five\" at tests/dumps.rs:"), "{dump}");
+        assert!(!dump.contains("at 0x"), "no addresses: {dump}");
+        a.kill();
+        b.kill();
+        green::sleep(Duration::ZERO);
+        assert!(!green::debug::format_hub_timers().contains("sleep"));
+    });
+}
+
+#[test]
+fn timer_stacks_show_user_frames_only() {
+    green::debug::hub_timer_stacks(true);
+    let gt = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    yield_now();
+    let dump = green::debug::format_hub_timers();
+    green::debug::hub_timer_stacks(false);
+    gt.kill();
+    let frames: Vec<&str> = dump.lines().filter(|l| l.starts_with("    at ")).collect();
+    assert!(!frames.is_empty(), "{dump}");
+    assert!(frames.iter().any(|f| f.contains("tests/dumps.rs:")), "{dump}");
+    for f in &frames {
+        assert!(!f.contains("/rustc/") && !f.contains("runtime/src") && !f.contains("corosensei"), "{dump}");
+    }
+}
+
+#[test]
+fn dumping_from_a_greenthread_with_a_small_stack_symbolises_on_the_hub_stack() {
+    green::debug::hub_timer_stacks(true);
+    let sleeper = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    yield_now();
+    let dumper = green::Builder::new().stack_size(16 * 1024).spawn(green::debug::format_hub_timers);
+    let dump = dumper.wait().unwrap();
+    green::debug::hub_timer_stacks(false);
+    sleeper.kill();
+    assert!(dump.contains("    at "), "{dump}");
+}
+
+#[test]
+fn greenthreads_dump_shows_state_wait_site_and_spawn_site() {
+    on_fresh_thread(|| {
+        let ev: green::Event<()> = green::Event::new();
+        let e = ev.clone();
+        let _w = green::Builder::new().name("waiter").spawn(move || e.wait());
+        let _n = green::spawn(|| ());
+        yield_now();
+        let _fresh = green::spawn(|| ());
+        let dump = green::debug::format_greenthreads();
+        let lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(lines[0], "GREENTHREADS:");
+        assert_eq!(lines[1], "#0 root: running");
+        assert!(lines[2].starts_with("#1 \"waiter\": blocked in Event::wait at tests/dumps.rs:"), "{dump}");
+        assert!(lines[2].contains(", spawned at tests/dumps.rs:"), "{dump}");
+        assert!(lines[3].starts_with("#3: not started, spawned at tests/dumps.rs:"), "{dump}");
+        assert_eq!(lines.len(), 4, "finished greenthreads are not listed: {dump}");
+        ev.send(()).unwrap();
+        yield_now();
+    });
+}
+
+#[test]
+fn listeners_dump_has_both_sections() {
+    assert_eq!(green::debug::format_hub_listeners(), "READERS:\nWRITERS:");
+}
+
+#[test]
+fn dumps_work_from_hub_context() {
+    let out = Log::<String>::new();
+    let o = out.clone();
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        o.push(green::debug::format_hub_timers());
+        o.push(green::debug::format_greenthreads());
+    });
+    green::sleep(ms(1));
+    let got = out.get();
+    assert!(got[0].starts_with("TIMERS:"));
+    assert!(got[1].contains("#0 root: blocked in sleep at tests/dumps.rs:"), "{}", got[1]);
+    assert!(got[1].contains("(running the hub)"), "{}", got[1]);
+}

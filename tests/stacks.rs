@@ -1,0 +1,92 @@
+//! Stacks: pooled and reused, guard-paged, and enough of them for 100k live greenthreads.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+#[test]
+fn stacks_are_reused_after_greenthreads_finish() {
+    on_fresh_thread(|| {
+        green::spawn(|| ()).wait().unwrap();
+        let warm = green::stack_pool_stats().free;
+        assert!(warm >= 1);
+        for _ in 0..1000 {
+            green::spawn(|| ()).wait().unwrap();
+        }
+        // One stack in flight at a time: the pool neither grows nor shrinks.
+        assert_eq!(green::stack_pool_stats().free, warm);
+    });
+}
+
+#[test]
+fn a_guard_mechanism_is_in_place() {
+    green::spawn(|| ()).wait().unwrap();
+    assert!(["madvise", "mprotect"].contains(&green::stack_guard_mode()));
+}
+
+#[test]
+fn builder_stack_size_gives_room_for_a_big_frame() {
+    let gt = green::Builder::new().stack_size(8 << 20).spawn(|| {
+        let buf = std::hint::black_box([7u8; 1 << 20]);
+        buf.iter().map(|&b| b as usize).sum::<usize>()
+    });
+    assert_eq!(gt.wait().unwrap(), 7 << 20);
+}
+
+#[test]
+fn one_hundred_thousand_live_greenthreads() {
+    // Past the ~32k limit of one mapping per guard page (vm.max_map_count = 65530).
+    on_fresh_thread(|| {
+        const N: usize = 100_000;
+        let go: green::Event<()> = green::Event::new();
+        let gts: Vec<_> = (0..N)
+            .map(|i| {
+                let go = go.clone();
+                green::Builder::new().stack_size(16 * 1024).spawn(move || {
+                    go.wait();
+                    i
+                })
+            })
+            .collect();
+        yield_now(); // all of them start and park
+        assert_eq!(go.waiting(), N);
+        go.send(()).unwrap();
+        let sum: usize = gts.into_iter().map(|g| g.join().unwrap()).sum();
+        assert_eq!(sum, N * (N - 1) / 2);
+        green::hub::shutdown();
+    });
+}
+
+/// Child half of `overflowing_a_stack_faults_on_the_guard_page`: overflows a greenthread stack.
+#[test]
+#[ignore = "run as a child process by overflowing_a_stack_faults_on_the_guard_page"]
+fn overflow_child() {
+    if std::env::var_os("GREEN_OVERFLOW_CHILD").is_none() {
+        return;
+    }
+    #[allow(unconditional_recursion)]
+    fn deep(n: u64) -> u64 {
+        let pad = std::hint::black_box([n; 512]);
+        deep(pad[0] + 1) + pad[1]
+    }
+    let gt = green::Builder::new().stack_size(32 * 1024).spawn(|| deep(0));
+    let _ = gt.wait();
+}
+
+#[test]
+fn overflowing_a_stack_faults_on_the_guard_page() {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--ignored", "--exact", "stacks::overflow_child", "--test-threads=1"])
+        .env("GREEN_OVERFLOW_CHILD", "1")
+        .output()
+        .unwrap();
+    // The guard page turns the overflow into SIGSEGV instead of silent corruption.
+    assert_eq!(out.status.signal(), Some(libc_sigsegv()), "child status: {:?}", out.status);
+    let _ = Duration::ZERO;
+}
+
+fn libc_sigsegv() -> i32 {
+    11
+}

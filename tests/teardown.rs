@@ -1,0 +1,121 @@
+//! Hub teardown: thread exit and explicit shutdown unwind every live greenthread.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+struct CountOnDrop(Arc<AtomicUsize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn thread_exit_unwinds_parked_and_unstarted_greenthreads() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    std::thread::spawn(move || {
+        for i in 0..10 {
+            let token = CountOnDrop(d.clone());
+            green::spawn(move || {
+                let _t = token;
+                green::sleep(Duration::from_secs(3600 + i));
+            });
+        }
+        yield_now(); // all ten are parked in sleep now
+        let unstarted = CountOnDrop(d.clone());
+        green::spawn(move || drop(unstarted));
+        // The thread returns with eleven live greenthreads.
+    })
+    .join()
+    .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 11);
+}
+
+#[test]
+fn shutdown_unwinds_and_leaves_a_fresh_hub() {
+    on_fresh_thread(|| {
+        let drops = DropCounter::new();
+        for _ in 0..3 {
+            let t = drops.token();
+            green::spawn(move || {
+                let _t = t;
+                green::sleep(Duration::from_secs(3600));
+            });
+        }
+        green::hub::schedule_call_global(Duration::from_secs(3600), || {});
+        yield_now();
+        green::hub::shutdown();
+        assert_eq!(drops.dropped(), 3);
+        let stats = green::hub::timer_stats();
+        assert_eq!(stats.live, 0);
+        // Ids restart: this is a fresh hub.
+        let gt = green::spawn(|| ());
+        assert_eq!(gt.id().as_u64(), 1);
+        gt.wait().unwrap();
+    });
+}
+
+#[test]
+fn destructors_sleeping_during_teardown_return_at_once() {
+    let t0 = Instant::now();
+    let slept = Arc::new(AtomicUsize::new(0));
+    let s = slept.clone();
+    std::thread::spawn(move || {
+        struct SleepOnDrop(Arc<AtomicUsize>);
+        impl Drop for SleepOnDrop {
+            fn drop(&mut self) {
+                green::sleep(Duration::from_secs(3600));
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let guard = SleepOnDrop(s);
+        green::spawn(move || {
+            let _g = guard;
+            green::sleep(Duration::from_secs(3600));
+        });
+        yield_now();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(slept.load(Ordering::SeqCst), 1);
+    assert!(t0.elapsed() < Duration::from_secs(600));
+}
+
+#[test]
+fn greenthreads_spawned_by_destructors_during_teardown_are_unwound_too() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    std::thread::spawn(move || {
+        struct SpawnOnDrop(Arc<AtomicUsize>);
+        impl Drop for SpawnOnDrop {
+            fn drop(&mut self) {
+                let token = CountOnDrop(self.0.clone());
+                green::spawn(move || {
+                    let _t = token;
+                    green::sleep(Duration::from_secs(3600));
+                });
+            }
+        }
+        let g = SpawnOnDrop(d);
+        green::spawn(move || {
+            let _g = g;
+            green::sleep(Duration::from_secs(3600));
+        });
+        yield_now();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn shutdown_from_a_greenthread_panics_with_the_way_out() {
+    green::debug::hub_exceptions(false);
+    let err = green::spawn(green::hub::shutdown).wait().unwrap_err();
+    assert!(err.panic_message().unwrap().contains("must be called from the root greenlet"), "{err}");
+}
