@@ -113,7 +113,25 @@ pub fn hub_prevent_multiple_readers(on: bool) {
 /// assert!(green::debug::hub_exception_log().last().unwrap().contains("in a callback"));
 /// ```
 pub fn hub_exception_log() -> Vec<String> {
-    hub().exceptions.try_borrow().map(|e| e.clone()).unwrap_or_default()
+    hub().exceptions.try_borrow().map(|e| e.iter().map(|x| x.1.clone()).collect()).unwrap_or_default()
+}
+
+/// The panics this thread's hub caught in hub context only (timer callbacks such as
+/// [`schedule_call_global`](crate::hub::schedule_call_global)'s, including misuse panics there):
+/// the ones nobody else can observe. A test harness fails a run that recorded one.
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// let _ = green::spawn(|| -> () { panic!("observed by wait") }).wait();
+/// let before = green::debug::hub_context_panics().len();
+/// green::hub::schedule_call_global(std::time::Duration::ZERO, || panic!("lost in the hub"));
+/// green::sleep(std::time::Duration::ZERO);
+/// let panics = green::debug::hub_context_panics();
+/// assert_eq!(panics.len(), before + 1);
+/// assert!(panics.last().unwrap().contains("lost in the hub"));
+/// ```
+pub fn hub_context_panics() -> Vec<String> {
+    hub().exceptions.try_borrow().map(|e| e.iter().filter(|x| x.0).map(|x| x.1.clone()).collect()).unwrap_or_default()
 }
 
 /// Captures the raw return addresses of the calling stack.
@@ -172,6 +190,9 @@ const RUNTIME_REL_DIR: &str = {
     }
 };
 
+/// C runtime frames below `main` and thread entry points.
+const LIBC_FRAMES: &[&str] = &["__libc_", "_start", "start_thread", "clone", "__clone"];
+
 /// Symbolises `ips` into `function (file:line)` lines of user frames, innermost first, cut at
 /// the greenthread's entry (corosensei's coroutine start).
 pub(crate) fn symbolize(ips: &[usize]) -> Vec<String> {
@@ -192,6 +213,9 @@ pub(crate) fn symbolize(ips: &[usize]) -> Vec<String> {
                 return;
             }
             let name = sym.name().map_or_else(|| "<unknown>".to_string(), |n| format!("{n:#}"));
+            if LIBC_FRAMES.iter().any(|p| name.starts_with(p)) {
+                return;
+            }
             let shown = match &cwd {
                 Some(c) if file.starts_with(c.as_str()) => &file[c.len()..],
                 _ => file.as_str(),

@@ -358,7 +358,7 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
         let Some(link) = next else { break };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
             let msg = crate::error::panic_message(p.as_ref());
-            hub().record_exception(format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()));
+            hub().record_exception(false, format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()));
             sh.links.borrow_mut().clear();
             break;
         }
@@ -766,7 +766,7 @@ fn classify(h: &Hub, core: &GtCore, p: Box<dyn Any + Send>) -> Error {
         return Error::timeout(Some(t.after), core.who());
     }
     let e = Error::panic(p, core.who());
-    h.record_exception(format!(
+    h.record_exception(false, format!(
         "green: greenthread {} (spawned at {}:{}) panicked: {}",
         core.label(),
         core.spawn_site.file(),

@@ -86,8 +86,8 @@ pub(crate) struct Hub {
     /// Hub passes.
     pub(crate) passes: Cell<u64>,
     pub(crate) flags: debug::Flags,
-    /// Panics caught in hub context and greenthread panics, as printed.
-    pub(crate) exceptions: RefCell<Vec<String>>,
+    /// Panics the hub caught, as printed; `true` marks those caught in hub context.
+    pub(crate) exceptions: RefCell<Vec<(bool, String)>>,
 }
 
 thread_local! {
@@ -453,17 +453,18 @@ impl Hub {
         *self.current.borrow_mut() = prev;
         if let Err(p) = r {
             let msg = panic_message(p.as_ref());
-            self.record_exception(format!("green: a hub callback ({why}) panicked: {msg}"));
+            self.record_exception(true, format!("green: a hub callback ({why}) panicked: {msg}"));
         }
     }
 
-    /// Records an exception the hub caught; prints it when `hub_exceptions` is on.
-    pub(crate) fn record_exception(&self, line: String) {
+    /// Records a panic the hub caught (`in_hub_context`: in a hub callback); prints it when
+    /// `hub_exceptions` is on.
+    pub(crate) fn record_exception(&self, in_hub_context: bool, line: String) {
         if self.flags.exceptions.get() {
             eprintln!("{line}");
         }
         if let Ok(mut e) = self.exceptions.try_borrow_mut() {
-            e.push(line);
+            e.push((in_hub_context, line));
         }
     }
 
@@ -768,6 +769,19 @@ pub fn shutdown() {
              greenthreads and hub callbacks cannot tear down the hub they run on"
         ),
     }
+}
+
+/// Live greenthreads on this thread's hub (spawned and not finished; the root is not counted).
+///
+/// ```
+/// let before = green::hub::greenthread_count();
+/// let gt = green::spawn(|| ());
+/// assert_eq!(green::hub::greenthread_count(), before + 1);
+/// gt.wait().unwrap();
+/// assert_eq!(green::hub::greenthread_count(), before);
+/// ```
+pub fn greenthread_count() -> usize {
+    hub().live_count.get()
 }
 
 /// Switches performed and passes run by this thread's hub so far.
