@@ -17,7 +17,10 @@ fn timers_are_listed_sorted_by_deadline_with_what_they_do_and_where_they_were_cr
         let lines: Vec<&str> = dump.lines().collect();
         assert_eq!(lines[0], "TIMERS:");
         assert_eq!(lines.len(), 4, "{dump}");
-        assert!(lines[1].contains(" next pass call (schedule_call_global), created by #0 root at tests/dumps.rs:"), "{dump}");
+        assert!(
+            lines[1].contains(" next pass call (schedule_call_global), created by #0 root at tests/dumps.rs:"),
+            "{dump}"
+        );
         assert!(lines[2].contains(" +2.") || lines[2].contains(" +3."), "{dump}");
         assert!(lines[2].contains("wake #2 \"three\" (sleep), created by #2 \"three\" at tests/dumps.rs:"), "{dump}");
         assert!(lines[3].contains("wake #1 \"five\" (sleep), created by #1 \"five\" at tests/dumps.rs:"), "{dump}");

@@ -105,7 +105,11 @@ impl Harness {
             std::panic::resume_unwind(p);
         }
         if self.fail_on_exceptions && !report.exceptions.is_empty() {
-            panic!("green-harness: the hub caught {} panic(s):\n{}", report.exceptions.len(), report.exceptions.join("\n"));
+            panic!(
+                "green-harness: the hub caught {} panic(s):\n{}",
+                report.exceptions.len(),
+                report.exceptions.join("\n")
+            );
         }
         if self.fail_on_leaks {
             if let Some(l) = &report.leaks {

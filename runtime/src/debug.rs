@@ -358,4 +358,3 @@ pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
     }
     out
 }
-

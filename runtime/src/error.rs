@@ -108,9 +108,7 @@ impl Error {
     /// ```
     pub fn take_panic_payload(&self) -> Option<Box<dyn Any + Send>> {
         match &self.inner.kind {
-            Kind::Panic { payload, .. } => {
-                payload.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-            }
+            Kind::Panic { payload, .. } => payload.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(),
             _ => None,
         }
     }

@@ -100,7 +100,13 @@ impl GtCore {
         Rc::new(GtCore::new(0, Some("root".into()), Location::caller(), 0, true))
     }
 
-    fn new(id: u64, name: Option<String>, site: &'static Location<'static>, stack_size: usize, is_root: bool) -> GtCore {
+    fn new(
+        id: u64,
+        name: Option<String>,
+        site: &'static Location<'static>,
+        stack_size: usize,
+        is_root: bool,
+    ) -> GtCore {
         GtCore {
             id,
             name,
@@ -194,7 +200,12 @@ pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
     if std::thread::panicking() {
         if !gt.retry_armed.get() && !gt.is_root {
             gt.retry_armed.set(true);
-            hub().add_timer(Duration::from_millis(1), Action::Kill { gt: gt.clone() }, "throw retry", Location::caller());
+            hub().add_timer(
+                Duration::from_millis(1),
+                Action::Kill { gt: gt.clone() },
+                "throw retry",
+                Location::caller(),
+            );
         }
         return;
     }
@@ -358,7 +369,10 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
         let Some(link) = next else { break };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
             let msg = crate::error::panic_message(p.as_ref());
-            hub().record_exception(false, format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()));
+            hub().record_exception(
+                false,
+                format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()),
+            );
             sh.links.borrow_mut().clear();
             break;
         }
@@ -671,7 +685,11 @@ impl Builder {
     }
 
     /// Spawns at an explicit site (for wrappers such as `GreenPool::spawn`).
-    pub(crate) fn spawn_at<T: 'static>(self, f: impl FnOnce() -> T + 'static, site: &'static Location<'static>) -> GreenThread<T> {
+    pub(crate) fn spawn_at<T: 'static>(
+        self,
+        f: impl FnOnce() -> T + 'static,
+        site: &'static Location<'static>,
+    ) -> GreenThread<T> {
         spawn_inner(self, Duration::ZERO, None, f, site, "spawn")
     }
 
@@ -766,13 +784,16 @@ fn classify(h: &Hub, core: &GtCore, p: Box<dyn Any + Send>) -> Error {
         return Error::timeout(Some(t.after), core.who());
     }
     let e = Error::panic(p, core.who());
-    h.record_exception(false, format!(
-        "green: greenthread {} (spawned at {}:{}) panicked: {}",
-        core.label(),
-        core.spawn_site.file(),
-        core.spawn_site.line(),
-        e.panic_message().unwrap_or("")
-    ));
+    h.record_exception(
+        false,
+        format!(
+            "green: greenthread {} (spawned at {}:{}) panicked: {}",
+            core.label(),
+            core.spawn_site.file(),
+            core.spawn_site.line(),
+            e.panic_message().unwrap_or("")
+        ),
+    );
     e
 }
 

@@ -337,10 +337,8 @@ impl Hub {
             let mut t = self.timers.borrow_mut();
             if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 {
                 Some(Duration::ZERO)
-            } else if let Some(d) = t.next_deadline() {
-                Some(Duration::from_nanos(d.saturating_sub(self.now_ns())))
             } else {
-                None
+                t.next_deadline().map(|d| Duration::from_nanos(d.saturating_sub(self.now_ns())))
             }
         };
         match timeout {
@@ -353,12 +351,13 @@ impl Hub {
             Some(t) if t.is_zero() && self.listeners.get() == 0 => {}
             t => self.wait_io(t),
         }
-        let now = self.now_ns();
         let mut batch = self.batch.borrow_mut();
         let mut timers = self.timers.borrow_mut();
         if self.tearing_down.get() {
             timers.collect_all(&mut batch);
         } else {
+            // Read the clock only when a heap timer could be due.
+            let now = if timers.has_heap_timers() { self.now_ns() } else { 0 };
             timers.collect_due(now, &mut batch);
         }
     }
@@ -650,7 +649,12 @@ impl TimerHandle {
 /// ```
 #[track_caller]
 pub fn schedule_call_global(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
-    let key = hub().add_timer(delay, Action::Call { f: Box::new(f), owner: None }, "schedule_call_global", Location::caller());
+    let key = hub().add_timer(
+        delay,
+        Action::Call { f: Box::new(f), owner: None },
+        "schedule_call_global",
+        Location::caller(),
+    );
     TimerHandle { key, _not_send: std::marker::PhantomData }
 }
 

@@ -214,9 +214,7 @@ impl Timers {
 
     /// True when `key` still names a live timer.
     pub(crate) fn is_live(&self, key: TimerKey) -> bool {
-        self.slab
-            .get(key.idx as usize)
-            .is_some_and(|e| e.gen == key.gen && e.action.is_some())
+        self.slab.get(key.idx as usize).is_some_and(|e| e.gen == key.gen && e.action.is_some())
     }
 
     fn free_slot(&mut self, idx: u32) -> Option<Action> {
@@ -271,6 +269,11 @@ impl Timers {
     /// Notes that a key popped from the batch was stale.
     pub(crate) fn popped_stale_from_batch(&mut self) {
         self.stale_batch = self.stale_batch.saturating_sub(1);
+    }
+
+    /// True when the heap holds entries (live or stale).
+    pub(crate) fn has_heap_timers(&self) -> bool {
+        !self.heap.is_empty()
     }
 
     /// The earliest live heap deadline, discarding stale heap tops.

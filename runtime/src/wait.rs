@@ -165,4 +165,3 @@ impl<V, A: FnOnce(V)> Drop for Guard<'_, V, A> {
         }
     }
 }
-

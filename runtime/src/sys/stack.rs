@@ -23,11 +23,10 @@
 //! with `MADV_DONTNEED` (their address space stays reserved for reuse).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use corosensei::stack::{Stack, StackPointer};
 
@@ -44,14 +43,18 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// 0 = not probed, 1 = `MADV_GUARD_INSTALL` works, 2 = use `mprotect`.
 static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
 
+/// The page size, read once.
 fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
     // SAFETY: sysconf has no memory-safety preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p <= 0 {
-        4096
-    } else {
-        p as usize
-    }
+    let p = if p <= 0 { 4096 } else { p as usize };
+    PAGE.store(p, Ordering::Relaxed);
+    p
 }
 
 /// Rounds a requested stack size to what a slot really gets: whole pages, at least 16 KiB.
@@ -123,9 +126,23 @@ unsafe impl Stack for PooledStack {
     }
 }
 
+/// Free stacks by size; few distinct sizes are in use, so a short list beats a hash map.
 #[derive(Debug, Default)]
 struct Pool {
-    free: HashMap<usize, Vec<Slot>>,
+    free: Vec<(usize, Vec<Slot>)>,
+}
+
+impl Pool {
+    fn list(&mut self, usable: usize) -> &mut Vec<Slot> {
+        let i = match self.free.iter().position(|(s, _)| *s == usable) {
+            Some(i) => i,
+            None => {
+                self.free.push((usable, Vec::new()));
+                self.free.len() - 1
+            }
+        };
+        &mut self.free[i].1
+    }
 }
 
 thread_local! {
@@ -140,7 +157,7 @@ pub struct StackPoolStats {
 }
 
 pub(crate) fn stats() -> StackPoolStats {
-    POOL.with(|p| StackPoolStats { free: p.borrow().free.values().map(Vec::len).sum() })
+    POOL.with(|p| StackPoolStats { free: p.borrow().free.iter().map(|(_, l)| l.len()).sum() })
 }
 
 /// Takes a stack of `usable` bytes (already rounded by [`round_stack_size`]) from this thread's
@@ -148,7 +165,7 @@ pub(crate) fn stats() -> StackPoolStats {
 pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
     let pooled = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        let list = p.free.entry(usable).or_default();
+        let list = p.list(usable);
         if list.is_empty() {
             new_slab(usable, list)?;
         }
@@ -176,7 +193,7 @@ pub(crate) fn init_pool() {
 
 impl Pool {
     fn put(&mut self, mut slot: Slot) {
-        let list = self.free.entry(slot.usable).or_default();
+        let list = self.list(slot.usable);
         if list.len() >= HOT_STACKS && !slot.cold {
             // SAFETY: the slot's usable range lies inside its live slab mapping and no coroutine
             // runs on it any more (it was handed back); dropping its pages only zeroes them.
