@@ -63,21 +63,20 @@ fn a_kill_swallowed_by_catch_unwind_is_delivered_again_at_the_next_green_call() 
 }
 
 #[test]
-fn killing_a_woken_greenthread_lets_its_current_call_return_then_unwinds_at_the_next() {
-    let ev = green::Event::new();
+fn killing_a_woken_greenthread_unwinds_its_current_call_and_loses_nothing() {
+    let q = green::Queue::new();
     let log: Log = Log::new();
-    let (e, l) = (ev.clone(), log.clone());
+    let (rx, l) = (q.clone(), log.clone());
     let gt = green::spawn(move || {
-        let v: u32 = e.wait();
+        let v: u32 = rx.get();
         l.push(format!("got {v}"));
-        green::sleep(Duration::ZERO);
-        l.push("unreachable".to_string());
     });
     yield_now();
-    ev.send(7).unwrap(); // the waiter is now woken (its wake-up is queued) ...
-    gt.kill(); // ... so the value is not lost: it unwinds at its next call
+    q.put(7); // handed to the parked getter, which is now woken (its wake-up is queued) ...
+    gt.kill(); // ... and killed before it resumes: its get unwinds and gives the item back
     assert!(gt.wait().unwrap_err().is_killed());
-    assert_eq!(log.get(), ["got 7"]);
+    assert_eq!(log.get(), Vec::<String>::new());
+    assert_eq!(q.try_get(), Ok(7), "the item went back to the queue");
 }
 
 #[test]
@@ -198,7 +197,7 @@ fn a_semaphore_permit_granted_to_a_killed_waiter_is_not_lost() {
     });
     yield_now();
     sem.release(); // handed to `a`, first in line, which is woken ...
-    a.kill(); // ... and killed before it resumes: its acquire returns, its guard releases on unwind
+    a.kill(); // ... and killed before it resumes: its acquire unwinds and passes the permit on
     assert_eq!(b.wait().unwrap(), "b got it");
     assert!(a.wait().unwrap_err().is_killed());
 }

@@ -189,7 +189,11 @@ pub(crate) fn park(t: &Ticket, info: WaitInfo) {
     gt.wait.set(Some(info));
     let r = if gt.is_root { hub().run_loop(gt, false) } else { gt.yielder.suspend() };
     gt.wait.set(None);
-    if r == Resume::Throw {
+    // A kill or timeout that arrived after this call was woken but before it resumed (its wake-up
+    // was still queued) interrupts this call too: the call is still blocking until it resumes, as
+    // in eventlet, where the throw switches into the parked greenlet before the wake-up does.
+    // Primitives give back whatever was handed to the call (`WaitQueue::wait`'s `on_abandon`).
+    if r == Resume::Throw || gt.has_pending_throw() {
         deliver_throw(gt);
     }
 }
@@ -460,10 +464,11 @@ impl<T: 'static> GreenThread<T> {
     }
 
     /// Kills the greenthread. If it has not started, it never runs: it finishes as killed at once
-    /// and its links run in the caller. If it is parked in a green call, it is resumed right after
-    /// the caller yields and unwinds from that call (destructors run and may make green calls);
-    /// if it was already woken, it unwinds at its next green call. Then the caller yields (unless
-    /// in hub context, where the victim unwinds synchronously). Killing a finished greenthread
+    /// and its links run in the caller. If it is parked in a green call (even one already woken
+    /// whose wake-up is still queued), it runs before the caller resumes and unwinds from that call:
+    /// destructors run and may make green calls, and whatever the call was handed (an item, a
+    /// permit) goes back to its primitive. If it is running (a self-kill), it unwinds at once. Then
+    /// the caller yields (unless in hub context, where the victim unwinds synchronously). Killing a finished greenthread
     /// does nothing; a greenthread killing itself unwinds at once.
     ///
     /// ```

@@ -309,6 +309,10 @@ impl<I, F, T> fmt::Debug for Imap<I, F, T> {
 pub struct GreenPile<T> {
     pool: GreenPool,
     pending: RefCell<VecDeque<GreenThread<T>>>,
+    /// Spawns still waiting for a pool slot (eventlet's `counter`): their results are to come.
+    spawning: Cell<usize>,
+    /// Callers of `next_result` waiting for such a spawn to land.
+    arrivals: WaitQueue<()>,
 }
 
 impl<T: 'static> GreenPile<T> {
@@ -331,7 +335,12 @@ impl<T: 'static> GreenPile<T> {
     /// assert_eq!(pile.next_result().unwrap().unwrap(), 1);
     /// ```
     pub fn with_pool(pool: GreenPool) -> Self {
-        GreenPile { pool, pending: RefCell::new(VecDeque::new()) }
+        GreenPile {
+            pool,
+            pending: RefCell::new(VecDeque::new()),
+            spawning: Cell::new(0),
+            arrivals: WaitQueue::default(),
+        }
     }
 
     /// Spawns `f` into the pool (waiting while it is full) and remembers its result's place.
@@ -343,11 +352,22 @@ impl<T: 'static> GreenPile<T> {
     /// ```
     #[track_caller]
     pub fn spawn(&self, f: impl FnOnce() -> T + 'static) {
+        /// Ends a spawn in progress, landed or abandoned (timeout, kill), and wakes the consumers.
+        struct InProgress<'a, T>(&'a GreenPile<T>);
+        impl<T> Drop for InProgress<'_, T> {
+            fn drop(&mut self) {
+                self.0.spawning.set(self.0.spawning.get() - 1);
+                self.0.arrivals.wake_all(|| (), "GreenPile::spawn");
+            }
+        }
+        self.spawning.set(self.spawning.get() + 1);
+        let _in_progress = InProgress(self);
         let gt = self.pool.spawn(f);
         self.pending.borrow_mut().push_back(gt);
     }
 
-    /// Results not yet taken.
+    /// Results not yet taken, of spawns that got a pool slot (spawns still waiting for one are not
+    /// counted).
     ///
     /// ```
     /// assert_eq!(green::GreenPile::<u8>::new(1).len(), 0);
@@ -365,7 +385,8 @@ impl<T: 'static> GreenPile<T> {
         self.pending.borrow().is_empty()
     }
 
-    /// Waits for the next result in spawn order; `None` when none is left.
+    /// Waits for the next result in spawn order; `None` when none is left. A spawn still waiting for
+    /// a pool slot (in another greenthread) counts: its result is waited for, as in eventlet.
     ///
     /// ```
     /// let pile = green::GreenPile::new(2);
@@ -375,8 +396,16 @@ impl<T: 'static> GreenPile<T> {
     /// ```
     #[track_caller]
     pub fn next_result(&self) -> Option<Result<T, Error>> {
-        let gt = self.pending.borrow_mut().pop_front()?;
-        Some(gt.join())
+        loop {
+            let next = self.pending.borrow_mut().pop_front();
+            if let Some(gt) = next {
+                return Some(gt.join());
+            }
+            if self.spawning.get() == 0 {
+                return None;
+            }
+            self.arrivals.wait("GreenPile::next_result", None, |()| {});
+        }
     }
 }
 
@@ -391,6 +420,10 @@ impl<T: 'static> Iterator for GreenPile<T> {
 impl<T> fmt::Debug for GreenPile<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.pending.try_borrow().map(|p| p.len()).ok();
-        f.debug_struct("GreenPile").field("pool", &self.pool).field("pending", &len).finish()
+        f.debug_struct("GreenPile")
+            .field("pool", &self.pool)
+            .field("pending", &len)
+            .field("spawning", &self.spawning.get())
+            .finish()
     }
 }

@@ -516,7 +516,7 @@ impl<T: 'static> Queue<T> {
     /// Waits until every item put was marked done.
     ///
     /// ```
-    /// let q = green::Queue::new();
+    /// let q: green::Queue<u8> = green::Queue::new();
     /// q.join(); // nothing pending: returns at once
     /// ```
     #[track_caller]

@@ -85,3 +85,40 @@ pub fn panic_message_of(f: impl FnOnce()) -> String {
         "<non-string panic>".into()
     }
 }
+
+/// A small deterministic pseudo-random generator (xorshift64*), for ports of eventlet tests that
+/// use `random.Random(0)`: same seed, same sequence, on every run.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        // xorshift needs a non-zero state.
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `[0, 1)`, like Python's `random.random()`.
+    pub fn random(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A shared [`Rng`] for greenthreads of one test (eventlet's module-level `r = random.Random(0)`).
+#[derive(Clone)]
+pub struct SharedRng(Rc<RefCell<Rng>>);
+
+impl SharedRng {
+    pub fn new(seed: u64) -> Self {
+        SharedRng(Rc::new(RefCell::new(Rng::new(seed))))
+    }
+    pub fn random(&self) -> f64 {
+        self.0.borrow_mut().random()
+    }
+}
