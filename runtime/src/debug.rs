@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 
 use crate::greenthread::State;
 use crate::hub::{hub, Hub};
+use crate::timer::Ready;
 
 /// Per-hub debug settings.
 #[derive(Debug)]
@@ -258,35 +259,55 @@ pub fn format_hub_timers() -> String {
     }
     let mut lines: Vec<Line> = Vec::new();
     let mut out = String::from("TIMERS:");
-    match h.timers.try_borrow() {
-        Err(_) => {
+    let (timers, batch) = match (h.timers.try_borrow(), h.batch.try_borrow()) {
+        (Ok(t), Ok(b)) => (t, b),
+        _ => {
             out.push_str("\n<busy>");
             return out;
         }
-        Ok(timers) => {
-            for e in timers.entries() {
-                let Some(action) = &e.action else { continue };
-                let (key, when) = match e.deadline {
-                    None => ((0, 0, e.seq), "next pass".to_string()),
-                    Some(d) => {
-                        let rel = d as i128 - now as i128;
-                        let sign = if rel < 0 { "-" } else { "+" };
-                        let a = rel.unsigned_abs();
-                        ((1, d, e.seq), format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000))
-                    }
-                };
-                let text = format!(
-                    "t{} {when} {}, created by {} at {}:{}",
-                    e.seq,
-                    action.describe(e.why),
-                    label_of(h, e.creator),
-                    e.site.file(),
-                    e.site.line()
-                );
-                lines.push(Line { key, text, stack: e.stack.as_ref().map(|s| s.to_vec()) });
+    };
+    for e in timers.entries() {
+        let Some(action) = &e.action else { continue };
+        let (key, when) = match e.deadline {
+            None => ((0, 0, e.seq), "next pass".to_string()),
+            Some(d) => {
+                let rel = d as i128 - now as i128;
+                let sign = if rel < 0 { "-" } else { "+" };
+                let a = rel.unsigned_abs();
+                ((1, d, e.seq), format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000))
             }
-        }
+        };
+        let text = format!(
+            "t{} {when} {}, created by {} at {}:{}",
+            e.seq,
+            action.describe(e.why),
+            label_of(h, e.creator),
+            e.site.file(),
+            e.site.line()
+        );
+        lines.push(Line { key, text, stack: e.stack.as_ref().map(|s| s.to_vec()) });
     }
+    let batch_wakes = batch.iter().filter_map(|r| match r {
+        Ready::Wake(w) => Some(w),
+        Ready::Timer(_) => None,
+    });
+    for w in batch_wakes.chain(timers.ready_wakes()) {
+        if w.gt.seq.get() != w.seq || w.gt.state.get() == State::Dead {
+            continue; // stale: the call it would wake is over
+        }
+        let text = format!(
+            "t{} next pass wake {} ({}), created by {} at {}:{}",
+            w.tseq,
+            w.gt.label(),
+            w.why,
+            label_of(h, w.creator),
+            w.site.file(),
+            w.site.line()
+        );
+        lines.push(Line { key: (0, 0, w.tseq), text, stack: w.stack.as_ref().map(|s| s.to_vec()) });
+    }
+    drop(timers);
+    drop(batch);
     lines.sort_by_key(|l| l.key);
     for l in lines {
         out.push('\n');

@@ -223,17 +223,19 @@ pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
     }
 }
 
-/// Yields the current context until the next pass (`sleep(0)`).
+/// Yields the current context until the next pass (`sleep(0)`): every greenthread already
+/// runnable runs first.
 #[track_caller]
 pub(crate) fn yield_now(what: &'static str) {
-    let site = Location::caller();
+    yield_now_at(what, Location::caller());
+}
+
+pub(crate) fn yield_now_at(what: &'static str, site: &'static Location<'static>) {
     let h = hub();
     let t = begin_green_call_at(what, site);
-    let key = h.add_timer(Duration::ZERO, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site);
-    let _cancel = CancelTimer(key);
-    while h.timer_is_live(key) {
-        park(&t, WaitInfo { what, site });
-    }
+    h.push_wake(&t.gt, t.seq, what, site);
+    // A spurious return (a throw that could not be delivered) only shortens the yield.
+    park(&t, WaitInfo { what, site });
 }
 
 /// Cancels a timer when dropped (a sleep interrupted by a kill leaves no stray wake-up).

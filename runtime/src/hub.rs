@@ -50,7 +50,7 @@ use crate::debug;
 use crate::error::panic_message;
 use crate::greenthread::{GtCore, State, WaitInfo};
 use crate::sys::switch::Resume;
-use crate::timer::{Action, NewTimer, TimerKey, Timers};
+use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, Wake};
 
 pub use crate::timer::TimerStats;
 
@@ -68,8 +68,8 @@ pub(crate) struct Hub {
     /// True while the root is inside the hub loop.
     pub(crate) in_loop: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
-    /// Keys of the pass being fired.
-    pub(crate) batch: RefCell<VecDeque<TimerKey>>,
+    /// Entries of the pass being fired.
+    pub(crate) batch: RefCell<VecDeque<Ready>>,
     /// Live greenthreads (not the root), indexed by their `slot`.
     pub(crate) live: RefCell<Vec<Option<Rc<GtCore>>>>,
     live_free: RefCell<Vec<usize>>,
@@ -292,7 +292,14 @@ impl Hub {
             return;
         }
         gt.state.set(State::Ready);
-        self.add_timer(Duration::ZERO, Action::Wake { gt: gt.clone(), seq }, why, Location::caller());
+        self.push_wake(gt, seq, why, Location::caller());
+    }
+
+    /// Queues a bare wake-up of `gt`'s green call `seq` for the next pass.
+    pub(crate) fn push_wake(&self, gt: &Rc<GtCore>, seq: u64, why: &'static str, site: &'static Location<'static>) {
+        let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
+        let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
+        self.timers.borrow_mut().push_wake(Wake { gt: gt.clone(), seq, tseq: 0, why, creator, site, stack });
     }
 
     // ===== the loop =====
@@ -313,10 +320,10 @@ impl Hub {
         }
         let _exit = Exit(self, root.clone());
         loop {
-            let key = self.batch.borrow_mut().pop_front();
-            match key {
-                Some(k) => {
-                    if let Some(r) = self.fire(k) {
+            let item = self.batch.borrow_mut().pop_front();
+            match item {
+                Some(item) => {
+                    if let Some(r) = self.fire(item) {
                         return r;
                     }
                 }
@@ -388,23 +395,22 @@ impl Hub {
         }
     }
 
-    /// Fires one batch key. Returns `Some` when the root must return from its blocking call.
-    fn fire(&self, key: TimerKey) -> Option<Resume> {
+    /// Fires one batch entry. Returns `Some` when the root must return from its blocking call.
+    fn fire(&self, item: Ready) -> Option<Resume> {
+        let key = match item {
+            Ready::Timer(key) => key,
+            Ready::Wake(w) => {
+                self.timers.borrow_mut().popped_wake();
+                return self.fire_wake(&w.gt, w.seq);
+            }
+        };
         let taken = self.timers.borrow_mut().take(key);
         let Some((action, why)) = taken else {
             self.timers.borrow_mut().popped_stale_from_batch();
             return None;
         };
         match action {
-            Action::Wake { gt, seq } => {
-                let st = gt.state.get();
-                if gt.seq.get() == seq && (st == State::Blocked || st == State::Ready) {
-                    if gt.is_root {
-                        return Some(Resume::Wake);
-                    }
-                    self.resume(&gt, Resume::Wake);
-                }
-            }
+            Action::Wake { gt, seq } => return self.fire_wake(&gt, seq),
             Action::Start { gt, owner } => {
                 if gt.state.get() == State::NotStarted {
                     gt.start_timer.set(None);
@@ -441,6 +447,19 @@ impl Hub {
                 drop(owner);
                 self.call_in_hub_context(f, why);
             }
+        }
+        None
+    }
+
+    /// Resumes `gt` if it is still parked in green call `seq`.
+    #[inline]
+    fn fire_wake(&self, gt: &Rc<GtCore>, seq: u64) -> Option<Resume> {
+        let st = gt.state.get();
+        if gt.seq.get() == seq && (st == State::Blocked || st == State::Ready) {
+            if gt.is_root {
+                return Some(Resume::Wake);
+            }
+            self.resume(gt, Resume::Wake);
         }
         None
     }
@@ -547,8 +566,8 @@ impl Hub {
             }
             self.unregister(gt);
         }
-        let actions = self.timers.borrow_mut().drain();
-        drop(actions);
+        let drained = self.timers.borrow_mut().drain();
+        drop(drained);
         self.batch.borrow_mut().clear();
         self.reset();
     }
@@ -558,11 +577,11 @@ impl Hub {
         self.in_loop.set(true);
         *self.current.borrow_mut() = None;
         loop {
-            let key = self.batch.borrow_mut().pop_front();
-            match key {
-                Some(k) => {
+            let item = self.batch.borrow_mut().pop_front();
+            match item {
+                Some(item) => {
                     // A wake-up of the root is meaningless here; keep draining.
-                    let _ = self.fire(k);
+                    let _ = self.fire(item);
                 }
                 None => {
                     let quiet = self.timers.borrow().live() == 0;

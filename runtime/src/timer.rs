@@ -8,7 +8,9 @@
 //! * Timers are ordered by `(deadline, seq)`. `seq` is a per-hub counter, so equal deadlines fire
 //!   in creation order (FIFO), never by address.
 //! * Zero-delay timers skip the heap: they go to the `ready` queue, which the hub turns into the
-//!   next pass's batch. A zero-delay timer created while a pass runs therefore runs on the next
+//!   next pass's batch. Bare wake-ups (`sleep(0)`, hand-offs from primitives) go there too without
+//!   a slab slot: they cannot be cancelled and are recognised as stale by the green call number
+//!   they carry. A zero-delay timer created while a pass runs therefore runs on the next
 //!   pass, after a non-blocking poll: `sleep(0)` is a fair yield.
 //! * A non-zero deadline is computed from a fresh clock read by the creator, and a timer is due
 //!   only when the hub's clock has reached it: timers never fire early.
@@ -32,6 +34,28 @@ pub(crate) const COMPACT_THRESHOLD: usize = 1000;
 pub(crate) struct TimerKey {
     idx: u32,
     gen: u32,
+}
+
+/// An entry of the ready queue (next pass) or of the batch being fired.
+pub(crate) enum Ready {
+    /// A timer of the slab: cancellable, due now.
+    Timer(TimerKey),
+    /// A bare wake-up of a parked green call (`sleep(0)`, hand-offs from primitives). It has no
+    /// slab slot and is never cancelled: it is stale once the call moved on (`seq` differs).
+    Wake(Wake),
+}
+
+/// A bare wake-up; see [`Ready::Wake`].
+pub(crate) struct Wake {
+    pub(crate) gt: Rc<GtCore>,
+    /// The green call it wakes.
+    pub(crate) seq: u64,
+    /// Ordinal shared with timers (`t<tseq>` in dumps).
+    pub(crate) tseq: u64,
+    pub(crate) why: &'static str,
+    pub(crate) creator: u64,
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) stack: Option<Box<[usize]>>,
 }
 
 /// What a timer does when it fires.
@@ -109,7 +133,9 @@ pub(crate) struct Timers {
     slab: Vec<Entry>,
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u64, TimerKeyOrd)>>,
-    pub(crate) ready: VecDeque<TimerKey>,
+    pub(crate) ready: VecDeque<Ready>,
+    /// Bare wake-ups in the ready queue and the batch.
+    wakes: usize,
     stale_heap: usize,
     stale_ready: usize,
     /// Stale keys in the hub's current batch (keys move there from `ready` and the heap).
@@ -130,6 +156,7 @@ impl Default for Timers {
             free: Vec::new(),
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
+            wakes: 0,
             stale_heap: 0,
             stale_ready: 0,
             stale_batch: 0,
@@ -150,16 +177,29 @@ pub(crate) struct NewTimer {
 }
 
 impl Timers {
-    /// Number of live timers.
+    /// Number of live timers, bare wake-ups included.
     pub(crate) fn live(&self) -> usize {
-        self.live
+        self.live + self.wakes
+    }
+
+    /// Queues a bare wake-up for the next pass.
+    pub(crate) fn push_wake(&mut self, mut w: Wake) {
+        w.tseq = self.next_seq;
+        self.next_seq += 1;
+        self.wakes += 1;
+        self.ready.push_back(Ready::Wake(w));
+    }
+
+    /// Notes that a bare wake-up left the batch.
+    pub(crate) fn popped_wake(&mut self) {
+        self.wakes -= 1;
     }
 
     pub(crate) fn stats(&self, batch_len: usize) -> TimerStats {
         TimerStats {
             queued: self.heap.len() + self.ready.len() + batch_len,
             cancelled: self.stale_heap + self.stale_ready + self.stale_batch,
-            live: self.live,
+            live: self.live + self.wakes,
         }
     }
 
@@ -196,7 +236,7 @@ impl Timers {
         e.loc = if t.deadline.is_none() { Loc::Ready } else { Loc::Heap };
         let key = TimerKey { idx, gen: e.gen };
         match t.deadline {
-            None => self.ready.push_back(key),
+            None => self.ready.push_back(Ready::Timer(key)),
             Some(d) => self.heap.push(Reverse((d, seq, TimerKeyOrd(idx, key.gen)))),
         }
         self.live += 1;
@@ -204,12 +244,12 @@ impl Timers {
     }
 
     /// Adds a zero-delay timer at the front of `batch` (used by `kill` to run the victim next).
-    pub(crate) fn add_front(&mut self, t: NewTimer, batch: &mut VecDeque<TimerKey>) {
+    pub(crate) fn add_front(&mut self, t: NewTimer, batch: &mut VecDeque<Ready>) {
         let key = self.add(t);
         let popped = self.ready.pop_back();
-        debug_assert_eq!(popped, Some(key));
+        debug_assert!(matches!(popped, Some(Ready::Timer(k)) if k == key));
         self.slab[key.idx as usize].loc = Loc::Batch;
-        batch.push_front(key);
+        batch.push_front(Ready::Timer(key));
     }
 
     /// True when `key` still names a live timer.
@@ -250,7 +290,10 @@ impl Timers {
             self.stale_ready += 1;
             if self.ready.len() > COMPACT_THRESHOLD && self.stale_ready * 2 >= self.ready.len() {
                 let slab = &self.slab;
-                self.ready.retain(|k| slab[k.idx as usize].gen == k.gen && slab[k.idx as usize].action.is_some());
+                self.ready.retain(|r| match r {
+                    Ready::Timer(k) => slab[k.idx as usize].gen == k.gen && slab[k.idx as usize].action.is_some(),
+                    Ready::Wake(_) => true,
+                });
                 self.stale_ready = 0;
             }
         } else {
@@ -290,13 +333,21 @@ impl Timers {
 
     /// Moves the ready queue and every heap timer due at `now` into `batch`, in order: ready
     /// entries (FIFO) first, then due heap entries by `(deadline, seq)`.
-    pub(crate) fn collect_due(&mut self, now: u64, batch: &mut VecDeque<TimerKey>) {
+    pub(crate) fn collect_due(&mut self, now: u64, batch: &mut VecDeque<Ready>) {
         self.stale_batch += self.stale_ready;
         self.stale_ready = 0;
-        for k in &self.ready {
-            self.slab[k.idx as usize].loc = Loc::Batch;
+        if self.live > 0 {
+            for r in &self.ready {
+                if let Ready::Timer(k) = r {
+                    self.slab[k.idx as usize].loc = Loc::Batch;
+                }
+            }
         }
-        batch.append(&mut self.ready);
+        if batch.is_empty() {
+            std::mem::swap(batch, &mut self.ready);
+        } else {
+            batch.append(&mut self.ready);
+        }
         while let Some(Reverse((d, _, TimerKeyOrd(i, g)))) = self.heap.peek().copied() {
             if d > now {
                 break;
@@ -305,7 +356,7 @@ impl Timers {
             let key = TimerKey { idx: i, gen: g };
             if self.is_live(key) {
                 self.slab[i as usize].loc = Loc::Batch;
-                batch.push_back(key);
+                batch.push_back(Ready::Timer(key));
             } else {
                 self.stale_heap = self.stale_heap.saturating_sub(1);
             }
@@ -313,7 +364,7 @@ impl Timers {
     }
 
     /// Moves every live heap timer into `batch` regardless of deadline (teardown fast-forward).
-    pub(crate) fn collect_all(&mut self, batch: &mut VecDeque<TimerKey>) {
+    pub(crate) fn collect_all(&mut self, batch: &mut VecDeque<Ready>) {
         self.collect_due(u64::MAX, batch);
     }
 
@@ -322,8 +373,16 @@ impl Timers {
         self.slab.iter().filter(|e| e.action.is_some())
     }
 
+    /// Bare wake-ups of the ready queue, for dumps.
+    pub(crate) fn ready_wakes(&self) -> impl Iterator<Item = &Wake> {
+        self.ready.iter().filter_map(|r| match r {
+            Ready::Wake(w) => Some(w),
+            Ready::Timer(_) => None,
+        })
+    }
+
     /// Takes every live action out (teardown); the caller drops them outside any hub borrow.
-    pub(crate) fn drain(&mut self) -> Vec<Action> {
+    pub(crate) fn drain(&mut self) -> (Vec<Action>, VecDeque<Ready>) {
         let mut out = Vec::new();
         for i in 0..self.slab.len() {
             if self.slab[i].action.is_some() {
@@ -333,10 +392,11 @@ impl Timers {
             }
         }
         self.heap.clear();
-        self.ready.clear();
+        let ready = std::mem::take(&mut self.ready);
+        self.wakes = 0;
         self.stale_heap = 0;
         self.stale_ready = 0;
         self.stale_batch = 0;
-        out
+        (out, ready)
     }
 }
