@@ -20,6 +20,11 @@
 use std::fmt;
 
 /// What was still alive on a hub when it should have been quiet.
+///
+/// ```
+/// let r = green_detectors::LeakReport { greenthreads: 1, timers: 0, dump: String::new() };
+/// assert!(r.to_string().starts_with("leak detector: 1 greenthread(s)"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeakReport {
     /// Live greenthreads (the root not counted).

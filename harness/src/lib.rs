@@ -18,6 +18,11 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 /// What a run observed.
+///
+/// ```
+/// let report = green_harness::Harness::new().run(|| ());
+/// assert!(report.leaks.is_none());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     /// Panics the hub caught in hub context (timer callbacks), one line each.
@@ -29,6 +34,10 @@ pub struct Report {
 }
 
 /// Runs test bodies on a fresh hub and checks what they leave behind.
+///
+/// ```
+/// green_harness::Harness::new().run(|| green::sleep(std::time::Duration::ZERO));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Harness {
     fail_on_exceptions: bool,

@@ -68,27 +68,56 @@ impl Error {
     }
 
     /// True when the greenthread panicked; [`panic_message`](Error::panic_message) has the message.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| -> u8 { panic!("boom") });
+    /// let err = gt.wait().unwrap_err();
+    /// assert!(err.is_panic() && !err.is_killed() && !err.is_timeout() && !err.is_closed());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self.inner.kind, Kind::Panic { .. })
     }
 
     /// True when the greenthread was killed ([`GreenThread::kill`](crate::GreenThread::kill)) or
     /// cancelled before it started.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| ());
+    /// gt.kill();
+    /// assert!(gt.wait().unwrap_err().is_killed());
+    /// ```
     pub fn is_killed(&self) -> bool {
         matches!(self.inner.kind, Kind::Killed)
     }
 
     /// True when a [`Timeout`](crate::Timeout) expired.
+    ///
+    /// ```
+    /// let r = green::with_timeout(std::time::Duration::ZERO, || green::sleep(std::time::Duration::from_secs(1)));
+    /// assert!(r.unwrap_err().is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self.inner.kind, Kind::Timeout { .. })
     }
 
     /// True when the thing waited on was closed while (or before) waiting.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| -> u8 { panic!("boom") });
+    /// let err = gt.wait().unwrap_err();
+    /// assert!(!err.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self.inner.kind, Kind::Closed { .. })
     }
 
     /// The panic message (`&str` and `String` payloads; other payloads give a placeholder).
+    ///
+    /// ```
+    /// let gt = green::spawn(|| -> u8 { panic!("boom") });
+    /// let err = gt.wait().unwrap_err();
+    /// assert_eq!(err.panic_message(), Some("boom"));
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match &self.inner.kind {
             Kind::Panic { message, .. } => Some(message),
@@ -114,6 +143,12 @@ impl Error {
     }
 
     /// The per-hub ordinal id of the greenthread this error is about, if any.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| -> u8 { panic!("boom") });
+    /// let err = gt.wait().unwrap_err();
+    /// assert_eq!(err.greenthread_id(), Some(gt.id().as_u64()));
+    /// ```
     pub fn greenthread_id(&self) -> Option<u64> {
         self.inner.who.as_ref().map(|w| w.0)
     }

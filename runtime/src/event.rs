@@ -41,6 +41,13 @@ impl<T> Default for Event<T> {
 }
 
 /// Returned by [`Event::send`] on an event already sent; holds the value back.
+///
+/// ```
+/// let ev = green::Event::new();
+/// ev.send(1).unwrap();
+/// let green::event::AlreadySent(v) = ev.send(2).unwrap_err();
+/// assert_eq!(v, 2);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct AlreadySent<T>(pub T);
 
@@ -53,6 +60,11 @@ impl<T> fmt::Display for AlreadySent<T> {
 impl<T: fmt::Debug> std::error::Error for AlreadySent<T> {}
 
 /// Returned by [`Event::reset`] on an event that was never sent.
+///
+/// ```
+/// let ev: green::Event<()> = green::Event::new();
+/// assert_eq!(ev.reset(), Err(green::event::NotSent));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotSent;
 

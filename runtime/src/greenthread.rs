@@ -36,6 +36,10 @@ use crate::wait::WaitQueue;
 /// Default usable stack size of a greenthread: 256 KiB (plus a guard page). Untouched pages cost
 /// no memory, so a greenthread that stays shallow uses a few KiB of RAM. Change it per greenthread
 /// with [`Builder::stack_size`].
+///
+/// ```
+/// assert_eq!(green::DEFAULT_STACK_SIZE, 256 * 1024);
+/// ```
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 pub(crate) type Coro = Coroutine<Resume, (), (), PooledStack>;
@@ -614,6 +618,10 @@ pub struct GreenThreadId(u64);
 
 impl GreenThreadId {
     /// The id as a number (0 is the root greenlet).
+    ///
+    /// ```
+    /// assert_eq!(green::current().id().as_u64(), 0);
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -876,6 +884,11 @@ pub fn current() -> Current {
 }
 
 /// The running greenthread or root greenlet, as returned by [`current`].
+///
+/// ```
+/// let me = green::current();
+/// assert!(me.is_root());
+/// ```
 #[derive(Clone)]
 pub struct Current {
     core: Rc<GtCore>,

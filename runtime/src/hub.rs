@@ -640,11 +640,25 @@ pub struct TimerHandle {
 
 impl TimerHandle {
     /// Cancels the timer if it has not fired yet; idempotent.
+    ///
+    /// ```
+    /// let t = green::hub::schedule_call_global(std::time::Duration::from_secs(1), || {});
+    /// t.cancel();
+    /// t.cancel(); // idempotent
+    /// assert!(!t.is_pending());
+    /// ```
     pub fn cancel(&self) {
         hub().cancel_timer(self.key);
     }
 
     /// True until the timer fires or is cancelled.
+    ///
+    /// ```
+    /// let t = green::hub::schedule_call_global(std::time::Duration::ZERO, || {});
+    /// assert!(t.is_pending());
+    /// green::sleep(std::time::Duration::ZERO);
+    /// assert!(!t.is_pending());
+    /// ```
     pub fn is_pending(&self) -> bool {
         hub().timer_is_live(self.key)
     }

@@ -260,6 +260,12 @@ impl fmt::Debug for GreenPool {
 }
 
 /// Iterator returned by [`GreenPool::imap`].
+///
+/// ```
+/// let pool = green::GreenPool::new(2);
+/// let mut it = pool.imap(|x: u8| x + 1, [1, 2]);
+/// assert_eq!(it.next().unwrap().unwrap(), 2);
+/// ```
 pub struct Imap<I, F, T> {
     pool: GreenPool,
     input: I,

@@ -22,6 +22,11 @@ use std::time::Duration;
 use crate::wait::WaitQueue;
 
 /// Returned by `try_put` and `put_timeout` when the queue stayed full; holds the item back.
+///
+/// ```
+/// let q = green::Queue::bounded(0);
+/// assert_eq!(q.try_put('x'), Err(green::queue::Full('x')));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Full<T>(pub T);
 
@@ -34,6 +39,11 @@ impl<T> fmt::Display for Full<T> {
 impl<T: fmt::Debug> std::error::Error for Full<T> {}
 
 /// Returned by `try_get` and `get_timeout` when no item came.
+///
+/// ```
+/// let q: green::Queue<u8> = green::Queue::new();
+/// assert_eq!(q.try_get(), Err(green::queue::Empty));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Empty;
 
@@ -46,6 +56,11 @@ impl fmt::Display for Empty {
 impl std::error::Error for Empty {}
 
 /// Returned by [`Queue::task_done`] called more often than items were put.
+///
+/// ```
+/// let q: green::Queue<u8> = green::Queue::new();
+/// assert_eq!(q.task_done(), Err(green::queue::TaskDoneError));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskDoneError;
 

@@ -165,6 +165,14 @@ impl fmt::Debug for Semaphore {
 }
 
 /// Releases its permit when dropped; from [`Semaphore::guard`].
+///
+/// ```
+/// let sem = green::Semaphore::new(1);
+/// let g = sem.guard();
+/// assert_eq!(sem.count(), 0);
+/// drop(g);
+/// assert_eq!(sem.count(), 1);
+/// ```
 #[derive(Debug)]
 pub struct SemaphoreGuard {
     sem: Semaphore,
@@ -192,6 +200,11 @@ pub struct BoundedSemaphore {
 }
 
 /// Returned by [`BoundedSemaphore::release`] past the bound.
+///
+/// ```
+/// let err = green::BoundedSemaphore::new(2).release().unwrap_err();
+/// assert_eq!(err, green::ReleaseError { bound: 2 });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReleaseError {
     /// The semaphore's bound (its initial value).

@@ -118,6 +118,11 @@ enum Loc {
 }
 
 /// Counters of the timer queues, as eventlet's `TestTimerCleanup` inspects them.
+///
+/// ```
+/// let stats: green::hub::TimerStats = green::hub::timer_stats();
+/// assert!(stats.queued >= stats.cancelled);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimerStats {
     /// Entries sitting in the hub's queues, live and stale (eventlet's `get_timers_count`).

@@ -150,6 +150,11 @@ thread_local! {
 }
 
 /// Counters describing a thread's stack pool, for tests and benchmarks.
+///
+/// ```
+/// let stats: green::StackPoolStats = green::stack_pool_stats();
+/// let _ = stats.free;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StackPoolStats {
     /// Free stacks held by this thread's pool, all sizes together.
