@@ -321,14 +321,58 @@ pub fn format_hub_timers() -> String {
     out
 }
 
-/// Lists this thread's fd listeners: `READERS:` then `WRITERS:`.
+/// Lists this thread's fd listeners (greenthreads waiting for readiness): `READERS:` then
+/// `WRITERS:`. Each line reads `fd#<n> <kind> (created at <file>:<line>): <greenthread> waits in
+/// <call> at <file>:<line>`; with [`hub_listener_stacks`] on, the waiter's stack follows.
 ///
 /// ```
-/// assert!(green::debug::format_hub_listeners().starts_with("READERS:"));
+/// use std::os::unix::net::UnixStream;
+/// let (_a, b) = UnixStream::pair().unwrap();
+/// b.set_nonblocking(true).unwrap();
+/// let w = green::Builder::new().name("reader").spawn(move || green::trampoline(&b, green::Interest::Read, None));
+/// green::sleep(std::time::Duration::ZERO);
+/// let dump = green::debug::format_hub_listeners();
+/// assert!(dump.starts_with("READERS:\nfd#"), "{dump}");
+/// assert!(dump.contains("#1 \"reader\" waits in trampoline"), "{dump}");
+/// assert!(dump.ends_with("WRITERS:"), "{dump}");
+/// w.kill();
 /// ```
 pub fn format_hub_listeners() -> String {
-    let _ = hub();
-    String::from("READERS:\nWRITERS:")
+    let h = hub();
+    let sources = match h.reactor.try_borrow() {
+        Ok(r) => r.as_ref().map(|r| r.sources()).unwrap_or_default(),
+        Err(_) => return String::from("READERS:\n<busy>\nWRITERS:"),
+    };
+    let mut readers = String::from("READERS:");
+    let mut writers = String::from("WRITERS:");
+    for src in sources {
+        for (interest, g, stack) in src.waiters() {
+            let out = match interest {
+                crate::Interest::Read => &mut readers,
+                crate::Interest::Write => &mut writers,
+            };
+            let at = g
+                .wait
+                .get()
+                .map(|w| format!(" waits in {} at {}:{}", w.what, w.site.file(), w.site.line()))
+                .unwrap_or_else(|| " waits".to_string());
+            let _ = write!(
+                out,
+                "\nfd#{} {} (created at {}:{}): {}{at}",
+                src.ordinal,
+                src.kind,
+                src.site.file(),
+                src.site.line(),
+                g.label()
+            );
+            if let Some(ips) = stack {
+                for frame in symbolize_on_parent_stack(h, ips.to_vec()) {
+                    let _ = write!(out, "\n    at {frame}");
+                }
+            }
+        }
+    }
+    format!("{readers}\n{writers}")
 }
 
 /// Lists the root and every live greenthread with its state and wait reason.

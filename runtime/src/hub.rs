@@ -49,6 +49,7 @@ use corosensei::CoroutineResult;
 use crate::debug;
 use crate::error::panic_message;
 use crate::greenthread::{GtCore, State, WaitInfo};
+use crate::listener::{IoSource, Reactor};
 use crate::sys::switch::Resume;
 use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, Wake};
 
@@ -74,9 +75,11 @@ pub(crate) struct Hub {
     pub(crate) live: RefCell<Vec<Option<Rc<GtCore>>>>,
     live_free: RefCell<Vec<usize>>,
     pub(crate) live_count: Cell<usize>,
-    poll: RefCell<Option<mio::Poll>>,
-    events: RefCell<Option<mio::Events>>,
-    /// Registered fd waiters (listeners arrive with green I/O).
+    /// The poller and registered fds, created on first use.
+    pub(crate) reactor: RefCell<Option<Reactor>>,
+    /// Sources made ready by the last poll (a reused buffer).
+    pub(crate) fired: RefCell<Vec<(Rc<IoSource>, bool, bool)>>,
+    /// Greenthreads (and the root) parked waiting for fd readiness.
     pub(crate) listeners: Cell<usize>,
     /// Work that another OS thread may still post (tpool jobs, `Send` handles).
     pub(crate) external: Cell<usize>,
@@ -158,8 +161,8 @@ impl Hub {
             live: RefCell::new(Vec::new()),
             live_free: RefCell::new(Vec::new()),
             live_count: Cell::new(0),
-            poll: RefCell::new(None),
-            events: RefCell::new(None),
+            reactor: RefCell::new(None),
+            fired: RefCell::new(Vec::new()),
             listeners: Cell::new(0),
             external: Cell::new(0),
             tearing_down: Cell::new(false),
@@ -349,13 +352,13 @@ impl Hub {
             }
         };
         match timeout {
-            None if self.listeners.get() == 0 && self.external.get() == 0 => {
+            None if !self.outside_wakers() => {
                 if self.tearing_down.get() {
                     return;
                 }
                 self.deadlock(root);
             }
-            Some(t) if t.is_zero() && self.listeners.get() == 0 => {}
+            Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
             t => self.wait_io(t),
         }
         let mut batch = self.batch.borrow_mut();
@@ -371,28 +374,15 @@ impl Hub {
 
     /// Blocks in the poller for at most `timeout` (`None`: until an event).
     fn wait_io(&self, timeout: Option<Duration>) {
-        let mut poll = self.poll.borrow_mut();
-        if poll.is_none() {
-            match mio::Poll::new() {
-                Ok(p) => *poll = Some(p),
-                Err(e) => {
-                    // Without a poller the hub can still keep time with a plain sleep.
-                    eprintln!("green: cannot create the hub's poller ({e}); sleeping instead");
-                    drop(poll);
-                    std::thread::sleep(timeout.unwrap_or(Duration::from_millis(10)));
-                    return;
-                }
-            }
-        }
-        let mut events = self.events.borrow_mut();
-        let events = events.get_or_insert_with(|| mio::Events::with_capacity(256));
-        let p = poll.as_mut().expect("poller created above");
-        match p.poll(events, timeout) {
-            Ok(()) => {}
-            // EINTR: a signal arrived; the pass simply goes on.
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("green: the hub's poller failed: {e}"),
-        }
+        self.poll_io(timeout);
+    }
+
+    /// Something outside the greenthreads may still wake one: a parked fd waiter, a `tpool` job in
+    /// flight, or a live [`HubHandle`].
+    fn outside_wakers(&self) -> bool {
+        self.listeners.get() > 0
+            || self.external.get() > 0
+            || self.reactor.try_borrow().ok().and_then(|r| r.as_ref().map(|r| r.live_handles() > 0)).unwrap_or(false)
     }
 
     /// Fires one batch entry. Returns `Some` when the root must return from its blocking call.
@@ -569,6 +559,7 @@ impl Hub {
         let drained = self.timers.borrow_mut().drain();
         drop(drained);
         self.batch.borrow_mut().clear();
+        self.close_reactor();
         self.reset();
     }
 
@@ -831,6 +822,81 @@ pub fn greenthread_count() -> usize {
 /// ```
 pub fn switch_count() -> u64 {
     hub().switches.get()
+}
+
+/// A `Send` handle to a thread's hub: other OS threads post closures that the hub runs in hub
+/// context, waking it through mio's `Waker`. While a handle is alive the hub never reports a
+/// deadlock (work may still arrive). `tpool` is built on it.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let ev = green::Event::new();
+/// let handle = green::hub::handle();
+/// let worker = std::thread::spawn(move || {
+///     handle.post(|| println!("runs on the hub's thread, in hub context")).unwrap();
+/// });
+/// let e = ev.clone();
+/// green::hub::schedule_call_global(std::time::Duration::from_millis(5), move || e.send(()).unwrap());
+/// ev.wait();
+/// worker.join().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct HubHandle {
+    posted: std::sync::Arc<crate::listener::Posted>,
+}
+
+/// Returned by [`HubHandle::post`] when the hub was shut down (or its thread exited).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubClosed;
+
+impl std::fmt::Display for HubClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the hub was shut down (or its thread exited); nothing can be posted to it")
+    }
+}
+
+impl std::error::Error for HubClosed {}
+
+impl HubHandle {
+    /// Queues `f` to run on the hub's thread, in hub context (it must not block; it may spawn,
+    /// send events, release semaphores), and wakes the hub.
+    ///
+    /// ```
+    /// let h = green::hub::handle();
+    /// std::thread::spawn(move || h.post(|| ()).unwrap()).join().unwrap();
+    /// green::sleep(std::time::Duration::from_millis(1));
+    /// ```
+    pub fn post(&self, f: impl FnOnce() + Send + 'static) -> Result<(), HubClosed> {
+        use std::sync::atomic::Ordering;
+        if self.posted.closed.load(Ordering::SeqCst) {
+            return Err(HubClosed);
+        }
+        self.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Box::new(f));
+        self.posted.waker.wake().map_err(|_| HubClosed)
+    }
+}
+
+impl std::fmt::Debug for HubHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubHandle").finish_non_exhaustive()
+    }
+}
+
+/// A `Send` handle to this thread's hub (see [`HubHandle`]).
+///
+/// # Panics
+///
+/// When the hub's poller cannot be created (the process is out of file descriptors).
+///
+/// ```
+/// fn assert_send<T: Send + Sync>(_: &T) {}
+/// assert_send(&green::hub::handle());
+/// ```
+pub fn handle() -> HubHandle {
+    let posted = hub()
+        .with_reactor(|r| r.posted.clone())
+        .unwrap_or_else(|e| panic!("green: cannot create the hub's poller: {e}"));
+    HubHandle { posted }
 }
 
 /// Panics for a blocking call made in hub context.

@@ -57,17 +57,21 @@ mod error;
 pub mod event;
 mod greenthread;
 pub mod hub;
+mod listener;
+pub mod net;
 mod pool;
 pub mod queue;
 mod semaphore;
 pub(crate) mod sys;
 pub mod time;
+pub mod tpool;
 mod timeout;
 mod timer;
 mod wait;
 
 pub use crate::error::Error;
 pub use crate::event::Event;
+pub use crate::listener::{trampoline, Interest};
 pub use crate::greenthread::{
     current, spawn, spawn_after, spawn_after_local, spawn_n, Builder, Current, GreenThread, GreenThreadId,
     DEFAULT_STACK_SIZE,

@@ -57,6 +57,14 @@ impl<V> WaitQueue<V> {
         !self.q.borrow().iter().any(|w| w.live())
     }
 
+    /// Greenthreads (or the root) waiting, in order.
+    pub(crate) fn waiting_greenthreads(&self) -> Vec<Rc<GtCore>> {
+        match self.q.try_borrow() {
+            Ok(q) => q.iter().filter(|w| w.live()).map(|w| w.gt.clone()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Removes and returns the first waiter still waiting.
     pub(crate) fn pop(&self) -> Option<Rc<Waiter<V>>> {
         let mut q = self.q.borrow_mut();

@@ -1,0 +1,482 @@
+//! Listeners: greenthreads waiting for fd readiness, on mio.
+//!
+//! # Ground rules
+//!
+//! * Every green socket registers its fd once, at creation, for both readable and writable
+//!   readiness (mio is edge-triggered). An [`IoSource`] caches the readiness the poller reported:
+//!   a flag is set by a readiness event and cleared by the socket operation that hit
+//!   `WouldBlock`. A wait first looks at the flag, so readiness reported while nobody waited is
+//!   never lost.
+//! * Waiters park in the source's reader or writer queue; a readiness event wakes all of them at
+//!   the next pass (they retry their operation; one that finds `WouldBlock` waits again), so a
+//!   spurious wake-up is harmless and never reaches the caller.
+//! * One reader and one writer per source unless allowed (eventlet's multiple-reader guard):
+//!   per hub with [`debug::hub_prevent_multiple_readers`](crate::debug::hub_prevent_multiple_readers),
+//!   per socket with `allow_multiple_waiters`.
+//! * Waiters belong to a source, not to an fd number. Closing a source deregisters it and wakes
+//!   its waiters with a closed error; a new source registered for an fd number still held by an
+//!   old one (the fd was closed behind the runtime's back and reused) makes the old one obsolete:
+//!   its waiters wake with the closed error and are never woken for the new file.
+//! * [`trampoline`] on an fd no green socket owns registers it for the wait only; registering an
+//!   fd that is already ready reports it at once, so the wait returns at the next pass.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Interest as MioInterest, Token};
+
+use crate::error::Error;
+use crate::greenthread::GtCore;
+use crate::hub::{hub, misuse_hub_context, Hub};
+use crate::wait::WaitQueue;
+
+/// Which readiness a wait is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Interest {
+    /// Readable (or peer closed, or error).
+    Read,
+    /// Writable (or error).
+    Write,
+}
+
+const WAKER: Token = Token(usize::MAX);
+
+/// One registered fd.
+pub(crate) struct IoSource {
+    /// Per-hub ordinal, shown as `fd#N` in dumps (never the raw fd number).
+    pub(crate) ordinal: u64,
+    pub(crate) fd: RawFd,
+    token: Token,
+    /// What it is, for dumps ("tcp stream", "tcp listener", "udp socket", "fd").
+    pub(crate) kind: &'static str,
+    pub(crate) readable: Cell<bool>,
+    pub(crate) writable: Cell<bool>,
+    pub(crate) closed: Cell<bool>,
+    pub(crate) allow_multiple: Cell<bool>,
+    readers: WaitQueue<()>,
+    writers: WaitQueue<()>,
+    /// Creation stacks of the current waiters (listener stacks on): `(greenthread id, ips)`.
+    stacks: RefCell<Vec<(u64, Interest, Box<[usize]>)>>,
+    /// Where the source was created.
+    pub(crate) site: &'static Location<'static>,
+}
+
+/// Work posted from other OS threads through a [`HubHandle`](crate::hub::HubHandle).
+pub(crate) struct Posted {
+    pub(crate) waker: mio::Waker,
+    pub(crate) queue: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    pub(crate) closed: std::sync::atomic::AtomicBool,
+}
+
+/// The hub's poller and its registered sources.
+pub(crate) struct Reactor {
+    poll: mio::Poll,
+    events: mio::Events,
+    sources: Vec<Option<Rc<IoSource>>>,
+    gens: Vec<u32>,
+    free: Vec<usize>,
+    by_fd: HashMap<RawFd, Rc<IoSource>>,
+    next_ordinal: u64,
+    pub(crate) posted: Arc<Posted>,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        Ok(Reactor {
+            poll,
+            events: mio::Events::with_capacity(1024),
+            sources: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
+            by_fd: HashMap::new(),
+            next_ordinal: 1,
+            posted: Arc::new(Posted {
+                waker,
+                queue: Mutex::new(Vec::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn lookup(&self, t: Token) -> Option<&Rc<IoSource>> {
+        let idx = t.0 & 0xffff_ffff;
+        let gen = (t.0 >> 32) as u32;
+        match (self.sources.get(idx), self.gens.get(idx)) {
+            (Some(Some(s)), Some(&g)) if g == gen => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Live sources, by ordinal.
+    pub(crate) fn sources(&self) -> Vec<Rc<IoSource>> {
+        let mut v: Vec<_> = self.sources.iter().flatten().cloned().collect();
+        v.sort_by_key(|s| s.ordinal);
+        v
+    }
+
+    /// True when a poll can report something: a source is registered or a handle is alive.
+    pub(crate) fn needs_poll(&self) -> bool {
+        !self.by_fd.is_empty() || self.live_handles() > 0
+    }
+
+    /// Handles alive outside the hub (the reactor itself holds one reference).
+    pub(crate) fn live_handles(&self) -> usize {
+        let queued = !self.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty();
+        Arc::strong_count(&self.posted) - 1 + usize::from(queued)
+    }
+}
+
+impl Hub {
+    /// Runs `f` with the reactor, creating it on first use.
+    pub(crate) fn with_reactor<R>(&self, f: impl FnOnce(&mut Reactor) -> R) -> io::Result<R> {
+        let mut r = self.reactor.borrow_mut();
+        if r.is_none() {
+            *r = Some(Reactor::new()?);
+        }
+        Ok(f(r.as_mut().expect("reactor created above")))
+    }
+
+    /// Polls for at most `timeout` and wakes the waiters of every source that became ready;
+    /// runs work posted from other threads.
+    pub(crate) fn poll_io(&self, timeout: Option<Duration>) {
+        let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
+        let mut posted = false;
+        let polled = self.with_reactor(|r| {
+            match r.poll.poll(&mut r.events, timeout) {
+                Ok(()) => {}
+                // EINTR: a signal arrived; the pass simply goes on (nothing reaches users).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            for ev in r.events.iter() {
+                if ev.token() == WAKER {
+                    posted = true;
+                    continue;
+                }
+                if let Some(src) = r.lookup(ev.token()) {
+                    let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                    let wr = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                    fired.push((src.clone(), rd, wr));
+                }
+            }
+            Ok(())
+        });
+        match polled {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => panic!("green: the hub's poller failed: {e}"),
+        }
+        for (src, rd, wr) in fired.drain(..) {
+            if rd {
+                src.readable.set(true);
+                src.readers.wake_all(|| (), "fd readable");
+            }
+            if wr {
+                src.writable.set(true);
+                src.writers.wake_all(|| (), "fd writable");
+            }
+        }
+        *self.fired.borrow_mut() = fired;
+        if posted {
+            self.run_posted();
+        }
+    }
+
+    /// Runs closures posted by other threads, in hub context.
+    pub(crate) fn run_posted(&self) {
+        let work = match self.reactor.borrow().as_ref() {
+            Some(r) => std::mem::take(&mut *r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            None => return,
+        };
+        for f in work {
+            self.call_in_hub_context(f, "posted by another thread");
+        }
+    }
+
+    /// Registered sources nobody else holds are dropped at teardown; posted work is refused.
+    pub(crate) fn close_reactor(&self) {
+        let r = self.reactor.borrow_mut().take();
+        if let Some(r) = r {
+            r.posted.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            let pending = std::mem::take(&mut *r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            for s in r.sources.iter().flatten() {
+                s.closed.set(true);
+            }
+            drop(r);
+            drop(pending);
+        }
+    }
+}
+
+/// Registers `fd` with this thread's hub.
+pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'static>) -> io::Result<Rc<IoSource>> {
+    let h = hub();
+    let (src, obsolete) = h.with_reactor(|r| -> io::Result<_> {
+        let obsolete = r.by_fd.remove(&fd);
+        if let Some(old) = &obsolete {
+            // The fd number was closed behind our back and handed out again: the old source is
+            // dead. Its registration went away with the close.
+            remove_slot(r, old);
+        }
+        let idx = match r.free.pop() {
+            Some(i) => i,
+            None => {
+                r.sources.push(None);
+                r.gens.push(0);
+                r.sources.len() - 1
+            }
+        };
+        let token = Token(idx | ((r.gens[idx] as usize) << 32));
+        let src = Rc::new(IoSource {
+            ordinal: r.next_ordinal,
+            fd,
+            token,
+            kind,
+            readable: Cell::new(true),
+            writable: Cell::new(true),
+            closed: Cell::new(false),
+            allow_multiple: Cell::new(false),
+            readers: WaitQueue::default(),
+            writers: WaitQueue::default(),
+            stacks: RefCell::new(Vec::new()),
+            site,
+        });
+        let reg = r.poll.registry().register(&mut SourceFd(&fd), token, MioInterest::READABLE | MioInterest::WRITABLE);
+        if let Err(e) = reg {
+            r.free.push(idx);
+            return Err(e);
+        }
+        r.next_ordinal += 1;
+        r.sources[idx] = Some(src.clone());
+        r.by_fd.insert(fd, src.clone());
+        Ok((src, obsolete))
+    })??;
+    if let Some(old) = obsolete {
+        mark_closed(&old);
+    }
+    Ok(src)
+}
+
+fn remove_slot(r: &mut Reactor, src: &IoSource) {
+    let idx = src.token.0 & 0xffff_ffff;
+    if r.lookup(src.token).is_some() {
+        r.sources[idx] = None;
+        r.gens[idx] = r.gens[idx].wrapping_add(1);
+        r.free.push(idx);
+    }
+}
+
+/// Wakes every waiter of `src` with the closed error.
+fn mark_closed(src: &IoSource) {
+    src.closed.set(true);
+    src.readers.wake_all(|| (), "fd closed");
+    src.writers.wake_all(|| (), "fd closed");
+}
+
+/// Deregisters `src` (before its fd is closed) and wakes its waiters with the closed error.
+pub(crate) fn deregister(src: &Rc<IoSource>) {
+    if src.closed.get() {
+        return;
+    }
+    let h = hub();
+    let _ = h.with_reactor(|r| {
+        if r.by_fd.get(&src.fd).is_some_and(|s| Rc::ptr_eq(s, src)) {
+            r.by_fd.remove(&src.fd);
+        }
+        remove_slot(r, src);
+        let _ = r.poll.registry().deregister(&mut SourceFd(&src.fd));
+    });
+    mark_closed(src);
+}
+
+/// The error a wait on a closed source returns: `NotConnected`, wrapping a [`green::Error`](Error)
+/// with `is_closed()`.
+pub(crate) fn closed_error(src: &IoSource) -> io::Error {
+    Error::closed(format!("{} fd#{}", src.kind, src.ordinal)).into_io()
+}
+
+fn timeout_error(after: Duration) -> io::Error {
+    Error::timeout(Some(after), None).into_io()
+}
+
+impl IoSource {
+    fn queue(&self, i: Interest) -> &WaitQueue<()> {
+        match i {
+            Interest::Read => &self.readers,
+            Interest::Write => &self.writers,
+        }
+    }
+
+    fn flag(&self, i: Interest) -> &Cell<bool> {
+        match i {
+            Interest::Read => &self.readable,
+            Interest::Write => &self.writable,
+        }
+    }
+
+    /// Notes that an operation hit `WouldBlock`: wait for the next readiness event.
+    pub(crate) fn clear(&self, i: Interest) {
+        self.flag(i).set(false);
+    }
+
+    /// Waits until the source is ready for `i` (per the cached flag), closed (error) or `timeout`
+    /// passed (error).
+    #[track_caller]
+    pub(crate) fn wait(&self, i: Interest, timeout: Option<Duration>, what: &'static str) -> io::Result<()> {
+        let site = Location::caller();
+        loop {
+            if self.closed.get() {
+                return Err(closed_error(self));
+            }
+            if self.flag(i).get() {
+                return Ok(());
+            }
+            let h = hub();
+            let Some(me) = h.current() else { misuse_hub_context(what) };
+            let q = self.queue(i);
+            if !q.is_empty() && !self.allow_multiple.get() && h.flags.prevent_multiple_readers.get() {
+                return Err(self.second_waiter_error(i, &me, site));
+            }
+            if h.flags.listener_stacks.get() {
+                self.stacks.borrow_mut().push((me.id, i, crate::debug::capture_stack()));
+            }
+            h.listeners.set(h.listeners.get() + 1);
+            let _parked = Parked { hub: h, src: self, id: me.id, i };
+            if q.wait(what, timeout, |()| {}).is_none() {
+                return Err(timeout_error(timeout.unwrap_or_default()));
+            }
+        }
+    }
+
+    #[cold]
+    fn second_waiter_error(&self, i: Interest, me: &GtCore, site: &'static Location<'static>) -> io::Error {
+        let (verb, noun) = match i {
+            Interest::Read => ("read", "read from"),
+            Interest::Write => ("write", "write to"),
+        };
+        let that = self
+            .queue(i)
+            .waiting_greenthreads()
+            .first()
+            .map(|g| {
+                let at = g.wait.get().map(|w| format!(" waiting at {}:{}", w.site.file(), w.site.line())).unwrap_or_default();
+                format!("{} (spawned at {}:{}){at}", g.label(), g.spawn_site.file(), g.spawn_site.line())
+            })
+            .unwrap_or_else(|| "<unknown>".into());
+        io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "Second simultaneous {verb} on {} fd#{} detected. Unless you really know what you're doing, make sure \
+                 that only one greenthread can {noun} any particular socket (use a GreenPool, a Semaphore or a Queue to \
+                 share it). If you do know what you're doing, allow it for this socket with allow_multiple_waiters(true) \
+                 or for the whole hub with green::debug::hub_prevent_multiple_readers(false) - MY THREAD={} at {}:{}; \
+                 THAT THREAD={that}",
+                self.kind,
+                self.ordinal,
+                me.label(),
+                site.file(),
+                site.line()
+            ),
+        )
+    }
+
+    /// Current waiters with their interest, for dumps: `(interest, greenthread, creation stack)`.
+    pub(crate) fn waiters(&self) -> Vec<(Interest, Rc<GtCore>, Option<Box<[usize]>>)> {
+        let stacks = self.stacks.borrow();
+        let mut out = Vec::new();
+        for i in [Interest::Read, Interest::Write] {
+            for g in self.queue(i).waiting_greenthreads() {
+                let st = stacks.iter().find(|(id, ii, _)| *id == g.id && *ii == i).map(|s| s.2.clone());
+                out.push((i, g, st));
+            }
+        }
+        out
+    }
+}
+
+/// Counts a parked I/O waiter for deadlock detection and drops its creation stack.
+struct Parked<'a> {
+    hub: &'a Hub,
+    src: &'a IoSource,
+    id: u64,
+    i: Interest,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.hub.listeners.set(self.hub.listeners.get() - 1);
+        if let Ok(mut s) = self.src.stacks.try_borrow_mut() {
+            if let Some(p) = s.iter().position(|(id, i, _)| *id == self.id && *i == self.i) {
+                s.remove(p);
+            }
+        }
+    }
+}
+
+/// Waits until `fd` is ready for `interest` (eventlet's `trampoline`), at most `timeout`.
+///
+/// On an fd owned by a green socket it uses the socket's registration; on any other fd it
+/// registers the fd for this wait only (an fd already ready is reported at once, at the next hub
+/// pass). A timeout gives an `io::Error` of kind `TimedOut` wrapping a [`green::Error`](Error)
+/// with `is_timeout()`; a source closed during the wait gives `NotConnected` wrapping one with
+/// `is_closed()`.
+///
+/// mio is edge-triggered: after a wake-up, read or write until `WouldBlock` before waiting again.
+///
+/// # Panics
+///
+/// In hub context (a blocking call there is a misuse).
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+/// use green::Interest;
+///
+/// let (mut a, mut b) = UnixStream::pair().unwrap();
+/// b.set_nonblocking(true).unwrap();
+/// let reader = green::spawn(move || {
+///     green::trampoline(&b, Interest::Read, None).unwrap();
+///     let mut buf = [0u8; 5];
+///     b.read_exact(&mut buf).unwrap();
+///     buf
+/// });
+/// green::sleep(std::time::Duration::ZERO);
+/// a.write_all(b"hello").unwrap();
+/// assert_eq!(&reader.wait().unwrap(), b"hello");
+///
+/// // A timeout is an error of kind TimedOut.
+/// let (_a, b) = UnixStream::pair().unwrap();
+/// let err = green::trampoline(&b, Interest::Read, Some(std::time::Duration::from_millis(1))).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+/// ```
+#[track_caller]
+pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    let h = hub();
+    if h.in_hub_context() {
+        misuse_hub_context("green::trampoline");
+    }
+    let owned = h.with_reactor(|r| r.by_fd.get(&fd).cloned())?;
+    if let Some(src) = owned {
+        if src.flag(interest).get() {
+            // Already ready: return at the next pass.
+            crate::greenthread::yield_now_at("trampoline", Location::caller());
+            return if src.closed.get() { Err(closed_error(&src)) } else { Ok(()) };
+        }
+        return src.wait(interest, timeout, "trampoline");
+    }
+    let src = register(fd, "fd", Location::caller())?;
+    src.readable.set(false);
+    src.writable.set(false);
+    let r = src.wait(interest, timeout, "trampoline");
+    deregister(&src);
+    r
+}

@@ -1,0 +1,133 @@
+//! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`.
+//!
+//! They look like their `std::net` namesakes and implement `std::io::Read`/`Write` (so sync
+//! protocol code generic over `Read + Write` runs on them unchanged), but a call that would block
+//! parks only the calling greenthread: the socket is non-blocking and registered with the hub's
+//! poller. `EINTR` and spurious readiness (`WouldBlock` after a wake-up) are retried inside and
+//! never reach the caller.
+//!
+//! # Closing
+//!
+//! [`TcpStream::close`] (and the other sockets' `close`) takes `&self`: a socket shared between
+//! greenthreads (in an `Rc`) can be closed while others wait on it. They wake with an
+//! `io::Error` of kind `NotConnected` wrapping a [`green::Error`](crate::Error) with
+//! `is_closed()`; every later operation fails the same way. Dropping a socket closes it.
+//!
+//! # One reader, one writer
+//!
+//! A second greenthread waiting to read (or write) a socket while another already does gets an
+//! error of kind `ResourceBusy` naming both greenthreads (eventlet's "Second simultaneous read"),
+//! unless allowed with `allow_multiple_waiters(true)` on the socket or
+//! [`debug::hub_prevent_multiple_readers(false)`](crate::debug::hub_prevent_multiple_readers).
+//!
+//! # Addresses
+//!
+//! Addresses are `impl ToSocketAddrs`, as in `std`; a host name is resolved by the system's
+//! blocking resolver on the calling thread, which blocks the hub: pass IP addresses (or resolve
+//! names with [`tpool::execute`](crate::tpool::execute)).
+
+mod tcp;
+mod udp;
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+pub use self::tcp::{TcpListener, TcpStream};
+pub use self::udp::UdpSocket;
+
+use crate::listener::{closed_error, deregister, IoSource};
+use crate::Interest;
+
+/// A mio socket and its registration with the hub.
+struct Socket<S> {
+    io: RefCell<Option<S>>,
+    src: Rc<IoSource>,
+}
+
+impl<S: std::os::fd::AsRawFd> Socket<S> {
+    #[track_caller]
+    fn new(io: S, kind: &'static str) -> io::Result<Self> {
+        let fd = io.as_raw_fd();
+        let src = crate::listener::register(fd, kind, std::panic::Location::caller())?;
+        Ok(Socket { io: RefCell::new(Some(io)), src })
+    }
+
+    /// Runs a non-blocking operation, waiting for readiness while it would block. `deadline`
+    /// bounds the total wait.
+    #[track_caller]
+    fn op<R>(
+        &self,
+        i: Interest,
+        deadline: Option<Instant>,
+        what: &'static str,
+        mut f: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            let r = {
+                let io = self.io.borrow();
+                match io.as_ref() {
+                    Some(s) => f(s),
+                    None => return Err(closed_error(&self.src)),
+                }
+            };
+            match r {
+                Ok(v) => return Ok(v),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.src.clear(i);
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    self.src.wait(i, left, what)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&S) -> io::Result<R>) -> io::Result<R> {
+        match self.io.borrow().as_ref() {
+            Some(s) => f(s),
+            None => Err(closed_error(&self.src)),
+        }
+    }
+
+    fn close(&self) {
+        if self.io.borrow().is_none() {
+            return;
+        }
+        // Deregister (and wake every waiter with the closed error) before the fd is closed, so the
+        // fd number cannot be reused while still registered.
+        deregister(&self.src);
+        let io = self.io.borrow_mut().take();
+        drop(io);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.io.borrow().is_none()
+    }
+}
+
+impl<S> Drop for Socket<S> {
+    fn drop(&mut self) {
+        if self.io.get_mut().is_some() {
+            deregister(&self.src);
+        }
+    }
+}
+
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| Instant::now() + t)
+}
+
+/// Tries `f` on each address `addr` resolves to, returning the first success or the last error.
+fn each_addr<R>(addr: impl std::net::ToSocketAddrs, mut f: impl FnMut(std::net::SocketAddr) -> io::Result<R>) -> io::Result<R> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address")))
+}

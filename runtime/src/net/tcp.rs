@@ -1,0 +1,361 @@
+//! Green TCP sockets.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::time::Duration;
+
+use super::{deadline, each_addr, Socket};
+use crate::Interest;
+
+/// A green TCP listener: `accept` parks the calling greenthread until a connection arrives.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let server = green::spawn(move || {
+///     let (mut conn, _) = listener.accept().unwrap();
+///     let mut buf = [0u8; 4];
+///     conn.read_exact(&mut buf).unwrap();
+///     conn.write_all(&buf).unwrap();
+/// });
+/// let mut client = green::net::TcpStream::connect(addr).unwrap();
+/// client.write_all(b"ping").unwrap();
+/// let mut buf = [0u8; 4];
+/// client.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"ping");
+/// server.wait().unwrap();
+/// ```
+pub struct TcpListener {
+    sock: Socket<mio::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (port 0: the OS picks one) and listens.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert_ne!(l.local_addr().unwrap().port(), 0);
+    /// ```
+    #[track_caller]
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let l = each_addr(addr, mio::net::TcpListener::bind)?;
+        Ok(TcpListener { sock: Socket::new(l, "tcp listener")? })
+    }
+
+    /// Wraps a bound std listener (made non-blocking here).
+    ///
+    /// ```
+    /// let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = green::net::TcpListener::from_std(std_l).unwrap();
+    /// assert!(l.local_addr().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        l.set_nonblocking(true)?;
+        Ok(TcpListener { sock: Socket::new(mio::net::TcpListener::from_std(l), "tcp listener")? })
+    }
+
+    /// Waits for the next connection.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// green::spawn(move || green::net::TcpStream::connect(addr).unwrap());
+    /// let (conn, peer) = l.accept().unwrap();
+    /// assert_eq!(conn.peer_addr().unwrap(), peer);
+    /// ```
+    #[track_caller]
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (s, a) = self.sock.op(Interest::Read, None, "TcpListener::accept", |l| l.accept())?;
+        Ok((TcpStream { sock: Socket::new(s, "tcp stream")? }, a))
+    }
+
+    /// The bound address.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.local_addr().unwrap().ip().is_loopback());
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|l| l.local_addr())
+    }
+
+    /// Closes the listener; greenthreads waiting in `accept` wake with the closed error.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// l.close();
+    /// let err = l.accept().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    /// ```
+    pub fn close(&self) {
+        self.sock.close();
+    }
+
+    /// Allows several greenthreads to wait in `accept` at once.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// l.allow_multiple_waiters(true);
+    /// ```
+    pub fn allow_multiple_waiters(&self, allow: bool) {
+        self.sock.src.allow_multiple.set(allow);
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.src.fd
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener").field("fd", &format_args!("fd#{}", self.sock.src.ordinal)).finish()
+    }
+}
+
+/// A green TCP connection; implements `Read` and `Write` (also on `&TcpStream`).
+///
+/// ```
+/// # use std::io::{Read, Write};
+/// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// let echo = green::spawn(move || {
+///     let (mut c, _) = l.accept().unwrap();
+///     let mut v = Vec::new();
+///     c.read_to_end(&mut v).unwrap();
+///     v
+/// });
+/// let mut s = green::net::TcpStream::connect(addr).unwrap();
+/// s.write_all(b"abc").unwrap();
+/// s.shutdown(std::net::Shutdown::Write).unwrap();
+/// assert_eq!(echo.wait().unwrap(), b"abc");
+/// ```
+pub struct TcpStream {
+    sock: Socket<mio::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, parking the caller until the connection is established or refused.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
+    #[track_caller]
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |a| Self::connect_one(a, None))
+    }
+
+    /// Connects with a timeout (an error of kind `TimedOut` when it passes).
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect_timeout(&l.local_addr().unwrap(), std::time::Duration::from_secs(5));
+    /// assert!(s.is_ok());
+    /// ```
+    #[track_caller]
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        Self::connect_one(*addr, Some(timeout))
+    }
+
+    #[track_caller]
+    fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let s = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?, "tcp stream")? };
+        let dl = deadline(timeout);
+        loop {
+            s.sock.src.clear(Interest::Write);
+            let left = dl.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            s.sock.src.wait(Interest::Write, left, "TcpStream::connect")?;
+            if let Some(e) = s.sock.with(|t| t.take_error())? {
+                return Err(e);
+            }
+            match s.sock.with(|t| t.peer_addr()) {
+                Ok(_) => return Ok(s),
+                // Not connected yet: a spurious wake-up.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Wraps a connected std stream (made non-blocking here).
+    ///
+    /// ```
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let g = green::net::TcpStream::from_std(s).unwrap();
+    /// assert!(g.peer_addr().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        s.set_nonblocking(true)?;
+        Ok(TcpStream { sock: Socket::new(mio::net::TcpStream::from_std(s), "tcp stream")? })
+    }
+
+    /// The remote address.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap().port(), l.local_addr().unwrap().port());
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|s| s.peer_addr())
+    }
+
+    /// The local address.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(s.local_addr().unwrap().ip().is_loopback());
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|s| s.local_addr())
+    }
+
+    /// Shuts down the read half, the write half or both (the peer sees end of file).
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.shutdown(std::net::Shutdown::Both).unwrap();
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.with(|s| s.shutdown(how))
+    }
+
+    /// Sets `TCP_NODELAY`.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_nodelay(true).unwrap();
+    /// assert!(s.nodelay().unwrap());
+    /// ```
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.sock.with(|s| s.set_nodelay(on))
+    }
+
+    /// Reads `TCP_NODELAY`.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let _ = s.nodelay().unwrap();
+    /// ```
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.with(|s| s.nodelay())
+    }
+
+    /// A second handle on the same connection (a duplicated fd with its own registration), for
+    /// example one greenthread reading while another writes.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let s2 = s.try_clone().unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), s2.peer_addr().unwrap());
+    /// ```
+    #[track_caller]
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        let owned = self.sock.with(|s| s.as_fd().try_clone_to_owned())?;
+        let std_stream = std::net::TcpStream::from(owned);
+        TcpStream::from_std(std_stream)
+    }
+
+    /// Closes the connection now, waking greenthreads waiting on it with the closed error.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::rc::Rc;
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = Rc::new(green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap());
+    /// let reader = { let s = s.clone(); green::spawn(move || (&*s).read(&mut [0u8; 8]).unwrap_err()) };
+    /// green::sleep(std::time::Duration::ZERO); // the reader parks
+    /// s.close();
+    /// let err = reader.join().unwrap();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    /// assert!(err.get_ref().unwrap().downcast_ref::<green::Error>().unwrap().is_closed());
+    /// ```
+    pub fn close(&self) {
+        self.sock.close();
+    }
+
+    /// True after [`close`](TcpStream::close).
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.close();
+    /// assert!(s.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.sock.is_closed()
+    }
+
+    /// Allows several greenthreads to read (or write) this stream at once.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.allow_multiple_waiters(true);
+    /// ```
+    pub fn allow_multiple_waiters(&self, allow: bool) {
+        self.sock.src.allow_multiple.set(allow);
+    }
+}
+
+impl Read for &TcpStream {
+    #[track_caller]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.op(Interest::Read, None, "TcpStream::read", |mut s| s.read(buf))
+    }
+}
+
+impl Write for &TcpStream {
+    #[track_caller]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.op(Interest::Write, None, "TcpStream::write", |mut s| s.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    #[track_caller]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for TcpStream {
+    #[track_caller]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.src.fd
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream").field("fd", &format_args!("fd#{}", self.sock.src.ordinal)).finish()
+    }
+}
