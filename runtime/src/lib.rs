@@ -64,18 +64,18 @@ pub mod queue;
 mod semaphore;
 pub(crate) mod sys;
 pub mod time;
-pub mod tpool;
 mod timeout;
 mod timer;
+pub mod tpool;
 mod wait;
 
 pub use crate::error::Error;
 pub use crate::event::Event;
-pub use crate::listener::{trampoline, Interest};
 pub use crate::greenthread::{
     current, spawn, spawn_after, spawn_after_local, spawn_n, Builder, Current, GreenThread, GreenThreadId,
     DEFAULT_STACK_SIZE,
 };
+pub use crate::listener::{trampoline, Interest};
 pub use crate::pool::{GreenPile, GreenPool, Imap};
 pub use crate::queue::Queue;
 pub use crate::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreGuard};

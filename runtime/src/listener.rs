@@ -63,10 +63,16 @@ pub(crate) struct IoSource {
     readers: WaitQueue<()>,
     writers: WaitQueue<()>,
     /// Creation stacks of the current waiters (listener stacks on): `(greenthread id, ips)`.
-    stacks: RefCell<Vec<(u64, Interest, Box<[usize]>)>>,
+    stacks: RefCell<Vec<WaiterStack>>,
     /// Where the source was created.
     pub(crate) site: &'static Location<'static>,
 }
+
+/// The creation stack of a waiter: `(greenthread id, interest, return addresses)`.
+type WaiterStack = (u64, Interest, Box<[usize]>);
+
+/// A waiter as dumps show it: its interest, its greenthread and its creation stack.
+pub(crate) type WaiterInfo = (Interest, Rc<GtCore>, Option<Box<[usize]>>);
 
 /// Work posted from other OS threads through a [`HubHandle`](crate::hub::HubHandle).
 pub(crate) struct Posted {
@@ -206,7 +212,8 @@ impl Hub {
         let r = self.reactor.borrow_mut().take();
         if let Some(r) = r {
             r.posted.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-            let pending = std::mem::take(&mut *r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let pending =
+                std::mem::take(&mut *r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             for s in r.sources.iter().flatten() {
                 s.closed.set(true);
             }
@@ -329,9 +336,13 @@ impl IoSource {
 
     /// Waits until the source is ready for `i` (per the cached flag), closed (error) or `timeout`
     /// passed (error).
-    #[track_caller]
-    pub(crate) fn wait(&self, i: Interest, timeout: Option<Duration>, what: &'static str) -> io::Result<()> {
-        let site = Location::caller();
+    pub(crate) fn wait(
+        &self,
+        i: Interest,
+        timeout: Option<Duration>,
+        what: &'static str,
+        site: &'static Location<'static>,
+    ) -> io::Result<()> {
         loop {
             if self.closed.get() {
                 return Err(closed_error(self));
@@ -350,7 +361,7 @@ impl IoSource {
             }
             h.listeners.set(h.listeners.get() + 1);
             let _parked = Parked { hub: h, src: self, id: me.id, i };
-            if q.wait(what, timeout, |()| {}).is_none() {
+            if q.wait_at(what, site, timeout, |()| {}).is_none() {
                 return Err(timeout_error(timeout.unwrap_or_default()));
             }
         }
@@ -367,7 +378,11 @@ impl IoSource {
             .waiting_greenthreads()
             .first()
             .map(|g| {
-                let at = g.wait.get().map(|w| format!(" waiting at {}:{}", w.site.file(), w.site.line())).unwrap_or_default();
+                let at = g
+                    .wait
+                    .get()
+                    .map(|w| format!(" waiting at {}:{}", w.site.file(), w.site.line()))
+                    .unwrap_or_default();
                 format!("{} (spawned at {}:{}){at}", g.label(), g.spawn_site.file(), g.spawn_site.line())
             })
             .unwrap_or_else(|| "<unknown>".into());
@@ -389,7 +404,7 @@ impl IoSource {
     }
 
     /// Current waiters with their interest, for dumps: `(interest, greenthread, creation stack)`.
-    pub(crate) fn waiters(&self) -> Vec<(Interest, Rc<GtCore>, Option<Box<[usize]>>)> {
+    pub(crate) fn waiters(&self) -> Vec<WaiterInfo> {
         let stacks = self.stacks.borrow();
         let mut out = Vec::new();
         for i in [Interest::Read, Interest::Write] {
@@ -471,12 +486,12 @@ pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duratio
             crate::greenthread::yield_now_at("trampoline", Location::caller());
             return if src.closed.get() { Err(closed_error(&src)) } else { Ok(()) };
         }
-        return src.wait(interest, timeout, "trampoline");
+        return src.wait(interest, timeout, "trampoline", Location::caller());
     }
     let src = register(fd, "fd", Location::caller())?;
     src.readable.set(false);
     src.writable.set(false);
-    let r = src.wait(interest, timeout, "trampoline");
+    let r = src.wait(interest, timeout, "trampoline", Location::caller());
     deregister(&src);
     r
 }

@@ -95,8 +95,7 @@ impl GreenPool {
 
     /// Takes a slot, waiting while the pool is full. `false`: the caller is one of the pool's own
     /// greenthreads and the pool is full, so the function must run inline.
-    #[track_caller]
-    fn acquire_slot(&self) -> bool {
+    fn acquire_slot(&self, site: &'static Location<'static>) -> bool {
         let i = &self.inner;
         if i.running.get() < i.size.get() && i.spawners.is_empty() {
             i.running.set(i.running.get() + 1);
@@ -106,7 +105,7 @@ impl GreenPool {
             return false;
         }
         let inner = self.inner.clone();
-        let granted = i.spawners.wait("GreenPool::spawn", None, move |()| release_slot(&inner));
+        let granted = i.spawners.wait_at("GreenPool::spawn", site, None, move |()| release_slot(&inner));
         debug_assert!(granted.is_some(), "an untimed wait returns only when granted");
         true
     }
@@ -121,8 +120,15 @@ impl GreenPool {
     /// ```
     #[track_caller]
     pub fn spawn<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> GreenThread<T> {
-        let site = Location::caller();
-        if !self.acquire_slot() {
+        self.spawn_at(f, Location::caller())
+    }
+
+    fn spawn_at<T: 'static>(
+        &self,
+        f: impl FnOnce() -> T + 'static,
+        site: &'static Location<'static>,
+    ) -> GreenThread<T> {
+        if !self.acquire_slot(site) {
             let r = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None));
             return GreenThread::finished(r, site);
         }
@@ -238,6 +244,7 @@ impl GreenPool {
     /// assert!(out[2].as_ref().unwrap_err().is_panic());
     /// assert_eq!(out[3].as_ref().unwrap(), &3);
     /// ```
+    #[track_caller]
     pub fn imap<I, F, T>(&self, f: F, input: I) -> Imap<I::IntoIter, F, T>
     where
         I: IntoIterator,
@@ -245,7 +252,13 @@ impl GreenPool {
         F: Fn(I::Item) -> T + 'static,
         T: 'static,
     {
-        Imap { pool: self.clone(), input: input.into_iter(), f: Rc::new(f), inflight: VecDeque::new() }
+        Imap {
+            pool: self.clone(),
+            input: input.into_iter(),
+            f: Rc::new(f),
+            inflight: VecDeque::new(),
+            site: Location::caller(),
+        }
     }
 }
 
@@ -271,6 +284,8 @@ pub struct Imap<I, F, T> {
     input: I,
     f: Rc<F>,
     inflight: VecDeque<GreenThread<T>>,
+    /// Where `imap` was called: the spawn site of its greenthreads.
+    site: &'static Location<'static>,
 }
 
 impl<I, F, T> Iterator for Imap<I, F, T>
@@ -288,7 +303,7 @@ where
             match self.input.next() {
                 Some(x) => {
                     let f = self.f.clone();
-                    let gt = self.pool.spawn(move || f(x));
+                    let gt = self.pool.spawn_at(move || f(x), self.site);
                     self.inflight.push_back(gt);
                 }
                 None => break,

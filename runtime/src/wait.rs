@@ -114,7 +114,17 @@ impl<V> WaitQueue<V> {
     /// to `on_abandon`. While the hub tears down, a timed wait returns `None` at once.
     #[track_caller]
     pub(crate) fn wait(&self, what: &'static str, timeout: Option<Duration>, on_abandon: impl FnOnce(V)) -> Option<V> {
-        let site = Location::caller();
+        self.wait_at(what, Location::caller(), timeout, on_abandon)
+    }
+
+    /// [`wait`](WaitQueue::wait) with an explicit call site.
+    pub(crate) fn wait_at(
+        &self,
+        what: &'static str,
+        site: &'static Location<'static>,
+        timeout: Option<Duration>,
+        on_abandon: impl FnOnce(V),
+    ) -> Option<V> {
         let t = begin_green_call_at(what, site);
         if t.fast_forward && timeout.is_some() {
             return None;

@@ -31,10 +31,11 @@ mod udp;
 
 use std::cell::RefCell;
 use std::io;
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-pub use self::tcp::{TcpListener, TcpStream};
+pub use self::tcp::{TcpListener, TcpStream, LISTEN_BACKLOG};
 pub use self::udp::UdpSocket;
 
 use crate::listener::{closed_error, deregister, IoSource};
@@ -47,21 +48,19 @@ struct Socket<S> {
 }
 
 impl<S: std::os::fd::AsRawFd> Socket<S> {
-    #[track_caller]
-    fn new(io: S, kind: &'static str) -> io::Result<Self> {
+    fn new(io: S, kind: &'static str, site: &'static Location<'static>) -> io::Result<Self> {
         let fd = io.as_raw_fd();
-        let src = crate::listener::register(fd, kind, std::panic::Location::caller())?;
+        let src = crate::listener::register(fd, kind, site)?;
         Ok(Socket { io: RefCell::new(Some(io)), src })
     }
 
     /// Runs a non-blocking operation, waiting for readiness while it would block. `deadline`
     /// bounds the total wait.
-    #[track_caller]
     fn op<R>(
         &self,
         i: Interest,
         deadline: Option<Instant>,
-        what: &'static str,
+        (what, site): (&'static str, &'static Location<'static>),
         mut f: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         loop {
@@ -77,7 +76,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.src.clear(i);
                     let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                    self.src.wait(i, left, what)?;
+                    self.src.wait(i, left, what, site)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -121,7 +120,10 @@ fn deadline(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 /// Tries `f` on each address `addr` resolves to, returning the first success or the last error.
-fn each_addr<R>(addr: impl std::net::ToSocketAddrs, mut f: impl FnMut(std::net::SocketAddr) -> io::Result<R>) -> io::Result<R> {
+fn each_addr<R>(
+    addr: impl std::net::ToSocketAddrs,
+    mut f: impl FnMut(std::net::SocketAddr) -> io::Result<R>,
+) -> io::Result<R> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
         match f(a) {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::panic::Location;
 use std::time::Duration;
 
 use super::{deadline, each_addr, Socket};
@@ -33,7 +34,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (port 0: the OS picks one) and listens.
+    /// Binds to `addr` (port 0: the OS picks one) and listens with a backlog of
+    /// [`LISTEN_BACKLOG`].
     ///
     /// ```
     /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -41,8 +43,9 @@ impl TcpListener {
     /// ```
     #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let l = each_addr(addr, mio::net::TcpListener::bind)?;
-        Ok(TcpListener { sock: Socket::new(l, "tcp listener")? })
+        let site = Location::caller();
+        let l = each_addr(addr, listen)?;
+        Ok(TcpListener { sock: Socket::new(l, "tcp listener", site)? })
     }
 
     /// Wraps a bound std listener (made non-blocking here).
@@ -55,7 +58,7 @@ impl TcpListener {
     #[track_caller]
     pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;
-        Ok(TcpListener { sock: Socket::new(mio::net::TcpListener::from_std(l), "tcp listener")? })
+        Ok(TcpListener { sock: Socket::new(mio::net::TcpListener::from_std(l), "tcp listener", Location::caller())? })
     }
 
     /// Waits for the next connection.
@@ -69,8 +72,8 @@ impl TcpListener {
     /// ```
     #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.sock.op(Interest::Read, None, "TcpListener::accept", |l| l.accept())?;
-        Ok((TcpStream { sock: Socket::new(s, "tcp stream")? }, a))
+        let (s, a) = self.sock.op(Interest::Read, None, ("TcpListener::accept", Location::caller()), |l| l.accept())?;
+        Ok((TcpStream { sock: Socket::new(s, "tcp stream", Location::caller())? }, a))
     }
 
     /// The bound address.
@@ -104,6 +107,19 @@ impl TcpListener {
     pub fn allow_multiple_waiters(&self, allow: bool) {
         self.sock.src.allow_multiple.set(allow);
     }
+}
+
+/// Listen backlog: far above std's 128, so a burst of connections (a thousand clients connecting
+/// at once) is not dropped before the accept loop runs; the kernel caps it at `somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(LISTEN_BACKLOG)?;
+    Ok(mio::net::TcpListener::from_std(s.into()))
 }
 
 impl AsRawFd for TcpListener {
@@ -149,7 +165,8 @@ impl TcpStream {
     /// ```
     #[track_caller]
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        each_addr(addr, |a| Self::connect_one(a, None))
+        let site = Location::caller();
+        each_addr(addr, |a| Self::connect_one(a, None, site))
     }
 
     /// Connects with a timeout (an error of kind `TimedOut` when it passes).
@@ -161,17 +178,20 @@ impl TcpStream {
     /// ```
     #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        Self::connect_one(*addr, Some(timeout))
+        Self::connect_one(*addr, Some(timeout), Location::caller())
     }
 
-    #[track_caller]
-    fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let s = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?, "tcp stream")? };
+    fn connect_one(
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+        site: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
+        let s = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?, "tcp stream", site)? };
         let dl = deadline(timeout);
         loop {
             s.sock.src.clear(Interest::Write);
             let left = dl.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            s.sock.src.wait(Interest::Write, left, "TcpStream::connect")?;
+            s.sock.src.wait(Interest::Write, left, "TcpStream::connect", site)?;
             if let Some(e) = s.sock.with(|t| t.take_error())? {
                 return Err(e);
             }
@@ -195,7 +215,7 @@ impl TcpStream {
     #[track_caller]
     pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
-        Ok(TcpStream { sock: Socket::new(mio::net::TcpStream::from_std(s), "tcp stream")? })
+        Ok(TcpStream { sock: Socket::new(mio::net::TcpStream::from_std(s), "tcp stream", Location::caller())? })
     }
 
     /// The remote address.
@@ -315,14 +335,14 @@ impl TcpStream {
 impl Read for &TcpStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, "TcpStream::read", |mut s| s.read(buf))
+        self.sock.op(Interest::Read, None, ("TcpStream::read", Location::caller()), |mut s| s.read(buf))
     }
 }
 
 impl Write for &TcpStream {
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, "TcpStream::write", |mut s| s.write(buf))
+        self.sock.op(Interest::Write, None, ("TcpStream::write", Location::caller()), |mut s| s.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

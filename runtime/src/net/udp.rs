@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
+use std::panic::Location;
 
 use super::{each_addr, Socket};
 use crate::Interest;
@@ -38,7 +39,7 @@ impl UdpSocket {
     #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let s = each_addr(addr, mio::net::UdpSocket::bind)?;
-        Ok(UdpSocket { sock: Socket::new(s, "udp socket")? })
+        Ok(UdpSocket { sock: Socket::new(s, "udp socket", Location::caller())? })
     }
 
     /// Wraps a bound std socket (made non-blocking here).
@@ -50,7 +51,7 @@ impl UdpSocket {
     #[track_caller]
     pub fn from_std(s: std::net::UdpSocket) -> io::Result<UdpSocket> {
         s.set_nonblocking(true)?;
-        Ok(UdpSocket { sock: Socket::new(mio::net::UdpSocket::from_std(s), "udp socket")? })
+        Ok(UdpSocket { sock: Socket::new(mio::net::UdpSocket::from_std(s), "udp socket", Location::caller())? })
     }
 
     /// Sends a datagram to `addr`.
@@ -61,7 +62,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, "UdpSocket::send_to", |s| s.send_to(buf, addr))
+        self.sock.op(Interest::Write, None, ("UdpSocket::send_to", Location::caller()), |s| s.send_to(buf, addr))
     }
 
     /// Waits for a datagram; returns its length and sender.
@@ -74,7 +75,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.sock.op(Interest::Read, None, "UdpSocket::recv_from", |s| s.recv_from(buf))
+        self.sock.op(Interest::Read, None, ("UdpSocket::recv_from", Location::caller()), |s| s.recv_from(buf))
     }
 
     /// Sets the default peer for `send` and `recv`.
@@ -99,7 +100,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, "UdpSocket::send", |s| s.send(buf))
+        self.sock.op(Interest::Write, None, ("UdpSocket::send", Location::caller()), |s| s.send(buf))
     }
 
     /// Waits for a datagram from the connected peer.
@@ -112,7 +113,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, "UdpSocket::recv", |s| s.recv(buf))
+        self.sock.op(Interest::Read, None, ("UdpSocket::recv", Location::caller()), |s| s.recv(buf))
     }
 
     /// The bound address.
