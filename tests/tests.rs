@@ -20,6 +20,7 @@ mod deadlock; // exact deadlock detection and its report
 mod dumps; // format_hub_timers / format_greenthreads output
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)
+mod regressions; // regression tests named after what they guard
 mod stacks; // stack pool reuse, guard pages, 100k live greenthreads
 mod teardown; // hub shutdown and thread exit unwind every greenthread
 mod threads; // several OS threads, each with its own hub

@@ -107,9 +107,10 @@ impl Harness {
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
         let leaks = green_detectors::check_leaks().err();
-        let report =
-            Report { exceptions: green::debug::hub_context_panics(), leaks, switches: green::hub::switch_count() };
-        green::hub::shutdown();
+        let switches = green::hub::switch_count();
+        // Teardown unwinds what is left; panics it records (destructors) count too.
+        let exceptions = green::hub::shutdown().hub_context_panics;
+        let report = Report { exceptions, leaks, switches };
         if let Err(p) = result {
             std::panic::resume_unwind(p);
         }

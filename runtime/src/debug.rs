@@ -236,11 +236,20 @@ fn symbolize_on_parent_stack(h: &Hub, ips: Vec<usize>) -> Vec<String> {
     }
 }
 
-fn label_of(h: &Hub, id: u64) -> String {
-    if id == 0 {
-        return "#0 root".into();
+/// Labels of the live greenthreads by id, built once per dump.
+struct Labels(std::collections::HashMap<u64, String>);
+
+impl Labels {
+    fn of(h: &Hub) -> Labels {
+        Labels(h.live_greenthreads().iter().map(|g| (g.id, g.label())).collect())
     }
-    h.live_greenthreads().iter().find(|g| g.id == id).map_or_else(|| format!("#{id}"), |g| g.label())
+
+    fn get(&self, id: u64) -> String {
+        if id == 0 {
+            return "#0 root".into();
+        }
+        self.0.get(&id).cloned().unwrap_or_else(|| format!("#{id}"))
+    }
 }
 
 /// Lists this thread's live timers (see the module docs for the format).
@@ -259,6 +268,7 @@ pub fn format_hub_timers() -> String {
     }
     let mut lines: Vec<Line> = Vec::new();
     let mut out = String::from("TIMERS:");
+    let labels = Labels::of(h);
     let (timers, batch) = match (h.timers.try_borrow(), h.batch.try_borrow()) {
         (Ok(t), Ok(b)) => (t, b),
         _ => {
@@ -281,7 +291,7 @@ pub fn format_hub_timers() -> String {
             "t{} {when} {}, created by {} at {}:{}",
             e.seq,
             action.describe(e.why),
-            label_of(h, e.creator),
+            labels.get(e.creator),
             e.site.file(),
             e.site.line()
         );
@@ -300,7 +310,7 @@ pub fn format_hub_timers() -> String {
             w.tseq,
             w.gt.label(),
             w.why,
-            label_of(h, w.creator),
+            labels.get(w.creator),
             w.site.file(),
             w.site.line()
         );

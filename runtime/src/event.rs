@@ -128,8 +128,13 @@ impl<T: 'static> Event<T> {
     /// assert_eq!(ev.wait(), 2);
     /// ```
     pub fn reset(&self) -> Result<(), NotSent> {
-        match self.inner.value.borrow_mut().take() {
-            Some(_) => Ok(()),
+        // Take the value out first: dropping it may run user code that uses this event.
+        let old = self.inner.value.borrow_mut().take();
+        match old {
+            Some(v) => {
+                drop(v);
+                Ok(())
+            }
             None => Err(NotSent),
         }
     }

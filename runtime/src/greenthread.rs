@@ -12,8 +12,10 @@
 //! and delivers a pending kill or expired timeout by unwinding with a private payload
 //! (`resume_unwind`, so no panic hook runs). A kill stays pending until the greenthread dies, a
 //! timeout until its guard is dropped: a payload swallowed by `catch_unwind` is delivered again at
-//! the next green call. Nothing is thrown while the thread is already unwinding (`Drop` code making
-//! green calls during a kill runs normally); such a throw waits for the next call.
+//! the next green call. Nothing is thrown into a greenthread that may be unwinding already (`Drop`
+//! code making green calls during a kill or a panic runs normally): each greenthread records when
+//! it starts unwinding (a delivered throw, or a panic seen by the runtime's chained panic hook), and
+//! a throw waits while that flag is set and the thread is panicking.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -95,8 +97,11 @@ pub(crate) struct GtCore {
     pub(crate) stack_size: usize,
     pub(crate) start_timer: Cell<Option<TimerKey>>,
     pub(crate) finisher: RefCell<Option<Rc<dyn Finish>>>,
-    /// A retry of a throw that could not be delivered is queued.
-    retry_armed: Cell<bool>,
+    /// Set when this greenthread started unwinding (a throw delivered by the runtime, or a panic
+    /// seen by the runtime's panic hook). While it is set and the thread is panicking, the
+    /// unwinding may be this greenthread's own (a destructor making green calls), so no throw is
+    /// delivered: unwinding twice would abort.
+    pub(crate) unwinding: Cell<bool>,
 }
 
 impl GtCore {
@@ -127,7 +132,7 @@ impl GtCore {
             stack_size,
             start_timer: Cell::new(None),
             finisher: RefCell::new(None),
-            retry_armed: Cell::new(false),
+            unwinding: Cell::new(false),
         }
     }
 
@@ -202,29 +207,34 @@ pub(crate) fn park(t: &Ticket, info: WaitInfo) {
     }
 }
 
-/// Unwinds the current greenthread with its pending kill or oldest expired timeout, unless the
-/// thread is already unwinding (then a retry is queued).
+/// Unwinds the current greenthread with its pending kill or oldest expired timeout, unless it may
+/// be unwinding already (then the throw stays pending for its next green call).
 pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
-    if std::thread::panicking() {
-        if !gt.retry_armed.get() && !gt.is_root {
-            gt.retry_armed.set(true);
-            hub().add_timer(
-                Duration::from_millis(1),
-                Action::Kill { gt: gt.clone() },
-                "throw retry",
-                Location::caller(),
-            );
-        }
+    if gt.unwinding.get() && std::thread::panicking() {
         return;
     }
-    gt.retry_armed.set(false);
     if gt.kill.get() {
+        gt.unwinding.set(true);
         resume_unwind(Box::new(KillUnwind));
     }
     let first = gt.expired.borrow().iter().min_by_key(|x| x.0).copied();
     if let Some((id, after)) = first {
+        gt.unwinding.set(true);
         resume_unwind(Box::new(TimeoutUnwind { id, after }));
     }
+}
+
+/// Marks the running greenthread as unwinding when a panic starts on it (see
+/// [`GtCore::unwinding`]); installed once per process, chaining to the previous hook.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            crate::hub::mark_current_unwinding();
+            prev(info);
+        }));
+    });
 }
 
 /// Yields the current context until the next pass (`sleep(0)`): every greenthread already
@@ -268,12 +278,26 @@ pub(crate) fn kill_unstarted(h: &Hub, gt: &Rc<GtCore>) {
     }
 }
 
+/// Starts an unstarted greenthread with its kill pending: its function never runs, and its
+/// closure's destructors and its links run on its own stack, not in the caller (hub context).
+pub(crate) fn start_killed(h: &Hub, gt: &Rc<GtCore>) {
+    if let Some(k) = gt.start_timer.take() {
+        h.cancel_timer(k);
+    }
+    gt.kill.set(true);
+    h.resume(gt, Resume::Wake);
+}
+
 /// Kills `victim` as `GreenThread::kill` does; see there.
 #[track_caller]
 pub(crate) fn kill_core(victim: &Rc<GtCore>) {
     let h = hub();
     match victim.state.get() {
         State::Dead => return,
+        State::NotStarted if h.in_hub_context() => {
+            start_killed(h, victim);
+            return;
+        }
         State::NotStarted => kill_unstarted(h, victim),
         State::Running => {
             // Only the running greenthread is Running: a self-kill unwinds at once.
@@ -312,7 +336,7 @@ pub(crate) fn kill_core(victim: &Rc<GtCore>) {
 /// Teardown's kill: no yielding, the caller runs the loop afterwards.
 pub(crate) fn kill_for_teardown(h: &Hub, gt: &Rc<GtCore>) {
     match gt.state.get() {
-        State::NotStarted => kill_unstarted(h, gt),
+        State::NotStarted => start_killed(h, gt),
         State::Blocked => {
             gt.kill.set(true);
             h.resume(gt, Resume::Throw);
@@ -378,6 +402,14 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
         let next = sh.links.borrow_mut().pop_front();
         let Some(link) = next else { break };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
+            core.unwinding.set(false);
+            if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() {
+                // Killed (or timed out) while running its links: the rest are skipped.
+                core.kill.set(false);
+                core.expired.borrow_mut().clear();
+                sh.links.borrow_mut().clear();
+                break;
+            }
             let msg = crate::error::panic_message(p.as_ref());
             hub().record_exception(
                 false,
@@ -767,7 +799,18 @@ fn spawn_inner<T: 'static>(
         let h = hub();
         let core = h.current().expect("green: internal error: a starting greenthread is current");
         core.yielder.set(y);
-        let r = catch_unwind(AssertUnwindSafe(f)).map_err(|p| classify(h, &core, p));
+        let r = if core.kill.get() {
+            // Killed before it started, from hub context: `f` never runs; it is dropped here, on
+            // the greenthread's own stack, and the links run here too.
+            drop(f);
+            Err(Error::killed(core.who()))
+        } else {
+            catch_unwind(AssertUnwindSafe(f)).map_err(|p| classify(h, &core, p))
+        };
+        // The function is over: what was thrown at it is spent, and links may block.
+        core.kill.set(false);
+        core.expired.borrow_mut().clear();
+        core.unwinding.set(false);
         finish(&core, &sh, r);
     });
     *core.coro.borrow_mut() = Some(coro);

@@ -110,7 +110,12 @@ impl Drop for TeardownOnExit {
             return;
         }
         if let Some(h) = HUB.with(Cell::get) {
-            h.teardown();
+            let report = h.teardown();
+            if h.flags.exceptions.get() {
+                for line in &report.hub_context_panics {
+                    eprintln!("{line}");
+                }
+            }
         }
     }
 }
@@ -136,8 +141,20 @@ pub(crate) fn hub() -> &'static Hub {
     }
 }
 
+/// Called by the runtime's panic hook: the running greenthread (or root) starts unwinding.
+pub(crate) fn mark_current_unwinding() {
+    if let Some(h) = HUB.try_with(Cell::get).ok().flatten() {
+        if let Ok(cur) = h.current.try_borrow() {
+            if let Some(c) = cur.as_ref() {
+                c.unwinding.set(true);
+            }
+        }
+    }
+}
+
 #[cold]
 fn create_hub() -> &'static Hub {
+    crate::greenthread::install_panic_hook();
     let h: &'static Hub = Box::leak(Box::new(Hub::new()));
     HUB.with(|c| c.set(Some(h)));
     // Register the exit hook last: thread-local destructors run in reverse order of registration,
@@ -405,7 +422,7 @@ impl Hub {
                 if gt.state.get() == State::NotStarted {
                     gt.start_timer.set(None);
                     if owner.is_some_and(|o| o.state.get() == State::Dead) {
-                        crate::greenthread::kill_unstarted(self, &gt);
+                        crate::greenthread::start_killed(self, &gt);
                     } else {
                         self.resume(&gt, Resume::Wake);
                     }
@@ -522,22 +539,35 @@ impl Hub {
     // ===== teardown =====
 
     /// Kills every live greenthread, lets them unwind, and resets the hub to a fresh state.
-    pub(crate) fn teardown(&self) {
+    pub(crate) fn teardown(&self) -> ShutdownReport {
         if self.in_loop.get() || self.tearing_down.get() {
-            return;
+            return ShutdownReport::default();
         }
         let root = self.root();
         if self.current.borrow().as_ref().is_some_and(|c| !c.is_root) {
-            return;
+            return ShutdownReport::default();
         }
         self.tearing_down.set(true);
+        // Whatever happens below, the hub ends fresh and not tearing down.
+        struct Fresh<'a>(&'a Hub);
+        impl Drop for Fresh<'_> {
+            fn drop(&mut self) {
+                self.0.reset();
+            }
+        }
+        let fresh = Fresh(self);
+        let mut unwound = 0;
         for _round in 0..16 {
             let gts = self.live_greenthreads();
             if gts.is_empty() {
                 break;
             }
+            unwound += gts.len();
             for gt in &gts {
-                crate::greenthread::kill_for_teardown(self, gt);
+                let r = catch_unwind(AssertUnwindSafe(|| crate::greenthread::kill_for_teardown(self, gt)));
+                if let Err(p) = r {
+                    self.record_exception(true, format!("green: hub teardown: {}", panic_message(p.as_ref())));
+                }
             }
             // Let the victims unwind; destructors may make green calls, which are served.
             root.state.set(State::Blocked);
@@ -546,27 +576,42 @@ impl Hub {
         }
         let leaked = self.live_greenthreads();
         for gt in &leaked {
-            eprintln!(
-                "green: hub teardown: {} stays parked in {} while unwinding; its stack is leaked",
+            let line = format!(
+                "green: hub teardown: {} stays parked in {} while unwinding; it is leaked (its stack is not reclaimed)",
                 gt.label(),
                 gt.wait.get().map_or("a green call", |w: WaitInfo| w.what)
             );
+            self.record_exception(true, line);
             if let Some(c) = gt.coro.borrow_mut().take() {
                 std::mem::forget(c);
             }
+            // Dead: primitives that outlive the hub never hand anything to its waiters.
+            gt.state.set(State::Dead);
             self.unregister(gt);
         }
         let drained = self.timers.borrow_mut().drain();
-        drop(drained);
-        self.batch.borrow_mut().clear();
+        let batch = std::mem::take(&mut *self.batch.borrow_mut());
+        // Dropping them runs user destructors (callbacks' captures).
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop((drained, batch)))) {
+            self.record_exception(true, format!("green: hub teardown: {}", panic_message(p.as_ref())));
+        }
         self.close_reactor();
-        self.reset();
+        let exceptions = self
+            .exceptions
+            .try_borrow()
+            .map(|e| e.iter().filter(|x| x.0).map(|x| x.1.clone()).collect())
+            .unwrap_or_default();
+        drop(fresh);
+        ShutdownReport { unwound, leaked: leaked.len(), hub_context_panics: exceptions }
     }
 
     /// Runs passes until nothing is queued (teardown).
     fn run_loop_until_quiet(&self, root: &Rc<GtCore>) {
         self.in_loop.set(true);
         *self.current.borrow_mut() = None;
+        // A destructor that polls for ever (sleep in a loop) must not hang teardown: after this
+        // many passes whatever is left is leaked.
+        let mut passes = 0u32;
         loop {
             let item = self.batch.borrow_mut().pop_front();
             match item {
@@ -576,7 +621,8 @@ impl Hub {
                 }
                 None => {
                     let quiet = self.timers.borrow().live() == 0;
-                    if quiet || self.live_count.get() == 0 {
+                    passes += 1;
+                    if quiet || self.live_count.get() == 0 || passes > 10_000 {
                         break;
                     }
                     self.next_pass(root);
@@ -594,7 +640,9 @@ impl Hub {
         let root = GtCore::new_root();
         *self.current.borrow_mut() = Some(root.clone());
         *self.root.borrow_mut() = root;
-        *self.timers.borrow_mut() = Timers::default();
+        // Keep the slots' generations: a timer handle from before the reset must stay stale.
+        self.timers.borrow_mut().reset();
+        self.batch.borrow_mut().clear();
         self.live.borrow_mut().clear();
         self.live_free.borrow_mut().clear();
         self.live_count.set(0);
@@ -777,6 +825,10 @@ pub fn run() {
 /// and the hub starts afresh. This is what happens when the thread exits; call it explicitly for
 /// the main thread, whose hub is otherwise leaked at process exit. Must be called from the root.
 ///
+/// Returns what the teardown did and saw, including the hub-context panics recorded since the hub
+/// started (teardown itself may add some: a destructor that panics, a greenthread leaked because
+/// it stayed parked while unwinding).
+///
 /// ```
 /// use std::{cell::Cell, rc::Rc};
 /// struct Flag(Rc<Cell<bool>>);
@@ -785,10 +837,11 @@ pub fn run() {
 /// let flag = Flag(dropped.clone());
 /// green::spawn(move || { let _f = flag; green::sleep(std::time::Duration::from_secs(3600)) });
 /// green::sleep(std::time::Duration::ZERO);
-/// green::hub::shutdown();
+/// let report = green::hub::shutdown();
 /// assert!(dropped.get());
+/// assert_eq!((report.unwound, report.leaked), (1, 0));
 /// ```
-pub fn shutdown() {
+pub fn shutdown() -> ShutdownReport {
     let h = hub();
     match h.current() {
         Some(c) if c.is_root && !h.in_loop.get() => h.teardown(),
@@ -810,6 +863,22 @@ pub fn shutdown() {
 /// ```
 pub fn greenthread_count() -> usize {
     hub().live_count.get()
+}
+
+/// What [`shutdown`] did.
+///
+/// ```
+/// let report = green::hub::shutdown();
+/// assert_eq!(report.leaked, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Greenthreads that were alive and were killed and unwound.
+    pub unwound: usize,
+    /// Greenthreads that stayed parked while unwinding and were leaked.
+    pub leaked: usize,
+    /// Panics caught in hub context during the hub's life, teardown included.
+    pub hub_context_panics: Vec<String>,
 }
 
 /// Switches performed and passes run by this thread's hub so far.

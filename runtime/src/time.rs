@@ -50,7 +50,10 @@ pub fn sleep(d: Duration) {
     }
     let t = begin_green_call_at("sleep", site);
     if t.fast_forward {
-        return;
+        // Teardown fast-forwards time: the sleep is over, but it still yields, so a destructor
+        // polling in a loop lets the others run.
+        drop(t);
+        return crate::greenthread::yield_now_at("sleep", site);
     }
     let key = h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, "sleep", site);
     let _cancel = CancelTimer(key);

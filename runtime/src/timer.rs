@@ -344,7 +344,11 @@ impl Timers {
         if self.live > 0 {
             for r in &self.ready {
                 if let Ready::Timer(k) = r {
-                    self.slab[k.idx as usize].loc = Loc::Batch;
+                    let e = &mut self.slab[k.idx as usize];
+                    // A stale key's slot may hold another timer now: leave that one alone.
+                    if e.gen == k.gen && e.action.is_some() {
+                        e.loc = Loc::Batch;
+                    }
                 }
             }
         }
@@ -384,6 +388,19 @@ impl Timers {
             Ready::Wake(w) => Some(w),
             Ready::Timer(_) => None,
         })
+    }
+
+    /// Forgets every entry but keeps the slots and their generations (stale keys stay stale);
+    /// ordinals restart at 1. Call after [`drain`](Timers::drain).
+    pub(crate) fn reset(&mut self) {
+        debug_assert_eq!(self.live, 0, "reset with live timers");
+        self.heap.clear();
+        self.ready.clear();
+        self.wakes = 0;
+        self.stale_heap = 0;
+        self.stale_ready = 0;
+        self.stale_batch = 0;
+        self.next_seq = 1;
     }
 
     /// Takes every live action out (teardown); the caller drops them outside any hub borrow.

@@ -32,7 +32,7 @@ pub(crate) struct Waiter<V> {
 
 impl<V> Waiter<V> {
     fn live(&self) -> bool {
-        !self.gone.get() && self.slot.borrow().is_none()
+        !self.gone.get() && self.slot.borrow().is_none() && self.gt.state.get() != crate::greenthread::State::Dead
     }
 }
 

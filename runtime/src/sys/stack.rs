@@ -110,10 +110,11 @@ impl Drop for PooledStack {
     }
 }
 
-// SAFETY: `base()` and `limit()` describe `usable` bytes of read-write memory owned by this stack
-// (the slab stays mapped while the slot's `Rc<Slab>` lives), with a guard page directly below
-// `limit()` installed when the slab was created; `usable` is at least 16 KiB, above corosensei's
-// `MIN_STACK_SIZE`, and both ends are page aligned, which satisfies `STACK_ALIGNMENT`.
+// SAFETY: `limit()..base()` is this stack's slot: its guard page (installed when the slab was
+// created; corosensei's contract wants the limit to include it) then `usable` bytes of read-write
+// memory owned by this stack (the slab stays mapped while the slot's `Rc<Slab>` lives). `usable`
+// is at least 16 KiB, above corosensei's `MIN_STACK_SIZE`, and both ends are page aligned, which
+// satisfies `STACK_ALIGNMENT`.
 unsafe impl Stack for PooledStack {
     fn base(&self) -> StackPointer {
         let s = self.slot.as_ref().expect("stack slot present while lent");
@@ -121,8 +122,9 @@ unsafe impl Stack for PooledStack {
     }
 
     fn limit(&self) -> StackPointer {
+        // corosensei's contract: the limit includes the guard page.
         let s = self.slot.as_ref().expect("stack slot present while lent");
-        NonZeroUsize::new(s.limit).expect("non-null stack limit")
+        NonZeroUsize::new(s.limit - page_size()).expect("non-null stack limit")
     }
 }
 
