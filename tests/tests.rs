@@ -11,13 +11,16 @@ mod eventlet_event; // tests/event_test.py and tests/test__event.py
 mod eventlet_greenpool; // tests/greenpool_test.py
 mod eventlet_greenthread; // tests/greenthread_test.py
 mod eventlet_hub; // tests/hub_test.py and tests/timer_test.py
+mod eventlet_io; // fd cases of tests/api_test.py, hub_test.py, greenio_test.py, green_select_test.py, debug_test.py
 mod eventlet_queue; // tests/queue_test.py
 mod eventlet_semaphore; // tests/semaphore_test.py
 mod eventlet_timeout; // tests/timeout_test.py and tests/timeout_with_statement_test.py
+mod eventlet_tpool; // tests/tpool_test.py and tests/env_test.py
 
 // Runtime behaviour beyond eventlet's suite.
 mod deadlock; // exact deadlock detection and its report
 mod dumps; // format_hub_timers / format_greenthreads output
+mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)
 mod regressions; // regression tests named after what they guard

@@ -105,30 +105,20 @@ struct TeardownOnExit;
 
 impl Drop for TeardownOnExit {
     fn drop(&mut self) {
-        if is_main_thread() {
+        if crate::sys::thread::is_main_thread() {
             // Inside exit(): leak the main thread's hub without unwinding (module docs).
             return;
         }
         if let Some(h) = HUB.with(Cell::get) {
+            // Read the setting first: teardown resets it.
+            let print = h.flags.exceptions.get();
             let report = h.teardown();
-            if h.flags.exceptions.get() {
+            if print {
                 for line in &report.hub_context_panics {
                     eprintln!("{line}");
                 }
             }
         }
-    }
-}
-
-fn is_main_thread() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: getpid and gettid have no preconditions.
-        unsafe { libc::getpid() == libc::gettid() }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        std::thread::current().name() == Some("main")
     }
 }
 

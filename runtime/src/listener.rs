@@ -9,7 +9,10 @@
 //!   never lost.
 //! * Waiters park in the source's reader or writer queue; a readiness event wakes all of them at
 //!   the next pass (they retry their operation; one that finds `WouldBlock` waits again), so a
-//!   spurious wake-up is harmless and never reaches the caller.
+//!   spurious wake-up is harmless and never reaches the caller. A waiter about to park while
+//!   others woken by the last event have not retried yet lets them go first, so the one that got
+//!   the data queues behind them: several waiters allowed on one fd take the events in turn
+//!   (eventlet's rotation of primary listeners).
 //! * One reader and one writer per source unless allowed (eventlet's multiple-reader guard):
 //!   per hub with [`debug::hub_prevent_multiple_readers`](crate::debug::hub_prevent_multiple_readers),
 //!   per socket with `allow_multiple_waiters`.
@@ -17,8 +20,11 @@
 //!   its waiters with a closed error; a new source registered for an fd number still held by an
 //!   old one (the fd was closed behind the runtime's back and reused) makes the old one obsolete:
 //!   its waiters wake with the closed error and are never woken for the new file.
-//! * [`trampoline`] on an fd no green socket owns registers it for the wait only; registering an
-//!   fd that is already ready reports it at once, so the wait returns at the next pass.
+//! * [`trampoline`] checks the fd's readiness level with a zero-timeout `poll(2)` (as eventlet's
+//!   level-triggered hubs see it), so it neither misses readiness nor trusts a stale cached flag.
+//!   On an fd no green socket owns it registers the fd for as long as trampolines wait on it:
+//!   several waiters share the registration and the last one out (returning or unwinding)
+//!   deregisters it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -62,6 +68,10 @@ pub(crate) struct IoSource {
     pub(crate) allow_multiple: Cell<bool>,
     readers: WaitQueue<()>,
     writers: WaitQueue<()>,
+    /// Waiters woken by a readiness event that have not run yet: `[readers, writers]`.
+    woken: [Cell<usize>; 2],
+    /// Trampolines using a registration made for trampolines (0 for a green socket's source).
+    trampolines: Cell<usize>,
     /// Creation stacks of the current waiters (listener stacks on): `(greenthread id, ips)`.
     stacks: RefCell<Vec<WaiterStack>>,
     /// Where the source was created.
@@ -183,11 +193,11 @@ impl Hub {
         for (src, rd, wr) in fired.drain(..) {
             if rd {
                 src.readable.set(true);
-                src.readers.wake_all(|| (), "fd readable");
+                src.wake_for_readiness(Interest::Read, "fd readable");
             }
             if wr {
                 src.writable.set(true);
-                src.writers.wake_all(|| (), "fd writable");
+                src.wake_for_readiness(Interest::Write, "fd writable");
             }
         }
         *self.fired.borrow_mut() = fired;
@@ -253,6 +263,8 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             allow_multiple: Cell::new(false),
             readers: WaitQueue::default(),
             writers: WaitQueue::default(),
+            woken: [Cell::new(0), Cell::new(0)],
+            trampolines: Cell::new(0),
             stacks: RefCell::new(Vec::new()),
             site,
         });
@@ -329,6 +341,22 @@ impl IoSource {
         }
     }
 
+    fn woken(&self, i: Interest) -> &Cell<usize> {
+        &self.woken[i as usize]
+    }
+
+    /// Wakes every waiter for `i` after a readiness event, counting them until they run.
+    fn wake_for_readiness(&self, i: Interest, why: &'static str) {
+        let mut n = 0;
+        self.queue(i).wake_all(|| n += 1, why);
+        self.woken(i).set(self.woken(i).get() + n);
+    }
+
+    /// A waiter woken for readiness runs (or unwinds).
+    fn woken_ran(&self, i: Interest) {
+        self.woken(i).set(self.woken(i).get().saturating_sub(1));
+    }
+
     /// Notes that an operation hit `WouldBlock`: wait for the next readiness event.
     pub(crate) fn clear(&self, i: Interest) {
         self.flag(i).set(false);
@@ -343,6 +371,8 @@ impl IoSource {
         what: &'static str,
         site: &'static Location<'static>,
     ) -> io::Result<()> {
+        let mut deferred = false;
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
             if self.closed.get() {
                 return Err(closed_error(self));
@@ -352,6 +382,13 @@ impl IoSource {
             }
             let h = hub();
             let Some(me) = h.current() else { misuse_hub_context(what) };
+            if !deferred && self.woken(i).get() > 0 {
+                // Others woken by the last event retry first (once): this waiter, which may have
+                // just taken the data, then queues behind those that found none.
+                deferred = true;
+                crate::greenthread::yield_now_at(what, site);
+                continue;
+            }
             let q = self.queue(i);
             if !q.is_empty() && !self.allow_multiple.get() && h.flags.prevent_multiple_readers.get() {
                 return Err(self.second_waiter_error(i, &me, site));
@@ -361,8 +398,10 @@ impl IoSource {
             }
             h.listeners.set(h.listeners.get() + 1);
             let _parked = Parked { hub: h, src: self, id: me.id, i };
-            if q.wait_at(what, site, timeout, |()| {}).is_none() {
-                return Err(timeout_error(timeout.unwrap_or_default()));
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            match q.wait_at(what, site, left, |()| self.woken_ran(i)) {
+                Some(()) => self.woken_ran(i),
+                None => return Err(timeout_error(timeout.unwrap_or_default())),
             }
         }
     }
@@ -438,13 +477,15 @@ impl Drop for Parked<'_> {
 
 /// Waits until `fd` is ready for `interest` (eventlet's `trampoline`), at most `timeout`.
 ///
-/// On an fd owned by a green socket it uses the socket's registration; on any other fd it
-/// registers the fd for this wait only (an fd already ready is reported at once, at the next hub
-/// pass). A timeout gives an `io::Error` of kind `TimedOut` wrapping a [`green::Error`](Error)
-/// with `is_timeout()`; a source closed during the wait gives `NotConnected` wrapping one with
-/// `is_closed()`.
+/// An fd ready now (per a zero-timeout `poll(2)`: level-triggered, as in eventlet) returns at the
+/// next hub pass. On an fd owned by a green socket it waits with the socket's registration; any
+/// other fd is registered for as long as trampolines wait on it (several may share it; the last
+/// one out deregisters it, also when it unwinds on a kill or timeout). A timeout gives an
+/// `io::Error` of kind `TimedOut` wrapping a [`green::Error`](Error) with `is_timeout()`; a
+/// source closed during the wait gives `NotConnected` wrapping one with `is_closed()`.
 ///
-/// mio is edge-triggered: after a wake-up, read or write until `WouldBlock` before waiting again.
+/// A wake-up may still be spurious (another waiter took the data first): retry the operation and
+/// trampoline again on `WouldBlock`.
 ///
 /// # Panics
 ///
@@ -475,23 +516,50 @@ impl Drop for Parked<'_> {
 #[track_caller]
 pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
     let fd = fd.as_raw_fd();
+    let site = Location::caller();
     let h = hub();
     if h.in_hub_context() {
         misuse_hub_context("green::trampoline");
     }
     let owned = h.with_reactor(|r| r.by_fd.get(&fd).cloned())?;
-    if let Some(src) = owned {
-        if src.flag(interest).get() {
-            // Already ready: return at the next pass.
-            crate::greenthread::yield_now_at("trampoline", Location::caller());
-            return if src.closed.get() { Err(closed_error(&src)) } else { Ok(()) };
+    let (src, _lease) = match owned {
+        Some(src) if src.trampolines.get() == 0 => (src, None),
+        Some(src) => (src.clone(), Some(Lease::new(src))),
+        None => {
+            let src = register(fd, "fd", site)?;
+            (src.clone(), Some(Lease::new(src)))
         }
-        return src.wait(interest, timeout, "trampoline", Location::caller());
+    };
+    if ready_now(fd, interest) {
+        crate::greenthread::yield_now_at("trampoline", site);
+        return if src.closed.get() { Err(closed_error(&src)) } else { Ok(()) };
     }
-    let src = register(fd, "fd", Location::caller())?;
-    src.readable.set(false);
-    src.writable.set(false);
-    let r = src.wait(interest, timeout, "trampoline", Location::caller());
-    deregister(&src);
-    r
+    // Not ready now: a set flag is stale; the next readiness edge sets it again.
+    src.clear(interest);
+    src.wait(interest, timeout, "trampoline", site)
+}
+
+/// One trampoline's use of a registration made for trampolines; the last one out deregisters it.
+struct Lease(Rc<IoSource>);
+
+impl Lease {
+    fn new(src: Rc<IoSource>) -> Lease {
+        src.trampolines.set(src.trampolines.get() + 1);
+        Lease(src)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let n = self.0.trampolines.get() - 1;
+        self.0.trampolines.set(n);
+        if n == 0 {
+            deregister(&self.0);
+        }
+    }
+}
+
+/// Whether `fd` is ready for `i` now (a zero-timeout `poll(2)`); see [`sys::poll`](crate::sys::poll).
+fn ready_now(fd: RawFd, i: Interest) -> bool {
+    crate::sys::poll::ready_now(fd, i == Interest::Write)
 }

@@ -2,7 +2,7 @@
 //!
 //! # Contract
 //!
-//! The rest of the crate is safe Rust. It relies on this module for exactly two things:
+//! The rest of the crate is safe Rust. It relies on this module for exactly these things:
 //!
 //! * [`stack`]: memory for greenthread stacks. [`stack::PooledStack`] implements corosensei's
 //!   `Stack` trait: every stack has a guard page directly below its lowest usable address, so an
@@ -13,10 +13,14 @@
 //!   hands a `&Yielder` to the coroutine's entry closure only; the runtime stores a raw pointer to
 //!   it so that `sleep` deep in user code can suspend. [`switch::YielderPtr`] is the one place that
 //!   pointer is dereferenced.
+//! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`), for `trampoline`.
+//! * [`thread`]: whether the calling thread is the process's main thread.
 //!
 //! Ground rules: nothing here allocates on a hot path, nothing here is reachable from another OS
 //! thread (every type is `!Send`), and each `unsafe` block states its reasoning in a `SAFETY:`
 //! comment.
 
+pub(crate) mod poll;
 pub(crate) mod stack;
 pub(crate) mod switch;
+pub(crate) mod thread;

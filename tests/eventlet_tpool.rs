@@ -1,0 +1,202 @@
+//! Ports of eventlet's `tests/tpool_test.py` and `tests/env_test.py` (the thread-pool cases;
+//! `tpool.Proxy` is Python's dynamic dispatch, so a proxied call is an `execute` of a closure).
+//!
+//! The pool is process-wide and shared by every test thread, so the tests only rely on what holds
+//! whatever other tests run on it at the same time.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use green::tpool;
+use green::{GreenPile, GreenPool};
+
+use crate::util::*;
+
+// eventlet: tests/tpool_test.py TestTpool.test_wrap_iterator2
+// (eventlet's `Proxy(generator)` fetches each item with an `execute`; the generator sleeps 1 ms
+// natively between items while a ticker greenthread yields 20000 times.)
+#[test]
+fn the_hub_keeps_running_greenthreads_while_execute_waits() {
+    /// eventlet's `foo()`: `for x in range(2): yield x; time.sleep(0.001)`.
+    struct Foo(u32);
+    impl Iterator for Foo {
+        type Item = u32;
+        fn next(&mut self) -> Option<u32> {
+            if self.0 > 0 {
+                std::thread::sleep(ms(1));
+            }
+            self.0 += 1;
+            (self.0 <= 2).then_some(self.0 - 1)
+        }
+    }
+    let items = Arc::new(Mutex::new(Foo(0)));
+    let counter = Rc::new(Cell::new(0u32));
+    let tick = {
+        let counter = counter.clone();
+        green::spawn(move || {
+            for i in 1..=20000u32 {
+                counter.set(i);
+                // Every 20th tick sleeps 0.1 ms, the others yield.
+                let every_20th = i / 20 * 20 == i;
+                green::sleep(if every_20th { Duration::from_micros(100) } else { Duration::ZERO });
+            }
+        })
+    };
+    let mut previtem = 0;
+    loop {
+        let items = items.clone();
+        let next = tpool::execute(move || items.lock().unwrap().next()).unwrap();
+        let Some(item) = next else { break };
+        assert!(item >= previtem);
+        previtem = item;
+    }
+    // The ticker ran while the items were produced on a worker thread.
+    assert!(counter.get() > 10, "the ticker advanced only {} times", counter.get());
+    tick.kill();
+}
+
+// eventlet: tests/tpool_test.py TestTpool.test_contention
+// (eventlet's three proxied reads of a module attribute are three executes reading a shared value.)
+#[test]
+fn a_green_pile_of_executes_returns_every_result() {
+    let shared = Arc::new(String::from("contents of tpool_test"));
+    let pile = GreenPile::new(3);
+    for _ in 0..3 {
+        let shared = shared.clone();
+        pile.spawn(move || tpool::execute(move || shared.len()).unwrap());
+    }
+    let results: Vec<usize> = pile.map(Result::unwrap).collect();
+    assert_eq!(results, [shared.len(); 3]);
+}
+
+// eventlet: tests/tpool_test.py TestTpool.test_timeout
+// (eventlet's job is a native 0.3 s sleep; here it blocks natively until the test lets it go, so
+// "the worker is still running when the timeout returns" holds without timing assumptions.)
+#[test]
+fn a_green_timeout_interrupts_the_wait_while_the_worker_keeps_running() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let timeout = ms(50);
+    let (r, took) = timed(|| {
+        green::with_timeout(timeout, || {
+            tpool::execute(move || {
+                release_rx.recv().unwrap(); // blocking.sleep(0.3)
+                done_tx.send(()).unwrap();
+            })
+        })
+    });
+    assert!(r.expect_err("execute returned before the job could finish").is_timeout());
+    assert!(took >= timeout, "timed out early, after {took:?}");
+    // The worker still runs the job: it has not finished, and finishes once released.
+    assert_eq!(done_rx.try_recv(), Err(mpsc::TryRecvError::Empty));
+    release_tx.send(()).unwrap();
+    let finished = tpool::execute(move || done_rx.recv_timeout(Duration::from_secs(5))).unwrap();
+    assert_eq!(finished, Ok(()), "the interrupted job never finished");
+    // Its late result went nowhere; the hub is fine.
+    green::sleep(ms(1));
+    assert_eq!(tpool::execute(|| 7).unwrap(), 7);
+}
+
+// eventlet: tests/tpool_test.py TestTpool.test_eventlet_timeout
+// (adapted: eventlet's job raises `Timeout()` and `execute` re-raises it; a Rust job panics and
+// `execute` returns the panic as an error with `is_panic()` and its message.)
+#[test]
+fn a_panic_in_the_job_comes_back_as_a_panic_error() {
+    let err = tpool::execute(|| -> u32 { panic!("raised in a tpool worker") }).unwrap_err();
+    assert!(err.is_panic(), "{err}");
+    assert_eq!(err.panic_message(), Some("raised in a tpool worker"));
+    assert!(err.to_string().contains("raised in a tpool worker"), "{err}");
+    // The worker survived: the pool still runs jobs.
+    assert_eq!(tpool::execute(|| 3).unwrap(), 3);
+}
+
+// eventlet: tests/tpool_test.py TpoolLongTests.test_a_buncha_stuff
+// (eventlet sleeps `random() / 200` s, up to 5 ms, before, during and after each call, about 0.75 s
+// per greenthread; the sleeps here are ten times shorter to keep the test fast. The random numbers
+// come from a seeded generator, drawn in the greenthreads and moved into the jobs.)
+#[test]
+fn ten_greenthreads_each_making_a_hundred_executes_get_their_own_results() {
+    let r = SharedRng::new(0);
+    let scale = 1.0 / 2000.0;
+    let sender_loop = move |loopnum: usize, r: SharedRng| {
+        let count = 100;
+        for n in 0..count {
+            green::sleep(Duration::from_secs_f64(r.random() * scale));
+            let token = loopnum * count + n;
+            let native_sleep = Duration::from_secs_f64(r.random() * scale);
+            let rv = tpool::execute(move || {
+                std::thread::sleep(native_sleep);
+                token
+            })
+            .unwrap();
+            assert_eq!(rv, token);
+            green::sleep(Duration::from_secs_f64(r.random() * scale));
+        }
+        loopnum
+    };
+    let cnt = 10;
+    let pile = GreenPile::new(cnt);
+    for i in 0..cnt {
+        let r = r.clone();
+        pile.spawn(move || sender_loop(i, r));
+    }
+    let results: Vec<usize> = pile.map(Result::unwrap).collect();
+    assert_eq!(results, (0..cnt).collect::<Vec<_>>());
+}
+
+// eventlet: tests/env_test.py test_tpool_size
+// (adapted: eventlet sets EVENTLET_THREADPOOL_SIZE=40 and runs 80 jobs; the pool here is
+// process-wide and already started by other tests, so it keeps its size (default 20) and 40 jobs of
+// 10 ms must overlap on more than half of it.)
+#[test]
+fn jobs_run_on_many_workers_at_once() {
+    if std::env::var_os(tpool::SIZE_ENV).is_none() {
+        assert_eq!(tpool::size(), tpool::DEFAULT_SIZE);
+    }
+    let normal = tpool::size() / 2;
+    let current = Arc::new(AtomicUsize::new(0));
+    let highwater = Arc::new(AtomicUsize::new(0));
+    let p = GreenPool::new(1000);
+    for _ in 0..normal * 4 {
+        let (current, highwater) = (current.clone(), highwater.clone());
+        p.spawn(move || {
+            tpool::execute(move || {
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                highwater.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(ms(10));
+                highwater.fetch_max(current.load(Ordering::SeqCst), Ordering::SeqCst);
+                current.fetch_sub(1, Ordering::SeqCst);
+            })
+            .unwrap()
+        });
+    }
+    p.waitall();
+    let highwater = highwater.load(Ordering::SeqCst);
+    assert!(highwater > normal, "high-water mark {highwater} <= {normal}");
+}
+
+// No eventlet counterpart: execute from hub context is a misuse that panics with a clear message
+// (eventlet's `do not call blocking functions from the mainloop`), caught and recorded by the hub.
+#[test]
+fn execute_from_hub_context_panics_with_a_clear_message() {
+    green::debug::hub_exceptions(false);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let before = green::debug::hub_context_panics().len();
+    let job_ran = ran.clone();
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        let _ = tpool::execute(move || job_ran.fetch_add(1, Ordering::SeqCst));
+    });
+    yield_now();
+    let panics = green::debug::hub_context_panics();
+    assert_eq!(panics.len(), before + 1, "{panics:?}");
+    let msg = panics.last().unwrap();
+    assert!(msg.contains("green::tpool::execute called from hub context"), "{msg}");
+    assert!(msg.contains("green::spawn"), "the message says what to do instead: {msg}");
+    // The job was never handed to a worker, and the hub keeps running.
+    assert_eq!(tpool::execute(|| 1).unwrap(), 1);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,274 @@
+//! Green I/O: echo at scale, close wake-ups, EINTR, readiness never lost, generic Read + Write.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use green::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::util::*;
+
+fn echo_server(listener: TcpListener) -> green::GreenThread<()> {
+    green::Builder::new().name("echo-server").spawn(move || loop {
+        let Ok((mut conn, _)) = listener.accept() else { return };
+        green::spawn_n(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if conn.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    })
+}
+
+fn pattern(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 131 + seed * 17) % 253) as u8).collect()
+}
+
+#[test]
+fn a_thousand_concurrent_connections_echo_64_kib_each_byte_for_byte() {
+    on_fresh_thread(|| {
+        const CLIENTS: usize = 1000;
+        const BYTES: usize = 64 * 1024;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = echo_server(listener);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                green::spawn(move || -> std::io::Result<bool> {
+                    let conn = TcpStream::connect(addr)?;
+                    let data = pattern(c, BYTES);
+                    let mut writer = conn.try_clone()?;
+                    let out = data.clone();
+                    let w = green::spawn(move || writer.write_all(&out));
+                    let mut back = vec![0u8; BYTES];
+                    (&conn).read_exact(&mut back)?;
+                    w.join().unwrap()?;
+                    Ok(back == data)
+                })
+            })
+            .collect();
+        for (i, c) in clients.into_iter().enumerate() {
+            assert!(c.join().unwrap().unwrap(), "client {i} got different bytes back");
+        }
+        server.kill();
+        green::hub::shutdown();
+    });
+}
+
+#[test]
+fn closing_a_shared_stream_wakes_its_reader_with_a_closed_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = Rc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+    let (_server_side, _) = listener.accept().unwrap();
+    let c = client.clone();
+    let reader = green::spawn(move || (&*c).read(&mut [0u8; 16]));
+    yield_now();
+    assert!(green::debug::format_hub_listeners().contains("waits in TcpStream::read"));
+    client.close();
+    let err = reader.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    let inner = err.get_ref().unwrap().downcast_ref::<green::Error>().unwrap();
+    assert!(inner.is_closed(), "{inner}");
+    // Every later operation fails the same way; the hub has no listener left.
+    assert_eq!((&*client).write(b"x").unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+    assert_eq!(green::debug::format_hub_listeners(), "READERS:\nWRITERS:");
+}
+
+#[test]
+fn closing_a_listener_wakes_its_accepter() {
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let l = listener.clone();
+    let accepter = green::spawn(move || l.accept().map(|_| ()));
+    yield_now();
+    listener.close();
+    assert_eq!(accepter.join().unwrap().unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+}
+
+#[test]
+fn signals_interrupting_the_poller_never_reach_users() {
+    // EINTR from epoll_wait (and any green call) is retried: a thread showers the hub's thread
+    // with signals while it serves an echo workload.
+    let got = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, got.clone()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hub_thread = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            tx.send(signal::current_thread()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = echo_server(listener);
+            let clients: Vec<_> = (0..20)
+                .map(|c| {
+                    green::spawn(move || {
+                        let mut s = TcpStream::connect(addr).unwrap();
+                        for round in 0..200 {
+                            let msg = pattern(c + round, 64);
+                            s.write_all(&msg).unwrap();
+                            let mut back = [0u8; 64];
+                            s.read_exact(&mut back).unwrap();
+                            assert_eq!(&back[..], &msg[..]);
+                            if round % 20 == 0 {
+                                green::sleep(Duration::from_millis(1)); // park in epoll_wait too
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.join().unwrap();
+            }
+            server.kill();
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    let target = rx.recv().unwrap();
+    let mut sent = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        if signal::send(target, signal_hook::consts::SIGUSR2) {
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    hub_thread.join().expect("an EINTR reached user code");
+    assert!(sent > 0 && got.load(Ordering::SeqCst), "no signal was delivered");
+}
+
+#[test]
+fn readiness_reported_before_the_wait_is_not_lost() {
+    // Data arrives while nobody waits; the edge is remembered, so the later read does not hang.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut b, _) = listener.accept().unwrap();
+    a.write_all(b"early").unwrap();
+    green::sleep(ms(5)); // the hub polls (and sees b readable) with nobody waiting on b
+    let mut buf = [0u8; 5];
+    b.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"early");
+}
+
+#[test]
+fn trampoline_on_an_fd_that_is_already_ready_returns_at_the_next_pass() {
+    use std::os::unix::net::UnixStream;
+    let (mut a, b) = UnixStream::pair().unwrap();
+    a.write_all(b"ready").unwrap();
+    let (r, took) = timed(|| green::trampoline(&b, green::Interest::Read, Some(Duration::from_secs(5))));
+    r.unwrap();
+    assert!(took < Duration::from_secs(5));
+    // The temporary registration is gone.
+    assert_eq!(green::debug::format_hub_listeners(), "READERS:\nWRITERS:");
+}
+
+#[test]
+fn trampoline_times_out_with_a_timed_out_error() {
+    use std::os::unix::net::UnixStream;
+    let (_a, b) = UnixStream::pair().unwrap();
+    let (r, took) = timed(|| green::trampoline(&b, green::Interest::Read, Some(ms(5))));
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(err.get_ref().unwrap().downcast_ref::<green::Error>().unwrap().is_timeout());
+    assert!(took >= ms(5), "fired early: {took:?}");
+}
+
+/// A sync line protocol, generic over `Read + Write`, written with no knowledge of green.
+fn greet<S: Read + Write>(stream: S) -> std::io::Result<String> {
+    let mut reader = BufReader::new(stream);
+    reader.get_mut().write_all(b"HELLO green\n")?;
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    Ok(line)
+}
+
+#[test]
+fn a_sync_protocol_generic_over_read_and_write_runs_unchanged() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = green::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(&conn);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        (&conn).write_all(format!("WELCOME {}", &line[6..]).as_bytes()).unwrap();
+    });
+    let answer = greet(TcpStream::connect(addr).unwrap()).unwrap();
+    assert_eq!(answer, "WELCOME green\n");
+    server.wait().unwrap();
+}
+
+#[test]
+fn udp_datagrams_round_trip_between_greenthreads() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let echo = green::spawn(move || {
+        let mut buf = [0u8; 1500];
+        for _ in 0..10 {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            server.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(addr).unwrap();
+    for i in 0..10u8 {
+        client.send(&[i; 100]).unwrap();
+        let mut buf = [0u8; 1500];
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[i; 100][..]);
+    }
+    echo.wait().unwrap();
+}
+
+#[test]
+fn connect_to_a_closed_port_is_refused() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn an_idle_socket_does_not_hide_a_deadlock() {
+    let msg = on_fresh_thread(|| {
+        panic_message_of(|| {
+            let _idle = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let ev: green::Event<()> = green::Event::new();
+            ev.wait();
+        })
+    });
+    assert!(msg.contains("green: deadlock"), "{msg}");
+}
+
+#[test]
+fn a_parked_reader_is_not_a_deadlock_and_a_hub_handle_wakes_the_hub() {
+    // The root waits for an event that only another OS thread can cause (through a HubHandle):
+    // a live handle means work may still arrive, so this is no deadlock.
+    let ev: green::Event<u32> = green::Event::new();
+    let handle = green::hub::handle();
+    let e = ev.clone();
+    let pending: Rc<std::cell::RefCell<Option<green::Event<u32>>>> = Rc::new(std::cell::RefCell::new(Some(e)));
+    thread_local! {
+        static SLOT: std::cell::RefCell<Option<green::Event<u32>>> = const { std::cell::RefCell::new(None) };
+    }
+    SLOT.with(|s| *s.borrow_mut() = pending.borrow_mut().take());
+    let worker = std::thread::spawn(move || {
+        std::thread::sleep(ms(10));
+        handle
+            .post(|| {
+                SLOT.with(|s| s.borrow_mut().take().unwrap().send(99).unwrap());
+            })
+            .unwrap();
+    });
+    assert_eq!(ev.wait(), 99);
+    worker.join().unwrap();
+}
