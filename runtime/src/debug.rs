@@ -228,12 +228,33 @@ pub(crate) fn symbolize(ips: &[usize]) -> Vec<String> {
     out
 }
 
-/// Symbolises on the hub's (large) stack when called from a greenthread.
+/// Symbolises on the hub's (large) stack when called from a greenthread; exempt from blocking
+/// detection (symbolising the first time takes long).
 fn symbolize_on_parent_stack(h: &Hub, ips: Vec<usize>) -> Vec<String> {
+    struct Exempt<'a>(&'a Hub);
+    impl Drop for Exempt<'_> {
+        fn drop(&mut self) {
+            self.0.probe.exempt(false);
+        }
+    }
+    h.probe.exempt(true);
+    let _exempt = Exempt(h);
     match h.current() {
         Some(c) if !c.is_root => c.yielder.on_parent_stack(move || symbolize(&ips)),
         _ => symbolize(&ips),
     }
+}
+
+/// Symbolises raw return addresses (captured on this thread) into `function (file:line)` lines of
+/// user frames, with the same filtering as creation stacks in dumps; runs on the hub's stack when
+/// called from a greenthread and is exempt from blocking detection. For detectors.
+///
+/// ```
+/// let frames = green::debug::symbolize_frames(&[]);
+/// assert!(frames.is_empty());
+/// ```
+pub fn symbolize_frames(ips: &[usize]) -> Vec<String> {
+    symbolize_on_parent_stack(hub(), ips.to_vec())
 }
 
 /// Labels of the live greenthreads by id, built once per dump.

@@ -159,6 +159,16 @@ impl GtCore {
         }
     }
 
+    /// Describes this greenthread's slice for the slice-end hook.
+    pub(crate) fn slice_end(&self) -> crate::probe::SliceEnd {
+        crate::probe::SliceEnd {
+            greenthread: self.id,
+            name: self.name.clone(),
+            spawn_site: if self.is_root { None } else { Some(self.spawn_site) },
+            stack_size: self.stack_size,
+        }
+    }
+
     fn has_pending_throw(&self) -> bool {
         self.kill.get() || !self.expired.borrow().is_empty()
     }
@@ -194,6 +204,16 @@ pub(crate) fn begin_green_call(h: &Hub, cur: &Rc<GtCore>) -> Ticket {
 pub(crate) fn park(t: &Ticket, info: WaitInfo) {
     let gt = &t.gt;
     debug_assert_eq!(gt.seq.get(), t.seq, "park outside its green call");
+    let h = hub();
+    if h.probe.take_alarm() {
+        // This green call ends a slice a blocking detector found over budget.
+        if let crate::probe::SliceVerdict::Fail(report) = crate::probe::slice_ended(gt.slice_end()) {
+            if !(gt.unwinding.get() && std::thread::panicking()) {
+                gt.unwinding.set(true);
+                resume_unwind(Box::new(report));
+            }
+        }
+    }
     gt.state.set(State::Blocked);
     gt.wait.set(Some(info));
     let r = if gt.is_root { hub().run_loop(gt, false) } else { gt.yielder.suspend() };

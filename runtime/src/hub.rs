@@ -89,6 +89,10 @@ pub(crate) struct Hub {
     /// Hub passes.
     pub(crate) passes: Cell<u64>,
     pub(crate) flags: debug::Flags,
+    /// What a blocking detector reads from another thread.
+    pub(crate) probe: std::sync::Arc<crate::probe::Probe>,
+    /// Called when an alarmed slice ends.
+    pub(crate) slice_end_hook: crate::probe::HookSlot,
     /// Panics the hub caught, as printed; `true` marks those caught in hub context.
     pub(crate) exceptions: RefCell<Vec<(bool, String)>>,
 }
@@ -176,6 +180,8 @@ impl Hub {
             switches: Cell::new(0),
             passes: Cell::new(0),
             flags: debug::Flags::default(),
+            probe: std::sync::Arc::new(crate::probe::Probe::default()),
+            slice_end_hook: RefCell::new(None),
             exceptions: RefCell::new(Vec::new()),
         }
     }
@@ -326,9 +332,11 @@ impl Hub {
                 self.0.in_loop.set(false);
                 *self.0.current.borrow_mut() = Some(self.1.clone());
                 self.1.state.set(State::Running);
+                self.0.probe.switch_to(0);
             }
         }
         let _exit = Exit(self, root.clone());
+        self.probe.switch_to(crate::probe::HUB);
         loop {
             let item = self.batch.borrow_mut().pop_front();
             match item {
@@ -466,6 +474,15 @@ impl Hub {
         let prev = self.current.borrow_mut().take();
         let r = catch_unwind(AssertUnwindSafe(f));
         *self.current.borrow_mut() = prev;
+        if self.probe.take_alarm() {
+            // A blocking callback: reported as the hub's own slice (it cannot be failed).
+            let _ = crate::probe::slice_ended(crate::probe::SliceEnd {
+                greenthread: crate::probe::HUB,
+                name: Some(format!("hub callback ({why})")),
+                spawn_site: None,
+                stack_size: 0,
+            });
+        }
         if let Err(p) = r {
             let msg = panic_message(p.as_ref());
             self.record_exception(true, format!("green: a hub callback ({why}) panicked: {msg}"));
@@ -492,8 +509,14 @@ impl Hub {
         let prev = self.current.replace(Some(gt.clone()));
         gt.state.set(State::Running);
         self.switches.set(self.switches.get() + 1);
+        self.probe.switch_to(gt.id);
         let res = coro.resume(r);
+        self.probe.switch_to(crate::probe::HUB);
         *self.current.borrow_mut() = prev;
+        if self.probe.take_alarm() {
+            // The slice ended without a green call (the greenthread finished): report only.
+            let _ = crate::probe::slice_ended(gt.slice_end());
+        }
         match res {
             CoroutineResult::Yield(()) => {
                 debug_assert!(gt.state.get() != State::Running, "a greenthread suspended without parking");

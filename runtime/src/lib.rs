@@ -60,6 +60,7 @@ pub mod hub;
 mod listener;
 pub mod net;
 mod pool;
+pub mod probe;
 pub mod queue;
 mod semaphore;
 pub(crate) mod sys;

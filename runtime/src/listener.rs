@@ -166,8 +166,12 @@ impl Hub {
     pub(crate) fn poll_io(&self, timeout: Option<Duration>) {
         let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
         let mut posted = false;
+        let probe = self.probe.clone();
         let polled = self.with_reactor(|r| {
-            match r.poll.poll(&mut r.events, timeout) {
+            probe.set_in_poll(true);
+            let polled = r.poll.poll(&mut r.events, timeout);
+            probe.set_in_poll(false);
+            match polled {
                 Ok(()) => {}
                 // EINTR: a signal arrived; the pass simply goes on (nothing reaches users).
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),

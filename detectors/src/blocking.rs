@@ -1,0 +1,339 @@
+//! The blocking detector: a greenthread that holds its hub too long is reported with its stack.
+//!
+//! # How it works
+//!
+//! * The runtime keeps a [switch probe](green::probe) per hub (a counter and the running
+//!   greenthread, stored at every switch: no system call). A watchdog thread, one per process,
+//!   looks at every watched hub a few times per resolution. When a hub's counter has not moved
+//!   for longer than its resolution while the hub is not waiting in its poller, the slice running
+//!   now (from a switch into a greenthread, or the root, until it switches back) is over budget.
+//! * The watchdog then sends `SIGALRM` to that hub's OS thread only (`pthread_sigqueue`), once per
+//!   slice. Nothing periodic interrupts a healthy hub. The handler copies the raw return
+//!   addresses of the interrupted stack into a preallocated buffer ([`crate::sys`]).
+//! * When the slice ends (the greenthread's next green call, its end, or the root's next blocking
+//!   call) the runtime calls the detector on the hub's thread, in normal context: it symbolises
+//!   the stack, measures the slice (held: wall time from switch-in to switch-out; cpu: the
+//!   thread's CPU time over the slice) and acts on the [`Mode`].
+//!
+//! The budget is per slice, not per hub pass: ten greenthreads each running 30 ms in one pass
+//! under a 200 ms resolution are never blamed (eventlet's false positive). Held times are measured
+//! from the watchdog's first sight of the slice, so they can be short by up to a quarter of the
+//! resolution.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use green::probe::{Probe, SliceEnd, SliceVerdict};
+
+use crate::sys::{self, Thread};
+
+/// What to do with a slice that went over budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Keep the report (see [`reports`]); the greenthread goes on.
+    #[default]
+    Collect,
+    /// Keep the report and fail the greenthread at its next switch: its current green call
+    /// unwinds, so its `wait()` returns an error (`is_panic()`) whose message is the report, as
+    /// eventlet's `test_block_detect` expects.
+    Fail,
+    /// Like `Fail`, and print the report to stderr at once.
+    Panic,
+}
+
+/// Settings of the blocking detector for one hub.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockingConfig {
+    /// Budget of one slice. Must not be zero.
+    pub resolution: Duration,
+    /// What to do with an over-budget slice.
+    pub mode: Mode,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> Self {
+        BlockingConfig { resolution: Duration::from_secs(1), mode: Mode::Collect }
+    }
+}
+
+/// A blocking slice: who held the hub, how long, and what it was doing.
+///
+/// Its `Display` starts with exactly
+/// `BLOCKING greenthread=#<id> name=<name> spawned_at=<file>:<line> held_ms=<n> cpu_ms=<n>`
+/// (`-` for a missing name or spawn site) followed by one line per frame,
+/// `  at <function> (<file>:<line>)`, runtime frames trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockingReport {
+    /// Ordinal id of the greenthread (0 for the root, `u64::MAX` for a hub callback).
+    pub greenthread: u64,
+    /// Its name.
+    pub name: Option<String>,
+    /// `file:line` of its spawn call.
+    pub spawned_at: Option<String>,
+    /// Wall time it held the hub.
+    pub held: Duration,
+    /// CPU time its thread used meanwhile: about `held` for a busy loop, far less for a blocking
+    /// system call.
+    pub cpu: Duration,
+    /// The blocking code's stack at alarm time, innermost first: `function (file:line)`.
+    pub frames: Vec<String>,
+}
+
+impl fmt::Display for BlockingReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BLOCKING greenthread=#{} name={} spawned_at={} held_ms={} cpu_ms={}",
+            self.greenthread,
+            self.name.as_deref().unwrap_or("-"),
+            self.spawned_at.as_deref().unwrap_or("-"),
+            self.held.as_millis(),
+            self.cpu.as_millis()
+        )?;
+        for fr in &self.frames {
+            write!(f, "\n  at {fr}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Misuse of the detector's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One watched hub, shared by its thread and the watchdog.
+struct Watch {
+    probe: Arc<Probe>,
+    thread: Thread,
+    resolution: Duration,
+    active: AtomicBool,
+    state: Mutex<WatchState>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    last_switches: u64,
+    first_seen: Option<Instant>,
+    cpu_at_first_seen: Duration,
+    alarmed_for: Option<u64>,
+    /// Start (wall, cpu) of the slice the last alarm was raised for.
+    alarmed_slice: Option<(Instant, Duration)>,
+}
+
+static REGISTRY: Mutex<Vec<Arc<Watch>>> = Mutex::new(Vec::new());
+static WATCHDOG: OnceLock<()> = OnceLock::new();
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// This thread's detector state.
+struct Local {
+    watch: Arc<Watch>,
+    mode: Mode,
+    reports: Vec<BlockingReport>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        unregister(&self.watch);
+    }
+}
+
+fn unregister(w: &Arc<Watch>) {
+    w.active.store(false, Ordering::SeqCst);
+    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|x| !Arc::ptr_eq(x, w));
+}
+
+fn start_watchdog() {
+    WATCHDOG.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("green-blocking-watchdog".into())
+            .spawn(watchdog)
+            .expect("green-detectors: cannot start the watchdog thread");
+    });
+}
+
+fn watchdog() {
+    loop {
+        let watches: Vec<Arc<Watch>> = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let tick = watches
+            .iter()
+            .map(|w| w.resolution / 4)
+            .min()
+            .unwrap_or(Duration::from_millis(20))
+            .clamp(Duration::from_micros(500), Duration::from_millis(20));
+        for w in &watches {
+            check(w);
+        }
+        std::thread::sleep(tick);
+    }
+}
+
+fn check(w: &Watch) {
+    if !w.active.load(Ordering::SeqCst) {
+        return;
+    }
+    let now = Instant::now();
+    let sw = w.probe.switches();
+    let mut st = w.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if w.probe.in_poll() || sw != st.last_switches || st.first_seen.is_none() {
+        st.last_switches = sw;
+        st.first_seen = Some(now);
+        st.cpu_at_first_seen = w.thread.cpu_time();
+        return;
+    }
+    let since = st.first_seen.expect("set above");
+    if now.duration_since(since) >= w.resolution && st.alarmed_for != Some(sw) {
+        st.alarmed_for = Some(sw);
+        st.alarmed_slice = Some((since, st.cpu_at_first_seen));
+        drop(st);
+        w.probe.raise_alarm();
+        sys::send_alarm(&w.thread);
+    }
+}
+
+/// Turns blocking detection on (or off) for this thread's hub with [`Mode::Collect`], as
+/// eventlet's `debug.hub_blocking_detection(state, resolution)` does; sub-10 ms resolutions work.
+///
+/// # Errors
+///
+/// A zero `resolution` is refused (it would flag every slice).
+///
+/// ```
+/// use std::time::Duration;
+/// assert!(green_detectors::hub_blocking_detection(true, Duration::ZERO).is_err());
+/// green_detectors::hub_blocking_detection(true, Duration::from_millis(20)).unwrap();
+/// let gt = green::spawn(|| std::thread::sleep(Duration::from_millis(100))); // blocks the hub
+/// gt.wait().unwrap();
+/// let reports = green_detectors::take_reports();
+/// assert_eq!(reports.len(), 1);
+/// assert!(reports[0].to_string().starts_with(&format!("BLOCKING greenthread=#{} ", gt.id().as_u64())));
+/// green_detectors::hub_blocking_detection(false, Duration::from_millis(20)).unwrap();
+/// ```
+pub fn hub_blocking_detection(on: bool, resolution: Duration) -> Result<(), ConfigError> {
+    if on {
+        enable(BlockingConfig { resolution, mode: Mode::Collect })
+    } else {
+        disable();
+        Ok(())
+    }
+}
+
+/// Turns blocking detection on for this thread's hub with `config` (replacing earlier settings).
+///
+/// # Errors
+///
+/// A zero resolution.
+///
+/// ```
+/// use green_detectors::{BlockingConfig, Mode};
+/// let cfg = BlockingConfig { resolution: std::time::Duration::from_millis(30), mode: Mode::Fail };
+/// green_detectors::enable(cfg).unwrap();
+/// let gt = green::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(150)); green::sleep(std::time::Duration::ZERO) });
+/// let err = gt.wait().unwrap_err();
+/// assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="));
+/// green_detectors::disable();
+/// ```
+pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
+    if config.resolution.is_zero() {
+        return Err(ConfigError(
+            "green-detectors: a zero blocking-detection resolution would flag every slice; pass a positive budget \
+             such as Duration::from_millis(50)"
+                .into(),
+        ));
+    }
+    disable();
+    sys::install();
+    green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
+    let watch = Arc::new(Watch {
+        probe: green::probe::probe(),
+        thread: Thread::current(),
+        resolution: config.resolution,
+        active: AtomicBool::new(true),
+        state: Mutex::new(WatchState::default()),
+    });
+    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
+    LOCAL.with(|l| *l.borrow_mut() = Some(Local { watch, mode: config.mode, reports: Vec::new() }));
+    green::probe::set_slice_end_hook(Some(Box::new(on_slice_end)));
+    start_watchdog();
+    Ok(())
+}
+
+/// Turns blocking detection off for this thread's hub (collected reports stay readable).
+///
+/// ```
+/// green_detectors::disable();
+/// ```
+pub fn disable() {
+    let old = LOCAL.with(|l| l.borrow_mut().as_mut().map(|x| x.watch.clone()));
+    if let Some(w) = old {
+        unregister(&w);
+        green::probe::set_slice_end_hook(None);
+    }
+}
+
+/// The reports collected on this thread so far.
+///
+/// ```
+/// assert!(green_detectors::reports().is_empty());
+/// ```
+pub fn reports() -> Vec<BlockingReport> {
+    LOCAL.with(|l| l.borrow().as_ref().map(|x| x.reports.clone()).unwrap_or_default())
+}
+
+/// Takes the reports collected on this thread so far.
+///
+/// ```
+/// assert!(green_detectors::take_reports().is_empty());
+/// ```
+pub fn take_reports() -> Vec<BlockingReport> {
+    LOCAL.with(|l| l.borrow_mut().as_mut().map(|x| std::mem::take(&mut x.reports)).unwrap_or_default())
+}
+
+/// Called by the runtime on the hub's thread when an alarmed slice ends.
+fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
+    let now = Instant::now();
+    let ips = sys::take_capture();
+    let (watch, mode) = match LOCAL.with(|l| l.borrow().as_ref().map(|x| (x.watch.clone(), x.mode))) {
+        Some(x) => x,
+        None => return SliceVerdict::Continue,
+    };
+    let slice = watch.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).alarmed_slice.take();
+    let (start, cpu0) = slice.unwrap_or((now, watch.thread.cpu_time()));
+    let cpu = watch.thread.cpu_time().saturating_sub(cpu0);
+    let frames = green::debug::symbolize_frames(&ips);
+    let report = BlockingReport {
+        greenthread: end.greenthread,
+        name: end.name.clone(),
+        spawned_at: end.spawn_site.map(|s| format!("{}:{}", s.file(), s.line())),
+        held: now.duration_since(start),
+        cpu,
+        frames,
+    };
+    let text = report.to_string();
+    LOCAL.with(|l| {
+        if let Some(x) = l.borrow_mut().as_mut() {
+            x.reports.push(report);
+        }
+    });
+    match mode {
+        Mode::Collect => SliceVerdict::Continue,
+        Mode::Fail => SliceVerdict::Fail(text),
+        Mode::Panic => {
+            eprintln!("{text}");
+            SliceVerdict::Fail(text)
+        }
+    }
+}

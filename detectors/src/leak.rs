@@ -1,0 +1,53 @@
+//! The leak detector: what is still alive on a hub when it should be quiet.
+
+use std::fmt;
+
+/// What was still alive on a hub when it should have been quiet.
+///
+/// ```
+/// let r = green_detectors::LeakReport { greenthreads: 1, timers: 0, dump: String::new() };
+/// assert!(r.to_string().starts_with("leak detector: 1 greenthread(s)"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeakReport {
+    /// Live greenthreads (the root not counted).
+    pub greenthreads: usize,
+    /// Live timers.
+    pub timers: usize,
+    /// The hub's greenthread, timer and listener dumps at the time of the check (each entry with
+    /// its creation site).
+    pub dump: String,
+}
+
+impl fmt::Display for LeakReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "leak detector: {} greenthread(s) still alive and {} timer(s) still pending at teardown",
+            self.greenthreads, self.timers
+        )?;
+        f.write_str(&self.dump)
+    }
+}
+
+impl std::error::Error for LeakReport {}
+
+/// Checks that the calling thread's hub has no live greenthread and no pending timer.
+///
+/// ```
+/// assert!(green_detectors::check_leaks().is_ok());
+/// ```
+pub fn check_leaks() -> Result<(), LeakReport> {
+    let greenthreads = green::hub::greenthread_count();
+    let timers = green::hub::timer_stats().live;
+    if greenthreads == 0 && timers == 0 {
+        return Ok(());
+    }
+    let dump = format!(
+        "{}\n{}\n{}",
+        green::debug::format_greenthreads(),
+        green::debug::format_hub_timers(),
+        green::debug::format_hub_listeners()
+    );
+    Err(LeakReport { greenthreads, timers, dump })
+}

@@ -1,0 +1,160 @@
+//! The switch probe: what a blocking detector reads about a hub, from another thread.
+//!
+//! The runtime keeps it up to date at every switch, always (detector on or off): a switch into a
+//! greenthread, the root or the hub stores a counter and the id of what now runs; the hub marks
+//! the time it spends waiting in the poller, which is nobody's slice. That is two or three
+//! relaxed stores per switch, no system call and no allocation.
+//!
+//! A detector (crate `green-detectors`) watches the probe from a thread of its own. When the
+//! counter has not moved for longer than its budget while not in the poller, the slice running
+//! now is over budget: it calls [`Probe::raise_alarm`]. The next time the slice ends on the hub's
+//! thread (the greenthread's next green call, its end, or the root's next blocking call), the
+//! runtime calls the hook installed with [`set_slice_end_hook`] there, in normal context, and acts
+//! on its [`SliceVerdict`].
+
+use std::cell::RefCell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::hub::hub;
+
+/// `current` while the hub itself runs (timers, callbacks), not a greenthread.
+pub const HUB: u64 = u64::MAX;
+
+/// A hub's switch probe; see the [module docs](self).
+///
+/// ```
+/// let p = green::probe::probe();
+/// let before = p.switches();
+/// green::spawn(|| ()).wait().unwrap();
+/// assert!(p.switches() > before);
+/// assert_eq!(p.current(), 0); // the root runs now
+/// ```
+#[derive(Debug, Default)]
+pub struct Probe {
+    switches: AtomicU64,
+    current: AtomicU64,
+    in_poll: AtomicBool,
+    alarmed: AtomicBool,
+}
+
+impl Probe {
+    /// Switches so far; a slice is the time between two consecutive values.
+    pub fn switches(&self) -> u64 {
+        self.switches.load(Ordering::Relaxed)
+    }
+
+    /// Id of what runs now: a greenthread's ordinal, 0 for the root, [`HUB`] for the hub.
+    pub fn current(&self) -> u64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// True while the hub waits in the poller (idle: nobody's slice).
+    pub fn in_poll(&self) -> bool {
+        self.in_poll.load(Ordering::Relaxed)
+    }
+
+    /// Marks the running slice as over budget: the slice-end hook runs when it ends.
+    pub fn raise_alarm(&self) {
+        self.alarmed.store(true, Ordering::Release);
+    }
+
+    /// True between [`raise_alarm`](Probe::raise_alarm) and the end of the slice.
+    pub fn is_alarmed(&self) -> bool {
+        self.alarmed.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn switch_to(&self, id: u64) {
+        // One writer (the hub's thread): a load and a store, no read-modify-write.
+        self.switches.store(self.switches.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        self.current.store(id, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn set_in_poll(&self, on: bool) {
+        self.in_poll.store(on, Ordering::Relaxed);
+        if !on {
+            // Leaving the poller starts a new slice of the hub.
+            self.switch_to(HUB);
+        }
+    }
+
+    /// Marks work the detector must not count (formatting a dump: symbolising is slow): while
+    /// exempt the hub looks idle; leaving starts a new slice for the same greenthread.
+    pub(crate) fn exempt(&self, on: bool) {
+        self.in_poll.store(on, Ordering::Relaxed);
+        if !on {
+            self.switches.store(self.switches.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn take_alarm(&self) -> bool {
+        self.alarmed.load(Ordering::Relaxed) && self.alarmed.swap(false, Ordering::Acquire)
+    }
+}
+
+/// What ran during a slice that went over budget.
+#[derive(Clone, Debug)]
+pub struct SliceEnd {
+    /// Ordinal id of the greenthread (0 for the root, [`HUB`] for the hub itself).
+    pub greenthread: u64,
+    /// Its name.
+    pub name: Option<String>,
+    /// Where it was spawned (`None` for the root and the hub).
+    pub spawn_site: Option<&'static Location<'static>>,
+    /// Its stack size in bytes (0 for the root and the hub).
+    pub stack_size: usize,
+}
+
+/// What the hook wants done with the greenthread whose slice ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SliceVerdict {
+    /// Nothing: carry on.
+    Continue,
+    /// Fail it now: its current green call unwinds with a panic carrying this message, so its
+    /// `wait()` returns an error with `is_panic()` (the root panics with it).
+    Fail(String),
+}
+
+/// A slice-end hook; see [`set_slice_end_hook`].
+pub type SliceEndHook = Box<dyn FnMut(&SliceEnd) -> SliceVerdict>;
+
+/// This thread's hub probe.
+///
+/// ```
+/// let p = green::probe::probe();
+/// assert!(!p.in_poll());
+/// ```
+pub fn probe() -> Arc<Probe> {
+    hub().probe.clone()
+}
+
+/// Installs (or with `None` removes) the hook called on this hub's thread when an alarmed slice
+/// ends; returns the previous one.
+///
+/// ```
+/// let prev = green::probe::set_slice_end_hook(Some(Box::new(|_end| green::probe::SliceVerdict::Continue)));
+/// assert!(prev.is_none());
+/// green::probe::set_slice_end_hook(None);
+/// ```
+pub fn set_slice_end_hook(hook: Option<SliceEndHook>) -> Option<SliceEndHook> {
+    std::mem::replace(&mut *hub().slice_end_hook.borrow_mut(), hook)
+}
+
+/// Runs the hook for the slice of `gt` that just ended (only when the probe was alarmed).
+pub(crate) fn slice_ended(end: SliceEnd) -> SliceVerdict {
+    let h = hub();
+    let hook = h.slice_end_hook.borrow_mut().take();
+    let Some(mut hook) = hook else { return SliceVerdict::Continue };
+    let v = hook(&end);
+    let mut slot = h.slice_end_hook.borrow_mut();
+    if slot.is_none() {
+        *slot = Some(hook);
+    }
+    v
+}
+
+pub(crate) type HookSlot = RefCell<Option<SliceEndHook>>;
