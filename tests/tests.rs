@@ -18,6 +18,7 @@ mod eventlet_timeout; // tests/timeout_test.py and tests/timeout_with_statement_
 mod eventlet_tpool; // tests/tpool_test.py and tests/env_test.py
 
 // Runtime behaviour beyond eventlet's suite.
+mod blocking; // the blocking detector fires on blocking code and stays quiet on good code
 mod deadlock; // exact deadlock detection and its report
 mod dumps; // format_hub_timers / format_greenthreads output
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write

@@ -127,8 +127,8 @@ struct WatchState {
     first_seen: Option<Instant>,
     cpu_at_first_seen: Duration,
     alarmed_for: Option<u64>,
-    /// Start (wall, cpu) of the slice the last alarm was raised for.
-    alarmed_slice: Option<(Instant, Duration)>,
+    /// Switch count, start (wall, cpu) of the slice the last alarm was raised for.
+    alarmed_slice: Option<(u64, Instant, Duration)>,
 }
 
 static REGISTRY: Mutex<Vec<Arc<Watch>>> = Mutex::new(Vec::new());
@@ -148,6 +148,7 @@ struct Local {
 impl Drop for Local {
     fn drop(&mut self) {
         unregister(&self.watch);
+        sys::set_probe(None);
     }
 }
 
@@ -197,7 +198,7 @@ fn check(w: &Watch) {
     let since = st.first_seen.expect("set above");
     if now.duration_since(since) >= w.resolution && st.alarmed_for != Some(sw) {
         st.alarmed_for = Some(sw);
-        st.alarmed_slice = Some((since, st.cpu_at_first_seen));
+        st.alarmed_slice = Some((sw, since, st.cpu_at_first_seen));
         drop(st);
         w.probe.raise_alarm();
         sys::send_alarm(&w.thread);
@@ -265,6 +266,7 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
         state: Mutex::new(WatchState::default()),
     });
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
+    sys::set_probe(Some(&watch.probe));
     LOCAL.with(|l| *l.borrow_mut() = Some(Local { watch, mode: config.mode, reports: Vec::new() }));
     green::probe::set_slice_end_hook(Some(Box::new(on_slice_end)));
     start_watchdog();
@@ -280,7 +282,26 @@ pub fn disable() {
     let old = LOCAL.with(|l| l.borrow_mut().as_mut().map(|x| x.watch.clone()));
     if let Some(w) = old {
         unregister(&w);
+        sys::set_probe(None);
         green::probe::set_slice_end_hook(None);
+    }
+}
+
+/// Test support: a thread that can be stormed with the detector's own alarms.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct AlarmTarget(Thread);
+
+impl AlarmTarget {
+    /// The calling thread.
+    pub fn current() -> AlarmTarget {
+        sys::install();
+        AlarmTarget(sys::current_thread())
+    }
+
+    /// Sends one of the detector's alarms to the thread.
+    pub fn send(&self) -> bool {
+        sys::send_alarm(&self.0)
     }
 }
 
@@ -305,13 +326,13 @@ pub fn take_reports() -> Vec<BlockingReport> {
 /// Called by the runtime on the hub's thread when an alarmed slice ends.
 fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
     let now = Instant::now();
-    let ips = sys::take_capture();
     let (watch, mode) = match LOCAL.with(|l| l.borrow().as_ref().map(|x| (x.watch.clone(), x.mode))) {
         Some(x) => x,
         None => return SliceVerdict::Continue,
     };
     let slice = watch.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).alarmed_slice.take();
-    let (start, cpu0) = slice.unwrap_or((now, watch.thread.cpu_time()));
+    let (sw, start, cpu0) = slice.unwrap_or((u64::MAX, now, watch.thread.cpu_time()));
+    let ips = sys::take_capture(sw);
     let cpu = watch.thread.cpu_time().saturating_sub(cpu0);
     let frames = green::debug::symbolize_frames(&ips);
     let report = BlockingReport {

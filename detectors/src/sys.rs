@@ -6,8 +6,10 @@
 //!   remembering the previous action. The handler tells the detector's own alarms from foreign
 //!   ones by their origin: sent with `pthread_sigqueue` from this process (`si_code == SI_QUEUE`,
 //!   `si_pid` ours) with [`MAGIC`] as the value. Foreign `SIGALRM`s go to the previous action, so
-//!   a user's handler installed before always sees its own; a handler installed after replaces
-//!   ours for the process and sees everything (the detector's alarms then reach it, documented).
+//!   a user's handler installed before always sees its own. A handler installed after ours is
+//!   noticed before the next alarm is sent ([`ensure_installed`]): ours goes back on top and the
+//!   newcomer becomes the previous action, so it too sees its own signals and never ours. A
+//!   re-entrancy flag breaks the loop when the newcomer itself chains back to us.
 //! * The handler is async-signal-safe: no allocation, no lock, no symbolising. It copies the raw
 //!   return addresses of the interrupted stack into a preallocated thread-local buffer
 //!   ([`Capture`], const-initialised, no destructor) guarded by a re-entrancy flag. The unwinder
@@ -15,7 +17,8 @@
 //! * Alarms go to one thread only ([`send_alarm`]): never a process-wide `alarm()`.
 
 use std::cell::Cell;
-use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 /// The value the detector's alarms carry.
@@ -24,36 +27,57 @@ pub(crate) const MAGIC: usize = 0x6772_6565_6e21; // "green!"
 /// Return addresses kept per alarm.
 pub(crate) const MAX_FRAMES: usize = 64;
 
-/// The interrupted stack of this thread's last alarm.
+/// The interrupted stack of the first alarm of a slice on this thread.
 pub(crate) struct Capture {
     busy: Cell<bool>,
+    /// The probe's switch count when captured: which slice the stack belongs to.
+    slice: Cell<u64>,
     len: Cell<usize>,
     ips: [Cell<usize>; MAX_FRAMES],
 }
 
 impl Capture {
     const fn new() -> Capture {
-        Capture { busy: Cell::new(false), len: Cell::new(0), ips: [const { Cell::new(0) }; MAX_FRAMES] }
+        Capture {
+            busy: Cell::new(false),
+            slice: Cell::new(u64::MAX),
+            len: Cell::new(0),
+            ips: [const { Cell::new(0) }; MAX_FRAMES],
+        }
     }
 }
 
 thread_local! {
     static CAPTURE: Capture = const { Capture::new() };
+    /// This thread's hub probe while detection is on (null otherwise).
+    static PROBE: Cell<*const green::probe::Probe> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Takes the addresses captured by this thread's last alarm (empty if none).
-pub(crate) fn take_capture() -> Vec<usize> {
+/// Points the handler at this thread's probe (`None`: detection off). The caller keeps the probe
+/// alive while it is set.
+pub(crate) fn set_probe(p: Option<&std::sync::Arc<green::probe::Probe>>) {
+    PROBE.with(|c| c.set(p.map_or(std::ptr::null(), std::sync::Arc::as_ptr)));
+}
+
+/// Takes the stack captured for slice `slice` on this thread (empty if none).
+pub(crate) fn take_capture(slice: u64) -> Vec<usize> {
     CAPTURE.with(|c| {
         c.busy.set(true);
         let n = c.len.replace(0);
-        let v = (0..n).map(|i| c.ips[i].get()).collect();
+        let v = if c.slice.get() == slice { (0..n).map(|i| c.ips[i].get()).collect() } else { Vec::new() };
+        c.slice.set(u64::MAX);
         c.busy.set(false);
         v
     })
 }
 
 static INSTALL: Once = Once::new();
-static mut PREVIOUS: Option<libc::sigaction> = None;
+/// The previous action's handler (`SIG_DFL`, `SIG_IGN` or a function address) and flags; written
+/// by [`install`] and [`ensure_installed`], read by the handler.
+static PREV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+/// Serialises (re)installation.
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// Installs the `SIGALRM` handler once per process.
 pub(crate) fn install() {
@@ -64,21 +88,48 @@ pub(crate) fn install() {
             n += 1;
             n < 8
         });
-        // SAFETY: `act` is fully initialised (zeroed, then the handler, flags and an empty mask);
-        // `old` receives the previous action; both outlive the call. PREVIOUS is written once,
-        // here, before the handler can run (it is installed by this very call and `Once`
-        // serialises callers), and only read afterwards.
-        unsafe {
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_sigalrm as *const () as usize;
-            act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut act.sa_mask);
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGALRM, &act, &mut old) == 0 {
-                PREVIOUS = Some(old);
-            }
-        }
+        put_on_top();
     });
+}
+
+/// Puts our handler back on top if another one replaced it since (see the module docs).
+pub(crate) fn ensure_installed() {
+    let mut cur = empty_action();
+    // SAFETY: a null new action only queries; `cur` is a valid out-pointer on this frame.
+    let r = unsafe { libc::sigaction(libc::SIGALRM, std::ptr::null(), &mut cur) };
+    if r == 0 && cur.sa_sigaction != on_sigalrm as *const () as usize {
+        put_on_top();
+    }
+}
+
+fn empty_action() -> libc::sigaction {
+    // SAFETY: sigaction is a plain C struct for which all-zero bytes are a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+fn put_on_top() {
+    let _g = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut act = empty_action();
+    act.sa_sigaction = on_sigalrm as *const () as usize;
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
+    let mut old = empty_action();
+    // SAFETY: `act` is fully initialised (handler, flags, and an emptied mask) and `old` is a
+    // valid out-pointer; both outlive the calls.
+    unsafe {
+        libc::sigemptyset(&mut act.sa_mask);
+        if libc::sigaction(libc::SIGALRM, &act, &mut old) != 0 {
+            return;
+        }
+    }
+    if old.sa_sigaction != on_sigalrm as *const () as usize {
+        PREV_FLAGS.store(old.sa_flags, Ordering::SeqCst);
+        PREV_HANDLER.store(old.sa_sigaction, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    /// Set while our handler calls the previous action (breaks handler cycles).
+    static CHAINING: Cell<bool> = const { Cell::new(false) };
 }
 
 extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -91,8 +142,17 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             && (*info).si_value().sival_ptr as usize == MAGIC
     };
     if ours {
+        let p = PROBE.try_with(Cell::get).unwrap_or(std::ptr::null());
+        // SAFETY: a non-null PROBE points into an `Arc<Probe>` the detector keeps alive while it
+        // is set (cleared before the Arc is dropped); reading an atomic is async-signal-safe.
+        let slice = if p.is_null() { u64::MAX } else { unsafe { (*p).switches() } };
         let _ = CAPTURE.try_with(|c| {
             if c.busy.replace(true) {
+                return;
+            }
+            if c.slice.get() == slice && c.len.get() > 0 {
+                // Only the first alarm of a slice is kept.
+                c.busy.set(false);
                 return;
             }
             let mut n = 0;
@@ -109,37 +169,40 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
                 });
             }
             c.len.set(n);
+            c.slice.set(slice);
             c.busy.set(false);
         });
         return;
     }
-    // A foreign SIGALRM: hand it to whoever had the signal before us.
-    // SAFETY: PREVIOUS was written before this handler was installed and never after.
-    let prev = unsafe { (*std::ptr::addr_of!(PREVIOUS)).as_ref().copied() };
-    match prev {
-        Some(p) if p.sa_sigaction == libc::SIG_IGN => {}
-        Some(p) if p.sa_sigaction != libc::SIG_DFL => {
-            if p.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the previous action was installed with SA_SIGINFO, so it is a
-                // three-argument handler; we pass it the arguments we received.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(p.sa_sigaction) };
-                f(sig, info, ctx);
-            } else {
-                // SAFETY: without SA_SIGINFO the previous action is a one-argument handler.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(p.sa_sigaction) };
-                f(sig);
-            }
+    // A foreign SIGALRM: hand it to whoever had the signal before us, once.
+    if CHAINING.try_with(|c| c.replace(true)).unwrap_or(true) {
+        return; // the previous action chained back to us: stop here
+    }
+    let handler = PREV_HANDLER.load(Ordering::SeqCst);
+    let flags = PREV_FLAGS.load(Ordering::SeqCst);
+    if handler == libc::SIG_IGN {
+        // ignored before us: ignored still
+    } else if handler != libc::SIG_DFL {
+        if flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous action was installed with SA_SIGINFO, so it is a three-argument
+            // handler; we pass it the arguments we received.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(handler) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: without SA_SIGINFO the previous action is a one-argument handler.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            f(sig);
         }
-        _ => {
-            // The default action of SIGALRM terminates the process: do what it would have done.
-            // SAFETY: signal and raise are async-signal-safe.
-            unsafe {
-                libc::signal(libc::SIGALRM, libc::SIG_DFL);
-                libc::raise(libc::SIGALRM);
-            }
+    } else {
+        // The default action of SIGALRM terminates the process: do what it would have done.
+        // SAFETY: signal and raise are async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGALRM, libc::SIG_DFL);
+            libc::raise(libc::SIGALRM);
         }
     }
+    let _ = CHAINING.try_with(|c| c.set(false));
 }
 
 /// An OS thread, as the detector addresses it.
@@ -182,8 +245,14 @@ unsafe impl Send for Thread {}
 // SAFETY: as above; nothing is mutated through a shared reference.
 unsafe impl Sync for Thread {}
 
+/// The calling thread, addressable by a test that storms it with the detector's own alarms.
+pub(crate) fn current_thread() -> Thread {
+    Thread::current()
+}
+
 /// Sends the detector's alarm to `t` only.
 pub(crate) fn send_alarm(t: &Thread) -> bool {
+    ensure_installed();
     let value = libc::sigval { sival_ptr: MAGIC as *mut libc::c_void };
     // SAFETY: `t` is a registered thread (the registry drops it before the thread exits) and the
     // handler for SIGALRM is installed before any thread is registered.
