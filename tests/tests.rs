@@ -20,6 +20,7 @@ mod eventlet_tpool; // tests/tpool_test.py and tests/env_test.py
 // Runtime behaviour beyond eventlet's suite.
 mod blocking; // the blocking detector fires on blocking code and stays quiet on good code
 mod deadlock; // exact deadlock detection and its report
+mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod dumps; // format_hub_timers / format_greenthreads output
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills

@@ -7,6 +7,10 @@
 //!   sent to the blocked thread only; see [`blocking`].
 //! * **Leak detector** ([`check_leaks`]): greenthreads and timers still alive when a hub should be
 //!   quiet, each with its creation site.
+//! * **Unobserved panics** ([`check_unobserved_panics`]): a greenthread that panicked and that
+//!   nobody waited for.
+//! * **Stack overflow** ([`install_overflow_detector`]): a greenthread that hits its guard page is
+//!   named (id, name, spawn site, stack size) before the process ends.
 //!
 //! ```
 //! use std::time::Duration;
@@ -24,9 +28,13 @@
 
 pub mod blocking;
 mod leak;
+mod overflow;
+mod panics;
 mod sys;
 
 pub use crate::blocking::{
     disable, enable, hub_blocking_detection, reports, take_reports, BlockingConfig, BlockingReport, ConfigError, Mode,
 };
 pub use crate::leak::{check_leaks, LeakReport};
+pub use crate::overflow::install_overflow_detector;
+pub use crate::panics::{check_unobserved_panics, UnobservedPanics};

@@ -258,3 +258,63 @@ pub(crate) fn send_alarm(t: &Thread) -> bool {
     // handler for SIGALRM is installed before any thread is registered.
     unsafe { libc::pthread_sigqueue(t.pthread, libc::SIGALRM, value) == 0 }
 }
+
+static OVERFLOW_INSTALL: Once = Once::new();
+static PREV_SEGV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+static PREV_SEGV_FLAGS: AtomicI32 = AtomicI32::new(0);
+
+/// Installs the `SIGSEGV` handler of the overflow detector once per process, on the alternate
+/// signal stack (the faulting stack is full), chaining to the previous handler (std's).
+pub(crate) fn install_overflow() {
+    OVERFLOW_INSTALL.call_once(|| {
+        let mut act = empty_action();
+        act.sa_sigaction = on_sigsegv as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        let mut old = empty_action();
+        // SAFETY: `act` is fully initialised and `old` is a valid out-pointer; both outlive the
+        // calls. The previous handler is published before ours can run (it is installed by this
+        // very call, and a fault before then goes to the previous handler directly).
+        unsafe {
+            libc::sigemptyset(&mut act.sa_mask);
+            let mut probe = empty_action();
+            if libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut probe) == 0 {
+                PREV_SEGV_FLAGS.store(probe.sa_flags, Ordering::SeqCst);
+                PREV_SEGV_HANDLER.store(probe.sa_sigaction, Ordering::SeqCst);
+            }
+            libc::sigaction(libc::SIGSEGV, &act, &mut old);
+        }
+    });
+}
+
+extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
+    let addr = if info.is_null() { 0 } else { unsafe { (*info).si_addr() as usize } };
+    let mut buf = [0u8; 512];
+    if let Some(n) = green::probe::overflow_report(addr, &mut buf) {
+        // SAFETY: write(2) is async-signal-safe; `buf[..n]` is initialised.
+        unsafe {
+            libc::write(2, buf.as_ptr().cast(), n);
+        }
+    }
+    let handler = PREV_SEGV_HANDLER.load(Ordering::SeqCst);
+    let flags = PREV_SEGV_FLAGS.load(Ordering::SeqCst);
+    if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
+        if flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: installed with SA_SIGINFO: a three-argument handler.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(handler) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: a one-argument handler.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            f(sig);
+        }
+        return;
+    }
+    // No previous handler: restore the default action; returning re-runs the faulting
+    // instruction, which then ends the process with SIGSEGV as usual.
+    // SAFETY: signal is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+    }
+}

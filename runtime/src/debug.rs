@@ -135,6 +135,22 @@ pub fn hub_context_panics() -> Vec<String> {
     hub().exceptions.try_borrow().map(|e| e.iter().filter(|x| x.0).map(|x| x.1.clone()).collect()).unwrap_or_default()
 }
 
+/// Takes the greenthread panics of this thread's hub that nobody observed: a greenthread that
+/// panicked and whose every handle was dropped without `wait()` or `join()` (a `spawn_n` that
+/// panicked counts too). One line each, with the greenthread, its spawn site and the message.
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// drop(green::spawn(|| -> () { panic!("nobody looks") }));
+/// green::sleep(std::time::Duration::ZERO);
+/// let lost = green::debug::take_unobserved_panics();
+/// assert_eq!(lost.len(), 1);
+/// assert!(lost[0].contains("nobody looks"));
+/// ```
+pub fn take_unobserved_panics() -> Vec<String> {
+    hub().unobserved.try_borrow_mut().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default()
+}
+
 /// Captures the raw return addresses of the calling stack.
 pub(crate) fn capture_stack() -> Box<[usize]> {
     let mut ips = Vec::with_capacity(32);

@@ -96,6 +96,8 @@ pub(crate) struct GtCore {
     pub(crate) slot: Cell<usize>,
     pub(crate) stack_size: usize,
     pub(crate) start_timer: Cell<Option<TimerKey>>,
+    /// Address range of its stack's guard page (for stack-overflow reports).
+    pub(crate) guard: Cell<(usize, usize)>,
     pub(crate) finisher: RefCell<Option<Rc<dyn Finish>>>,
     /// Set when this greenthread started unwinding (a throw delivered by the runtime, or a panic
     /// seen by the runtime's panic hook). While it is set and the thread is panicking, the
@@ -131,6 +133,7 @@ impl GtCore {
             slot: Cell::new(usize::MAX),
             stack_size,
             start_timer: Cell::new(None),
+            guard: Cell::new((0, 0)),
             finisher: RefCell::new(None),
             unwinding: Cell::new(false),
         }
@@ -398,6 +401,10 @@ type Link<T> = Box<dyn FnOnce(&GreenThread<T>)>;
 
 struct Shared<T> {
     result: RefCell<Option<Result<T, Error>>>,
+    /// Someone waited for (or joined) the result after it was set.
+    observed: Cell<bool>,
+    /// Label and spawn site of the greenthread, for the unobserved-panic report.
+    who: RefCell<Option<(String, &'static Location<'static>)>>,
     taken: Cell<bool>,
     waiters: WaitQueue<()>,
     links: RefCell<VecDeque<Link<T>>>,
@@ -504,6 +511,7 @@ impl<T: 'static> GreenThread<T> {
     #[track_caller]
     fn wait_finished(&self) {
         if self.is_finished() {
+            self.shared.observed.set(true);
             return;
         }
         let h = hub();
@@ -519,6 +527,7 @@ impl<T: 'static> GreenThread<T> {
         while !self.is_finished() {
             self.shared.waiters.wait("GreenThread::wait", None, |()| {});
         }
+        self.shared.observed.set(true);
     }
 
     /// Kills the greenthread. If it has not started, it never runs: it finishes as killed at once
@@ -641,10 +650,33 @@ impl<T> Shared<T> {
     fn new() -> Self {
         Shared {
             result: RefCell::new(None),
+            observed: Cell::new(false),
+            who: RefCell::new(None),
             taken: Cell::new(false),
             waiters: WaitQueue::default(),
             links: RefCell::new(VecDeque::new()),
             links_running: Cell::new(false),
+        }
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // The last reference to a greenthread's result is gone: a panic nobody waited for is
+        // reported to the hub (the unobserved-panic detector reads it).
+        if self.observed.get() {
+            return;
+        }
+        if let Some(Err(e)) = self.result.get_mut() {
+            if e.is_panic() {
+                let (label, site) = self.who.get_mut().take().unwrap_or_else(|| ("#?".into(), Location::caller()));
+                crate::hub::record_unobserved_panic(format!(
+                    "unobserved panic: greenthread {label} (spawned at {}:{}) panicked and nobody waited for it: {}",
+                    site.file(),
+                    site.line(),
+                    e.panic_message().unwrap_or("")
+                ));
+            }
         }
     }
 }
@@ -813,7 +845,9 @@ fn spawn_inner<T: 'static>(
     let size = stack::round_stack_size(b.stack_size.unwrap_or(DEFAULT_STACK_SIZE));
     let stack = stack::take(size).unwrap_or_else(|e| panic!("{e}"));
     let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
+    core.guard.set(stack.guard_range());
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
+    *shared.who.borrow_mut() = Some((core.label(), site));
     let sh = shared.clone();
     let coro = Coroutine::with_stack(stack, move |y: &GreenYielder, _first: Resume| {
         let h = hub();

@@ -93,6 +93,8 @@ pub(crate) struct Hub {
     pub(crate) probe: std::sync::Arc<crate::probe::Probe>,
     /// Called when an alarmed slice ends.
     pub(crate) slice_end_hook: crate::probe::HookSlot,
+    /// Greenthread panics nobody waited for (reported when the result was dropped).
+    pub(crate) unobserved: RefCell<Vec<String>>,
     /// Panics the hub caught, as printed; `true` marks those caught in hub context.
     pub(crate) exceptions: RefCell<Vec<(bool, String)>>,
 }
@@ -126,12 +128,26 @@ impl Drop for TeardownOnExit {
     }
 }
 
+/// The calling thread's hub if it exists (never creates one; usable from a signal handler).
+pub(crate) fn try_hub() -> Option<&'static Hub> {
+    HUB.try_with(Cell::get).ok().flatten()
+}
+
 /// The calling thread's hub, created on first use.
 #[inline]
 pub(crate) fn hub() -> &'static Hub {
     match HUB.with(Cell::get) {
         Some(h) => h,
         None => create_hub(),
+    }
+}
+
+/// Records a greenthread panic nobody waited for (see [`debug::unobserved_panics`]).
+pub(crate) fn record_unobserved_panic(line: String) {
+    if let Some(h) = HUB.try_with(Cell::get).ok().flatten() {
+        if let Ok(mut u) = h.unobserved.try_borrow_mut() {
+            u.push(line);
+        }
     }
 }
 
@@ -183,6 +199,7 @@ impl Hub {
             probe: std::sync::Arc::new(crate::probe::Probe::default()),
             slice_end_hook: RefCell::new(None),
             exceptions: RefCell::new(Vec::new()),
+            unobserved: RefCell::new(Vec::new()),
         }
     }
 
@@ -663,6 +680,7 @@ impl Hub {
         self.passes.set(0);
         self.flags.reset();
         self.exceptions.borrow_mut().clear();
+        self.unobserved.borrow_mut().clear();
         self.tearing_down.set(false);
     }
 }

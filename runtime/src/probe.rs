@@ -158,3 +158,80 @@ pub(crate) fn slice_ended(end: SliceEnd) -> SliceVerdict {
 }
 
 pub(crate) type HookSlot = RefCell<Option<SliceEndHook>>;
+
+/// Writes a stack-overflow report into `buf` if `fault_addr` lies in the guard page of the
+/// greenthread running on this thread, and returns its length; `None` otherwise.
+///
+/// Meant for a `SIGSEGV` handler (the detectors' overflow detector): it allocates nothing, takes
+/// no lock and only reads plain fields. The report names the greenthread, its spawn site and its
+/// stack size, and says how to give it more stack.
+///
+/// ```
+/// let mut buf = [0u8; 512];
+/// assert_eq!(green::probe::overflow_report(0x10, &mut buf), None); // not a guard page
+/// ```
+pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
+    let h = crate::hub::try_hub()?;
+    let cur = h.current.try_borrow().ok()?;
+    let gt = cur.as_ref()?;
+    let (lo, hi) = gt.guard.get();
+    // A frame larger than a page can jump past the guard page's start: allow a little below it.
+    if gt.is_root || lo == 0 || fault_addr >= hi || fault_addr + 64 * 1024 < lo {
+        return None;
+    }
+    let mut w = Writer { buf, len: 0 };
+    w.put("\ngreen: stack overflow in greenthread #");
+    w.num(gt.id);
+    if let Some(name) = &gt.name {
+        w.put(" \"");
+        w.put(name);
+        w.put("\"");
+    }
+    w.put(" (spawned at ");
+    w.put(gt.spawn_site.file());
+    w.put(":");
+    w.num(u64::from(gt.spawn_site.line()));
+    w.put(", stack ");
+    w.num((gt.stack_size / 1024) as u64);
+    w.put(
+        " KiB): it hit its guard page. Give it a bigger stack with green::Builder::stack_size, or make it \
+           recurse less.\n",
+    );
+    Some(w.len)
+}
+
+/// Appends to a byte buffer without allocating, truncating when full.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, s: &str) {
+        for &b in s.as_bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn num(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = d;
+                self.len += 1;
+            }
+        }
+    }
+}

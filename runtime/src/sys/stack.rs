@@ -96,6 +96,13 @@ pub(crate) struct PooledStack {
     slot: Option<Slot>,
 }
 
+impl PooledStack {
+    /// The guard page's address range `[lo, hi)`.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        self.slot.as_ref().map_or((0, 0), |s| (s.limit - page_size(), s.limit))
+    }
+}
+
 impl Drop for PooledStack {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {

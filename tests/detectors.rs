@@ -1,0 +1,143 @@
+//! The leak, unobserved-panic, stack-overflow and deadlock detectors: each fires on bad code and
+//! stays quiet on good code.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+#[test]
+fn leak_detector_names_what_is_left_with_creation_sites() {
+    on_fresh_thread(|| {
+        let _sleeper = green::Builder::new().name("forgotten").spawn(|| green::sleep(Duration::from_secs(60)));
+        yield_now();
+        let leaks = green_detectors::check_leaks().unwrap_err();
+        assert_eq!((leaks.greenthreads, leaks.timers), (1, 1));
+        let text = leaks.to_string();
+        assert!(text.contains("\"forgotten\": blocked in sleep at tests/detectors.rs:"), "{text}");
+        assert!(text.contains("spawned at tests/detectors.rs:"), "{text}");
+        assert!(
+            text.contains("wake #1 \"forgotten\" (sleep), created by #1 \"forgotten\" at tests/detectors.rs:"),
+            "{text}"
+        );
+        let _ = green::hub::shutdown();
+    });
+}
+
+#[test]
+fn leak_detector_is_quiet_when_everything_finished() {
+    on_fresh_thread(|| {
+        let gts: Vec<_> = (0..10).map(|i| green::spawn(move || green::sleep(ms(i % 3)))).collect();
+        for gt in gts {
+            gt.wait().unwrap();
+        }
+        assert_eq!(green_detectors::check_leaks(), Ok(()));
+    });
+}
+
+#[test]
+fn unobserved_panic_detector_reports_a_panic_nobody_waited_for() {
+    green::debug::hub_exceptions(false);
+    let _ = green_detectors::check_unobserved_panics();
+    let lost = green::Builder::new().name("lonely").spawn(|| -> u8 { panic!("into the void") });
+    yield_now();
+    drop(lost);
+    let report = green_detectors::check_unobserved_panics().unwrap_err();
+    assert_eq!(report.0.len(), 1, "{report}");
+    assert!(report.0[0].contains("#") && report.0[0].contains("\"lonely\""), "{report}");
+    assert!(report.0[0].contains("spawned at tests/detectors.rs:"), "{report}");
+    assert!(report.0[0].contains("into the void"), "{report}");
+}
+
+#[test]
+fn unobserved_panic_detector_is_quiet_when_panics_are_waited_for() {
+    green::debug::hub_exceptions(false);
+    let _ = green_detectors::check_unobserved_panics();
+    let a = green::spawn(|| -> u8 { panic!("seen by wait") });
+    let b = green::spawn(|| -> u8 { panic!("seen by join") });
+    assert!(a.wait().is_err());
+    assert!(b.join().is_err());
+    drop(a);
+    let fine = green::spawn(|| 3);
+    yield_now();
+    drop(fine);
+    assert_eq!(green_detectors::check_unobserved_panics(), Ok(()));
+}
+
+/// Child half of `overflow_detector_names_the_greenthread`.
+#[test]
+#[ignore = "run as a child process by overflow_detector_names_the_greenthread"]
+fn overflow_detector_child() {
+    if std::env::var_os("GREEN_OVERFLOW_DETECTOR_CHILD").is_none() {
+        return;
+    }
+    green_detectors::install_overflow_detector();
+    #[allow(unconditional_recursion)]
+    fn deep(n: u64) -> u64 {
+        let pad = std::hint::black_box([n; 256]);
+        deep(pad[0] + 1) + pad[1]
+    }
+    let gt = green::Builder::new().name("deep-diver").stack_size(32 * 1024).spawn(|| deep(0));
+    let _ = gt.wait();
+}
+
+#[test]
+fn overflow_detector_names_the_greenthread() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "detectors::overflow_detector_child", "--test-threads=1"])
+        .env("GREEN_OVERFLOW_DETECTOR_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.signal().is_some(), "the child must die of the overflow: {:?}", out.status);
+    assert!(
+        stderr.contains("green: stack overflow in greenthread #1 \"deep-diver\" (spawned at tests/detectors.rs:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stack 32 KiB"), "{stderr}");
+}
+
+#[test]
+fn overflow_detector_is_quiet_on_deep_but_fitting_recursion() {
+    green_detectors::install_overflow_detector();
+    fn depth(n: u32) -> u32 {
+        if n == 0 {
+            0
+        } else {
+            1 + depth(std::hint::black_box(n - 1))
+        }
+    }
+    let gt = green::Builder::new().stack_size(1 << 20).spawn(|| depth(1000));
+    assert_eq!(gt.wait().unwrap(), 1000);
+}
+
+#[test]
+fn deadlock_report_names_wait_and_creation_sites() {
+    let msg = on_fresh_thread(|| {
+        panic_message_of(|| {
+            let q: green::Queue<u8> = green::Queue::bounded(0);
+            let q2 = q.clone();
+            let _stuck = green::Builder::new().name("stuck").spawn(move || q2.get());
+            let ev: green::Event<()> = green::Event::new();
+            ev.wait();
+        })
+    });
+    assert!(msg.contains("green: deadlock"), "{msg}");
+    assert!(msg.contains("\"stuck\": blocked in Queue::get at tests/detectors.rs:"), "{msg}");
+    assert!(msg.contains("spawned at tests/detectors.rs:"), "{msg}");
+}
+
+#[test]
+fn deadlock_detection_is_quiet_while_work_can_still_arrive() {
+    // A timer and a tpool job in flight both keep the hub alive.
+    let v = green::tpool::execute(|| {
+        std::thread::sleep(ms(20));
+        7
+    })
+    .unwrap();
+    assert_eq!(v, 7);
+    let ev = green::Event::new();
+    let e = ev.clone();
+    green::spawn_after(ms(5), move || e.send(1).unwrap());
+    assert_eq!(ev.wait(), 1);
+}
