@@ -6,7 +6,8 @@
 //! `GreenPool::new(200).imap(fetch, urls)` fetches 60 URLs with a green HTTP client whose
 //! responses are parsed by `httparse`. One fetch, while most are in flight, prints
 //! `format_hub_timers()` and `format_hub_listeners()` (timer and listener stacks are on). Every
-//! URL prints `got body from <url> of length <n>`; any wrong length makes the program exit 1.
+//! URL prints `got body from <url> of length <n>`; any wrong length makes the program exit 1. The
+//! blocking detector watches the run (100 ms budget) and its reports are printed at the end.
 //!
 //! Run with `cargo run --release --example fetch_urls`.
 
@@ -121,6 +122,8 @@ fn get(url: &str) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     green::debug::hub_timer_stacks(true);
     green::debug::hub_listener_stacks(true);
+    // Any greenthread that holds the hub for more than 100 ms is reported.
+    green_detectors::hub_blocking_detection(true, Duration::from_millis(100)).expect("valid resolution");
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
@@ -176,6 +179,12 @@ fn main() -> ExitCode {
         }
     }
     server_gt.kill();
+    let blocking = green_detectors::take_reports();
+    for report in &blocking {
+        eprintln!("{report}");
+    }
+    println!("blocking reports: {}", blocking.len());
+    green_detectors::disable();
     green::hub::shutdown();
     if bad == 0 {
         ExitCode::SUCCESS

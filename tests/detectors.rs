@@ -141,3 +141,56 @@ fn deadlock_detection_is_quiet_while_work_can_still_arrive() {
     green::spawn_after(ms(5), move || e.send(1).unwrap());
     assert_eq!(ev.wait(), 1);
 }
+
+/// Child half of `sigquit_dumps_idle_hubs_and_names_the_blocker_of_a_blocked_one`.
+#[test]
+#[ignore = "run as a child process by sigquit_dumps_idle_hubs_and_names_the_blocker_of_a_blocked_one"]
+fn sigquit_child() {
+    use signal_hook::consts::SIGQUIT;
+    if std::env::var_os("GREEN_SIGQUIT_CHILD").is_none() {
+        return;
+    }
+    green_detectors::hub_blocking_detection(true, Duration::from_secs(10)).unwrap();
+    green_detectors::enable_sigquit_dump().unwrap();
+    // Warm the symbol cache up (symbolising a debug test binary the first time takes long).
+    green::debug::hub_timer_stacks(true);
+    let warm = green::hub::schedule_call_global(Duration::from_secs(60), || {});
+    let _ = green::debug::format_hub_timers();
+    warm.cancel();
+    green::debug::hub_timer_stacks(false);
+    let _napper = green::Builder::new().name("napper").spawn(|| green::sleep(Duration::from_secs(60)));
+    // Idle hub: it prints its own dump.
+    std::thread::spawn(|| {
+        std::thread::sleep(ms(50));
+        signal_hook::low_level::raise(SIGQUIT).unwrap();
+    });
+    green::sleep(ms(300));
+    // Blocked hub: the dump thread names the blocker.
+    std::thread::spawn(|| {
+        std::thread::sleep(ms(50));
+        signal_hook::low_level::raise(SIGQUIT).unwrap();
+    });
+    #[inline(never)]
+    fn hog() {
+        std::thread::sleep(ms(600));
+    }
+    green::Builder::new().name("hog").spawn(hog).wait().unwrap();
+    green::sleep(ms(300));
+    println!("sigquit child done");
+}
+
+#[test]
+fn sigquit_dumps_idle_hubs_and_names_the_blocker_of_a_blocked_one() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "detectors::sigquit_child", "--test-threads=1", "--nocapture"])
+        .env("GREEN_SIGQUIT_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stdout.contains("sigquit child done"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("green: SIGQUIT: hub of thread detectors::sigquit_child\nGREENTHREADS:"), "{stderr}");
+    assert!(stderr.contains("\"napper\": blocked in sleep"), "{stderr}");
+    assert!(stderr.contains("BLOCKED by greenthread #2 for "), "{stderr}");
+    assert!(stderr.contains("hog"), "{stderr}");
+}

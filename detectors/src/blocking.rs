@@ -113,25 +113,28 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// One watched hub, shared by its thread and the watchdog.
-struct Watch {
-    probe: Arc<Probe>,
-    thread: Thread,
+pub(crate) struct Watch {
+    pub(crate) probe: Arc<Probe>,
+    pub(crate) capture: Arc<sys::Capture>,
+    pub(crate) hub: green::hub::WeakHubHandle,
+    pub(crate) thread_name: String,
+    pub(crate) thread: Thread,
     resolution: Duration,
     active: AtomicBool,
-    state: Mutex<WatchState>,
+    pub(crate) state: Mutex<WatchState>,
 }
 
 #[derive(Default)]
-struct WatchState {
-    last_switches: u64,
-    first_seen: Option<Instant>,
+pub(crate) struct WatchState {
+    pub(crate) last_switches: u64,
+    pub(crate) first_seen: Option<Instant>,
     cpu_at_first_seen: Duration,
     alarmed_for: Option<u64>,
     /// Switch count, start (wall, cpu) of the slice the last alarm was raised for.
     alarmed_slice: Option<(u64, Instant, Duration)>,
 }
 
-static REGISTRY: Mutex<Vec<Arc<Watch>>> = Mutex::new(Vec::new());
+pub(crate) static REGISTRY: Mutex<Vec<Arc<Watch>>> = Mutex::new(Vec::new());
 static WATCHDOG: OnceLock<()> = OnceLock::new();
 
 thread_local! {
@@ -148,7 +151,7 @@ struct Local {
 impl Drop for Local {
     fn drop(&mut self) {
         unregister(&self.watch);
-        sys::set_probe(None);
+        sys::set_targets(None);
     }
 }
 
@@ -260,13 +263,16 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
     green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
     let watch = Arc::new(Watch {
         probe: green::probe::probe(),
+        capture: Arc::new(sys::Capture::new()),
+        hub: green::hub::handle().downgrade(),
+        thread_name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
         thread: Thread::current(),
         resolution: config.resolution,
         active: AtomicBool::new(true),
         state: Mutex::new(WatchState::default()),
     });
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
-    sys::set_probe(Some(&watch.probe));
+    sys::set_targets(Some((&watch.probe, &watch.capture)));
     LOCAL.with(|l| *l.borrow_mut() = Some(Local { watch, mode: config.mode, reports: Vec::new() }));
     green::probe::set_slice_end_hook(Some(Box::new(on_slice_end)));
     start_watchdog();
@@ -282,7 +288,7 @@ pub fn disable() {
     let old = LOCAL.with(|l| l.borrow_mut().as_mut().map(|x| x.watch.clone()));
     if let Some(w) = old {
         unregister(&w);
-        sys::set_probe(None);
+        sys::set_targets(None);
         green::probe::set_slice_end_hook(None);
     }
 }
@@ -332,7 +338,7 @@ fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
     };
     let slice = watch.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).alarmed_slice.take();
     let (sw, start, cpu0) = slice.unwrap_or((u64::MAX, now, watch.thread.cpu_time()));
-    let ips = sys::take_capture(sw);
+    let ips = watch.capture.take(sw);
     let cpu = watch.thread.cpu_time().saturating_sub(cpu0);
     let frames = green::debug::symbolize_frames(&ips);
     let report = BlockingReport {

@@ -11,6 +11,8 @@
 //!   nobody waited for.
 //! * **Stack overflow** ([`install_overflow_detector`]): a greenthread that hits its guard page is
 //!   named (id, name, spawn site, stack size) before the process ends.
+//! * **SIGQUIT dump** ([`enable_sigquit_dump`]): every hub prints its greenthreads, timers and
+//!   listeners; a hub blocked right now prints who blocks it and where.
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,6 +32,7 @@ pub mod blocking;
 mod leak;
 mod overflow;
 mod panics;
+pub mod sigquit;
 mod sys;
 
 pub use crate::blocking::{
@@ -38,3 +41,4 @@ pub use crate::blocking::{
 pub use crate::leak::{check_leaks, LeakReport};
 pub use crate::overflow::install_overflow_detector;
 pub use crate::panics::{check_unobserved_panics, UnobservedPanics};
+pub use crate::sigquit::enable_sigquit_dump;

@@ -17,7 +17,7 @@
 //! * Alarms go to one thread only ([`send_alarm`]): never a process-wide `alarm()`.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
@@ -27,48 +27,63 @@ pub(crate) const MAGIC: usize = 0x6772_6565_6e21; // "green!"
 /// Return addresses kept per alarm.
 pub(crate) const MAX_FRAMES: usize = 64;
 
-/// The interrupted stack of the first alarm of a slice on this thread.
+/// The interrupted stack of the first alarm of a slice of one hub thread. Written by the signal
+/// handler on that thread, read on that thread at the slice's end or from another thread (the
+/// SIGQUIT dump): atomics only.
 pub(crate) struct Capture {
-    busy: Cell<bool>,
+    busy: AtomicBool,
     /// The probe's switch count when captured: which slice the stack belongs to.
-    slice: Cell<u64>,
-    len: Cell<usize>,
-    ips: [Cell<usize>; MAX_FRAMES],
+    slice: AtomicU64,
+    len: AtomicUsize,
+    ips: [AtomicUsize; MAX_FRAMES],
 }
 
 impl Capture {
-    const fn new() -> Capture {
+    pub(crate) fn new() -> Capture {
         Capture {
-            busy: Cell::new(false),
-            slice: Cell::new(u64::MAX),
-            len: Cell::new(0),
-            ips: [const { Cell::new(0) }; MAX_FRAMES],
+            busy: AtomicBool::new(false),
+            slice: AtomicU64::new(u64::MAX),
+            len: AtomicUsize::new(0),
+            ips: [const { AtomicUsize::new(0) }; MAX_FRAMES],
         }
+    }
+
+    /// Takes the stack captured for slice `slice` (empty if none).
+    pub(crate) fn take(&self, slice: u64) -> Vec<usize> {
+        let v = self.peek(slice);
+        self.len.store(0, Ordering::SeqCst);
+        self.slice.store(u64::MAX, Ordering::SeqCst);
+        v
+    }
+
+    /// Reads the stack captured for slice `slice` without taking it.
+    pub(crate) fn peek(&self, slice: u64) -> Vec<usize> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Vec::new();
+        }
+        let n = self.len.load(Ordering::SeqCst).min(MAX_FRAMES);
+        let v = if self.slice.load(Ordering::SeqCst) == slice {
+            (0..n).map(|i| self.ips[i].load(Ordering::Relaxed)).collect()
+        } else {
+            Vec::new()
+        };
+        self.busy.store(false, Ordering::Release);
+        v
     }
 }
 
 thread_local! {
-    static CAPTURE: Capture = const { Capture::new() };
     /// This thread's hub probe while detection is on (null otherwise).
     static PROBE: Cell<*const green::probe::Probe> = const { Cell::new(std::ptr::null()) };
+    /// This thread's capture buffer while detection is on (null otherwise).
+    static CAPTURE: Cell<*const Capture> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Points the handler at this thread's probe (`None`: detection off). The caller keeps the probe
-/// alive while it is set.
-pub(crate) fn set_probe(p: Option<&std::sync::Arc<green::probe::Probe>>) {
-    PROBE.with(|c| c.set(p.map_or(std::ptr::null(), std::sync::Arc::as_ptr)));
-}
-
-/// Takes the stack captured for slice `slice` on this thread (empty if none).
-pub(crate) fn take_capture(slice: u64) -> Vec<usize> {
-    CAPTURE.with(|c| {
-        c.busy.set(true);
-        let n = c.len.replace(0);
-        let v = if c.slice.get() == slice { (0..n).map(|i| c.ips[i].get()).collect() } else { Vec::new() };
-        c.slice.set(u64::MAX);
-        c.busy.set(false);
-        v
-    })
+/// Points the handler at this thread's probe and capture buffer (`None`: detection off). The
+/// caller keeps both alive while they are set.
+pub(crate) fn set_targets(t: Option<(&std::sync::Arc<green::probe::Probe>, &std::sync::Arc<Capture>)>) {
+    PROBE.with(|c| c.set(t.map_or(std::ptr::null(), |x| std::sync::Arc::as_ptr(x.0))));
+    CAPTURE.with(|c| c.set(t.map_or(std::ptr::null(), |x| std::sync::Arc::as_ptr(x.1))));
 }
 
 static INSTALL: Once = Once::new();
@@ -143,35 +158,36 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     };
     if ours {
         let p = PROBE.try_with(Cell::get).unwrap_or(std::ptr::null());
-        // SAFETY: a non-null PROBE points into an `Arc<Probe>` the detector keeps alive while it
-        // is set (cleared before the Arc is dropped); reading an atomic is async-signal-safe.
-        let slice = if p.is_null() { u64::MAX } else { unsafe { (*p).switches() } };
-        let _ = CAPTURE.try_with(|c| {
-            if c.busy.replace(true) {
-                return;
-            }
-            if c.slice.get() == slice && c.len.get() > 0 {
-                // Only the first alarm of a slice is kept.
-                c.busy.set(false);
-                return;
-            }
+        let c = CAPTURE.try_with(Cell::get).unwrap_or(std::ptr::null());
+        if p.is_null() || c.is_null() {
+            return;
+        }
+        // SAFETY: non-null PROBE and CAPTURE point into an `Arc<Probe>` and an `Arc<Capture>` the
+        // detector keeps alive while they are set (cleared before the Arcs are dropped); only
+        // atomics are touched, which is async-signal-safe.
+        let (probe, c) = unsafe { (&*p, &*c) };
+        let slice = probe.switches();
+        if c.busy.swap(true, Ordering::Acquire) {
+            return;
+        }
+        if !(c.slice.load(Ordering::Relaxed) == slice && c.len.load(Ordering::Relaxed) > 0) {
             let mut n = 0;
             // SAFETY: the unsynchronised trace is used from a signal handler on purpose: it takes
             // no lock and allocates nothing (the libgcc unwinder, warmed up in `install`); the
-            // closure only writes into the preallocated buffer.
+            // closure only stores into the preallocated buffer.
             unsafe {
                 backtrace::trace_unsynchronized(|f| {
                     if n < MAX_FRAMES {
-                        c.ips[n].set(f.ip() as usize);
+                        c.ips[n].store(f.ip() as usize, Ordering::Relaxed);
                         n += 1;
                     }
                     n < MAX_FRAMES
                 });
             }
-            c.len.set(n);
-            c.slice.set(slice);
-            c.busy.set(false);
-        });
+            c.len.store(n, Ordering::Relaxed);
+            c.slice.store(slice, Ordering::Relaxed);
+        }
+        c.busy.store(false, Ordering::Release);
         return;
     }
     // A foreign SIGALRM: hand it to whoever had the signal before us, once.

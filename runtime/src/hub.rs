@@ -999,6 +999,48 @@ pub fn handle() -> HubHandle {
     HubHandle { posted }
 }
 
+/// A handle to a hub that does not keep it alive: unlike a [`HubHandle`] it does not count as
+/// "work may still arrive" for deadlock detection. Upgrade it to post.
+///
+/// ```
+/// let weak = green::hub::handle().downgrade();
+/// let h = weak.upgrade().unwrap();
+/// std::thread::spawn(move || h.post(|| ()).unwrap()).join().unwrap();
+/// green::sleep(std::time::Duration::from_millis(1));
+/// ```
+#[derive(Clone)]
+pub struct WeakHubHandle {
+    posted: std::sync::Weak<crate::listener::Posted>,
+}
+
+impl WeakHubHandle {
+    /// A strong handle, while the hub's poller exists.
+    ///
+    /// ```
+    /// assert!(green::hub::handle().downgrade().upgrade().is_some());
+    /// ```
+    pub fn upgrade(&self) -> Option<HubHandle> {
+        self.posted.upgrade().map(|posted| HubHandle { posted })
+    }
+}
+
+impl std::fmt::Debug for WeakHubHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakHubHandle").finish_non_exhaustive()
+    }
+}
+
+impl HubHandle {
+    /// A [`WeakHubHandle`] to the same hub.
+    ///
+    /// ```
+    /// let _w = green::hub::handle().downgrade();
+    /// ```
+    pub fn downgrade(&self) -> WeakHubHandle {
+        WeakHubHandle { posted: std::sync::Arc::downgrade(&self.posted) }
+    }
+}
+
 /// Panics for a blocking call made in hub context.
 #[cold]
 #[track_caller]
