@@ -194,3 +194,48 @@ fn sigquit_dumps_idle_hubs_and_names_the_blocker_of_a_blocked_one() {
     assert!(stderr.contains("BLOCKED by greenthread #2 for "), "{stderr}");
     assert!(stderr.contains("hog"), "{stderr}");
 }
+
+#[test]
+fn invariant_checks_fire_on_hub_context_switching_and_multiple_readers() {
+    green::debug::hub_exceptions(false);
+    let _ = green_detectors::check_invariants();
+    green::hub::schedule_call_global(Duration::ZERO, || green::sleep(ms(1)));
+    yield_now();
+    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = std::rc::Rc::new(green::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+    let s = stream.clone();
+    let first = green::spawn(move || std::io::Read::read(&mut &*s, &mut [0u8; 1]));
+    yield_now();
+    let second = std::io::Read::read(&mut &*stream, &mut [0u8; 1]);
+    assert_eq!(second.unwrap_err().kind(), std::io::ErrorKind::ResourceBusy);
+    stream.close();
+    let _ = first.join();
+    let v = green_detectors::check_invariants().unwrap_err();
+    assert_eq!(v.0.len(), 2, "{v}");
+    assert!(v.0[0].starts_with("hub-context switching: green::sleep called from hub context"), "{v}");
+    assert!(v.0[1].starts_with("multiple readers: Second simultaneous read"), "{v}");
+}
+
+#[test]
+fn invariant_checks_are_quiet_on_good_code() {
+    let _ = green_detectors::check_invariants();
+    let pool = green::GreenPool::new(3);
+    let out: Vec<_> = pool
+        .imap(
+            |i: u64| {
+                green::sleep(Duration::from_micros(i % 4 * 200));
+                i
+            },
+            0..50,
+        )
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out.len(), 50);
+    for d in [3, 1, 2, 1, 0] {
+        green::hub::schedule_call_global(ms(d), || {});
+    }
+    green::sleep(ms(5));
+    pool.resize(1);
+    pool.waitall();
+    assert_eq!(green_detectors::check_invariants(), Ok(()));
+}

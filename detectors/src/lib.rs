@@ -11,6 +11,8 @@
 //!   nobody waited for.
 //! * **Stack overflow** ([`install_overflow_detector`]): a greenthread that hits its guard page is
 //!   named (id, name, spawn site, stack size) before the process ends.
+//! * **Invariant checks** ([`check_invariants`]): hub-context switching, multiple readers, timers
+//!   never early and in order, pool bounds.
 //! * **SIGQUIT dump** ([`enable_sigquit_dump`]): every hub prints its greenthreads, timers and
 //!   listeners; a hub blocked right now prints who blocks it and where.
 //!
@@ -29,6 +31,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod blocking;
+mod invariants;
 mod leak;
 mod overflow;
 mod panics;
@@ -38,6 +41,7 @@ mod sys;
 pub use crate::blocking::{
     disable, enable, hub_blocking_detection, reports, take_reports, BlockingConfig, BlockingReport, ConfigError, Mode,
 };
+pub use crate::invariants::{check_invariants, InvariantViolations};
 pub use crate::leak::{check_leaks, LeakReport};
 pub use crate::overflow::install_overflow_detector;
 pub use crate::panics::{check_unobserved_panics, UnobservedPanics};

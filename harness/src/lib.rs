@@ -29,6 +29,10 @@ pub struct Report {
     pub exceptions: Vec<String>,
     /// Leaks found when the body returned, if any.
     pub leaks: Option<green_detectors::LeakReport>,
+    /// Greenthread panics nobody waited for.
+    pub unobserved_panics: Vec<String>,
+    /// Invariant violations the runtime recorded.
+    pub invariant_violations: Vec<String>,
     /// Context switches the run performed.
     pub switches: u64,
 }
@@ -108,9 +112,12 @@ impl Harness {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
         let leaks = green_detectors::check_leaks().err();
         let switches = green::hub::switch_count();
+        let invariant_violations = green::debug::take_invariant_violations();
         // Teardown unwinds what is left; panics it records (destructors) count too.
         let exceptions = green::hub::shutdown().hub_context_panics;
-        let report = Report { exceptions, leaks, switches };
+        // Results dropped by teardown are reported now.
+        let unobserved_panics = green::debug::take_unobserved_panics();
+        let report = Report { exceptions, leaks, unobserved_panics, invariant_violations, switches };
         if let Err(p) = result {
             std::panic::resume_unwind(p);
         }
@@ -125,6 +132,12 @@ impl Harness {
             if let Some(l) = &report.leaks {
                 panic!("green-harness: {l}");
             }
+        }
+        if !report.invariant_violations.is_empty() {
+            panic!("green-harness: invariant violations:\n{}", report.invariant_violations.join("\n"));
+        }
+        if self.fail_on_exceptions && !report.unobserved_panics.is_empty() {
+            panic!("green-harness: {}", report.unobserved_panics.join("\n"));
         }
         report
     }

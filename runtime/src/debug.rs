@@ -135,6 +135,22 @@ pub fn hub_context_panics() -> Vec<String> {
     hub().exceptions.try_borrow().map(|e| e.iter().filter(|x| x.0).map(|x| x.1.clone()).collect()).unwrap_or_default()
 }
 
+/// Takes the invariant violations this thread's hub noticed: a blocking call from hub context
+/// (hub-context switching), a second simultaneous reader or writer of one fd, a timer fired before
+/// its deadline or out of `(deadline, creation)` order, a `GreenPool` running more greenthreads
+/// than its size. One line each. The harness fails a run that recorded one.
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// green::hub::schedule_call_global(std::time::Duration::ZERO, || green::sleep(std::time::Duration::from_millis(1)));
+/// green::sleep(std::time::Duration::ZERO);
+/// let v = green::debug::take_invariant_violations();
+/// assert!(v[0].starts_with("hub-context switching: green::sleep"));
+/// ```
+pub fn take_invariant_violations() -> Vec<String> {
+    hub().invariants.try_borrow_mut().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+}
+
 /// Takes the greenthread panics of this thread's hub that nobody observed: a greenthread that
 /// panicked and whose every handle was dropped without `wait()` or `join()` (a `spawn_n` that
 /// panicked counts too). One line each, with the greenthread, its spawn site and the message.

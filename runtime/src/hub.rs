@@ -93,6 +93,10 @@ pub(crate) struct Hub {
     pub(crate) probe: std::sync::Arc<crate::probe::Probe>,
     /// Called when an alarmed slice ends.
     pub(crate) slice_end_hook: crate::probe::HookSlot,
+    /// Invariant violations the runtime noticed (see `debug::take_invariant_violations`).
+    pub(crate) invariants: RefCell<Vec<String>>,
+    /// Deadline and ordinal of the last heap timer fired in this pass (timer order check).
+    pub(crate) last_fired: Cell<(u64, u64)>,
     /// Greenthread panics nobody waited for (reported when the result was dropped).
     pub(crate) unobserved: RefCell<Vec<String>>,
     /// Panics the hub caught, as printed; `true` marks those caught in hub context.
@@ -139,6 +143,15 @@ pub(crate) fn hub() -> &'static Hub {
     match HUB.with(Cell::get) {
         Some(h) => h,
         None => create_hub(),
+    }
+}
+
+/// Records an invariant violation (see [`debug::take_invariant_violations`]).
+pub(crate) fn record_invariant(line: String) {
+    if let Some(h) = try_hub() {
+        if let Ok(mut v) = h.invariants.try_borrow_mut() {
+            v.push(line);
+        }
     }
 }
 
@@ -200,6 +213,8 @@ impl Hub {
             slice_end_hook: RefCell::new(None),
             exceptions: RefCell::new(Vec::new()),
             unobserved: RefCell::new(Vec::new()),
+            invariants: RefCell::new(Vec::new()),
+            last_fired: Cell::new((0, 0)),
         }
     }
 
@@ -393,6 +408,8 @@ impl Hub {
             Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
             t => self.wait_io(t),
         }
+        // A new pass: heap timers fired from now on are compared among themselves.
+        self.last_fired.set((0, 0));
         let mut batch = self.batch.borrow_mut();
         let mut timers = self.timers.borrow_mut();
         if self.tearing_down.get() {
@@ -426,6 +443,10 @@ impl Hub {
                 return self.fire_wake(&w.gt, w.seq);
             }
         };
+        let deadline = self.timers.borrow().deadline_of(key);
+        if let Some((d, seq)) = deadline {
+            self.check_timer_order(d, seq);
+        }
         let taken = self.timers.borrow_mut().take(key);
         let Some((action, why)) = taken else {
             self.timers.borrow_mut().popped_stale_from_batch();
@@ -471,6 +492,23 @@ impl Hub {
             }
         }
         None
+    }
+
+    /// Invariants of firing: never before the deadline (a fresh clock read), and in
+    /// `(deadline, seq)` order among the heap timers of one pass.
+    fn check_timer_order(&self, deadline: u64, seq: u64) {
+        let now = self.now_ns();
+        if now < deadline && !self.tearing_down.get() {
+            record_invariant(format!("timer t{seq} fired {} ns before its deadline", deadline - now));
+        }
+        let last = self.last_fired.get();
+        if (deadline, seq) < last {
+            record_invariant(format!(
+                "timer order: t{seq} (deadline {deadline} ns) fired after t{} (deadline {} ns)",
+                last.1, last.0
+            ));
+        }
+        self.last_fired.set((deadline, seq));
     }
 
     /// Resumes `gt` if it is still parked in green call `seq`.
@@ -681,6 +719,8 @@ impl Hub {
         self.flags.reset();
         self.exceptions.borrow_mut().clear();
         self.unobserved.borrow_mut().clear();
+        self.invariants.borrow_mut().clear();
+        self.last_fired.set((0, 0));
         self.tearing_down.set(false);
     }
 }
@@ -1045,6 +1085,7 @@ impl HubHandle {
 #[cold]
 #[track_caller]
 pub(crate) fn misuse_hub_context(call: &str) -> ! {
+    record_invariant(format!("hub-context switching: {call} called from hub context at {}", Location::caller()));
     panic!(
         "green: {call} called from hub context (a callback the hub runs directly, such as a \
          schedule_call_global timer): blocking green calls cannot switch to the hub from the hub \

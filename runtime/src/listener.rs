@@ -395,7 +395,9 @@ impl IoSource {
             }
             let q = self.queue(i);
             if !q.is_empty() && !self.allow_multiple.get() && h.flags.prevent_multiple_readers.get() {
-                return Err(self.second_waiter_error(i, &me, site));
+                let e = self.second_waiter_error(i, &me, site);
+                crate::hub::record_invariant(format!("multiple readers: {e}"));
+                return Err(e);
             }
             if h.flags.listener_stacks.get() {
                 self.stacks.borrow_mut().push((me.id, i, crate::debug::capture_stack()));

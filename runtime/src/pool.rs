@@ -55,11 +55,23 @@ fn release_slot(inner: &Rc<Inner>) {
     grant_slots(inner);
 }
 
+/// Pool bound invariant: no greenthread starts while `running() >= size()`.
+fn check_bound(inner: &Inner) {
+    if inner.running.get() > inner.size.get() {
+        crate::hub::record_invariant(format!(
+            "pool bound: {} greenthreads running in a GreenPool of size {}",
+            inner.running.get(),
+            inner.size.get()
+        ));
+    }
+}
+
 fn grant_slots(inner: &Rc<Inner>) {
     while inner.running.get() < inner.size.get() {
         match inner.spawners.pop() {
             Some(w) => {
                 inner.running.set(inner.running.get() + 1);
+                check_bound(inner);
                 inner.spawners.grant(&w, (), "GreenPool slot freed");
             }
             None => break,
@@ -99,6 +111,7 @@ impl GreenPool {
         let i = &self.inner;
         if i.running.get() < i.size.get() && i.spawners.is_empty() {
             i.running.set(i.running.get() + 1);
+            check_bound(i);
             return true;
         }
         if self.current_is_member() {

@@ -272,6 +272,15 @@ impl Timers {
         a
     }
 
+    /// Deadline and ordinal of a live heap timer (`None` for zero-delay timers and stale keys).
+    pub(crate) fn deadline_of(&self, key: TimerKey) -> Option<(u64, u64)> {
+        if !self.is_live(key) {
+            return None;
+        }
+        let e = &self.slab[key.idx as usize];
+        e.deadline.map(|d| (d, e.seq))
+    }
+
     /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
     pub(crate) fn take(&mut self, key: TimerKey) -> Option<(Action, &'static str)> {
         if !self.is_live(key) {
