@@ -277,3 +277,41 @@ fn sigalrm_child() {
     green_detectors::disable();
     println!("sigalrm child ok");
 }
+
+#[test]
+fn enabling_twice_keeps_stacks_and_reports_working() {
+    // Regression: a second enable dropped the first one's state after installing its own, which
+    // switched stack capture off for good.
+    detect(40, Mode::Collect);
+    detect(40, Mode::Collect);
+    green::Builder::new().name("twice").spawn(|| sleep_natively(150)).wait().unwrap();
+    let reports: Vec<_> =
+        green_detectors::take_reports().into_iter().filter(|r| r.name.as_deref() == Some("twice")).collect();
+    green_detectors::disable();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].frames.iter().any(|f| f.contains("sleep_natively")), "{}", reports[0]);
+}
+
+#[test]
+fn a_late_alarm_never_blames_the_next_slice() {
+    // Many short slices right after a long one, in fail mode: only the long one is failed.
+    detect(80, Mode::Fail);
+    let long = green::Builder::new().name("long").spawn(|| {
+        sleep_natively(250);
+        green::sleep(Duration::ZERO);
+    });
+    let shorts: Vec<_> = (0..50)
+        .map(|_| {
+            green::spawn(|| {
+                for _ in 0..5 {
+                    green::sleep(Duration::ZERO);
+                }
+            })
+        })
+        .collect();
+    assert!(long.wait().unwrap_err().panic_message().unwrap().contains("name=long"));
+    for s in shorts {
+        s.wait().expect("a short slice was failed");
+    }
+    green_detectors::disable();
+}

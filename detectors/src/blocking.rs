@@ -152,11 +152,28 @@ impl Drop for Local {
     fn drop(&mut self) {
         unregister(&self.watch);
         sys::set_targets(None);
+        // Thread exit (or a newer `enable`): the hub outlives this state; its hook must not call
+        // into it. A newer `enable` installs its own hook after dropping this state.
+        green::probe::set_slice_end_hook(None);
+    }
+}
+
+impl Watch {
+    /// Signals the hub's thread if it is still registered (under the lock `unregister` takes).
+    pub(crate) fn send_alarm_if_active(&self) {
+        let _st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.active.load(Ordering::SeqCst) {
+            sys::send_alarm(&self.thread);
+        }
     }
 }
 
 fn unregister(w: &Arc<Watch>) {
-    w.active.store(false, Ordering::SeqCst);
+    {
+        let _st = w.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.active.store(false, Ordering::SeqCst);
+    }
+    w.probe.clear_alarm();
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|x| !Arc::ptr_eq(x, w));
 }
 
@@ -170,6 +187,8 @@ fn start_watchdog() {
 }
 
 fn watchdog() {
+    // Foreign process-wide SIGALRMs must not land on this thread (it rewrites the handler chain).
+    sys::block_sigalrm_here();
     loop {
         let watches: Vec<Arc<Watch>> = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let tick = watches
@@ -202,9 +221,12 @@ fn check(w: &Watch) {
     if now.duration_since(since) >= w.resolution && st.alarmed_for != Some(sw) {
         st.alarmed_for = Some(sw);
         st.alarmed_slice = Some((sw, since, st.cpu_at_first_seen));
-        drop(st);
-        w.probe.raise_alarm();
-        sys::send_alarm(&w.thread);
+        // Still under the lock: `unregister` takes it to clear `active`, so a thread that has
+        // unregistered (and may have exited) is never signalled.
+        if w.active.load(Ordering::SeqCst) {
+            w.probe.raise_alarm(sw);
+            sys::send_alarm(&w.thread);
+        }
     }
 }
 
@@ -259,6 +281,9 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
         ));
     }
     disable();
+    // Drop the previous state (if any) before the new one is installed.
+    let old = LOCAL.with(|l| l.borrow_mut().take());
+    drop(old);
     sys::install();
     green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
     let watch = Arc::new(Watch {
@@ -273,6 +298,7 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
     });
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
     sys::set_targets(Some((&watch.probe, &watch.capture)));
+    watch.probe.clear_alarm();
     LOCAL.with(|l| *l.borrow_mut() = Some(Local { watch, mode: config.mode, reports: Vec::new() }));
     green::probe::set_slice_end_hook(Some(Box::new(on_slice_end)));
     start_watchdog();
@@ -332,12 +358,11 @@ pub fn take_reports() -> Vec<BlockingReport> {
 /// Called by the runtime on the hub's thread when an alarmed slice ends.
 fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
     let now = Instant::now();
-    let (watch, mode) = match LOCAL.with(|l| l.borrow().as_ref().map(|x| (x.watch.clone(), x.mode))) {
-        Some(x) => x,
-        None => return SliceVerdict::Continue,
-    };
+    let local = LOCAL.try_with(|l| l.borrow().as_ref().map(|x| (x.watch.clone(), x.mode))).ok().flatten();
+    let Some((watch, mode)) = local else { return SliceVerdict::Continue };
     let slice = watch.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).alarmed_slice.take();
-    let (sw, start, cpu0) = slice.unwrap_or((u64::MAX, now, watch.thread.cpu_time()));
+    // Only the slice the alarm was raised for is reported.
+    let Some((sw, start, cpu0)) = slice.filter(|s| s.0 == end.slice) else { return SliceVerdict::Continue };
     let ips = watch.capture.take(sw);
     let cpu = watch.thread.cpu_time().saturating_sub(cpu0);
     let frames = green::debug::symbolize_frames(&ips);
@@ -350,7 +375,7 @@ fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
         frames,
     };
     let text = report.to_string();
-    LOCAL.with(|l| {
+    let _ = LOCAL.try_with(|l| {
         if let Some(x) = l.borrow_mut().as_mut() {
             x.reports.push(report);
         }

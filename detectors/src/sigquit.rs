@@ -61,7 +61,7 @@ fn dump_all() {
                     _ => Duration::from_millis(20),
                 }
             };
-            crate::sys::send_alarm(&w.thread);
+            w.send_alarm_if_active();
             std::thread::sleep(Duration::from_millis(20));
             let frames = green::debug::symbolize_frames(&w.capture.peek(before));
             let current = w.probe.current();

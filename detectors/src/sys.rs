@@ -50,23 +50,25 @@ impl Capture {
 
     /// Takes the stack captured for slice `slice` (empty if none).
     pub(crate) fn take(&self, slice: u64) -> Vec<usize> {
-        let v = self.peek(slice);
-        self.len.store(0, Ordering::SeqCst);
-        self.slice.store(u64::MAX, Ordering::SeqCst);
-        v
+        self.read(slice, true)
     }
 
     /// Reads the stack captured for slice `slice` without taking it.
     pub(crate) fn peek(&self, slice: u64) -> Vec<usize> {
+        self.read(slice, false)
+    }
+
+    fn read(&self, slice: u64, take: bool) -> Vec<usize> {
         if self.busy.swap(true, Ordering::Acquire) {
             return Vec::new();
         }
         let n = self.len.load(Ordering::SeqCst).min(MAX_FRAMES);
-        let v = if self.slice.load(Ordering::SeqCst) == slice {
-            (0..n).map(|i| self.ips[i].load(Ordering::Relaxed)).collect()
-        } else {
-            Vec::new()
-        };
+        let mine = self.slice.load(Ordering::SeqCst) == slice;
+        let v = if mine { (0..n).map(|i| self.ips[i].load(Ordering::Relaxed)).collect() } else { Vec::new() };
+        if take && mine {
+            self.len.store(0, Ordering::SeqCst);
+            self.slice.store(u64::MAX, Ordering::SeqCst);
+        }
         self.busy.store(false, Ordering::Release);
         v
     }
@@ -91,6 +93,10 @@ static INSTALL: Once = Once::new();
 /// by [`install`] and [`ensure_installed`], read by the handler.
 static PREV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
 static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+/// Seqlock over `PREV_HANDLER` and `PREV_FLAGS`: odd while a writer (serialised by
+/// `INSTALLING`, on a thread that blocks SIGALRM) updates them, so the handler never pairs a
+/// function with the wrong flags.
+static PREV_SEQ: AtomicUsize = AtomicUsize::new(0);
 /// Serialises (re)installation.
 static INSTALLING: Mutex<()> = Mutex::new(());
 
@@ -137,8 +143,10 @@ fn put_on_top() {
         }
     }
     if old.sa_sigaction != on_sigalrm as *const () as usize {
+        PREV_SEQ.fetch_add(1, Ordering::SeqCst);
         PREV_FLAGS.store(old.sa_flags, Ordering::SeqCst);
         PREV_HANDLER.store(old.sa_sigaction, Ordering::SeqCst);
+        PREV_SEQ.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -194,8 +202,17 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     if CHAINING.try_with(|c| c.replace(true)).unwrap_or(true) {
         return; // the previous action chained back to us: stop here
     }
-    let handler = PREV_HANDLER.load(Ordering::SeqCst);
-    let flags = PREV_FLAGS.load(Ordering::SeqCst);
+    let (handler, flags) = loop {
+        let s1 = PREV_SEQ.load(Ordering::SeqCst);
+        if s1 & 1 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let pair = (PREV_HANDLER.load(Ordering::SeqCst), PREV_FLAGS.load(Ordering::SeqCst));
+        if PREV_SEQ.load(Ordering::SeqCst) == s1 {
+            break pair;
+        }
+    };
     if handler == libc::SIG_IGN {
         // ignored before us: ignored still
     } else if handler != libc::SIG_DFL {
@@ -260,6 +277,18 @@ impl Thread {
 unsafe impl Send for Thread {}
 // SAFETY: as above; nothing is mutated through a shared reference.
 unsafe impl Sync for Thread {}
+
+/// Blocks SIGALRM on the calling thread (the watchdog: foreign alarms go elsewhere, and the
+/// handler never interrupts a rewrite of the handler chain).
+pub(crate) fn block_sigalrm_here() {
+    // SAFETY: `set` is a valid sigset_t on this frame, initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGALRM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
 
 /// The calling thread, addressable by a test that storms it with the detector's own alarms.
 pub(crate) fn current_thread() -> Thread {

@@ -163,8 +163,9 @@ impl GtCore {
     }
 
     /// Describes this greenthread's slice for the slice-end hook.
-    pub(crate) fn slice_end(&self) -> crate::probe::SliceEnd {
+    pub(crate) fn slice_end(&self, slice: u64) -> crate::probe::SliceEnd {
         crate::probe::SliceEnd {
+            slice,
             greenthread: self.id,
             name: self.name.clone(),
             spawn_site: if self.is_root { None } else { Some(self.spawn_site) },
@@ -210,7 +211,8 @@ pub(crate) fn park(t: &Ticket, info: WaitInfo) {
     let h = hub();
     if h.probe.take_alarm() {
         // This green call ends a slice a blocking detector found over budget.
-        if let crate::probe::SliceVerdict::Fail(report) = crate::probe::slice_ended(gt.slice_end()) {
+        let end = gt.slice_end(h.probe.switches());
+        if let crate::probe::SliceVerdict::Fail(report) = crate::probe::slice_ended(end) {
             if !(gt.unwinding.get() && std::thread::panicking()) {
                 gt.unwinding.set(true);
                 resume_unwind(Box::new(report));

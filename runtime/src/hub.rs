@@ -364,6 +364,7 @@ impl Hub {
                 self.0.in_loop.set(false);
                 *self.0.current.borrow_mut() = Some(self.1.clone());
                 self.1.state.set(State::Running);
+                self.0.check_hub_slice();
                 self.0.probe.switch_to(0);
             }
         }
@@ -526,12 +527,16 @@ impl Hub {
 
     /// Runs a callback in hub context, catching and recording its panic.
     pub(crate) fn call_in_hub_context(&self, f: Box<dyn FnOnce()>, why: &'static str) {
+        // Each callback is a slice of its own: short callbacks never add up to a report.
+        self.check_hub_slice();
+        self.probe.new_slice();
         let prev = self.current.borrow_mut().take();
         let r = catch_unwind(AssertUnwindSafe(f));
         *self.current.borrow_mut() = prev;
         if self.probe.take_alarm() {
             // A blocking callback: reported as the hub's own slice (it cannot be failed).
             let _ = crate::probe::slice_ended(crate::probe::SliceEnd {
+                slice: self.probe.switches(),
                 greenthread: crate::probe::HUB,
                 name: Some(format!("hub callback ({why})")),
                 spawn_site: None,
@@ -564,14 +569,13 @@ impl Hub {
         let prev = self.current.replace(Some(gt.clone()));
         gt.state.set(State::Running);
         self.switches.set(self.switches.get() + 1);
+        self.check_hub_slice();
         self.probe.switch_to(gt.id);
         let res = coro.resume(r);
+        // The slice ended without a green call if it is still alarmed (the greenthread finished).
+        let ended = self.probe.take_alarm().then(|| gt.slice_end(self.probe.switches()));
         self.probe.switch_to(crate::probe::HUB);
         *self.current.borrow_mut() = prev;
-        if self.probe.take_alarm() {
-            // The slice ended without a green call (the greenthread finished): report only.
-            let _ = crate::probe::slice_ended(gt.slice_end());
-        }
         match res {
             CoroutineResult::Yield(()) => {
                 debug_assert!(gt.state.get() != State::Running, "a greenthread suspended without parking");
@@ -584,6 +588,25 @@ impl Hub {
                 // The stack goes back to the thread's pool.
                 drop(coro.into_stack());
             }
+        }
+        if let Some(end) = ended {
+            // Report only: the greenthread is gone. Called after the bookkeeping, and a panic
+            // in the hook must not escape into the hub.
+            let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
+        }
+    }
+
+    /// Ends the hub's own slice (timers, callbacks, polling bookkeeping) if it was alarmed.
+    fn check_hub_slice(&self) {
+        if self.probe.take_alarm() {
+            let end = crate::probe::SliceEnd {
+                slice: self.probe.switches(),
+                greenthread: crate::probe::HUB,
+                name: Some("hub".into()),
+                spawn_site: None,
+                stack_size: 0,
+            };
+            let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
         }
     }
 
@@ -721,6 +744,9 @@ impl Hub {
         self.unobserved.borrow_mut().clear();
         self.invariants.borrow_mut().clear();
         self.last_fired.set((0, 0));
+        // Waiters leaked by teardown never decrement these: start from zero.
+        self.listeners.set(0);
+        self.external.set(0);
         self.tearing_down.set(false);
     }
 }
@@ -883,6 +909,11 @@ pub fn run() {
             root.state.set(State::Blocked);
             root.wait.set(Some(WaitInfo { what: "hub::run", site: Location::caller() }));
             let _ = t;
+            if h.probe.take_alarm() {
+                // The root's slice ends here: report only.
+                let end = root.slice_end(h.probe.switches());
+                let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
+            }
             let r = h.run_loop(&root, true);
             root.wait.set(None);
             if r == Resume::Throw {

@@ -31,12 +31,27 @@ pub const HUB: u64 = u64::MAX;
 /// assert!(p.switches() > before);
 /// assert_eq!(p.current(), 0); // the root runs now
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Probe {
     switches: AtomicU64,
     current: AtomicU64,
     in_poll: AtomicBool,
-    alarmed: AtomicBool,
+    /// The slice (switch count) found over budget; `NONE` when there is none.
+    alarmed: AtomicU64,
+}
+
+/// No alarmed slice.
+const NONE: u64 = u64::MAX;
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe {
+            switches: AtomicU64::new(0),
+            current: AtomicU64::new(0),
+            in_poll: AtomicBool::new(false),
+            alarmed: AtomicU64::new(NONE),
+        }
+    }
 }
 
 impl Probe {
@@ -55,14 +70,22 @@ impl Probe {
         self.in_poll.load(Ordering::Relaxed)
     }
 
-    /// Marks the running slice as over budget: the slice-end hook runs when it ends.
-    pub fn raise_alarm(&self) {
-        self.alarmed.store(true, Ordering::Release);
+    /// Marks slice `slice` (a value of [`switches`](Probe::switches)) as over budget: the
+    /// slice-end hook runs when that slice ends. An alarm for a slice that already ended is
+    /// ignored, so a late alarm never blames the next slice.
+    pub fn raise_alarm(&self, slice: u64) {
+        self.alarmed.store(slice, Ordering::Release);
     }
 
-    /// True between [`raise_alarm`](Probe::raise_alarm) and the end of the slice.
-    pub fn is_alarmed(&self) -> bool {
-        self.alarmed.load(Ordering::Acquire)
+    /// The alarmed slice, if any is pending.
+    pub fn alarmed_slice(&self) -> Option<u64> {
+        let a = self.alarmed.load(Ordering::Acquire);
+        (a != NONE).then_some(a)
+    }
+
+    /// Withdraws any pending alarm (detection turned on or off).
+    pub fn clear_alarm(&self) {
+        self.alarmed.store(NONE, Ordering::Release);
     }
 
     #[inline]
@@ -70,6 +93,12 @@ impl Probe {
         // One writer (the hub's thread): a load and a store, no read-modify-write.
         self.switches.store(self.switches.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         self.current.store(id, Ordering::Relaxed);
+    }
+
+    /// Starts a new slice without changing who runs (each hub callback is a slice of its own).
+    #[inline]
+    pub(crate) fn new_slice(&self) {
+        self.switches.store(self.switches.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 
     #[inline]
@@ -90,15 +119,27 @@ impl Probe {
         }
     }
 
+    /// True when the slice ending now (the current switch count) was alarmed; takes the alarm.
+    /// A stale alarm (for a slice that ended unchecked) is dropped.
     #[inline]
     pub(crate) fn take_alarm(&self) -> bool {
-        self.alarmed.load(Ordering::Relaxed) && self.alarmed.swap(false, Ordering::Acquire)
+        let a = self.alarmed.load(Ordering::Relaxed);
+        if a == NONE {
+            return false;
+        }
+        let now = self.switches.load(Ordering::Relaxed);
+        match self.alarmed.compare_exchange(a, NONE, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => a == now,
+            Err(_) => false,
+        }
     }
 }
 
 /// What ran during a slice that went over budget.
 #[derive(Clone, Debug)]
 pub struct SliceEnd {
+    /// The slice: the probe's switch count while it ran.
+    pub slice: u64,
     /// Ordinal id of the greenthread (0 for the root, [`HUB`] for the hub itself).
     pub greenthread: u64,
     /// Its name.
