@@ -89,6 +89,9 @@ pub(crate) struct Hub {
     /// Hub passes.
     pub(crate) passes: Cell<u64>,
     pub(crate) flags: debug::Flags,
+    /// The harness's perturbation state (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) hooks: crate::hooks::Hooks,
     /// What a blocking detector reads from another thread.
     pub(crate) probe: std::sync::Arc<crate::probe::Probe>,
     /// Called when an alarmed slice ends.
@@ -209,6 +212,8 @@ impl Hub {
             switches: Cell::new(0),
             passes: Cell::new(0),
             flags: debug::Flags::default(),
+            #[cfg(feature = "test-hooks")]
+            hooks: crate::hooks::Hooks::default(),
             probe: std::sync::Arc::new(crate::probe::Probe::default()),
             slice_end_hook: RefCell::new(None),
             exceptions: RefCell::new(Vec::new()),
@@ -223,6 +228,10 @@ impl Hub {
     /// Nanoseconds on the hub's clock since its epoch (a fresh read).
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
+        #[cfg(feature = "test-hooks")]
+        if let Some(v) = self.hooks.virtual_ns.get() {
+            return v;
+        }
         self.epoch.get().elapsed().as_nanos() as u64
     }
 
@@ -308,15 +317,34 @@ impl Hub {
         why: &'static str,
         site: &'static Location<'static>,
     ) -> TimerKey {
+        let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
         let deadline = if delay.is_zero() {
             None
         } else {
             let d = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX / 2);
-            Some(self.now_ns().saturating_add(d))
+            let base = self.now_ns().saturating_add(d);
+            #[cfg(feature = "test-hooks")]
+            let base = self.jitter(creator, delay, base);
+            Some(base)
         };
         let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
-        let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
         self.timers.borrow_mut().add(NewTimer { deadline, action, why, creator, site, stack })
+    }
+
+    /// Delays a deadline by the perturbation's draw, never earlier, keeping the creator's own
+    /// timers in order.
+    #[cfg(feature = "test-hooks")]
+    fn jitter(&self, creator: u64, delay: Duration, base: u64) -> u64 {
+        let Some(extra) = crate::hooks::with(|p| p.timer_delay(creator, delay)) else { return base };
+        let mut jittered = base.saturating_add(u64::try_from(extra.as_nanos()).unwrap_or(0));
+        let mut last = self.hooks.jitter_last.borrow_mut();
+        if let Some(&(lb, lj)) = last.get(&creator) {
+            if base >= lb && jittered < lj {
+                jittered = lj;
+            }
+        }
+        last.insert(creator, (base, jittered));
+        jittered
     }
 
     /// Cancels a timer; harmless on a stale key.
@@ -409,6 +437,8 @@ impl Hub {
             Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
             t => self.wait_io(t),
         }
+        #[cfg(feature = "test-hooks")]
+        self.perturb_ready();
         // A new pass: heap timers fired from now on are compared among themselves.
         self.last_fired.set((0, 0));
         let mut batch = self.batch.borrow_mut();
@@ -424,7 +454,59 @@ impl Hub {
 
     /// Blocks in the poller for at most `timeout` (`None`: until an event).
     fn wait_io(&self, timeout: Option<Duration>) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(v) = self.hooks.virtual_ns.get() {
+            return self.wait_virtual(v, timeout);
+        }
         self.poll_io(timeout);
+    }
+
+    /// Under the virtual clock: jump to the next deadline when nothing outside can happen (after a
+    /// real-time grace when greenthreads wait on fds); a `tpool` job in flight holds time still.
+    #[cfg(feature = "test-hooks")]
+    fn wait_virtual(&self, now: u64, timeout: Option<Duration>) {
+        let Some(t) = timeout else {
+            return self.poll_io(None);
+        };
+        if t.is_zero() {
+            return self.poll_io(Some(Duration::ZERO));
+        }
+        if self.external.get() > 0 {
+            // Real work is in flight on another thread: wait for it in real time.
+            return self.poll_io(Some(t.min(Duration::from_millis(10))));
+        }
+        if self.listeners.get() > 0 {
+            let before = self.timers.borrow().ready.len();
+            self.poll_io(Some(self.hooks.grace.get().min(t)));
+            if self.timers.borrow().ready.len() > before {
+                return; // an fd became ready: no jump
+            }
+        } else if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {
+            self.poll_io(Some(Duration::ZERO));
+            if !self.timers.borrow().ready.is_empty() {
+                return;
+            }
+        }
+        let d = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX / 2);
+        self.hooks.virtual_ns.set(Some(now.saturating_add(d)));
+    }
+
+    /// Shuffles independent greenthreads (spawn starts and `sleep(0)` yields) among themselves in
+    /// the ready queue that becomes the next batch; other entries keep their places.
+    #[cfg(feature = "test-hooks")]
+    fn perturb_ready(&self) {
+        if self.hooks.perturb.try_borrow().map(|p| p.is_none()).unwrap_or(true) {
+            return;
+        }
+        let mut timers = self.timers.borrow_mut();
+        let slots: Vec<usize> = (0..timers.ready.len()).filter(|&i| timers.is_independent(i)).collect();
+        if slots.len() < 2 {
+            return;
+        }
+        for k in (1..slots.len()).rev() {
+            let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
+            timers.ready.swap(slots[k], slots[j]);
+        }
     }
 
     /// Something outside the greenthreads may still wake one: a parked fd waiter, a `tpool` job in
@@ -569,6 +651,12 @@ impl Hub {
         let prev = self.current.replace(Some(gt.clone()));
         gt.state.set(State::Running);
         self.switches.set(self.switches.get() + 1);
+        #[cfg(feature = "test-hooks")]
+        if let Ok(mut t) = self.hooks.trace.try_borrow_mut() {
+            if let Some(t) = t.as_mut() {
+                t.push(gt.id);
+            }
+        }
         self.check_hub_slice();
         self.probe.switch_to(gt.id);
         let res = coro.resume(r);
@@ -744,6 +832,13 @@ impl Hub {
         self.unobserved.borrow_mut().clear();
         self.invariants.borrow_mut().clear();
         self.last_fired.set((0, 0));
+        #[cfg(feature = "test-hooks")]
+        {
+            self.hooks.virtual_ns.set(None);
+            drop(self.hooks.perturb.borrow_mut().take());
+            self.hooks.trace.borrow_mut().take();
+            self.hooks.jitter_last.borrow_mut().clear();
+        }
         // Waiters leaked by teardown never decrement these: start from zero.
         self.listeners.set(0);
         self.external.set(0);

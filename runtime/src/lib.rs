@@ -56,6 +56,8 @@ pub mod debug;
 mod error;
 pub mod event;
 mod greenthread;
+#[cfg(feature = "test-hooks")]
+pub mod hooks;
 pub mod hub;
 mod listener;
 pub mod net;

@@ -66,6 +66,9 @@ pub(crate) struct IoSource {
     pub(crate) writable: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     pub(crate) allow_multiple: Cell<bool>,
+    /// An injected reset or broken pipe that stays in force (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) broken: Cell<Option<io::ErrorKind>>,
     readers: WaitQueue<()>,
     writers: WaitQueue<()>,
     /// Waiters woken by a readiness event that have not run yet: `[readers, writers]`.
@@ -205,8 +208,30 @@ impl Hub {
             }
         }
         *self.fired.borrow_mut() = fired;
+        #[cfg(feature = "test-hooks")]
+        self.spurious_wakeups();
         if posted {
             self.run_posted();
+        }
+    }
+
+    /// Injected spurious readiness: parked waiters wake and retry as if the fd were ready.
+    #[cfg(feature = "test-hooks")]
+    fn spurious_wakeups(&self) {
+        let sources = match self.reactor.try_borrow() {
+            Ok(r) => r.as_ref().map(|r| r.sources()).unwrap_or_default(),
+            Err(_) => return,
+        };
+        for src in sources {
+            if src.readers.is_empty() && src.writers.is_empty() {
+                continue;
+            }
+            if crate::hooks::with(|p| p.spurious_wakeup(src.ordinal)).unwrap_or(false) {
+                src.readable.set(true);
+                src.writable.set(true);
+                src.wake_for_readiness(Interest::Read, "spurious readiness (injected)");
+                src.wake_for_readiness(Interest::Write, "spurious readiness (injected)");
+            }
         }
     }
 
@@ -265,6 +290,8 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             writable: Cell::new(true),
             closed: Cell::new(false),
             allow_multiple: Cell::new(false),
+            #[cfg(feature = "test-hooks")]
+            broken: Cell::new(None),
             readers: WaitQueue::default(),
             writers: WaitQueue::default(),
             woken: [Cell::new(0), Cell::new(0)],

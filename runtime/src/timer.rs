@@ -328,6 +328,18 @@ impl Timers {
         self.stale_batch = self.stale_batch.saturating_sub(1);
     }
 
+    /// True when ready entry `i` is an independent greenthread's turn (a start or a `sleep(0)`
+    /// yield) that a harness may reorder; hand-offs from primitives are not.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn is_independent(&self, i: usize) -> bool {
+        match &self.ready[i] {
+            Ready::Wake(w) => w.why == "sleep",
+            Ready::Timer(k) => {
+                self.is_live(*k) && matches!(self.slab[k.idx as usize].action, Some(Action::Start { .. }))
+            }
+        }
+    }
+
     /// True when the heap holds entries (live or stale).
     pub(crate) fn has_heap_timers(&self) -> bool {
         !self.heap.is_empty()

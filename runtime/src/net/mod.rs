@@ -56,18 +56,33 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
 
     /// Runs a non-blocking operation, waiting for readiness while it would block. `deadline`
     /// bounds the total wait.
+    /// `f` gets the socket and the most bytes it may move (`usize::MAX` unless a short read or
+    /// write is injected).
     fn op<R>(
         &self,
         i: Interest,
         deadline: Option<Instant>,
         (what, site): (&'static str, &'static Location<'static>),
-        mut f: impl FnMut(&S) -> io::Result<R>,
+        mut f: impl FnMut(&S, usize) -> io::Result<R>,
     ) -> io::Result<R> {
         loop {
+            #[allow(unused_mut)]
+            let mut limit = usize::MAX;
+            #[cfg(feature = "test-hooks")]
+            match self.injected(i) {
+                Some(Injected::Retry) => continue,
+                Some(Injected::Spurious) => {
+                    crate::greenthread::yield_now_at(what, site);
+                    continue;
+                }
+                Some(Injected::Fail(e)) => return Err(e),
+                Some(Injected::Limit(n)) => limit = n,
+                None => {}
+            }
             let r = {
                 let io = self.io.borrow();
                 match io.as_ref() {
-                    Some(s) => f(s),
+                    Some(s) => f(s, limit),
                     None => return Err(closed_error(&self.src)),
                 }
             };
@@ -81,6 +96,33 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Asks the harness for a fault on this operation (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    fn injected(&self, i: Interest) -> Option<Injected> {
+        use crate::hooks::{IoFault, IoOp};
+        if let Some(kind) = self.src.broken.get() {
+            if kind == io::ErrorKind::ConnectionReset || i == Interest::Write {
+                return Some(Injected::Fail(io::Error::from(kind)));
+            }
+        }
+        let op = if i == Interest::Read { IoOp::Read } else { IoOp::Write };
+        let gt = crate::hub::hub().current().map_or(0, |c| c.id);
+        match crate::hooks::with(|p| p.io_fault(op, self.src.ordinal, gt)).flatten()? {
+            IoFault::Interrupted => Some(Injected::Retry),
+            IoFault::WouldBlock => Some(Injected::Spurious),
+            IoFault::Short(n) => Some(Injected::Limit(n.max(1))),
+            IoFault::Reset => {
+                self.src.broken.set(Some(io::ErrorKind::ConnectionReset));
+                Some(Injected::Fail(io::Error::from(io::ErrorKind::ConnectionReset)))
+            }
+            IoFault::BrokenPipe if i == Interest::Write => {
+                self.src.broken.set(Some(io::ErrorKind::BrokenPipe));
+                Some(Injected::Fail(io::Error::from(io::ErrorKind::BrokenPipe)))
+            }
+            IoFault::BrokenPipe | IoFault::Refused => None,
         }
     }
 
@@ -113,6 +155,19 @@ impl<S> Drop for Socket<S> {
             deregister(&self.src);
         }
     }
+}
+
+/// What an injected fault does to one attempt of an operation.
+#[cfg(feature = "test-hooks")]
+enum Injected {
+    /// `EINTR`: try again at once.
+    Retry,
+    /// `WouldBlock` on a ready fd: yield, then try again.
+    Spurious,
+    /// Fail with this error.
+    Fail(io::Error),
+    /// Move at most this many bytes.
+    Limit(usize),
 }
 
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {

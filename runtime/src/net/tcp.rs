@@ -72,7 +72,7 @@ impl TcpListener {
     /// ```
     #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.sock.op(Interest::Read, None, ("TcpListener::accept", Location::caller()), |l| l.accept())?;
+        let (s, a) = self.sock.op(Interest::Read, None, ("TcpListener::accept", Location::caller()), |l, _| l.accept())?;
         Ok((TcpStream { sock: Socket::new(s, "tcp stream", Location::caller())? }, a))
     }
 
@@ -186,6 +186,14 @@ impl TcpStream {
         timeout: Option<Duration>,
         site: &'static Location<'static>,
     ) -> io::Result<TcpStream> {
+        #[cfg(feature = "test-hooks")]
+        {
+            let gt = crate::hub::hub().current().map_or(0, |c| c.id);
+            let f = crate::hooks::with(|p| p.io_fault(crate::hooks::IoOp::Connect, 0, gt)).flatten();
+            if f == Some(crate::hooks::IoFault::Refused) {
+                return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+            }
+        }
         let s = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?, "tcp stream", site)? };
         let dl = deadline(timeout);
         loop {
@@ -335,14 +343,17 @@ impl TcpStream {
 impl Read for &TcpStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, ("TcpStream::read", Location::caller()), |mut s| s.read(buf))
+        self.sock.op(Interest::Read, None, ("TcpStream::read", Location::caller()), |mut s, lim| {
+            let n = buf.len().min(lim);
+            s.read(&mut buf[..n])
+        })
     }
 }
 
 impl Write for &TcpStream {
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("TcpStream::write", Location::caller()), |mut s| s.write(buf))
+        self.sock.op(Interest::Write, None, ("TcpStream::write", Location::caller()), |mut s, lim| s.write(&buf[..buf.len().min(lim)]))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -62,7 +62,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("UdpSocket::send_to", Location::caller()), |s| s.send_to(buf, addr))
+        self.sock.op(Interest::Write, None, ("UdpSocket::send_to", Location::caller()), |s, _| s.send_to(buf, addr))
     }
 
     /// Waits for a datagram; returns its length and sender.
@@ -75,7 +75,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.sock.op(Interest::Read, None, ("UdpSocket::recv_from", Location::caller()), |s| s.recv_from(buf))
+        self.sock.op(Interest::Read, None, ("UdpSocket::recv_from", Location::caller()), |s, _| s.recv_from(buf))
     }
 
     /// Sets the default peer for `send` and `recv`.
@@ -100,7 +100,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("UdpSocket::send", Location::caller()), |s| s.send(buf))
+        self.sock.op(Interest::Write, None, ("UdpSocket::send", Location::caller()), |s, _| s.send(buf))
     }
 
     /// Waits for a datagram from the connected peer.
@@ -113,7 +113,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, ("UdpSocket::recv", Location::caller()), |s| s.recv(buf))
+        self.sock.op(Interest::Read, None, ("UdpSocket::recv", Location::caller()), |s, _| s.recv(buf))
     }
 
     /// The bound address.

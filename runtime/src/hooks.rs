@@ -1,0 +1,135 @@
+//! The `test-hooks` surface: what a test harness perturbs (feature `test-hooks`, zero cost when
+//! off: every call site is compiled out).
+//!
+//! * A virtual clock ([`set_virtual_clock`]): `time::now()` and every timer follow it; when nothing
+//!   can run, time jumps to the next timer instead of sleeping. Greenthreads waiting on fds get a
+//!   real-time grace period first (an fd idle that long is taken as idle); a `tpool` job in flight
+//!   holds virtual time still.
+//! * A [`Perturb`] implementation ([`install`]) that delays timer deadlines (never earlier; one
+//!   greenthread's own timers keep their order), reorders independent greenthreads in the ready
+//!   batch (spawns and `sleep(0)` yields; wake-ups handed off by primitives keep their FIFO order),
+//!   and injects socket faults.
+//! * A switch trace ([`set_trace`], [`take_trace`]) for determinism checks.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::hub::hub;
+
+/// A socket operation a fault can hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoOp {
+    /// `read` / `recv`.
+    Read,
+    /// `write` / `send`.
+    Write,
+    /// `connect`.
+    Connect,
+}
+
+/// A fault injected into a socket operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoFault {
+    /// The call fails with `EINTR` (green sockets retry it).
+    Interrupted,
+    /// The call reports `WouldBlock` although the fd is ready: a spurious wake-up (retried).
+    WouldBlock,
+    /// A read or write moves at most this many bytes (at least 1).
+    Short(usize),
+    /// The peer reset the connection (`ECONNRESET`); it stays reset.
+    Reset,
+    /// The write side is broken (`EPIPE`); it stays broken.
+    BrokenPipe,
+    /// The connection is refused.
+    Refused,
+}
+
+/// What a harness plugs into the hub; every method is called on the hub's thread.
+pub trait Perturb {
+    /// Extra delay (≥ 0) for a timer of `delay` created by greenthread `creator` (0 = root).
+    fn timer_delay(&mut self, creator: u64, delay: Duration) -> Duration;
+    /// An index in `0..n` (for shuffling independent ready greenthreads).
+    fn pick(&mut self, n: usize) -> usize;
+    /// A fault for socket operation `op` on fd ordinal `fd` by greenthread `gt`, if any.
+    fn io_fault(&mut self, op: IoOp, fd: u64, gt: u64) -> Option<IoFault>;
+    /// Whether parked waiters of fd ordinal `fd` get a spurious wake-up after this poll.
+    fn spurious_wakeup(&mut self, fd: u64) -> bool;
+}
+
+/// Per-hub hook state.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) perturb: RefCell<Option<Box<dyn Perturb>>>,
+    /// Virtual now in hub nanoseconds, when the virtual clock is on.
+    pub(crate) virtual_ns: Cell<Option<u64>>,
+    /// Real-time grace for fds before virtual time jumps.
+    pub(crate) grace: Cell<Duration>,
+    pub(crate) trace: RefCell<Option<Vec<u64>>>,
+    /// Per creator: last (base, jittered) deadline, so its own timers keep their order.
+    pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
+}
+
+/// Installs (or with `None` removes) this hub's perturbation; returns the previous one.
+///
+/// ```
+/// assert!(green::hooks::install(None).is_none());
+/// ```
+pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
+    let h = hub();
+    h.hooks.jitter_last.borrow_mut().clear();
+    std::mem::replace(&mut *h.hooks.perturb.borrow_mut(), p)
+}
+
+/// Turns this hub's virtual clock on (from the hub's current time) or off; `grace` is how long
+/// greenthreads waiting on fds may stay idle in real time before virtual time jumps.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// green::hooks::set_virtual_clock(true, Duration::from_millis(5));
+/// let t0 = Instant::now();
+/// green::sleep(Duration::from_secs(3600));
+/// assert!(t0.elapsed() < Duration::from_secs(5));
+/// green::hooks::set_virtual_clock(false, Duration::ZERO);
+/// ```
+pub fn set_virtual_clock(on: bool, grace: Duration) {
+    let h = hub();
+    if on {
+        let now = h.now_ns();
+        h.hooks.virtual_ns.set(Some(now));
+        h.hooks.grace.set(grace);
+    } else if let Some(v) = h.hooks.virtual_ns.take() {
+        // Carry on from virtual time: deadlines already set stay meaningful.
+        let real = h.epoch.get().elapsed().as_nanos() as u64;
+        let shift = v.saturating_sub(real);
+        h.epoch.set(h.epoch.get() - Duration::from_nanos(shift));
+    }
+}
+
+/// Records (or stops recording) the id of every greenthread switched into.
+///
+/// ```
+/// green::hooks::set_trace(true);
+/// green::spawn(|| ()).wait().unwrap();
+/// assert_eq!(green::hooks::take_trace().len(), 1);
+/// green::hooks::set_trace(false);
+/// ```
+pub fn set_trace(on: bool) {
+    *hub().hooks.trace.borrow_mut() = if on { Some(Vec::new()) } else { None };
+}
+
+/// Takes the switch trace recorded so far.
+///
+/// ```
+/// assert!(green::hooks::take_trace().is_empty());
+/// ```
+pub fn take_trace() -> Vec<u64> {
+    hub().hooks.trace.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+}
+
+/// Runs `f` with the perturbation, if one is installed.
+pub(crate) fn with<R>(f: impl FnOnce(&mut dyn Perturb) -> R) -> Option<R> {
+    let h = hub();
+    let mut p = h.hooks.perturb.try_borrow_mut().ok()?;
+    p.as_mut().map(|p| f(p.as_mut()))
+}
