@@ -1,32 +1,81 @@
 //! The fault-injecting test harness for code built on the [`green`] runtime.
 //!
 //! Downstream crates take this crate under `[dev-dependencies]`. [`Harness::run`] runs a test body
-//! as the root greenlet of a fresh hub on the calling thread, tears the hub down at the end, and
-//! fails the test when the hub caught a panic in hub context (where nobody else can see it), or when greenthreads or timers leaked. Seeded perturbation (virtual clock, timer jitter,
-//! scheduling-order perturbation, listener faults) and blocking detection are the next layers of
-//! the project's design.
+//! as the root greenlet of a fresh hub on the calling thread, under a seeded, replayable
+//! perturbation, tears the hub down, and returns a [`Report`] (or fails the test with it):
+//!
+//! * a **virtual clock**: sleeping an hour takes milliseconds; time jumps when every greenthread is
+//!   blocked (after a real-time grace for fds; a `tpool` job in flight holds time still);
+//! * **timer jitter**: deadlines delayed by a tape-drawn amount (never earlier; one greenthread's
+//!   own timers keep their order);
+//! * **scheduling perturbation**: independent greenthreads (spawns, `sleep(0)` yields) reordered
+//!   in the ready batch; hand-offs inside a semaphore, queue or event keep their FIFO order;
+//! * **listener faults** on real sockets: `EINTR`, spurious `WouldBlock`, short reads and writes,
+//!   resets, broken pipes, refused connections, spurious readiness, each logged with the
+//!   greenthread and fd ordinal it hit;
+//! * the **detectors**: blocking detection, leaks, unobserved panics, invariant violations.
+//!
+//! Every perturbation draws from one [`Tape`]: 0 means "none here", an exhausted tape reads as 0,
+//! so proptest's shrinking gives fewer and smaller faults. A failing run prints one replay line.
 //!
 //! ```
 //! use std::time::Duration;
 //! let report = green_harness::Harness::new().run(|| {
-//!     let gt = green::spawn(|| { green::sleep(Duration::from_millis(1)); 7 });
+//!     let gt = green::spawn(|| { green::sleep(Duration::from_secs(3600)); 7 }); // virtual hour
 //!     assert_eq!(gt.wait().unwrap(), 7);
 //! });
-//! assert!(report.exceptions.is_empty());
+//! assert!(report.switches >= 1);
 //! ```
+//!
+//! # Debugging a failing test
+//!
+//! 1. The failure ends with a line `replay: GREEN_TAPE=<hex> cargo test <name> -- --exact`: run it
+//!    to get the same run again (same tape, same virtual clock, same order, same faults).
+//! 2. The report lists the faults injected (`fault Short(3) on Read of fd#2 by #4`, ...), the
+//!    blocking reports, leaks, unobserved panics and invariant violations.
+//! 3. Add `green::debug::format_greenthreads()`, `format_hub_timers()` and
+//!    `format_hub_listeners()` dumps where the body waits (with `hub_timer_stacks(true)` for
+//!    creation stacks); under the virtual clock they are deterministic.
+//! 4. [`Harness::check_determinism`] runs a tape twice and shows the first switch where the runs
+//!    differ, when code depends on something outside the tape (real time, thread scheduling).
+//! 5. Knobs come from the environment: `GREEN_SEED`, `GREEN_TAPE`, `GREEN_CLOCK`,
+//!    `GREEN_JITTER_MS`, `GREEN_SHUFFLE`, `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`
+//!    (see [`Config`]).
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+mod config;
+mod perturb;
+pub mod snapshot;
+pub mod strategy;
+mod tape;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use crate::config::{
+    Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, FAULTS_ENV, JITTER_ENV, SEED_ENV, SHUFFLE_ENV, TAPE_ENV,
+};
+pub use crate::tape::Tape;
+pub use green::hub::wait_all_blocked;
+pub use insta;
+pub use proptest;
+
 /// What a run observed.
-///
-/// ```
-/// let report = green_harness::Harness::new().run(|| ());
-/// assert!(report.leaks.is_none());
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
-    /// Panics the hub caught in hub context (timer callbacks), one line each.
+    /// The tape the run used.
+    pub tape: Tape,
+    /// Perturbations applied, in order (faults with the greenthread and fd ordinal they hit,
+    /// jitter, reorderings).
+    pub faults: Vec<String>,
+    /// Panics the hub caught in hub context, one line each.
     pub exceptions: Vec<String>,
+    /// Blocking reports (when blocking detection was on).
+    pub blocking: Vec<String>,
     /// Leaks found when the body returned, if any.
     pub leaks: Option<green_detectors::LeakReport>,
     /// Greenthread panics nobody waited for.
@@ -35,27 +84,26 @@ pub struct Report {
     pub invariant_violations: Vec<String>,
     /// Context switches the run performed.
     pub switches: u64,
+    /// The greenthreads switched into, in order (for determinism checks).
+    pub trace: Vec<u64>,
 }
 
-/// Runs test bodies on a fresh hub and checks what they leave behind.
-///
-/// ```
-/// green_harness::Harness::new().run(|| green::sleep(std::time::Duration::ZERO));
-/// ```
+/// Runs test bodies on a fresh hub under a seeded, replayable perturbation.
 #[derive(Clone, Debug)]
 pub struct Harness {
+    config: Config,
     fail_on_exceptions: bool,
     fail_on_leaks: bool,
 }
 
 impl Default for Harness {
     fn default() -> Self {
-        Harness { fail_on_exceptions: true, fail_on_leaks: true }
+        Harness { config: Config::default(), fail_on_exceptions: true, fail_on_leaks: true }
     }
 }
 
 impl Harness {
-    /// A harness that fails runs on caught panics and on leaks.
+    /// A harness configured from the environment ([`Config::default`]).
     ///
     /// ```
     /// let _h = green_harness::Harness::new();
@@ -64,7 +112,102 @@ impl Harness {
         Self::default()
     }
 
-    /// Whether a panic caught by the hub fails the run (default: yes).
+    /// A harness with these settings.
+    ///
+    /// ```
+    /// let h = green_harness::Harness::with_config(green_harness::Config::default());
+    /// h.run(|| ());
+    /// ```
+    pub fn with_config(config: Config) -> Self {
+        Harness { config, ..Self::default() }
+    }
+
+    /// Uses this seed (expanded to a tape) instead of the environment's.
+    ///
+    /// ```
+    /// let r = green_harness::Harness::new().seed(7).run(|| ());
+    /// assert_eq!(r.tape, green_harness::Tape::from_seed(7, 4096, 0.1));
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self.config.tape = None;
+        self
+    }
+
+    /// Uses this tape.
+    ///
+    /// ```
+    /// let r = green_harness::Harness::new().tape(green_harness::Tape::new(vec![1, 2])).run(|| ());
+    /// assert_eq!(r.tape.bytes(), &[1, 2]);
+    /// ```
+    pub fn tape(mut self, tape: Tape) -> Self {
+        self.config.tape = Some(tape.bytes().to_vec());
+        self
+    }
+
+    /// Virtual (true) or real clock.
+    ///
+    /// ```
+    /// green_harness::Harness::new().virtual_clock(false).run(|| green::sleep(std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn virtual_clock(mut self, on: bool) -> Self {
+        self.config.virtual_clock = on;
+        self
+    }
+
+    /// Maximum timer jitter (zero: off).
+    ///
+    /// ```
+    /// let h = green_harness::Harness::new().jitter(std::time::Duration::from_millis(5));
+    /// h.run(|| green::sleep(std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn jitter(mut self, max: std::time::Duration) -> Self {
+        self.config.jitter = max;
+        self
+    }
+
+    /// Shuffle independent greenthreads in ready batches.
+    ///
+    /// ```
+    /// green_harness::Harness::new().shuffle(true).run(|| ());
+    /// ```
+    pub fn shuffle(mut self, on: bool) -> Self {
+        self.config.shuffle = on;
+        self
+    }
+
+    /// Listener faults to inject.
+    ///
+    /// ```
+    /// green_harness::Harness::new().faults(&[green_harness::Fault::Short]).run(|| ());
+    /// ```
+    pub fn faults(mut self, kinds: &[Fault]) -> Self {
+        self.config.faults = kinds.to_vec();
+        self
+    }
+
+    /// Blocking detection with this resolution (collect mode; reports go into the [`Report`]).
+    ///
+    /// ```
+    /// green_harness::Harness::new().blocking(std::time::Duration::from_millis(200)).run(|| ());
+    /// ```
+    pub fn blocking(mut self, resolution: std::time::Duration) -> Self {
+        self.config.blocking = Some(resolution);
+        self
+    }
+
+    /// The per-run wall-clock budget.
+    ///
+    /// ```
+    /// green_harness::Harness::new().budget(std::time::Duration::from_secs(5)).run(|| ());
+    /// ```
+    pub fn budget(mut self, budget: std::time::Duration) -> Self {
+        self.config.budget = budget;
+        self
+    }
+
+    /// Whether a panic caught in hub context or an unobserved greenthread panic fails the run
+    /// (default: yes).
     ///
     /// ```
     /// let r = green_harness::Harness::new().fail_on_exceptions(false).run(|| {
@@ -93,52 +236,223 @@ impl Harness {
         self
     }
 
-    /// Runs `body` as the root greenlet of a fresh hub on this thread, then tears the hub down
-    /// (unwinding every greenthread still alive) and returns what was observed.
+    /// The tape this harness will use.
+    fn the_tape(&self) -> Tape {
+        match &self.config.tape {
+            Some(t) => Tape::new(t.clone()),
+            None => Tape::from_seed(self.config.seed, self.config.tape_len, self.config.density),
+        }
+    }
+
+    /// The replay line for a run of `tape`.
+    ///
+    /// ```
+    /// let line = green_harness::Harness::new().replay_line(&green_harness::Tape::new(vec![1]));
+    /// assert!(line.starts_with("replay: GREEN_TAPE=01 cargo test"));
+    /// ```
+    pub fn replay_line(&self, tape: &Tape) -> String {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        let test = if name.is_empty() || name == "main" { String::new() } else { format!(" {name} -- --exact") };
+        let mut env = format!("GREEN_TAPE={}", tape.to_hex());
+        if !self.config.virtual_clock {
+            env.push_str(" GREEN_CLOCK=real");
+        }
+        if !self.config.jitter.is_zero() {
+            env.push_str(&format!(" GREEN_JITTER_MS={}", self.config.jitter.as_millis()));
+        }
+        if self.config.shuffle {
+            env.push_str(" GREEN_SHUFFLE=1");
+        }
+        if !self.config.faults.is_empty() {
+            let names: Vec<&str> = self
+                .config
+                .faults
+                .iter()
+                .map(|f| match f {
+                    Fault::Eintr => "eintr",
+                    Fault::WouldBlock => "wouldblock",
+                    Fault::Short => "short",
+                    Fault::Reset => "reset",
+                    Fault::BrokenPipe => "pipe",
+                    Fault::Refused => "refused",
+                    Fault::Spurious => "spurious",
+                })
+                .collect();
+            env.push_str(&format!(" GREEN_FAULTS={}", names.join(",")));
+        }
+        format!("replay: {env} cargo test{test}")
+    }
+
+    /// Runs `body` on a fresh hub under this harness's perturbation and checks what it left
+    /// behind; panics (with the report and the replay line) when the run failed.
     ///
     /// # Panics
     ///
-    /// When the run failed (see [`fail_on_exceptions`](Harness::fail_on_exceptions) and
-    /// [`fail_on_leaks`](Harness::fail_on_leaks)), with the report in the message. A panic of the
-    /// body propagates after the hub was torn down.
+    /// When the body panics, when the hub caught a panic in hub context, when a greenthread
+    /// panicked unobserved, when an invariant was violated, or on leaks (see the `fail_on_*`
+    /// knobs). Past the budget the process aborts after printing what it could.
     ///
     /// ```
     /// let r = green_harness::Harness::new().run(|| green::spawn(|| 1).wait().unwrap());
     /// assert!(r.switches >= 1);
     /// ```
     pub fn run<R>(&self, body: impl FnOnce() -> R) -> Report {
-        green::hub::shutdown();
-        green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-        let leaks = green_detectors::check_leaks().err();
-        let switches = green::hub::switch_count();
-        let invariant_violations = green::debug::take_invariant_violations();
-        // Teardown unwinds what is left; panics it records (destructors) count too.
-        let exceptions = green::hub::shutdown().hub_context_panics;
-        // Results dropped by teardown are reported now.
-        let unobserved_panics = green::debug::take_unobserved_panics();
-        let report = Report { exceptions, leaks, unobserved_panics, invariant_violations, switches };
-        if let Err(p) = result {
+        let (report, outcome) = self.run_inner(self.the_tape(), body);
+        if let Err(p) = outcome {
+            eprintln!("{}", self.replay_line(&report.tape));
             std::panic::resume_unwind(p);
         }
+        self.judge(&report);
+        report
+    }
+
+    /// Runs `body` like [`run`](Harness::run) but returns the body's panic as `Err` (with the
+    /// report) instead of failing, and never judges the report. For property tests.
+    ///
+    /// ```
+    /// let (report, r) = green_harness::Harness::new().try_run(|| -> u8 { panic!("bug") });
+    /// assert!(r.is_err());
+    /// assert!(report.leaks.is_none());
+    /// ```
+    pub fn try_run<R>(&self, body: impl FnOnce() -> R) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
+        self.run_inner(self.the_tape(), body)
+    }
+
+    fn judge(&self, report: &Report) {
+        let replay = self.replay_line(&report.tape);
         if self.fail_on_exceptions && !report.exceptions.is_empty() {
-            panic!(
-                "green-harness: the hub caught {} panic(s):\n{}",
-                report.exceptions.len(),
-                report.exceptions.join("\n")
-            );
+            panic!("green-harness: the hub caught {} panic(s):\n{}\n{replay}", report.exceptions.len(), report.exceptions.join("\n"));
         }
         if self.fail_on_leaks {
             if let Some(l) = &report.leaks {
-                panic!("green-harness: {l}");
+                panic!("green-harness: {l}\n{replay}");
             }
         }
         if !report.invariant_violations.is_empty() {
-            panic!("green-harness: invariant violations:\n{}", report.invariant_violations.join("\n"));
+            panic!("green-harness: invariant violations:\n{}\n{replay}", report.invariant_violations.join("\n"));
         }
         if self.fail_on_exceptions && !report.unobserved_panics.is_empty() {
-            panic!("green-harness: {}", report.unobserved_panics.join("\n"));
+            panic!("green-harness: {}\n{replay}", report.unobserved_panics.join("\n"));
         }
-        report
+    }
+
+    fn run_inner<R>(&self, tape: Tape, body: impl FnOnce() -> R) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
+        let _ = green::hub::shutdown();
+        green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
+        let c = &self.config;
+        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new() }));
+        green::hooks::install(Some(Box::new(perturb::TapePerturb {
+            state: state.clone(),
+            jitter: c.jitter,
+            shuffle: c.shuffle,
+            faults: c.faults.clone(),
+        })));
+        if c.virtual_clock {
+            green::hooks::set_virtual_clock(true, c.grace);
+        }
+        green::hooks::set_trace(true);
+        if let Some(res) = c.blocking {
+            green_detectors::enable(green_detectors::BlockingConfig { resolution: res, mode: green_detectors::Mode::Collect })
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let watchdog = Budget::start(c.budget, self.replay_line(&state.borrow().tape));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        let leaks = green_detectors::check_leaks().err();
+        let switches = green::hub::switch_count();
+        let invariant_violations = green::debug::take_invariant_violations();
+        let trace = green::hooks::take_trace();
+        let blocking = if c.blocking.is_some() {
+            let b = green_detectors::take_reports().iter().map(ToString::to_string).collect();
+            green_detectors::disable();
+            b
+        } else {
+            Vec::new()
+        };
+        let exceptions = green::hub::shutdown().hub_context_panics;
+        let unobserved_panics = green::debug::take_unobserved_panics();
+        watchdog.stop();
+        let st = state.borrow();
+        let tape = Tape::new(st.tape.bytes().to_vec());
+        let report = Report {
+            tape,
+            faults: st.log.clone(),
+            exceptions,
+            blocking,
+            leaks,
+            unobserved_panics,
+            invariant_violations,
+            switches,
+            trace,
+        };
+        (report, outcome)
+    }
+
+    /// Runs `body` twice with the same tape and compares the switch traces; `Err` names the first
+    /// switch where they differ (code depending on something outside the tape).
+    ///
+    /// ```
+    /// let h = green_harness::Harness::new().shuffle(true).seed(3);
+    /// h.check_determinism(|| {
+    ///     let gts: Vec<_> = (0..5).map(|i| green::spawn(move || green::sleep(std::time::Duration::from_millis(i)))).collect();
+    ///     for g in gts { g.wait().unwrap() }
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn check_determinism(&self, body: impl Fn()) -> Result<(), String> {
+        let (a, _) = self.run_inner(self.the_tape(), &body);
+        let (b, _) = self.run_inner(self.the_tape(), &body);
+        if a.trace == b.trace && a.faults == b.faults {
+            return Ok(());
+        }
+        let i = a.trace.iter().zip(&b.trace).position(|(x, y)| x != y).unwrap_or(a.trace.len().min(b.trace.len()));
+        Err(format!(
+            "runs diverge at switch {i}: first run switched into {:?}, second into {:?}\n{}",
+            a.trace.get(i),
+            b.trace.get(i),
+            self.replay_line(&a.tape)
+        ))
+    }
+}
+
+/// The per-run wall-clock budget, watched from another thread.
+struct Budget {
+    done: Arc<AtomicBool>,
+}
+
+impl Budget {
+    fn start(budget: Duration, replay: String) -> Budget {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let probe = green::probe::probe();
+        let name = std::thread::current().name().unwrap_or("<unnamed>").to_string();
+        std::thread::Builder::new()
+            .name("green-harness-budget".into())
+            .spawn(move || {
+                let t0 = Instant::now();
+                while t0.elapsed() < budget {
+                    if d.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10).min(budget));
+                }
+                if d.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Only what is safe to read from another thread: the probe.
+                let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
+                std::thread::sleep(Duration::from_millis(50));
+                let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
+                eprintln!(
+                    "green-harness: the run on thread {name} exceeded its budget of {budget:?}: greenthread #{cur} was \
+                     running{held} (hub idle in its poller: {idle})\n{replay}"
+                );
+                std::process::abort();
+            })
+            .expect("green-harness: cannot start the budget watchdog");
+        Budget { done }
+    }
+
+    fn stop(self) {
+        self.done.store(true, Ordering::SeqCst);
     }
 }

@@ -1049,6 +1049,35 @@ pub fn shutdown() -> ShutdownReport {
     }
 }
 
+/// Quiescence barrier: yields until every greenthread is blocked (nothing is runnable but the
+/// caller). Under a virtual clock this runs everything that can run at the current instant.
+///
+/// # Panics
+///
+/// In hub context.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let steps = Rc::new(Cell::new(0));
+/// for _ in 0..3 {
+///     let s = steps.clone();
+///     green::spawn(move || for _ in 0..5 { s.set(s.get() + 1); green::sleep(std::time::Duration::ZERO) });
+/// }
+/// green::hub::wait_all_blocked();
+/// assert_eq!(steps.get(), 15);
+/// ```
+#[track_caller]
+pub fn wait_all_blocked() {
+    let h = hub();
+    loop {
+        crate::greenthread::yield_now_at("hub::wait_all_blocked", Location::caller());
+        let idle = h.batch.borrow().is_empty() && h.timers.borrow().ready.is_empty();
+        if idle {
+            return;
+        }
+    }
+}
+
 /// Live greenthreads on this thread's hub (spawned and not finished; the root is not counted).
 ///
 /// ```
