@@ -22,6 +22,7 @@ mod blocking; // the blocking detector fires on blocking code and stays quiet on
 mod deadlock; // exact deadlock detection and its report
 mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod dumps; // format_hub_timers / format_greenthreads output
+mod harness; // the harness: knobs perturb, tapes replay, budgets abort, snapshots hold
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)

@@ -40,8 +40,15 @@ pub enum Fault {
 
 impl Fault {
     /// Every kind.
-    pub const ALL: [Fault; 7] =
-        [Fault::Eintr, Fault::WouldBlock, Fault::Short, Fault::Reset, Fault::BrokenPipe, Fault::Refused, Fault::Spurious];
+    pub const ALL: [Fault; 7] = [
+        Fault::Eintr,
+        Fault::WouldBlock,
+        Fault::Short,
+        Fault::Reset,
+        Fault::BrokenPipe,
+        Fault::Refused,
+        Fault::Spurious,
+    ];
 
     fn parse(s: &str) -> Option<Fault> {
         Some(match s.trim() {
@@ -111,12 +118,17 @@ impl Default for Config {
             Some(v) => invalid(CLOCK_ENV, v, "virtual or real"),
         };
         let ms = |name: &str| {
-            env(name).map(|v| Duration::from_millis(v.trim().parse().unwrap_or_else(|_| invalid(name, &v, "milliseconds"))))
+            env(name)
+                .map(|v| Duration::from_millis(v.trim().parse().unwrap_or_else(|_| invalid(name, &v, "milliseconds"))))
         };
         let faults = env(FAULTS_ENV)
             .map(|v| {
                 v.split(',')
-                    .map(|f| Fault::parse(f).unwrap_or_else(|| invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious")))
+                    .map(|f| {
+                        Fault::parse(f).unwrap_or_else(|| {
+                            invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious")
+                        })
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -321,7 +321,11 @@ impl Harness {
     fn judge(&self, report: &Report) {
         let replay = self.replay_line(&report.tape);
         if self.fail_on_exceptions && !report.exceptions.is_empty() {
-            panic!("green-harness: the hub caught {} panic(s):\n{}\n{replay}", report.exceptions.len(), report.exceptions.join("\n"));
+            panic!(
+                "green-harness: the hub caught {} panic(s):\n{}\n{replay}",
+                report.exceptions.len(),
+                report.exceptions.join("\n")
+            );
         }
         if self.fail_on_leaks {
             if let Some(l) = &report.leaks {
@@ -352,8 +356,11 @@ impl Harness {
         }
         green::hooks::set_trace(true);
         if let Some(res) = c.blocking {
-            green_detectors::enable(green_detectors::BlockingConfig { resolution: res, mode: green_detectors::Mode::Collect })
-                .unwrap_or_else(|e| panic!("{e}"));
+            green_detectors::enable(green_detectors::BlockingConfig {
+                resolution: res,
+                mode: green_detectors::Mode::Collect,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
         }
         let watchdog = Budget::start(c.budget, self.replay_line(&state.borrow().tape));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
@@ -442,10 +449,12 @@ impl Budget {
                 let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
                 std::thread::sleep(Duration::from_millis(50));
                 let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
-                eprintln!(
+                let msg = format!(
                     "green-harness: the run on thread {name} exceeded its budget of {budget:?}: greenthread #{cur} was \
-                     running{held} (hub idle in its poller: {idle})\n{replay}"
+                     running{held} (hub idle in its poller: {idle})\n{replay}\n"
                 );
+                // Straight to fd 2: the test harness's output capture would die with the process.
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
                 std::process::abort();
             })
             .expect("green-harness: cannot start the budget watchdog");

@@ -69,7 +69,9 @@ impl Perturb for TapePerturb {
             .filter(|f| match op {
                 IoOp::Connect => *f == Fault::Refused,
                 IoOp::Read => matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset),
-                IoOp::Write => matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset | Fault::BrokenPipe),
+                IoOp::Write => {
+                    matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset | Fault::BrokenPipe)
+                }
             })
             .collect();
         if kinds.is_empty() {

@@ -73,7 +73,8 @@ impl Tape {
         if s.len() % 2 != 0 {
             return None;
         }
-        let bytes = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect::<Option<Vec<u8>>>()?;
+        let bytes =
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect::<Option<Vec<u8>>>()?;
         Some(Tape::new(bytes))
     }
 

@@ -72,7 +72,8 @@ impl TcpListener {
     /// ```
     #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.sock.op(Interest::Read, None, ("TcpListener::accept", Location::caller()), |l, _| l.accept())?;
+        let (s, a) =
+            self.sock.op(Interest::Read, None, ("TcpListener::accept", Location::caller()), |l, _| l.accept())?;
         Ok((TcpStream { sock: Socket::new(s, "tcp stream", Location::caller())? }, a))
     }
 
@@ -353,7 +354,9 @@ impl Read for &TcpStream {
 impl Write for &TcpStream {
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("TcpStream::write", Location::caller()), |mut s, lim| s.write(&buf[..buf.len().min(lim)]))
+        self.sock.op(Interest::Write, None, ("TcpStream::write", Location::caller()), |mut s, lim| {
+            s.write(&buf[..buf.len().min(lim)])
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {

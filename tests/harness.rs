@@ -1,0 +1,318 @@
+//! The harness: every knob perturbs (code that is wrong fails with it, passes without it), the
+//! same tape gives the same run, and failures print a replay line.
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use green_harness::{Fault, Harness, Tape};
+
+use crate::util::*;
+
+#[test]
+fn an_hour_of_virtual_sleep_takes_milliseconds_and_now_follows_it() {
+    let t0 = Instant::now();
+    Harness::new().run(|| {
+        let v0 = green::time::now();
+        let sleepers: Vec<_> =
+            (1..=4).map(|h| green::spawn(move || green::sleep(Duration::from_secs(900 * h)))).collect();
+        for s in sleepers {
+            s.wait().unwrap();
+        }
+        assert!(green::time::now() - v0 >= Duration::from_secs(3600));
+    });
+    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
+}
+
+#[test]
+fn a_tpool_job_holds_virtual_time_still() {
+    Harness::new().run(|| {
+        let v0 = green::time::now();
+        let ticker = green::spawn(|| {
+            let mut n = 0u32;
+            for _ in 0..1000 {
+                green::sleep(Duration::from_secs(1));
+                n += 1;
+            }
+            n
+        });
+        green::tpool::execute(|| std::thread::sleep(ms(30))).unwrap();
+        // While the job ran in real time, virtual time did not race ahead a thousand seconds.
+        assert!(green::time::now() - v0 < Duration::from_secs(1000));
+        ticker.kill();
+    });
+}
+
+/// Code that wrongly relies on which of two near timers of different greenthreads fires first.
+fn relies_on_timer_order() -> Vec<&'static str> {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (a, b) = (log.clone(), log.clone());
+    let x = green::spawn(move || {
+        green::sleep(ms(10));
+        a.borrow_mut().push("a");
+    });
+    let y = green::spawn(move || {
+        green::sleep(ms(11));
+        b.borrow_mut().push("b");
+    });
+    x.wait().unwrap();
+    y.wait().unwrap();
+    let v = log.borrow().clone();
+    v
+}
+
+#[test]
+fn jitter_perturbs_timer_order_and_the_same_tape_gives_the_same_run() {
+    // Without jitter the order never changes.
+    for seed in 0..20 {
+        let (_, r) = Harness::new().seed(seed).try_run(relies_on_timer_order);
+        assert_eq!(r.unwrap(), ["a", "b"]);
+    }
+    // With jitter some seed flips it, and that seed flips it every time.
+    let flipping = (0..200u64)
+        .find(|&seed| {
+            let (_, r) = Harness::new().seed(seed).jitter(ms(20)).try_run(relies_on_timer_order);
+            r.unwrap() == ["b", "a"]
+        })
+        .expect("no seed flipped the order");
+    for _ in 0..3 {
+        let (report, r) = Harness::new().seed(flipping).jitter(ms(20)).try_run(relies_on_timer_order);
+        assert_eq!(r.unwrap(), ["b", "a"]);
+        assert!(report.faults.iter().any(|f| f.starts_with("jitter +")), "{:?}", report.faults);
+    }
+}
+
+#[test]
+fn jitter_never_reorders_one_greenthreads_own_timers() {
+    for seed in 0..50 {
+        let (_, r) = Harness::new().seed(seed).jitter(ms(20)).try_run(|| {
+            let fired = Rc::new(RefCell::new(Vec::new()));
+            for i in 0..5u32 {
+                let f = fired.clone();
+                green::hub::schedule_call_global(ms(u64::from(i)), move || f.borrow_mut().push(i));
+            }
+            green::sleep(ms(100));
+            let v = fired.borrow().clone();
+            v
+        });
+        assert_eq!(r.unwrap(), [0, 1, 2, 3, 4], "seed {seed}");
+    }
+}
+
+/// Code that wrongly relies on spawn order.
+fn relies_on_spawn_order() -> Vec<u32> {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let gts: Vec<_> = (0..3)
+        .map(|i| {
+            let l = log.clone();
+            green::spawn(move || l.borrow_mut().push(i))
+        })
+        .collect();
+    for g in gts {
+        g.wait().unwrap();
+    }
+    let v = log.borrow().clone();
+    v
+}
+
+#[test]
+fn shuffling_perturbs_the_order_of_independent_greenthreads() {
+    for seed in 0..20 {
+        let (_, r) = Harness::new().seed(seed).try_run(relies_on_spawn_order);
+        assert_eq!(r.unwrap(), [0, 1, 2]);
+    }
+    let found = (0..200u64).any(|seed| {
+        let (_, r) = Harness::new().seed(seed).shuffle(true).try_run(relies_on_spawn_order);
+        r.unwrap() != [0, 1, 2]
+    });
+    assert!(found, "no seed reordered the spawns");
+}
+
+#[test]
+fn shuffling_keeps_fifo_hand_off_inside_primitives() {
+    for seed in 0..50 {
+        let (_, r) = Harness::new().seed(seed).shuffle(true).jitter(ms(5)).try_run(|| {
+            let sem = green::Semaphore::new(0);
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let waiters: Vec<_> = (0..5)
+                .map(|i| {
+                    let (s, o) = (sem.clone(), order.clone());
+                    let w = green::spawn(move || {
+                        s.acquire();
+                        o.borrow_mut().push(i);
+                    });
+                    green_harness::wait_all_blocked(); // waiter i is queued before i + 1 starts
+                    w
+                })
+                .collect();
+            for _ in 0..5 {
+                sem.release();
+            }
+            for w in waiters {
+                w.wait().unwrap();
+            }
+            let v = order.borrow().clone();
+            v
+        });
+        assert_eq!(r.unwrap(), [0, 1, 2, 3, 4], "seed {seed}");
+    }
+}
+
+/// An echo round trip over real loopback sockets; `naive` reads once and expects the whole reply.
+fn echo_round_trip(naive: bool) -> std::io::Result<Vec<u8>> {
+    let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server = green::spawn(move || -> std::io::Result<()> {
+        let (mut c, _) = listener.accept()?;
+        let mut buf = [0u8; 64];
+        c.read_exact(&mut buf)?;
+        c.write_all(&buf)?;
+        Ok(())
+    });
+    let mut s = green::net::TcpStream::connect(addr)?;
+    let msg: Vec<u8> = (0..64u8).collect();
+    s.write_all(&msg)?;
+    let mut back = vec![0u8; 64];
+    if naive {
+        let n = s.read(&mut back)?;
+        back.truncate(n);
+    } else {
+        s.read_exact(&mut back)?;
+    }
+    server.join().map_err(std::io::Error::other)??;
+    Ok(back)
+}
+
+#[test]
+fn short_reads_break_naive_code_and_are_absorbed_by_read_exact() {
+    let absorbable = [Fault::Eintr, Fault::WouldBlock, Fault::Short, Fault::Spurious];
+    let mut naive_broke = false;
+    for seed in 0..40 {
+        let h = Harness::new().seed(seed).faults(&absorbable);
+        let (report, r) = h.try_run(|| echo_round_trip(false));
+        assert_eq!(r.unwrap().unwrap(), (0..64u8).collect::<Vec<_>>(), "seed {seed}: {:?}", report.faults);
+        let (_, r) = h.try_run(|| echo_round_trip(true));
+        if r.unwrap().map(|v| v.len() < 64).unwrap_or(true) {
+            naive_broke = true;
+        }
+    }
+    assert!(naive_broke, "no tape broke the naive reader");
+    // Without faults the naive reader gets away with it.
+    let (_, r) = Harness::new().try_run(|| echo_round_trip(true));
+    assert_eq!(r.unwrap().unwrap().len(), 64);
+}
+
+#[test]
+fn an_injected_reset_reaches_user_code_and_stays() {
+    let reset_seen = (0..100u64).any(|seed| {
+        let (report, r) = Harness::new().seed(seed).faults(&[Fault::Reset]).fail_on_leaks(false).try_run(|| {
+            let first = echo_round_trip(false);
+            first.map_err(|e| e.kind())
+        });
+        matches!(r, Ok(Err(std::io::ErrorKind::ConnectionReset))) && report.faults.iter().any(|f| f.contains("Reset"))
+    });
+    assert!(reset_seen);
+}
+
+#[test]
+fn faults_are_logged_with_the_greenthread_and_fd_they_hit() {
+    let (report, _) =
+        Harness::new().tape(Tape::new(vec![1; 64])).faults(&[Fault::Short]).try_run(|| echo_round_trip(false));
+    let f = report.faults.iter().find(|f| f.starts_with("fault Short")).expect("a short read or write was injected");
+    assert!(f.contains(" of fd#") && f.contains(" by #"), "{f}");
+}
+
+#[test]
+fn check_determinism_passes_on_tape_driven_code_and_names_a_divergence() {
+    let h = Harness::new().seed(11).shuffle(true).jitter(ms(3));
+    h.check_determinism(|| {
+        let _ = relies_on_spawn_order();
+        let _ = relies_on_timer_order();
+    })
+    .unwrap();
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let err = h
+        .check_determinism(|| {
+            // Depends on something outside the tape: how many times it ran before.
+            let n = RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+            for _ in 0..n {
+                green::spawn(|| ()).wait().unwrap();
+            }
+        })
+        .unwrap_err();
+    assert!(err.starts_with("runs diverge at switch 1"), "{err}");
+    assert!(err.contains("replay: GREEN_TAPE="), "{err}");
+}
+
+#[test]
+fn a_failing_run_prints_a_replay_line_that_replays_it() {
+    let tape = Tape::new(vec![0, 3, 1, 0, 9]);
+    let line = Harness::new().tape(tape.clone()).replay_line(&tape);
+    assert_eq!(
+        line,
+        "replay: GREEN_TAPE=0003010009 cargo test harness::a_failing_run_prints_a_replay_line_that_replays_it -- --exact"
+    );
+    let parsed = Tape::from_hex(line.split("GREEN_TAPE=").nth(1).unwrap().split(' ').next().unwrap()).unwrap();
+    assert_eq!(parsed, tape);
+}
+
+#[test]
+fn the_harness_fails_a_run_on_a_hub_context_panic() {
+    let msg = panic_message_of(|| {
+        Harness::new().run(|| {
+            green::debug::hub_exceptions(false);
+            green::hub::schedule_call_global(Duration::ZERO, || green::sleep(ms(1)));
+            green::sleep(Duration::ZERO);
+        });
+    });
+    assert!(msg.contains("green-harness: the hub caught 1 panic"), "{msg}");
+    assert!(msg.contains("replay: GREEN_TAPE="), "{msg}");
+}
+
+/// Child half of `a_busy_loop_past_the_budget_aborts_with_the_replay_line`.
+#[test]
+#[ignore = "run as a child process by a_busy_loop_past_the_budget_aborts_with_the_replay_line"]
+fn budget_child() {
+    if std::env::var_os("GREEN_BUDGET_CHILD").is_none() {
+        return;
+    }
+    Harness::new().budget(ms(200)).run(|| {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            std::hint::spin_loop();
+        }
+    });
+}
+
+#[test]
+fn a_busy_loop_past_the_budget_aborts_with_the_replay_line() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "harness::budget_child", "--test-threads=1"])
+        .env("GREEN_BUDGET_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(6), "expected SIGABRT: {:?}\n{stderr}", out.status);
+    assert!(stderr.contains("exceeded its budget of 200ms: greenthread #0 was running"), "{stderr}");
+    assert!(stderr.contains("replay: GREEN_TAPE="), "{stderr}");
+}
+
+#[test]
+fn hub_dumps_match_their_snapshots_under_the_virtual_clock() {
+    Harness::new().fail_on_leaks(false).run(|| {
+        green::debug::hub_timer_stacks(true);
+        green::debug::hub_listener_stacks(true);
+        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _acceptor = green::Builder::new().name("acceptor").spawn(move || listener.accept().map(|_| ()));
+        let _napper = green::Builder::new().name("napper").spawn(|| green::sleep(Duration::from_secs(30)));
+        let _later = green::spawn_after(Duration::from_millis(1500), || ());
+        green::hub::wait_all_blocked();
+        green::sleep(Duration::from_millis(250)); // virtual: deadlines below are exact
+        green_harness::assert_hub_snapshot!("harness_dump_timers", green::debug::format_hub_timers());
+        green_harness::assert_hub_snapshot!("harness_dump_listeners", green::debug::format_hub_listeners());
+        green_harness::assert_hub_snapshot!("harness_dump_greenthreads", green::debug::format_greenthreads());
+    });
+}
