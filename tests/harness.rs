@@ -316,3 +316,153 @@ fn hub_dumps_match_their_snapshots_under_the_virtual_clock() {
         green_harness::assert_hub_snapshot!("harness_dump_greenthreads", green::debug::format_greenthreads());
     });
 }
+
+mod properties {
+    //! Property tests under random tapes (proptest shrinks failing tapes and op sequences).
+
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use green_harness::proptest::prelude::*;
+    use green_harness::strategy::{pool_ops, tapes, PoolOp};
+    use green_harness::{Harness, Tape};
+
+    /// Runs `ops` on a GreenPool of size 3 and checks it against the model; `Err` names the
+    /// broken invariant.
+    fn run_pool_ops(ops: &[PoolOp]) -> Result<(), String> {
+        let pool = green::GreenPool::new(3);
+        let completions: Rc<RefCell<Vec<u32>>> = Rc::default();
+        let violation: Rc<RefCell<Option<String>>> = Rc::default();
+        let mut tasks: Vec<green::GreenThread<()>> = Vec::new();
+        for op in ops {
+            match op {
+                PoolOp::Spawn(ms) => {
+                    let (c, idx, ms) = (completions.clone(), tasks.len(), *ms);
+                    completions.borrow_mut().push(0);
+                    tasks.push(pool.spawn(move || {
+                        green::sleep(Duration::from_millis(u64::from(ms)));
+                        c.borrow_mut()[idx] += 1;
+                    }));
+                    // Admission: a spawn returns only with a slot, never past the size.
+                    if pool.running() > pool.size() {
+                        *violation.borrow_mut() =
+                            Some(format!("task {idx} admitted with running {} > size {}", pool.running(), pool.size()));
+                    }
+                }
+                PoolOp::Resize(n) => pool.resize(usize::from(*n)),
+                PoolOp::Kill(i) => {
+                    if !tasks.is_empty() {
+                        tasks[usize::from(*i) % tasks.len()].kill();
+                    }
+                }
+                PoolOp::Waitall => {
+                    pool.waitall();
+                    if pool.running() != 0 {
+                        return Err(format!("waitall returned with {} running", pool.running()));
+                    }
+                }
+                PoolOp::Imap(n) => {
+                    let out: Vec<u8> = pool
+                        .imap(
+                            |x: u8| {
+                                green::sleep(Duration::from_millis(u64::from(x % 3)));
+                                x
+                            },
+                            0..*n,
+                        )
+                        .map(|r| r.map_err(|e| e.to_string()))
+                        .collect::<Result<_, _>>()?;
+                    if out != (0..*n).collect::<Vec<_>>() {
+                        return Err(format!("imap out of order: {out:?}"));
+                    }
+                }
+                PoolOp::Sleep(ms) => green::sleep(Duration::from_millis(u64::from(*ms))),
+            }
+            if pool.free() != pool.size() as isize - pool.running() as isize {
+                return Err(format!("free {} != size {} - running {}", pool.free(), pool.size(), pool.running()));
+            }
+        }
+        pool.resize(3);
+        pool.waitall();
+        if let Some(v) = violation.borrow().clone() {
+            return Err(v);
+        }
+        for (i, t) in tasks.iter().enumerate() {
+            let done = completions.borrow()[i];
+            match t.wait() {
+                Ok(()) if done == 1 => {}
+                Err(e) if e.is_killed() && done == 0 => {}
+                other => return Err(format!("task {i}: {other:?} with {done} completions")),
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn green_pool_keeps_its_invariants_under_random_tapes(tape in tapes(64), ops in pool_ops(24)) {
+            let h = Harness::new().tape(tape).jitter(Duration::from_millis(3)).shuffle(true);
+            let (report, r) = h.try_run(|| run_pool_ops(&ops));
+            let r = r.map_err(|_| TestCaseError::fail("the body panicked"))?;
+            prop_assert!(r.is_ok(), "{}\n{}", r.unwrap_err(), h.replay_line(&report.tape));
+            prop_assert!(report.invariant_violations.is_empty(), "{:?}", report.invariant_violations);
+        }
+    }
+
+    /// Where a `sleep` is called from.
+    #[derive(Clone, Copy, Debug)]
+    enum From {
+        Greenthread,
+        Root,
+        Link,
+        Callback,
+    }
+
+    fn calls() -> impl Strategy<Value = Vec<(u8, bool)>> {
+        green_harness::proptest::collection::vec((0u8..4, any::<bool>()), 0..12)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn only_greenthreads_and_the_root_may_sleep(tape in tapes(32), program in calls()) {
+            let illegal = program.iter().filter(|(w, nonzero)| *w == 3 && *nonzero).count();
+            let h = Harness::new().tape(tape);
+            let (report, r) = h.try_run(|| {
+                green::debug::hub_exceptions(false);
+                let done = Rc::new(Cell::new(0usize));
+                for (w, nonzero) in &program {
+                    let d = if *nonzero { Duration::from_millis(1) } else { Duration::ZERO };
+                    let from = [From::Greenthread, From::Root, From::Link, From::Callback][usize::from(*w)];
+                    let done = done.clone();
+                    match from {
+                        From::Greenthread => green::spawn(move || { green::sleep(d); done.set(done.get() + 1) }).wait().unwrap(),
+                        From::Root => { green::sleep(d); done.set(done.get() + 1) }
+                        From::Link => {
+                            let gt = green::spawn(|| ());
+                            gt.link(move |_| { green::sleep(d); done.set(done.get() + 1) });
+                            gt.wait().unwrap();
+                            green::sleep(Duration::from_millis(2));
+                        }
+                        From::Callback => {
+                            green::hub::schedule_call_global(Duration::ZERO, move || { green::sleep(d); done.set(done.get() + 1) });
+                            green::sleep(Duration::from_millis(2));
+                        }
+                    }
+                }
+                done.get()
+            });
+            let done = r.map_err(|_| TestCaseError::fail("the body panicked"))?;
+            prop_assert_eq!(done, program.len() - illegal, "legal calls all complete");
+            prop_assert_eq!(report.exceptions.len(), illegal);
+            for e in &report.exceptions {
+                prop_assert!(e.contains("green::sleep called from hub context"), "{}", e);
+            }
+            let _ = Tape::default();
+        }
+    }
+}

@@ -46,6 +46,10 @@ impl Perturb for TapePerturb {
         extra
     }
 
+    fn shuffles(&self) -> bool {
+        self.shuffle
+    }
+
     fn pick(&mut self, n: usize) -> usize {
         if !self.shuffle {
             return n - 1;

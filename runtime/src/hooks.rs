@@ -49,6 +49,11 @@ pub enum IoFault {
 pub trait Perturb {
     /// Extra delay (≥ 0) for a timer of `delay` created by greenthread `creator` (0 = root).
     fn timer_delay(&mut self, creator: u64, delay: Duration) -> Duration;
+    /// Whether ready batches are shuffled at all (when false, [`pick`](Perturb::pick) is never
+    /// called and a pass costs nothing extra).
+    fn shuffles(&self) -> bool {
+        true
+    }
     /// An index in `0..n` (for shuffling independent ready greenthreads).
     fn pick(&mut self, n: usize) -> usize;
     /// A fault for socket operation `op` on fd ordinal `fd` by greenthread `gt`, if any.

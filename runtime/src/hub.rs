@@ -495,7 +495,8 @@ impl Hub {
     /// the ready queue that becomes the next batch; other entries keep their places.
     #[cfg(feature = "test-hooks")]
     fn perturb_ready(&self) {
-        if self.hooks.perturb.try_borrow().map(|p| p.is_none()).unwrap_or(true) {
+        let shuffles = self.hooks.perturb.try_borrow().ok().and_then(|p| p.as_ref().map(|p| p.shuffles()));
+        if shuffles != Some(true) {
             return;
         }
         let mut timers = self.timers.borrow_mut();

@@ -1,0 +1,47 @@
+//! Harness overhead: the runtime's switch benchmark (two greenthreads ping-ponging `sleep(0)`) run
+//! inside `Harness::run` with jitter, shuffling and faults off (DESIGN §7: ≥ 0.9× the bare
+//! runtime). This build has the runtime's `test-hooks` feature on; compare with
+//! `cargo bench -p green --bench runtime -- switch/green_sleep0`, a build without it, run
+//! interleaved.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn ping_pong(iters: u64) -> Duration {
+    let half = iters.div_ceil(2);
+    let t0 = Instant::now();
+    let a = green::spawn(move || {
+        for _ in 0..half {
+            green::sleep(Duration::ZERO)
+        }
+    });
+    let b = green::spawn(move || {
+        for _ in 0..half {
+            green::sleep(Duration::ZERO)
+        }
+    });
+    a.wait().unwrap();
+    b.wait().unwrap();
+    t0.elapsed()
+}
+
+fn switch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("switch");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("harness_sleep0", |b| {
+        b.iter_custom(|iters| {
+            let mut took = Duration::ZERO;
+            green_harness::Harness::new().seed(1).run(|| took = ping_pong(iters));
+            took
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    targets = switch
+}
+criterion_main!(benches);
