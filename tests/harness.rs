@@ -300,22 +300,6 @@ fn a_busy_loop_past_the_budget_aborts_with_the_replay_line() {
     assert!(stderr.contains("replay: GREEN_TAPE="), "{stderr}");
 }
 
-#[test]
-fn hub_dumps_match_their_snapshots_under_the_virtual_clock() {
-    Harness::new().fail_on_leaks(false).run(|| {
-        green::debug::hub_timer_stacks(true);
-        green::debug::hub_listener_stacks(true);
-        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let _acceptor = green::Builder::new().name("acceptor").spawn(move || listener.accept().map(|_| ()));
-        let _napper = green::Builder::new().name("napper").spawn(|| green::sleep(Duration::from_secs(30)));
-        let _later = green::spawn_after(Duration::from_millis(1500), || ());
-        green::hub::wait_all_blocked();
-        green::sleep(Duration::from_millis(250)); // virtual: deadlines below are exact
-        green_harness::assert_hub_snapshot!("harness_dump_timers", green::debug::format_hub_timers());
-        green_harness::assert_hub_snapshot!("harness_dump_listeners", green::debug::format_hub_listeners());
-        green_harness::assert_hub_snapshot!("harness_dump_greenthreads", green::debug::format_greenthreads());
-    });
-}
 
 mod properties {
     //! Property tests under random tapes (proptest shrinks failing tapes and op sequences).
@@ -465,4 +449,63 @@ mod properties {
             let _ = Tape::default();
         }
     }
+}
+
+#[test]
+fn delayed_and_reordered_readiness_are_absorbed_by_green_sockets() {
+    for seed in 0..30 {
+        let h = Harness::new().seed(seed).shuffle(true).faults(&[Fault::Delayed, Fault::Spurious]);
+        let (report, r) = h.try_run(|| echo_round_trip(false));
+        assert_eq!(r.unwrap().unwrap(), (0..64u8).collect::<Vec<_>>(), "seed {seed}: {:?}", report.faults);
+    }
+    let (report, _) =
+        Harness::new().tape(Tape::new(vec![1; 64])).faults(&[Fault::Delayed]).try_run(|| echo_round_trip(false));
+    assert!(report.faults.iter().any(|f| f.starts_with("fault delayed readiness of fd#")), "{:?}", report.faults);
+}
+
+#[test]
+fn close_while_waiting_reaches_user_code_as_a_closed_error() {
+    let (report, r) = Harness::new()
+        .tape(Tape::new(vec![1; 64]))
+        .faults(&[Fault::Closed])
+        .fail_on_leaks(false)
+        .try_run(|| echo_round_trip(false).map_err(|e| e.kind()));
+    assert_eq!(r.unwrap(), Err(std::io::ErrorKind::NotConnected));
+    assert!(report.faults.iter().any(|f| f.starts_with("fault close-while-waiting on fd#")), "{:?}", report.faults);
+}
+
+#[test]
+fn ties_between_timers_of_different_greenthreads_are_broken_by_the_tape() {
+    // Same virtual deadline: FIFO by creation without the tape, reordered by some tape with it.
+    let race = || {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let gts: Vec<_> = (0..3)
+            .map(|i| {
+                let l = log.clone();
+                green::spawn(move || {
+                    green::sleep(ms(10));
+                    l.borrow_mut().push(i);
+                })
+            })
+            .collect();
+        for g in gts {
+            g.wait().unwrap();
+        }
+        let v = log.borrow().clone();
+        v
+    };
+    for seed in 0..20 {
+        assert_eq!(Harness::new().seed(seed).try_run(race).1.unwrap(), [0, 1, 2]);
+    }
+    let reordered =
+        (0..200u64).any(|seed| Harness::new().seed(seed).shuffle(true).try_run(race).1.unwrap() != [0, 1, 2]);
+    assert!(reordered, "no tape broke a tie");
+}
+
+#[test]
+fn blocking_detection_in_the_harness_reports_a_blocking_body() {
+    let report = Harness::new().blocking(ms(50)).run(|| {
+        green::Builder::new().name("hog").spawn(|| std::thread::sleep(ms(200))).wait().unwrap();
+    });
+    assert!(report.blocking.iter().any(|b| b.contains("name=hog")), "{:?}", report.blocking);
 }

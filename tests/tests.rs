@@ -27,6 +27,7 @@ mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read 
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)
 mod regressions; // regression tests named after what they guard
+mod snapshot; // insta snapshots of the hub dumps under the virtual clock
 mod stacks; // stack pool reuse, guard pages, 100k live greenthreads
 mod teardown; // hub shutdown and thread exit unwind every greenthread
 mod threads; // several OS threads, each with its own hub

@@ -12,7 +12,8 @@ pub const CLOCK_ENV: &str = "GREEN_CLOCK";
 pub const JITTER_ENV: &str = "GREEN_JITTER_MS";
 /// Environment variable: `1` to shuffle independent greenthreads in ready batches.
 pub const SHUFFLE_ENV: &str = "GREEN_SHUFFLE";
-/// Environment variable: comma-separated fault kinds (`eintr,wouldblock,short,reset,pipe,refused,spurious`).
+/// Environment variable: comma-separated fault kinds
+/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed`).
 pub const FAULTS_ENV: &str = "GREEN_FAULTS";
 /// Environment variable: blocking-detection resolution in milliseconds (default off).
 pub const BLOCKING_ENV: &str = "GREEN_BLOCKING_MS";
@@ -36,11 +37,15 @@ pub enum Fault {
     Refused,
     /// Spurious readiness of parked waiters after a poll.
     Spurious,
+    /// Readiness held back to the next pass.
+    Delayed,
+    /// Close-while-waiting: a waiter sees its fd closed (simulated; the fd stays open).
+    Closed,
 }
 
 impl Fault {
     /// Every kind.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 9] = [
         Fault::Eintr,
         Fault::WouldBlock,
         Fault::Short,
@@ -48,7 +53,28 @@ impl Fault {
         Fault::BrokenPipe,
         Fault::Refused,
         Fault::Spurious,
+        Fault::Delayed,
+        Fault::Closed,
     ];
+
+    /// The name used in `GREEN_FAULTS`.
+    ///
+    /// ```
+    /// assert_eq!(green_harness::Fault::Short.name(), "short");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Eintr => "eintr",
+            Fault::WouldBlock => "wouldblock",
+            Fault::Short => "short",
+            Fault::Reset => "reset",
+            Fault::BrokenPipe => "pipe",
+            Fault::Refused => "refused",
+            Fault::Spurious => "spurious",
+            Fault::Delayed => "delayed",
+            Fault::Closed => "closed",
+        }
+    }
 
     fn parse(s: &str) -> Option<Fault> {
         Some(match s.trim() {
@@ -59,6 +85,8 @@ impl Fault {
             "pipe" => Fault::BrokenPipe,
             "refused" => Fault::Refused,
             "spurious" => Fault::Spurious,
+            "delayed" => Fault::Delayed,
+            "closed" => Fault::Closed,
             _ => return None,
         })
     }
@@ -126,7 +154,7 @@ impl Default for Config {
                 v.split(',')
                     .map(|f| {
                         Fault::parse(f).unwrap_or_else(|| {
-                            invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious")
+                            invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed")
                         })
                     })
                     .collect()

@@ -9,10 +9,12 @@
 //! * **timer jitter**: deadlines delayed by a tape-drawn amount (never earlier; one greenthread's
 //!   own timers keep their order);
 //! * **scheduling perturbation**: independent greenthreads (spawns, `sleep(0)` yields) reordered
-//!   in the ready batch; hand-offs inside a semaphore, queue or event keep their FIFO order;
+//!   in the ready batch, and ties between timers of different greenthreads broken by the tape;
+//!   hand-offs inside a semaphore, queue or event keep their FIFO order;
 //! * **listener faults** on real sockets: `EINTR`, spurious `WouldBlock`, short reads and writes,
-//!   resets, broken pipes, refused connections, spurious readiness, each logged with the
-//!   greenthread and fd ordinal it hit;
+//!   resets, broken pipes, refused connections, spurious, delayed and (with shuffling) reordered
+//!   readiness, close-while-waiting (simulated), each logged with the greenthread and fd ordinal
+//!   it hit;
 //! * the **detectors**: blocking detection, leaks, unobserved panics, invariant violations.
 //!
 //! Every perturbation draws from one [`Tape`]: 0 means "none here", an exhausted tape reads as 0,
@@ -264,20 +266,7 @@ impl Harness {
             env.push_str(" GREEN_SHUFFLE=1");
         }
         if !self.config.faults.is_empty() {
-            let names: Vec<&str> = self
-                .config
-                .faults
-                .iter()
-                .map(|f| match f {
-                    Fault::Eintr => "eintr",
-                    Fault::WouldBlock => "wouldblock",
-                    Fault::Short => "short",
-                    Fault::Reset => "reset",
-                    Fault::BrokenPipe => "pipe",
-                    Fault::Refused => "refused",
-                    Fault::Spurious => "spurious",
-                })
-                .collect();
+            let names: Vec<&str> = self.config.faults.iter().map(|f| f.name()).collect();
             env.push_str(&format!(" GREEN_FAULTS={}", names.join(",")));
         }
         format!("replay: {env} cargo test{test}")

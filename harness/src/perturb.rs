@@ -32,7 +32,37 @@ impl TapePerturb {
     }
 }
 
+impl TapePerturb {
+    /// Draws for an optional fault kind: true (and logged) when enabled and the byte is non-zero.
+    fn maybe(&self, kind: Fault, what: String) -> bool {
+        if !self.faults.contains(&kind) {
+            return false;
+        }
+        let hit = self.draw() != 0;
+        if hit {
+            self.log(what);
+        }
+        hit
+    }
+}
+
 impl Perturb for TapePerturb {
+    fn delay_readiness(&mut self, fd: u64) -> bool {
+        self.maybe(Fault::Delayed, format!("fault delayed readiness of fd#{fd}"))
+    }
+
+    fn close_while_waiting(&mut self, fd: u64, gt: u64) -> bool {
+        self.maybe(Fault::Closed, format!("fault close-while-waiting on fd#{fd} by #{gt}"))
+    }
+
+    fn timer_tie(&mut self, creator: u64) -> u8 {
+        let b = self.draw();
+        if b != 0 {
+            self.log(format!("tie-break {b} for the timers of #{creator}"));
+        }
+        b
+    }
+
     fn timer_delay(&mut self, creator: u64, _delay: Duration) -> Duration {
         if self.jitter.is_zero() {
             return Duration::ZERO;
@@ -93,7 +123,7 @@ impl Perturb for TapePerturb {
             Fault::Reset => IoFault::Reset,
             Fault::BrokenPipe => IoFault::BrokenPipe,
             Fault::Refused => IoFault::Refused,
-            Fault::Spurious => return None,
+            Fault::Spurious | Fault::Delayed | Fault::Closed => return None,
         };
         self.log(format!("fault {fault:?} on {op:?} of fd#{fd} by #{gt}"));
         Some(fault)

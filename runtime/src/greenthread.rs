@@ -342,6 +342,7 @@ pub(crate) fn kill_core(victim: &Rc<GtCore>) {
             h.timers.borrow_mut().add_front(
                 NewTimer {
                     deadline: None,
+                    tie: 0,
                     action: Action::Kill { gt: victim.clone() },
                     why: "kill",
                     creator,

@@ -60,6 +60,20 @@ pub trait Perturb {
     fn io_fault(&mut self, op: IoOp, fd: u64, gt: u64) -> Option<IoFault>;
     /// Whether parked waiters of fd ordinal `fd` get a spurious wake-up after this poll.
     fn spurious_wakeup(&mut self, fd: u64) -> bool;
+    /// Whether readiness reported for fd ordinal `fd` is held back to the next pass.
+    fn delay_readiness(&mut self, _fd: u64) -> bool {
+        false
+    }
+    /// Whether greenthread `gt` about to wait on fd ordinal `fd` sees it closed (simulated: the
+    /// wait fails with the closed error; the fd stays open).
+    fn close_while_waiting(&mut self, _fd: u64, _gt: u64) -> bool {
+        false
+    }
+    /// The tie-break of greenthread `creator`'s timers among equal deadlines (drawn once per
+    /// creator, when [`shuffles`](Perturb::shuffles)).
+    fn timer_tie(&mut self, _creator: u64) -> u8 {
+        0
+    }
 }
 
 /// Per-hub hook state.
@@ -73,6 +87,8 @@ pub(crate) struct Hooks {
     pub(crate) trace: RefCell<Option<Vec<u64>>>,
     /// Per creator: last (base, jittered) deadline, so its own timers keep their order.
     pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
+    /// Per creator: its timers' tie-break.
+    pub(crate) ties: RefCell<HashMap<u64, u8>>,
 }
 
 /// Installs (or with `None` removes) this hub's perturbation; returns the previous one.
@@ -83,6 +99,7 @@ pub(crate) struct Hooks {
 pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     let h = hub();
     h.hooks.jitter_last.borrow_mut().clear();
+    h.hooks.ties.borrow_mut().clear();
     std::mem::replace(&mut *h.hooks.perturb.borrow_mut(), p)
 }
 

@@ -77,6 +77,9 @@ pub(crate) struct Hub {
     pub(crate) live_count: Cell<usize>,
     /// The poller and registered fds, created on first use.
     pub(crate) reactor: RefCell<Option<Reactor>>,
+    /// Readiness events the harness delays to the next pass (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) delayed: RefCell<Vec<(Rc<IoSource>, bool, bool)>>,
     /// Sources made ready by the last poll (a reused buffer).
     pub(crate) fired: RefCell<Vec<(Rc<IoSource>, bool, bool)>>,
     /// Greenthreads (and the root) parked waiting for fd readiness.
@@ -206,6 +209,8 @@ impl Hub {
             live_count: Cell::new(0),
             reactor: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
+            #[cfg(feature = "test-hooks")]
+            delayed: RefCell::new(Vec::new()),
             listeners: Cell::new(0),
             external: Cell::new(0),
             tearing_down: Cell::new(false),
@@ -328,7 +333,13 @@ impl Hub {
             Some(base)
         };
         let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
-        self.timers.borrow_mut().add(NewTimer { deadline, action, why, creator, site, stack })
+        #[allow(unused_mut)]
+        let mut tie = 0;
+        #[cfg(feature = "test-hooks")]
+        if deadline.is_some() {
+            tie = self.tie_of(creator);
+        }
+        self.timers.borrow_mut().add(NewTimer { deadline, tie, action, why, creator, site, stack })
     }
 
     /// Delays a deadline by the perturbation's draw, never earlier, keeping the creator's own
@@ -345,6 +356,17 @@ impl Hub {
         }
         last.insert(creator, (base, jittered));
         jittered
+    }
+
+    /// The tie-break of `creator`'s timers, drawn once per creator when the harness reorders.
+    #[cfg(feature = "test-hooks")]
+    fn tie_of(&self, creator: u64) -> u8 {
+        if let Some(&t) = self.hooks.ties.borrow().get(&creator) {
+            return t;
+        }
+        let t = crate::hooks::with(|p| if p.shuffles() { p.timer_tie(creator) } else { 0 }).unwrap_or(0);
+        self.hooks.ties.borrow_mut().insert(creator, t);
+        t
     }
 
     /// Cancels a timer; harmless on a stale key.
@@ -421,7 +443,7 @@ impl Hub {
         self.passes.set(self.passes.get() + 1);
         let timeout = {
             let mut t = self.timers.borrow_mut();
-            if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 {
+            if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 || self.has_delayed_readiness() {
                 Some(Duration::ZERO)
             } else {
                 t.next_deadline().map(|d| Duration::from_nanos(d.saturating_sub(self.now_ns())))
@@ -510,6 +532,18 @@ impl Hub {
         }
     }
 
+    /// Readiness held back by the harness for the next pass (feature `test-hooks`).
+    fn has_delayed_readiness(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        {
+            !self.delayed.borrow().is_empty()
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            false
+        }
+    }
+
     /// Something outside the greenthreads may still wake one: a parked fd waiter, a `tpool` job in
     /// flight, or a live [`HubHandle`].
     fn outside_wakers(&self) -> bool {
@@ -580,19 +614,21 @@ impl Hub {
 
     /// Invariants of firing: never before the deadline (a fresh clock read), and in
     /// `(deadline, seq)` order among the heap timers of one pass.
-    fn check_timer_order(&self, deadline: u64, seq: u64) {
+    fn check_timer_order(&self, deadline: u64, order: u64) {
+        let seq = order & ((1 << 56) - 1);
         let now = self.now_ns();
         if now < deadline && !self.tearing_down.get() {
             record_invariant(format!("timer t{seq} fired {} ns before its deadline", deadline - now));
         }
         let last = self.last_fired.get();
-        if (deadline, seq) < last {
+        if (deadline, order) < last {
             record_invariant(format!(
                 "timer order: t{seq} (deadline {deadline} ns) fired after t{} (deadline {} ns)",
-                last.1, last.0
+                last.1 & ((1 << 56) - 1),
+                last.0
             ));
         }
-        self.last_fired.set((deadline, seq));
+        self.last_fired.set((deadline, order));
     }
 
     /// Resumes `gt` if it is still parked in green call `seq`.
@@ -839,6 +875,8 @@ impl Hub {
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.trace.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();
+            self.hooks.ties.borrow_mut().clear();
+            self.delayed.borrow_mut().clear();
         }
         // Waiters leaked by teardown never decrement these: start from zero.
         self.listeners.set(0);

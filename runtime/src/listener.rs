@@ -197,6 +197,8 @@ impl Hub {
             Ok(Ok(())) => {}
             Ok(Err(e)) | Err(e) => panic!("green: the hub's poller failed: {e}"),
         }
+        #[cfg(feature = "test-hooks")]
+        self.perturb_readiness(&mut fired);
         for (src, rd, wr) in fired.drain(..) {
             if rd {
                 src.readable.set(true);
@@ -213,6 +215,29 @@ impl Hub {
         if posted {
             self.run_posted();
         }
+    }
+
+    /// Delays (to the next pass) and reorders readiness within this poll's batch, as the harness
+    /// draws; readiness delayed by the previous pass is delivered now.
+    #[cfg(feature = "test-hooks")]
+    fn perturb_readiness(&self, fired: &mut Vec<(Rc<IoSource>, bool, bool)>) {
+        let held = std::mem::take(&mut *self.delayed.borrow_mut());
+        let mut now = Vec::with_capacity(fired.len() + held.len());
+        now.extend(held);
+        for ev in fired.drain(..) {
+            if crate::hooks::with(|p| p.delay_readiness(ev.0.ordinal)).unwrap_or(false) {
+                self.delayed.borrow_mut().push(ev);
+            } else {
+                now.push(ev);
+            }
+        }
+        if now.len() > 1 && crate::hooks::with(|p| p.shuffles()).unwrap_or(false) {
+            for k in (1..now.len()).rev() {
+                let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
+                now.swap(k, j);
+            }
+        }
+        *fired = now;
     }
 
     /// Injected spurious readiness: parked waiters wake and retry as if the fd were ready.
@@ -425,6 +450,10 @@ impl IoSource {
                 let e = self.second_waiter_error(i, &me, site);
                 crate::hub::record_invariant(format!("multiple readers: {e}"));
                 return Err(e);
+            }
+            #[cfg(feature = "test-hooks")]
+            if crate::hooks::with(|p| p.close_while_waiting(self.ordinal, me.id)).unwrap_or(false) {
+                return Err(closed_error(self));
             }
             if h.flags.listener_stacks.get() {
                 self.stacks.borrow_mut().push((me.id, i, crate::debug::capture_stack()));

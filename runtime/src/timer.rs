@@ -107,6 +107,13 @@ pub(crate) struct Entry {
     pub(crate) stack: Option<Box<[usize]>>,
     /// Which queue holds the key.
     loc: Loc,
+    /// Tie-break drawn for its creator (see [`NewTimer::tie`]).
+    tie: u8,
+}
+
+/// The heap's second key: the tie-break above the creation order.
+pub(crate) fn order_of(tie: u8, seq: u64) -> u64 {
+    (u64::from(tie) << 56) | (seq & ((1 << 56) - 1))
 }
 
 /// Which queue holds a live timer's key.
@@ -174,6 +181,9 @@ impl Default for Timers {
 /// What `add` needs to know about a new timer.
 pub(crate) struct NewTimer {
     pub(crate) deadline: Option<u64>,
+    /// Tie-break among equal deadlines, above the creation order (0 unless a harness draws one
+    /// per creator: one greenthread's own timers then still keep their order).
+    pub(crate) tie: u8,
     pub(crate) action: Action,
     pub(crate) why: &'static str,
     pub(crate) creator: u64,
@@ -225,6 +235,7 @@ impl Timers {
                     site: Location::caller(),
                     stack: None,
                     loc: Loc::Ready,
+                    tie: 0,
                 });
                 (self.slab.len() - 1) as u32
             }
@@ -239,10 +250,11 @@ impl Timers {
         e.site = t.site;
         e.stack = t.stack;
         e.loc = if t.deadline.is_none() { Loc::Ready } else { Loc::Heap };
+        e.tie = t.tie;
         let key = TimerKey { idx, gen: e.gen };
         match t.deadline {
             None => self.ready.push_back(Ready::Timer(key)),
-            Some(d) => self.heap.push(Reverse((d, seq, TimerKeyOrd(idx, key.gen)))),
+            Some(d) => self.heap.push(Reverse((d, order_of(t.tie, seq), TimerKeyOrd(idx, key.gen)))),
         }
         self.live += 1;
         key
@@ -278,7 +290,7 @@ impl Timers {
             return None;
         }
         let e = &self.slab[key.idx as usize];
-        e.deadline.map(|d| (d, e.seq))
+        e.deadline.map(|d| (d, order_of(e.tie, e.seq)))
     }
 
     /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
