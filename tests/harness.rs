@@ -300,7 +300,6 @@ fn a_busy_loop_past_the_budget_aborts_with_the_replay_line() {
     assert!(stderr.contains("replay: GREEN_TAPE="), "{stderr}");
 }
 
-
 mod properties {
     //! Property tests under random tapes (proptest shrinks failing tapes and op sequences).
 

@@ -86,6 +86,8 @@ pub struct Report {
     pub invariant_violations: Vec<String>,
     /// Context switches the run performed.
     pub switches: u64,
+    /// Timers the run fired.
+    pub timers_fired: u64,
     /// The greenthreads switched into, in order (for determinism checks).
     pub trace: Vec<u64>,
 }
@@ -94,13 +96,19 @@ pub struct Report {
 #[derive(Clone, Debug)]
 pub struct Harness {
     config: Config,
+    blocking_mode: green_detectors::Mode,
     fail_on_exceptions: bool,
     fail_on_leaks: bool,
 }
 
 impl Default for Harness {
     fn default() -> Self {
-        Harness { config: Config::default(), fail_on_exceptions: true, fail_on_leaks: true }
+        Harness {
+            config: Config::default(),
+            blocking_mode: green_detectors::Mode::Collect,
+            fail_on_exceptions: true,
+            fail_on_leaks: true,
+        }
     }
 }
 
@@ -195,6 +203,21 @@ impl Harness {
     /// ```
     pub fn blocking(mut self, resolution: std::time::Duration) -> Self {
         self.config.blocking = Some(resolution);
+        self
+    }
+
+    /// What blocking detection does with an over-budget slice (default: collect into the report).
+    ///
+    /// ```
+    /// use green_detectors::Mode;
+    /// let r = green_harness::Harness::new().blocking(std::time::Duration::from_millis(30)).blocking_mode(Mode::Fail).run(|| {
+    ///     let gt = green::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(120)); green::sleep(std::time::Duration::ZERO) });
+    ///     assert!(gt.wait().is_err());
+    /// });
+    /// assert_eq!(r.blocking.len(), 1);
+    /// ```
+    pub fn blocking_mode(mut self, mode: green_detectors::Mode) -> Self {
+        self.blocking_mode = mode;
         self
     }
 
@@ -345,16 +368,14 @@ impl Harness {
         }
         green::hooks::set_trace(true);
         if let Some(res) = c.blocking {
-            green_detectors::enable(green_detectors::BlockingConfig {
-                resolution: res,
-                mode: green_detectors::Mode::Collect,
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
+            green_detectors::enable(green_detectors::BlockingConfig { resolution: res, mode: self.blocking_mode })
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let watchdog = Budget::start(c.budget, self.replay_line(&state.borrow().tape));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
         let leaks = green_detectors::check_leaks().err();
         let switches = green::hub::switch_count();
+        let timers_fired = green::hub::timers_fired();
         let invariant_violations = green::debug::take_invariant_violations();
         let trace = green::hooks::take_trace();
         let blocking = if c.blocking.is_some() {
@@ -378,6 +399,7 @@ impl Harness {
             unobserved_panics,
             invariant_violations,
             switches,
+            timers_fired,
             trace,
         };
         (report, outcome)

@@ -91,6 +91,8 @@ pub(crate) struct Hub {
     pub(crate) switches: Cell<u64>,
     /// Hub passes.
     pub(crate) passes: Cell<u64>,
+    /// Timers fired (slab timers: sleeps, timeouts, starts, callbacks).
+    pub(crate) timers_fired: Cell<u64>,
     pub(crate) flags: debug::Flags,
     /// The harness's perturbation state (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
@@ -216,6 +218,7 @@ impl Hub {
             tearing_down: Cell::new(false),
             switches: Cell::new(0),
             passes: Cell::new(0),
+            timers_fired: Cell::new(0),
             flags: debug::Flags::default(),
             #[cfg(feature = "test-hooks")]
             hooks: crate::hooks::Hooks::default(),
@@ -570,6 +573,7 @@ impl Hub {
             self.timers.borrow_mut().popped_stale_from_batch();
             return None;
         };
+        self.timers_fired.set(self.timers_fired.get() + 1);
         match action {
             Action::Wake { gt, seq } => return self.fire_wake(&gt, seq),
             Action::Start { gt, owner } => {
@@ -864,6 +868,7 @@ impl Hub {
         self.live_count.set(0);
         self.switches.set(0);
         self.passes.set(0);
+        self.timers_fired.set(0);
         self.flags.reset();
         self.exceptions.borrow_mut().clear();
         self.unobserved.borrow_mut().clear();
@@ -1115,6 +1120,18 @@ pub fn wait_all_blocked() {
             return;
         }
     }
+}
+
+/// Timers this thread's hub fired so far (sleeps, timeouts, starts, callbacks; not the bare
+/// wake-ups of `sleep(0)` and hand-offs).
+///
+/// ```
+/// let before = green::hub::timers_fired();
+/// green::sleep(std::time::Duration::from_millis(1));
+/// assert_eq!(green::hub::timers_fired(), before + 1);
+/// ```
+pub fn timers_fired() -> u64 {
+    hub().timers_fired.get()
 }
 
 /// Live greenthreads on this thread's hub (spawned and not finished; the root is not counted).
