@@ -508,3 +508,36 @@ fn blocking_detection_in_the_harness_reports_a_blocking_body() {
     });
     assert!(report.blocking.iter().any(|b| b.contains("name=hog")), "{:?}", report.blocking);
 }
+
+/// Child half of `the_replay_line_s_environment_drives_the_run`.
+#[test]
+#[ignore = "run as a child process by the_replay_line_s_environment_drives_the_run"]
+fn replay_child() {
+    if std::env::var_os("GREEN_REPLAY_CHILD").is_none() {
+        return;
+    }
+    let (report, r) = Harness::new().try_run(relies_on_spawn_order);
+    println!("tape={} order={:?} faults={}", report.tape.to_hex(), r.unwrap(), report.faults.len());
+}
+
+#[test]
+fn the_replay_line_s_environment_drives_the_run() {
+    // Find a tape that reorders the spawns, then replay it through the environment, as the
+    // replay line says, in a fresh process.
+    let tape = (0..200u64)
+        .map(|s| Harness::new().seed(s).shuffle(true).try_run(relies_on_spawn_order))
+        .find(|(_, r)| r.as_ref().map(|o| o != &[0, 1, 2]).unwrap_or(false))
+        .map(|(report, _)| report.tape)
+        .expect("a reordering tape");
+    let (_, expected) = Harness::new().tape(tape.clone()).shuffle(true).try_run(relies_on_spawn_order);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "harness::replay_child", "--test-threads=1", "--nocapture"])
+        .env("GREEN_REPLAY_CHILD", "1")
+        .env("GREEN_TAPE", tape.to_hex())
+        .env("GREEN_SHUFFLE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = format!("tape={} order={:?}", tape.to_hex(), expected.unwrap());
+    assert!(stdout.contains(&want), "{stdout}\nwanted {want}");
+}
