@@ -541,3 +541,50 @@ fn the_replay_line_s_environment_drives_the_run() {
     let want = format!("tape={} order={:?}", tape.to_hex(), expected.unwrap());
     assert!(stdout.contains(&want), "{stdout}\nwanted {want}");
 }
+
+/// Regression (review): readiness held back for the next pass must not stop the hub from polling
+/// once the last socket is gone (the hub busy-looped and virtual time froze).
+#[test]
+fn delayed_readiness_of_a_dropped_socket_does_not_freeze_the_hub() {
+    Harness::new().tape(Tape::new(vec![1; 256])).faults(&[Fault::Delayed]).budget(Duration::from_secs(20)).run(|| {
+        {
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let _client = green::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let _ = listener.accept().unwrap();
+        }
+        green::sleep(ms(10));
+    });
+}
+
+/// Regression (review): an injected reset belongs to a connection, never to a listener.
+#[test]
+fn listeners_never_get_a_sticky_injected_reset() {
+    let (report, r) =
+        Harness::new().tape(Tape::new(vec![1; 256])).faults(&[Fault::Reset]).fail_on_leaks(false).try_run(
+            || -> std::io::Result<()> {
+                let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+                let addr = listener.local_addr()?;
+                for _ in 0..3 {
+                    let c = green::spawn(move || green::net::TcpStream::connect(addr).map(drop));
+                    listener.accept()?;
+                    let _ = c.join();
+                }
+                Ok(())
+            },
+        );
+    r.unwrap().unwrap();
+    assert!(report.faults.iter().all(|f| !f.contains("Accept")), "{:?}", report.faults);
+}
+
+/// Regression (review): jitter must keep one greenthread's own timers in order, also when a later
+/// timer has an earlier deadline (a sleep inside a longer timeout).
+#[test]
+fn jitter_never_lets_a_greenthreads_longer_timeout_beat_its_shorter_sleep() {
+    for seed in 0..60 {
+        let (_, r) = Harness::new()
+            .seed(seed)
+            .jitter(ms(20))
+            .try_run(|| green::with_timeout(ms(15), || green::sleep(ms(10))).is_ok());
+        assert!(r.unwrap(), "seed {seed}: the 15 ms timeout beat the 10 ms sleep");
+    }
+}

@@ -459,6 +459,9 @@ impl Budget {
                 // Only what is safe to read from another thread: the probe.
                 let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
                 std::thread::sleep(Duration::from_millis(50));
+                if d.load(Ordering::SeqCst) {
+                    return; // the run ended meanwhile
+                }
                 let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
                 let msg = format!(
                     "green-harness: the run on thread {name} exceeded its budget of {budget:?}: greenthread #{cur} was \
@@ -473,6 +476,13 @@ impl Budget {
     }
 
     fn stop(self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        // Also when the run unwinds: the watchdog must never outlive its run.
         self.done.store(true, Ordering::SeqCst);
     }
 }

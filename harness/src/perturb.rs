@@ -102,6 +102,7 @@ impl Perturb for TapePerturb {
             .copied()
             .filter(|f| match op {
                 IoOp::Connect => *f == Fault::Refused,
+                IoOp::Accept | IoOp::Datagram => matches!(f, Fault::Eintr | Fault::WouldBlock),
                 IoOp::Read => matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset),
                 IoOp::Write => {
                     matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset | Fault::BrokenPipe)

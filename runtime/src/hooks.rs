@@ -26,6 +26,10 @@ pub enum IoOp {
     Write,
     /// `connect`.
     Connect,
+    /// `accept` (only `EINTR` and spurious `WouldBlock` apply).
+    Accept,
+    /// A datagram `send`/`recv` (only `EINTR` and spurious `WouldBlock` apply).
+    Datagram,
 }
 
 /// A fault injected into a socket operation.
@@ -47,7 +51,8 @@ pub enum IoFault {
 
 /// What a harness plugs into the hub; every method is called on the hub's thread.
 pub trait Perturb {
-    /// Extra delay (≥ 0) for a timer of `delay` created by greenthread `creator` (0 = root).
+    /// Extra delay (≥ 0) for the timers of greenthread `creator` (0 = root); asked once per
+    /// creator (its first timer of `delay`), then applied to all its timers.
     fn timer_delay(&mut self, creator: u64, delay: Duration) -> Duration;
     /// Whether ready batches are shuffled at all (when false, [`pick`](Perturb::pick) is never
     /// called and a pass costs nothing extra).
@@ -85,7 +90,8 @@ pub(crate) struct Hooks {
     /// Real-time grace for fds before virtual time jumps.
     pub(crate) grace: Cell<Duration>,
     pub(crate) trace: RefCell<Option<Vec<u64>>>,
-    /// Per creator: last (base, jittered) deadline, so its own timers keep their order.
+    /// Per creator: its jitter offset in nanoseconds (second field; drawn once per creator, so its
+    /// own timers keep their order).
     pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
     /// Per creator: its timers' tie-break.
     pub(crate) ties: RefCell<HashMap<u64, u8>>,

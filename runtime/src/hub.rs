@@ -345,20 +345,22 @@ impl Hub {
         self.timers.borrow_mut().add(NewTimer { deadline, tie, action, why, creator, site, stack })
     }
 
-    /// Delays a deadline by the perturbation's draw, never earlier, keeping the creator's own
-    /// timers in order.
+    /// Delays a deadline by the perturbation's draw for `creator`, never earlier. The offset is
+    /// drawn once per creator, so one greenthread's own timers keep their order while timers of
+    /// different greenthreads move against each other.
     #[cfg(feature = "test-hooks")]
     fn jitter(&self, creator: u64, delay: Duration, base: u64) -> u64 {
-        let Some(extra) = crate::hooks::with(|p| p.timer_delay(creator, delay)) else { return base };
-        let mut jittered = base.saturating_add(u64::try_from(extra.as_nanos()).unwrap_or(0));
-        let mut last = self.hooks.jitter_last.borrow_mut();
-        if let Some(&(lb, lj)) = last.get(&creator) {
-            if base >= lb && jittered < lj {
-                jittered = lj;
+        let known = self.hooks.jitter_last.borrow().get(&creator).map(|x| x.1);
+        let extra = match known {
+            Some(e) => e,
+            None => {
+                let Some(d) = crate::hooks::with(|p| p.timer_delay(creator, delay)) else { return base };
+                let e = u64::try_from(d.as_nanos()).unwrap_or(0);
+                self.hooks.jitter_last.borrow_mut().insert(creator, (0, e));
+                e
             }
-        }
-        last.insert(creator, (base, jittered));
-        jittered
+        };
+        base.saturating_add(extra)
     }
 
     /// The tie-break of `creator`'s timers, drawn once per creator when the harness reorders.
@@ -459,7 +461,10 @@ impl Hub {
                 }
                 self.deadlock(root);
             }
-            Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
+            Some(t)
+                if t.is_zero()
+                    && !self.has_delayed_readiness()
+                    && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
             t => self.wait_io(t),
         }
         #[cfg(feature = "test-hooks")]
@@ -500,10 +505,14 @@ impl Hub {
             // Real work is in flight on another thread: wait for it in real time.
             return self.poll_io(Some(t.min(Duration::from_millis(10))));
         }
+        if self.has_delayed_readiness() {
+            // Readiness is held back for the next pass: an fd is not idle, no jump.
+            return self.poll_io(Some(Duration::ZERO));
+        }
         if self.listeners.get() > 0 {
             let before = self.timers.borrow().ready.len();
             self.poll_io(Some(self.hooks.grace.get().min(t)));
-            if self.timers.borrow().ready.len() > before {
+            if self.timers.borrow().ready.len() > before || self.has_delayed_readiness() {
                 return; // an fd became ready: no jump
             }
         } else if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {

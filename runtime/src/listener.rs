@@ -362,6 +362,10 @@ pub(crate) fn deregister(src: &Rc<IoSource>) {
         return;
     }
     let h = hub();
+    #[cfg(feature = "test-hooks")]
+    if let Ok(mut d) = h.delayed.try_borrow_mut() {
+        d.retain(|(s, _, _)| !Rc::ptr_eq(s, src));
+    }
     let _ = h.with_reactor(|r| {
         if r.by_fd.get(&src.fd).is_some_and(|s| Rc::ptr_eq(s, src)) {
             r.by_fd.remove(&src.fd);
@@ -428,7 +432,7 @@ impl IoSource {
         site: &'static Location<'static>,
     ) -> io::Result<()> {
         let mut deferred = false;
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let deadline = timeout.map(|t| hub().now() + t);
         loop {
             if self.closed.get() {
                 return Err(closed_error(self));
@@ -460,7 +464,7 @@ impl IoSource {
             }
             h.listeners.set(h.listeners.get() + 1);
             let _parked = Parked { hub: h, src: self, id: me.id, i };
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            let left = deadline.map(|d| d.saturating_duration_since(h.now()));
             match q.wait_at(what, site, left, |()| self.woken_ran(i)) {
                 Some(()) => self.woken_ran(i),
                 None => return Err(timeout_error(timeout.unwrap_or_default())),

@@ -90,7 +90,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 Ok(v) => return Ok(v),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.src.clear(i);
-                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    let left = deadline.map(|d| d.saturating_duration_since(crate::hub::hub().now()));
                     self.src.wait(i, left, what, site)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -108,7 +108,12 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 return Some(Injected::Fail(io::Error::from(kind)));
             }
         }
-        let op = if i == Interest::Read { IoOp::Read } else { IoOp::Write };
+        let op = match (self.src.kind, i) {
+            ("tcp listener", _) => IoOp::Accept,
+            ("udp socket", _) => IoOp::Datagram,
+            (_, Interest::Read) => IoOp::Read,
+            (_, Interest::Write) => IoOp::Write,
+        };
         let gt = crate::hub::hub().current().map_or(0, |c| c.id);
         match crate::hooks::with(|p| p.io_fault(op, self.src.ordinal, gt)).flatten()? {
             IoFault::Interrupted => Some(Injected::Retry),
@@ -170,8 +175,9 @@ enum Injected {
     Limit(usize),
 }
 
+/// A deadline on the hub's clock (virtual under a harness).
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + t)
+    timeout.map(|t| crate::hub::hub().now() + t)
 }
 
 /// Tries `f` on each address `addr` resolves to, returning the first success or the last error.

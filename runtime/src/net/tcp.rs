@@ -199,7 +199,7 @@ impl TcpStream {
         let dl = deadline(timeout);
         loop {
             s.sock.src.clear(Interest::Write);
-            let left = dl.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            let left = dl.map(|d| d.saturating_duration_since(crate::hub::hub().now()));
             s.sock.src.wait(Interest::Write, left, "TcpStream::connect", site)?;
             if let Some(e) = s.sock.with(|t| t.take_error())? {
                 return Err(e);
