@@ -9,6 +9,27 @@
 //! Review new or changed snapshots with `cargo insta review`; CI runs with `INSTA_UPDATE=no`, so
 //! a missing or different snapshot fails it.
 
+/// The `snapshots/` folder of the workspace containing `manifest_dir` (the top-most ancestor whose
+/// `Cargo.toml` has a `[workspace]` table), or of `manifest_dir` itself outside a workspace.
+///
+/// ```
+/// // This doc test runs in the `harness/` member of the green workspace:
+/// let dir = green_harness::snapshot::workspace_snapshots_dir(env!("CARGO_MANIFEST_DIR"));
+/// let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+/// assert_eq!(dir, workspace.join("snapshots"));
+/// ```
+pub fn workspace_snapshots_dir(manifest_dir: &str) -> std::path::PathBuf {
+    let start = std::path::Path::new(manifest_dir);
+    let mut root = start.to_path_buf();
+    for dir in start.ancestors() {
+        let toml = dir.join("Cargo.toml");
+        if std::fs::read_to_string(&toml).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]")) {
+            root = dir.to_path_buf();
+        }
+    }
+    root.join("snapshots")
+}
+
 /// The stable view of a dump: frame lines removed.
 ///
 /// ```
@@ -20,7 +41,8 @@ pub fn stable_view(dump: &str) -> String {
 }
 
 /// Asserts an insta snapshot of a hub dump (its [stable view](crate::snapshot::stable_view)),
-/// stored in `<CARGO_MANIFEST_DIR>/snapshots/<name>.snap` of the calling package.
+/// stored as `<name>.snap` in the calling workspace's top-level `snapshots/` folder (see
+/// [`workspace_snapshots_dir`](crate::snapshot::workspace_snapshots_dir)).
 ///
 /// ```no_run
 /// green_harness::Harness::new().run(|| {
@@ -31,7 +53,7 @@ pub fn stable_view(dump: &str) -> String {
 macro_rules! assert_hub_snapshot {
     ($name:expr, $dump:expr) => {{
         let mut settings = $crate::insta::Settings::clone_current();
-        settings.set_snapshot_path(::std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
+        settings.set_snapshot_path($crate::snapshot::workspace_snapshots_dir(env!("CARGO_MANIFEST_DIR")));
         settings.set_prepend_module_to_snapshot(false);
         settings.set_omit_expression(true);
         let view = $crate::snapshot::stable_view(&$dump);

@@ -151,15 +151,19 @@ where
     }
 }
 
-/// Runs on the hub's thread when job `id` finished: wakes its caller.
+/// Runs on the hub's thread when job `id` finished: the job no longer counts as in flight, and
+/// its caller (if it still waits) wakes.
 fn complete(id: u64) {
+    let h = hub();
+    h.external.set(h.external.get().saturating_sub(1));
     let ev = PENDING.with(|m| m.borrow_mut().remove(&id));
     if let Some(ev) = ev {
         let _ = ev.send(());
     }
 }
 
-/// Ends a job's wait: forgets it and stops counting it as in flight.
+/// Ends a job's wait (also when the caller is killed or times out). The job stays counted as in
+/// flight until it completes: its OS thread is still working (virtual time holds still).
 struct InFlight {
     id: u64,
 }
@@ -167,7 +171,5 @@ struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let _ = PENDING.try_with(|m| m.borrow_mut().remove(&self.id));
-        let h = hub();
-        h.external.set(h.external.get().saturating_sub(1));
     }
 }
