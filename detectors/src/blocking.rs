@@ -9,7 +9,7 @@
 //!   now (from a switch into a greenthread, or the root, until it switches back) is over budget.
 //! * The watchdog then sends `SIGALRM` to that hub's OS thread only (`pthread_sigqueue`), once per
 //!   slice. Nothing periodic interrupts a healthy hub. The handler copies the raw return
-//!   addresses of the interrupted stack into a preallocated buffer ([`crate::sys`]).
+//!   addresses of the interrupted stack into a preallocated buffer (the `sys` module).
 //! * When the slice ends (the greenthread's next green call, its end, or the root's next blocking
 //!   call) the runtime calls the detector on the hub's thread, in normal context: it symbolises
 //!   the stack, measures the slice (held: wall time from switch-in to switch-out; cpu: the

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-/// A fault tape; see the [module docs](self).
+/// A fault tape; see the module docs: 0 means "no perturbation here", an exhausted tape reads as 0.
 ///
 /// ```
 /// let mut t = green_harness::Tape::new(vec![3, 0, 7]);

@@ -951,7 +951,7 @@ impl TimerHandle {
 /// Runs `f` in hub context after `delay`, whoever created it (eventlet's `schedule_call_global`).
 ///
 /// `f` must not block: a blocking green call in hub context panics (the panic is caught by the hub,
-/// printed when [`debug::hub_exceptions`](crate::debug::hub_exceptions) is on, and recorded). Equal
+/// printed when [`debug::hub_exceptions`] is on, and recorded). Equal
 /// deadlines fire in creation order; a zero delay runs at the next hub pass.
 ///
 /// ```
