@@ -9,8 +9,9 @@
 //! Review new or changed snapshots with `cargo insta review`; CI runs with `INSTA_UPDATE=no`, so
 //! a missing or different snapshot fails it.
 
-/// The `snapshots/` folder of the workspace containing `manifest_dir` (the top-most ancestor whose
-/// `Cargo.toml` has a `[workspace]` table), or of `manifest_dir` itself outside a workspace.
+/// The `snapshots/` folder of the workspace containing `manifest_dir`: the nearest ancestor
+/// (`manifest_dir` included) whose `Cargo.toml` has a `[workspace]` table, or `manifest_dir`
+/// itself outside a workspace.
 ///
 /// ```
 /// // This doc test runs in the `harness/` member of the green workspace:
@@ -20,24 +21,41 @@
 /// ```
 pub fn workspace_snapshots_dir(manifest_dir: &str) -> std::path::PathBuf {
     let start = std::path::Path::new(manifest_dir);
-    let mut root = start.to_path_buf();
-    for dir in start.ancestors() {
-        let toml = dir.join("Cargo.toml");
-        if std::fs::read_to_string(&toml).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]")) {
-            root = dir.to_path_buf();
-        }
-    }
+    let root = start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .unwrap_or(start);
     root.join("snapshots")
 }
 
-/// The stable view of a dump: frame lines removed.
+/// The stable view of a dump: frame lines removed, and call sites inside the standard library
+/// (a green call made through `std::io::Read::read_exact`, say) shown as `<std>`, since their
+/// paths and lines change with the toolchain.
 ///
 /// ```
 /// let v = green_harness::snapshot::stable_view("TIMERS:\nt1 +1.000000s wake #1 (sleep)\n    at f (a.rs:1)");
 /// assert_eq!(v, "TIMERS:\nt1 +1.000000s wake #1 (sleep)");
+/// let w = green_harness::snapshot::stable_view("#3: blocked in TcpStream::read at /rustc/abc/library/std/src/io/mod.rs:1058, spawned at a.rs:2");
+/// assert_eq!(w, "#3: blocked in TcpStream::read at <std>, spawned at a.rs:2");
 /// ```
 pub fn stable_view(dump: &str) -> String {
-    dump.lines().filter(|l| !l.starts_with("    at ")).collect::<Vec<_>>().join("\n")
+    dump.lines().filter(|l| !l.starts_with("    at ")).map(hide_std_sites).collect::<Vec<_>>().join("\n")
+}
+
+fn hide_std_sites(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find("/rustc/") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find([',', ')', ' ']).unwrap_or(tail.len());
+        out.push_str("<std>");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Asserts an insta snapshot of a hub dump (its [stable view](crate::snapshot::stable_view)),
