@@ -588,3 +588,31 @@ fn jitter_never_lets_a_greenthreads_longer_timeout_beat_its_shorter_sleep() {
         assert!(r.unwrap(), "seed {seed}: the 15 ms timeout beat the 10 ms sleep");
     }
 }
+
+#[test]
+fn trace_to_writes_a_chrome_timeline_of_the_run() {
+    let path = std::env::temp_dir().join(format!("green-timeline-{}.json", std::process::id()));
+    Harness::new().tape(Tape::new(vec![1; 64])).faults(&[Fault::Short]).trace_to(&path).run(|| {
+        let a = green::Builder::new().name("alpha").spawn(|| green::sleep(ms(5)));
+        let _ = echo_round_trip(false);
+        a.wait().unwrap();
+    });
+    let json = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        json.starts_with("{\"traceEvents\":[\n") && json.trim_end().ends_with("],\"displayTimeUnit\":\"ms\"}"),
+        "{json}"
+    );
+    // One track per greenthread, named; slices with what they parked in; timers; faults.
+    assert!(json.contains(r##""ph":"M","pid":1,"tid":1,"args":{"name":"#1 \"alpha\""}"##), "{json}");
+    assert!(json.contains(r#""ph":"X","pid":1,"tid":1,"#) && json.contains(r#""then":"parked in sleep""#), "{json}");
+    assert!(json.contains(r#""cat":"timer""#), "{json}");
+    assert!(json.contains(r#""name":"fault Short("#) && json.contains(r#""cat":"fault""#), "{json}");
+    // Every event is one object per line with balanced braces and quotes.
+    for line in json.lines().skip(1).take_while(|l| !l.starts_with(']')) {
+        let l = line.trim_end_matches(',');
+        assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+        assert_eq!(l.matches('{').count(), l.matches('}').count(), "{l}");
+        assert_eq!(l.replace("\\\"", "").matches('"').count() % 2, 0, "{l}");
+    }
+}

@@ -51,6 +51,7 @@ mod perturb;
 pub mod snapshot;
 pub mod strategy;
 mod tape;
+mod timeline;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -96,6 +97,7 @@ pub struct Report {
 #[derive(Clone, Debug)]
 pub struct Harness {
     config: Config,
+    trace_path: Option<std::path::PathBuf>,
     blocking_mode: green_detectors::Mode,
     fail_on_exceptions: bool,
     fail_on_leaks: bool,
@@ -105,6 +107,7 @@ impl Default for Harness {
     fn default() -> Self {
         Harness {
             config: Config::default(),
+            trace_path: None,
             blocking_mode: green_detectors::Mode::Collect,
             fail_on_exceptions: true,
             fail_on_leaks: true,
@@ -218,6 +221,21 @@ impl Harness {
     /// ```
     pub fn blocking_mode(mut self, mode: green_detectors::Mode) -> Self {
         self.blocking_mode = mode;
+        self
+    }
+
+    /// Writes the run's timeline to `path` as Chrome trace-event JSON (open it in Perfetto or
+    /// `chrome://tracing`): one track per greenthread with its slices (and what each parked in),
+    /// timers fired, injected faults and blocking reports as instant events. `GREEN_TRACE=<path>`
+    /// does the same for every run.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join("green-doc-trace.json");
+    /// green_harness::Harness::new().trace_to(&path).run(|| green::spawn(|| ()).wait().unwrap());
+    /// assert!(std::fs::read_to_string(&path).unwrap().starts_with("{\"traceEvents\":["));
+    /// ```
+    pub fn trace_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.trace_path = Some(path.into());
         self
     }
 
@@ -356,7 +374,7 @@ impl Harness {
         let _ = green::hub::shutdown();
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
         let c = &self.config;
-        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new() }));
+        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new(), log_times: Vec::new() }));
         green::hooks::install(Some(Box::new(perturb::TapePerturb {
             state: state.clone(),
             jitter: c.jitter,
@@ -367,6 +385,10 @@ impl Harness {
             green::hooks::set_virtual_clock(true, c.grace);
         }
         green::hooks::set_trace(true);
+        let trace_path = self.trace_path.clone().or_else(|| std::env::var_os(TRACE_ENV).map(Into::into));
+        if trace_path.is_some() {
+            green::hooks::set_timeline(true);
+        }
         if let Some(res) = c.blocking {
             green_detectors::enable(green_detectors::BlockingConfig { resolution: res, mode: self.blocking_mode })
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -378,6 +400,7 @@ impl Harness {
         let timers_fired = green::hub::timers_fired();
         let invariant_violations = green::debug::take_invariant_violations();
         let trace = green::hooks::take_trace();
+        let timeline = green::hooks::take_timeline();
         let blocking = if c.blocking.is_some() {
             let b = green_detectors::take_reports().iter().map(ToString::to_string).collect();
             green_detectors::disable();
@@ -390,6 +413,12 @@ impl Harness {
         watchdog.stop();
         let st = state.borrow();
         let tape = Tape::new(st.tape.bytes().to_vec());
+        if let Some(path) = &trace_path {
+            let json = timeline::chrome_json(&timeline, &st.log, &st.log_times, &blocking, timeline_origin(&timeline));
+            if let Err(e) = std::fs::write(path, json) {
+                eprintln!("green-harness: cannot write the timeline to {}: {e}", path.display());
+            }
+        }
         let report = Report {
             tape,
             faults: st.log.clone(),
@@ -430,6 +459,21 @@ impl Harness {
             self.replay_line(&a.tape)
         ))
     }
+}
+
+/// Environment variable: write every run's timeline to this path (see [`Harness::trace_to`]).
+pub const TRACE_ENV: &str = "GREEN_TRACE";
+
+/// The earliest time in a timeline (its origin for display).
+fn timeline_origin(t: &[green::hooks::TimelineEvent]) -> u64 {
+    t.iter()
+        .map(|e| match e {
+            green::hooks::TimelineEvent::Slice { start, .. } => *start,
+            green::hooks::TimelineEvent::Timer { at, .. } => *at,
+            _ => u64::MAX,
+        })
+        .min()
+        .unwrap_or(0)
 }
 
 /// The per-run wall-clock budget, watched from another thread.

@@ -13,6 +13,8 @@ use crate::tape::Tape;
 pub(crate) struct State {
     pub(crate) tape: Tape,
     pub(crate) log: Vec<String>,
+    /// Hub time (`green::hooks::now_ns`) of each log entry.
+    pub(crate) log_times: Vec<u64>,
 }
 
 pub(crate) struct TapePerturb {
@@ -28,7 +30,10 @@ impl TapePerturb {
     }
 
     fn log(&self, line: String) {
-        self.state.borrow_mut().log.push(line);
+        let at = green::hooks::now_ns();
+        let mut st = self.state.borrow_mut();
+        st.log.push(line);
+        st.log_times.push(at);
     }
 }
 

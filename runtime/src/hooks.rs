@@ -81,6 +81,35 @@ pub trait Perturb {
     }
 }
 
+/// One event of a run's timeline (see [`set_timeline`]); times are hub nanoseconds (virtual under
+/// a virtual clock).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimelineEvent {
+    /// Greenthread `gt` (its label in `name`) ran from `start` to `end`.
+    Slice {
+        /// Ordinal id.
+        gt: u64,
+        /// `#3 "name"`-style label.
+        name: String,
+        /// Switch-in time.
+        start: u64,
+        /// Switch-out time.
+        end: u64,
+        /// What it parked in at the end (`None` when it finished).
+        parked_in: Option<&'static str>,
+    },
+    /// Timer `t<seq>` fired at `at`, doing `what`.
+    Timer {
+        /// Ordinal.
+        seq: u64,
+        /// Fire time.
+        at: u64,
+        /// What it did (`sleep`, `timeout`, `spawn`, ...).
+        what: &'static str,
+    },
+}
+
 /// Per-hub hook state.
 #[derive(Default)]
 pub(crate) struct Hooks {
@@ -90,6 +119,7 @@ pub(crate) struct Hooks {
     /// Real-time grace for fds before virtual time jumps.
     pub(crate) grace: Cell<Duration>,
     pub(crate) trace: RefCell<Option<Vec<u64>>>,
+    pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     /// Per creator: its jitter offset in nanoseconds (second field; drawn once per creator, so its
     /// own timers keep their order).
     pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
@@ -146,6 +176,29 @@ pub fn set_trace(on: bool) {
     *hub().hooks.trace.borrow_mut() = if on { Some(Vec::new()) } else { None };
 }
 
+/// Records (or stops recording) the run's timeline: every slice of every greenthread and every
+/// timer fired, with hub times.
+///
+/// ```
+/// green::hooks::set_timeline(true);
+/// green::spawn(|| green::sleep(std::time::Duration::from_millis(1))).wait().unwrap();
+/// let t = green::hooks::take_timeline();
+/// assert!(t.iter().any(|e| matches!(e, green::hooks::TimelineEvent::Slice { parked_in: Some("sleep"), .. })));
+/// green::hooks::set_timeline(false);
+/// ```
+pub fn set_timeline(on: bool) {
+    *hub().hooks.timeline.borrow_mut() = if on { Some(Vec::new()) } else { None };
+}
+
+/// Takes the timeline recorded so far.
+///
+/// ```
+/// assert!(green::hooks::take_timeline().is_empty());
+/// ```
+pub fn take_timeline() -> Vec<TimelineEvent> {
+    hub().hooks.timeline.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+}
+
 /// Takes the switch trace recorded so far.
 ///
 /// ```
@@ -153,6 +206,27 @@ pub fn set_trace(on: bool) {
 /// ```
 pub fn take_trace() -> Vec<u64> {
     hub().hooks.trace.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+}
+
+/// The hub's clock in nanoseconds since the hub started (the time base of [`TimelineEvent`]).
+///
+/// ```
+/// let a = green::hooks::now_ns();
+/// green::sleep(std::time::Duration::from_millis(1));
+/// assert!(green::hooks::now_ns() >= a + 1_000_000);
+/// ```
+pub fn now_ns() -> u64 {
+    hub().now_ns()
+}
+
+/// Records a timeline event when the timeline is on.
+pub(crate) fn record(e: impl FnOnce() -> TimelineEvent) {
+    let h = hub();
+    if let Ok(mut t) = h.hooks.timeline.try_borrow_mut() {
+        if let Some(t) = t.as_mut() {
+            t.push(e());
+        }
+    }
 }
 
 /// Runs `f` with the perturbation, if one is installed.

@@ -583,6 +583,12 @@ impl Hub {
             return None;
         };
         self.timers_fired.set(self.timers_fired.get() + 1);
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::record(|| crate::hooks::TimelineEvent::Timer {
+            seq: deadline.map_or(0, |d| d.1 & ((1 << 56) - 1)),
+            at: self.now_ns(),
+            what: why,
+        });
         match action {
             Action::Wake { gt, seq } => return self.fire_wake(&gt, seq),
             Action::Start { gt, owner } => {
@@ -709,7 +715,17 @@ impl Hub {
         }
         self.check_hub_slice();
         self.probe.switch_to(gt.id);
+        #[cfg(feature = "test-hooks")]
+        let slice_start = self.now_ns();
         let res = coro.resume(r);
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::record(|| crate::hooks::TimelineEvent::Slice {
+            gt: gt.id,
+            name: gt.label(),
+            start: slice_start,
+            end: self.now_ns(),
+            parked_in: gt.wait.get().map(|w| w.what),
+        });
         // The slice ended without a green call if it is still alarmed (the greenthread finished).
         let ended = self.probe.take_alarm().then(|| gt.slice_end(self.probe.switches()));
         self.probe.switch_to(crate::probe::HUB);
@@ -888,6 +904,7 @@ impl Hub {
             self.hooks.virtual_ns.set(None);
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.trace.borrow_mut().take();
+            self.hooks.timeline.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();
             self.hooks.ties.borrow_mut().clear();
             self.delayed.borrow_mut().clear();
