@@ -402,7 +402,11 @@ impl Harness {
         let trace = green::hooks::take_trace();
         let timeline = green::hooks::take_timeline();
         let blocking = if c.blocking.is_some() {
-            let b = green_detectors::take_reports().iter().map(ToString::to_string).collect();
+            let b: Vec<String> = green_detectors::take_reports().iter().map(ToString::to_string).collect();
+            #[cfg(feature = "tracing")]
+            for r in &b {
+                tracing::warn!(target: "green_harness::blocking", "{r}");
+            }
             green_detectors::disable();
             b
         } else {

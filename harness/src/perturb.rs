@@ -30,6 +30,8 @@ impl TapePerturb {
     }
 
     fn log(&self, line: String) {
+        #[cfg(feature = "tracing")]
+        tracing::info!(target: "green_harness::fault", "{line}");
         let at = green::hooks::now_ns();
         let mut st = self.state.borrow_mut();
         st.log.push(line);

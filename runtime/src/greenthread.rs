@@ -874,6 +874,8 @@ fn spawn_inner<T: 'static>(
     let fin: Rc<dyn Finish> = Rc::new(FinishThunk { shared: shared.clone() });
     *core.finisher.borrow_mut() = Some(fin);
     h.register(&core);
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "green", greenthread = core.id, name = core.name.as_deref(), site = %site, how = why, "spawn");
     let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
     core.start_timer.set(Some(key));
     GreenThread { core, shared }

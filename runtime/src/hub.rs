@@ -690,6 +690,8 @@ impl Hub {
     /// Records a panic the hub caught (`in_hub_context`: in a hub callback); prints it when
     /// `hub_exceptions` is on.
     pub(crate) fn record_exception(&self, in_hub_context: bool, line: String) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(target: "green", in_hub_context, "{line}");
         if self.flags.exceptions.get() {
             eprintln!("{line}");
         }
@@ -715,6 +717,8 @@ impl Hub {
         }
         self.check_hub_slice();
         self.probe.switch_to(gt.id);
+        #[cfg(feature = "tracing")]
+        tracing::trace!(target: "green::switch", greenthread = gt.id, "switch in");
         #[cfg(feature = "test-hooks")]
         let slice_start = self.now_ns();
         let res = coro.resume(r);
