@@ -216,17 +216,7 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     if handler == libc::SIG_IGN {
         // ignored before us: ignored still
     } else if handler != libc::SIG_DFL {
-        if flags & libc::SA_SIGINFO != 0 {
-            // SAFETY: the previous action was installed with SA_SIGINFO, so it is a three-argument
-            // handler; we pass it the arguments we received.
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                unsafe { std::mem::transmute(handler) };
-            f(sig, info, ctx);
-        } else {
-            // SAFETY: without SA_SIGINFO the previous action is a one-argument handler.
-            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
-            f(sig);
-        }
+        call_previous(handler, flags, sig, info, ctx);
     } else {
         // The default action of SIGALRM terminates the process: do what it would have done.
         // SAFETY: signal and raise are async-signal-safe.
@@ -304,6 +294,28 @@ pub(crate) fn send_alarm(t: &Thread) -> bool {
     unsafe { libc::pthread_sigqueue(t.pthread, libc::SIGALRM, value) == 0 }
 }
 
+/// Calls a previous signal handler (a function address, not `SIG_DFL`/`SIG_IGN`) with the
+/// arguments its flags say it takes.
+fn call_previous(
+    handler: usize,
+    flags: libc::c_int,
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous action was installed with SA_SIGINFO, so `handler` is a
+        // three-argument handler; we pass it the arguments we received.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(handler) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: without SA_SIGINFO the previous action is a one-argument handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+        f(sig);
+    }
+}
+
 static OVERFLOW_INSTALL: Once = Once::new();
 static PREV_SEGV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
 static PREV_SEGV_FLAGS: AtomicI32 = AtomicI32::new(0);
@@ -344,16 +356,7 @@ extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     let handler = PREV_SEGV_HANDLER.load(Ordering::SeqCst);
     let flags = PREV_SEGV_FLAGS.load(Ordering::SeqCst);
     if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
-        if flags & libc::SA_SIGINFO != 0 {
-            // SAFETY: installed with SA_SIGINFO: a three-argument handler.
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                unsafe { std::mem::transmute(handler) };
-            f(sig, info, ctx);
-        } else {
-            // SAFETY: a one-argument handler.
-            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
-            f(sig);
-        }
+        call_previous(handler, flags, sig, info, ctx);
         return;
     }
     // No previous handler: restore the default action; returning re-runs the faulting
