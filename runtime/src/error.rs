@@ -62,7 +62,6 @@ impl Error {
     }
 
     /// An error standing for a wait on something that was closed (`what` names it).
-    #[allow(dead_code)] // constructed by green I/O (closed fds) in the next layer
     pub(crate) fn closed(what: impl Into<String>) -> Self {
         Error::new(Kind::Closed { what: what.into() }, None)
     }

@@ -1,4 +1,4 @@
-//! The hub: one per OS thread, the loop that runs greenthreads, timers and (later) listeners.
+//! The hub: one per OS thread, the loop that runs greenthreads, timers and fd listeners.
 //!
 //! # Model
 //!
@@ -23,8 +23,9 @@
 //!
 //! # Deadlock
 //!
-//! When the root blocks and nothing is queued, no timer is live, no fd is registered and nothing
-//! outside the thread can post work, nothing can ever wake anything: the hub panics on the root
+//! When the root blocks and nothing is queued, no timer is live, no greenthread waits on an fd,
+//! no `tpool` job is in flight and no live [`HubHandle`] could post work, nothing can ever wake
+//! anything: the hub panics on the root
 //! with every greenthread's wait reason ([`format_greenthreads`](crate::debug::format_greenthreads))
 //! instead of sleeping for ever.
 //!
