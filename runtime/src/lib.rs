@@ -35,6 +35,22 @@
 //! * When the root waits and nothing can ever wake anything, the hub panics with every
 //!   greenthread's wait reason instead of hanging (see [`hub`]).
 //!
+//! # I/O
+//!
+//! [`net`] has green `TcpListener`, `TcpStream` and `UdpSocket` (`std::io::Read`/`Write`, so sync
+//! protocol code runs on them unchanged); [`trampoline`] waits for readiness of any fd;
+//! [`tpool::execute`] runs blocking work on OS threads while the hub keeps running; a
+//! [`hub::HubHandle`] lets other threads post work to a hub.
+//!
+//! # Features
+//!
+//! * `test-hooks` (off by default): the surface the `green-harness` crate perturbs (module `hooks`:
+//!   virtual clock, timer jitter, ready-batch order, socket faults, timeline). Zero cost when off.
+//! * `tracing` (off by default): `tracing` events for spawns, switches and hub-context panics.
+//!
+//! [`probe`] is always on: the per-hub switch counter a blocking detector reads from another
+//! thread (two relaxed stores per switch).
+//!
 //! # Unwinding
 //!
 //! The runtime relies on `panic = "unwind"`: kills and timeouts are unwinds. `panic = "abort"` is
