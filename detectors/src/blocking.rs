@@ -240,13 +240,16 @@ fn check(w: &Watch) {
 /// ```
 /// use std::time::Duration;
 /// assert!(green_detectors::hub_blocking_detection(true, Duration::ZERO).is_err());
-/// green_detectors::hub_blocking_detection(true, Duration::from_millis(20)).unwrap();
-/// let gt = green::spawn(|| std::thread::sleep(Duration::from_millis(100))); // blocks the hub
+/// green_detectors::hub_blocking_detection(true, Duration::from_millis(50)).unwrap();
+/// let gt = green::spawn(|| std::thread::sleep(Duration::from_millis(200))); // blocks the hub
 /// gt.wait().unwrap();
-/// let reports = green_detectors::take_reports();
+/// let reports: Vec<_> = green_detectors::take_reports()
+///     .into_iter()
+///     .filter(|r| r.greenthread == gt.id().as_u64())
+///     .collect();
 /// assert_eq!(reports.len(), 1);
 /// assert!(reports[0].to_string().starts_with(&format!("BLOCKING greenthread=#{} ", gt.id().as_u64())));
-/// green_detectors::hub_blocking_detection(false, Duration::from_millis(20)).unwrap();
+/// green_detectors::hub_blocking_detection(false, Duration::from_millis(50)).unwrap();
 /// ```
 pub fn hub_blocking_detection(on: bool, resolution: Duration) -> Result<(), ConfigError> {
     if on {
@@ -265,9 +268,10 @@ pub fn hub_blocking_detection(on: bool, resolution: Duration) -> Result<(), Conf
 ///
 /// ```
 /// use green_detectors::{BlockingConfig, Mode};
-/// let cfg = BlockingConfig { resolution: std::time::Duration::from_millis(30), mode: Mode::Fail };
+/// // A wide budget: in fail mode any slice over it fails (the OS may deschedule a busy machine).
+/// let cfg = BlockingConfig { resolution: std::time::Duration::from_millis(100), mode: Mode::Fail };
 /// green_detectors::enable(cfg).unwrap();
-/// let gt = green::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(150)); green::sleep(std::time::Duration::ZERO) });
+/// let gt = green::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(400)); green::sleep(std::time::Duration::ZERO) });
 /// let err = gt.wait().unwrap_err();
 /// assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="));
 /// green_detectors::disable();
