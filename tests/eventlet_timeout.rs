@@ -245,3 +245,14 @@ fn nested_timeouts_keep_their_identity() {
     }
     green::sleep(Duration::ZERO);
 }
+
+// eventlet: tests/api_test.py test_nested_with_timeout — with_timeout(0.1, f) where f is
+// with_timeout(0.2, sleep 2, timeout_value=1): the outer timeout is raised (the inner one's
+// fallback value is not used for the outer expiry).
+#[test]
+fn an_outer_with_timeout_fires_through_an_inner_one_with_a_fallback() {
+    let r = green::with_timeout(ms(10), || {
+        green::with_timeout(ms(20), || green::sleep(Duration::from_secs(2))).unwrap_or_default()
+    });
+    assert!(r.unwrap_err().is_timeout());
+}

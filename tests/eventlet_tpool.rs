@@ -200,3 +200,53 @@ fn execute_from_hub_context_panics_with_a_clear_message() {
     assert_eq!(tpool::execute(|| 1).unwrap(), 1);
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
+
+// eventlet: tests/isolated/tpool_isolate_socket_default_timeout.py (test_isolate_from_socket_default_timeout):
+// hubs are per thread: a job that makes green calls on its worker thread gets that thread's own
+// hub, apart from the caller's.
+#[test]
+fn a_job_making_green_calls_uses_its_worker_threads_own_hub() {
+    let caller_hub_ids = green::spawn(|| green::current().id().as_u64()).wait().unwrap();
+    let (slept, first_id) = tpool::execute(|| {
+        green::sleep(Duration::from_millis(2));
+        let gt = green::spawn(|| green::current().id().as_u64());
+        (true, gt.wait().unwrap())
+    })
+    .unwrap();
+    assert!(slept);
+    assert!(first_id >= 1);
+    let _ = caller_hub_ids;
+}
+
+/// Child half of `the_pool_size_comes_from_the_environment`.
+#[test]
+#[ignore = "run as a child process by the_pool_size_comes_from_the_environment"]
+fn tpool_size_child() {
+    if std::env::var_os("GREEN_TPOOL_CHILD").is_none() {
+        return;
+    }
+    let caller = std::thread::current().id();
+    let ran_on = tpool::execute(move || std::thread::current().id() == caller).unwrap();
+    println!("size={} inline={ran_on}", tpool::size());
+}
+
+// eventlet: tests/env_test.py test_tpool_zero and test_tpool_negative (adapted: size 0 runs
+// every job inline; an invalid size is refused with a message naming the variable).
+#[test]
+fn the_pool_size_comes_from_the_environment() {
+    let run = |size: &str| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "eventlet_tpool::tpool_size_child", "--test-threads=1", "--nocapture"])
+            .env("GREEN_TPOOL_CHILD", "1")
+            .env("GREEN_THREADPOOL_SIZE", size)
+            .output()
+            .unwrap()
+    };
+    let zero = run("0");
+    assert!(String::from_utf8_lossy(&zero.stdout).contains("size=0 inline=true"), "{zero:?}");
+    let three = run("3");
+    assert!(String::from_utf8_lossy(&three.stdout).contains("size=3 inline=false"), "{three:?}");
+    let bad = run("-1");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value for GREEN_THREADPOOL_SIZE"), "{bad:?}");
+}
