@@ -4,27 +4,13 @@
 //! `cargo bench -p green --bench runtime -- switch/green_sleep0`, a build without it, run
 //! interleaved.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-fn ping_pong(iters: u64) -> Duration {
-    let half = iters.div_ceil(2);
-    let t0 = Instant::now();
-    let a = green::spawn(move || {
-        for _ in 0..half {
-            green::sleep(Duration::ZERO)
-        }
-    });
-    let b = green::spawn(move || {
-        for _ in 0..half {
-            green::sleep(Duration::ZERO)
-        }
-    });
-    a.wait().unwrap();
-    b.wait().unwrap();
-    t0.elapsed()
-}
+#[path = "../../runtime/benches/workloads/ping_pong.rs"]
+mod workloads;
+use workloads::ping_pong;
 
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch");

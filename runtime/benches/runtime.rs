@@ -11,34 +11,19 @@
 //! - `imap/green_pool200`: one op = one of 100k trivial items through `GreenPool::new(200).imap`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+#[path = "workloads/ping_pong.rs"]
+mod workloads;
+
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("green_sleep0", |b| {
-        b.iter_custom(|iters| {
-            let half = iters.div_ceil(2);
-            let t0 = Instant::now();
-            let a = green::spawn(move || {
-                for _ in 0..half {
-                    green::sleep(Duration::ZERO)
-                }
-            });
-            let bb = green::spawn(move || {
-                for _ in 0..half {
-                    green::sleep(Duration::ZERO)
-                }
-            });
-            a.wait().unwrap();
-            bb.wait().unwrap();
-            t0.elapsed()
-        })
-    });
+    g.bench_function("green_sleep0", |b| b.iter_custom(workloads::ping_pong));
     g.bench_function("raw_corosensei", |b| {
         let mut co: Coroutine<(), (), ()> = Coroutine::new(|y, ()| loop {
             y.suspend(());
