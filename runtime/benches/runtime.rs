@@ -1,5 +1,6 @@
 //! Runtime benchmarks (DESIGN §7), each beside its ceiling: a raw corosensei resume/yield loop and
-//! corosensei create-on-a-reused-stack.
+//! corosensei create-on-a-reused-stack. The workloads live in `benches/workloads/`, shared with
+//! `bench/compare`, which runs them side by side with eventlet, gevent and `may`.
 //!
 //! Run with `cargo bench -p green`. Throughput is reported in operations per second:
 //! - `switch/green_sleep0`: one op = one `sleep(0)` of two greenthreads ping-ponging;
@@ -13,25 +14,26 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use corosensei::stack::DefaultStack;
-use corosensei::{Coroutine, CoroutineResult};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+#[path = "workloads/ceilings.rs"]
+mod ceilings;
+#[path = "workloads/imap.rs"]
+mod imap;
 #[path = "workloads/ping_pong.rs"]
-mod workloads;
+mod ping_pong;
+#[path = "workloads/spawn.rs"]
+mod spawn;
+#[path = "workloads/timers.rs"]
+mod timers;
 
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("green_sleep0", |b| b.iter_custom(workloads::ping_pong));
+    g.bench_function("green_sleep0", |b| b.iter_custom(ping_pong::ping_pong));
     g.bench_function("raw_corosensei", |b| {
-        let mut co: Coroutine<(), (), ()> = Coroutine::new(|y, ()| loop {
-            y.suspend(());
-        });
-        b.iter(|| {
-            let r = co.resume(());
-            black_box(matches!(r, CoroutineResult::Yield(())));
-        })
+        let mut co = ceilings::RawSwitch::new();
+        b.iter(|| co.step())
     });
     g.finish();
 }
@@ -39,60 +41,22 @@ fn switch(c: &mut Criterion) {
 fn spawn_wait(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_wait");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("green", |b| b.iter(|| green::spawn(|| black_box(1)).wait().unwrap()));
+    g.bench_function("green", |b| b.iter(|| spawn::spawn_join(1)));
     g.bench_function("raw_corosensei_create", |b| {
-        let mut stack = Some(DefaultStack::new(256 * 1024).unwrap());
-        b.iter(|| {
-            let s = stack.take().unwrap();
-            let mut co: Coroutine<(), (), u32, _> = Coroutine::with_stack(s, |_, ()| black_box(1));
-            black_box(co.resume(()));
-            stack = Some(co.into_stack());
-        })
+        let mut co = ceilings::RawCreate::new();
+        b.iter(|| co.step())
     });
     g.sample_size(10);
     g.throughput(Throughput::Elements(100_000));
-    g.bench_function("green_100k", |b| {
-        b.iter(|| {
-            let gts: Vec<_> = (0..100_000).map(|i| green::spawn(move || black_box(i))).collect();
-            for gt in gts {
-                gt.join().unwrap();
-            }
-        })
-    });
+    g.bench_function("green_100k", |b| b.iter(|| spawn::spawn_all_then_join(100_000)));
     g.finish();
-}
-
-/// A small deterministic generator for sleep lengths.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next_ms(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 33) % 11
-    }
 }
 
 fn timers(c: &mut Criterion) {
     let mut g = c.benchmark_group("timers");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(100_000));
-    g.bench_function("green_10k_x10", |b| {
-        b.iter(|| {
-            let gts: Vec<_> = (0..10_000u64)
-                .map(|i| {
-                    green::spawn(move || {
-                        let mut rng = Lcg(i);
-                        for _ in 0..10 {
-                            green::sleep(Duration::from_millis(rng.next_ms()));
-                        }
-                    })
-                })
-                .collect();
-            for gt in gts {
-                gt.join().unwrap();
-            }
-        })
-    });
+    g.throughput(Throughput::Elements(10_000 * timers::SLEEPS));
+    g.bench_function("green_10k_x10", |b| b.iter(|| timers::sleepers(10_000)));
     g.finish();
 }
 
@@ -102,10 +66,7 @@ fn imap(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100_000));
     g.bench_function("green_pool200", |b| {
         let pool = green::GreenPool::new(200);
-        b.iter(|| {
-            let n: u64 = pool.imap(|x: u64| x + 1, 0..100_000u64).map(Result::unwrap).sum();
-            black_box(n)
-        })
+        b.iter(|| black_box(imap::imap_sum(&pool, 100_000)))
     });
     g.finish();
 }

@@ -191,24 +191,29 @@ pub(crate) struct Ticket {
 pub(crate) fn begin_green_call_at(what: &'static str, _site: &'static Location<'static>) -> Ticket {
     let h = hub();
     let Some(cur) = h.current() else { misuse_hub_context(what) };
-    begin_green_call(h, &cur)
+    begin_green_call(h, cur)
 }
 
-pub(crate) fn begin_green_call(h: &Hub, cur: &Rc<GtCore>) -> Ticket {
+pub(crate) fn begin_green_call(h: &Hub, cur: Rc<GtCore>) -> Ticket {
     if cur.has_pending_throw() {
-        deliver_throw(cur);
+        deliver_throw(&cur);
     }
     let seq = cur.seq.get() + 1;
     cur.seq.set(seq);
-    Ticket { gt: cur.clone(), seq, fast_forward: h.tearing_down.get() }
+    Ticket { gt: cur, seq, fast_forward: h.tearing_down.get() }
 }
 
 /// Parks the call until something wakes it; unwinds if woken to deliver a throw. May return
 /// spuriously: callers loop on their condition.
 pub(crate) fn park(t: &Ticket, info: WaitInfo) {
+    park_in(hub(), t, info)
+}
+
+/// [`park`] on this thread's hub `h`.
+#[inline]
+pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
     let gt = &t.gt;
     debug_assert_eq!(gt.seq.get(), t.seq, "park outside its green call");
-    let h = hub();
     if h.probe.take_alarm() {
         // This green call ends a slice a blocking detector found over budget.
         let end = gt.slice_end(h.probe.switches());
@@ -221,7 +226,7 @@ pub(crate) fn park(t: &Ticket, info: WaitInfo) {
     }
     gt.state.set(State::Blocked);
     gt.wait.set(Some(info));
-    let r = if gt.is_root { hub().run_loop(gt, false) } else { gt.yielder.suspend() };
+    let r = if gt.is_root { h.run_loop(gt, false) } else { gt.yielder.suspend() };
     gt.wait.set(None);
     // A kill or timeout that arrived after this call was woken but before it resumed (its wake-up
     // was still queued) interrupts this call too: the call is still blocking until it resumes, as
@@ -271,10 +276,17 @@ pub(crate) fn yield_now(what: &'static str) {
 
 pub(crate) fn yield_now_at(what: &'static str, site: &'static Location<'static>) {
     let h = hub();
-    let t = begin_green_call_at(what, site);
-    h.push_wake(&t.gt, t.seq, what, site);
+    let Some(cur) = h.current() else { misuse_hub_context(what) };
+    yield_now_in(h, cur, what, site);
+}
+
+/// Yields the running greenthread `cur` (the fast path of `sleep(0)`).
+#[inline]
+pub(crate) fn yield_now_in(h: &Hub, cur: Rc<GtCore>, what: &'static str, site: &'static Location<'static>) {
+    let t = begin_green_call(h, cur);
+    h.push_wake_by(&t.gt, t.seq, what, site, t.gt.id);
     // A spurious return (a throw that could not be delivered) only shortens the yield.
-    park(&t, WaitInfo { what, site });
+    park_in(h, &t, WaitInfo { what, site });
 }
 
 /// Cancels a timer when dropped (a sleep interrupted by a kill leaves no stray wake-up).

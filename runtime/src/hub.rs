@@ -401,8 +401,21 @@ impl Hub {
 
     /// Queues a bare wake-up of `gt`'s green call `seq` for the next pass.
     pub(crate) fn push_wake(&self, gt: &Rc<GtCore>, seq: u64, why: &'static str, site: &'static Location<'static>) {
-        let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
         let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
+        self.push_wake_by(gt, seq, why, site, creator);
+    }
+
+    /// [`push_wake`](Hub::push_wake) by a known creator (a greenthread yielding wakes itself).
+    #[inline]
+    pub(crate) fn push_wake_by(
+        &self,
+        gt: &Rc<GtCore>,
+        seq: u64,
+        why: &'static str,
+        site: &'static Location<'static>,
+        creator: u64,
+    ) {
+        let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
         self.timers.borrow_mut().push_wake(Wake { gt: gt.clone(), seq, tseq: 0, why, creator, site, stack });
     }
 
@@ -702,9 +715,15 @@ impl Hub {
     }
 
     /// Switches into `gt` until it suspends or finishes.
+    ///
+    /// The coroutine stays in place, borrowed for the whole switch: nothing touches a running
+    /// greenthread's coroutine (only unstarted or parked ones are taken), and a nested resume of
+    /// a running greenthread finds it borrowed and returns.
     pub(crate) fn resume(&self, gt: &Rc<GtCore>, r: Resume) {
-        let coro = gt.coro.borrow_mut().take();
-        let Some(mut coro) = coro else {
+        let Ok(mut slot) = gt.coro.try_borrow_mut() else {
+            return;
+        };
+        let Some(coro) = slot.as_mut() else {
             return;
         };
         let prev = self.current.replace(Some(gt.clone()));
@@ -738,14 +757,16 @@ impl Hub {
         match res {
             CoroutineResult::Yield(()) => {
                 debug_assert!(gt.state.get() != State::Running, "a greenthread suspended without parking");
-                *gt.coro.borrow_mut() = Some(coro);
+                drop(slot);
             }
             CoroutineResult::Return(()) => {
+                let coro = slot.take();
+                drop(slot);
                 gt.state.set(State::Dead);
                 gt.yielder.clear();
                 self.unregister(gt);
                 // The stack goes back to the thread's pool.
-                drop(coro.into_stack());
+                drop(coro.map(|c| c.into_stack()));
             }
         }
         if let Some(end) = ended {
@@ -756,17 +777,24 @@ impl Hub {
     }
 
     /// Ends the hub's own slice (timers, callbacks, polling bookkeeping) if it was alarmed.
+    #[inline]
     fn check_hub_slice(&self) {
         if self.probe.take_alarm() {
-            let end = crate::probe::SliceEnd {
-                slice: self.probe.switches(),
-                greenthread: crate::probe::HUB,
-                name: Some("hub".into()),
-                spawn_site: None,
-                stack_size: 0,
-            };
-            let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
+            self.end_alarmed_hub_slice();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_alarmed_hub_slice(&self) {
+        let end = crate::probe::SliceEnd {
+            slice: self.probe.switches(),
+            greenthread: crate::probe::HUB,
+            name: Some("hub".into()),
+            spawn_site: None,
+            stack_size: 0,
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
     }
 
     /// The root waits and nothing can wake anything.
@@ -1075,7 +1103,7 @@ pub fn run() {
             c.label()
         ),
         Some(root) => {
-            let t = crate::greenthread::begin_green_call(h, &root);
+            let t = crate::greenthread::begin_green_call(h, root.clone());
             root.state.set(State::Blocked);
             root.wait.set(Some(WaitInfo { what: "hub::run", site: Location::caller() }));
             let _ = t;

@@ -3,7 +3,7 @@
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use crate::greenthread::{begin_green_call_at, park, CancelTimer, WaitInfo};
+use crate::greenthread::{park, CancelTimer, WaitInfo};
 use crate::hub::{hub, misuse_hub_context};
 use crate::timer::Action;
 
@@ -38,17 +38,17 @@ pub fn now() -> Instant {
 #[track_caller]
 pub fn sleep(d: Duration) {
     let h = hub();
-    if h.in_hub_context() {
+    let Some(cur) = h.current() else {
         if d.is_zero() {
             return;
         }
         misuse_hub_context("green::sleep");
-    }
+    };
     let site = Location::caller();
     if d.is_zero() {
-        return crate::greenthread::yield_now_at("sleep", site);
+        return crate::greenthread::yield_now_in(h, cur, "sleep", site);
     }
-    let t = begin_green_call_at("sleep", site);
+    let t = crate::greenthread::begin_green_call(h, cur);
     if t.fast_forward {
         // Teardown fast-forwards time: the sleep is over, but it still yields, so a destructor
         // polling in a loop lets the others run.

@@ -1,0 +1,128 @@
+//! green's runner for `bench/compare`: `bench-green <workload> [--min-seconds S]` prints
+//! `value=<float>` (see `bench/common/runner.rs`). The green workloads are the files the runtime's
+//! criterion benches use (`runtime/benches/workloads/`), so both measure the same code.
+//!
+//! Workloads: `switch`, `switch_detect` (blocking detection on at 50 ms), `spawn_join`,
+//! `spawn100k`, `timers` (timers per CPU second), `imap`, `echo`, `rss100k` (peak RSS in MiB) and
+//! the ceilings `raw_switch`, `raw_create` (corosensei) and `mio_echo`.
+
+use std::time::Duration;
+
+#[path = "../../../runtime/benches/workloads/ceilings.rs"]
+mod ceilings;
+#[path = "../../../runtime/benches/workloads/echo.rs"]
+mod echo;
+#[path = "../../../runtime/benches/workloads/imap.rs"]
+mod imap;
+#[path = "../../../runtime/benches/workloads/ping_pong.rs"]
+mod ping_pong;
+#[path = "../../common/runner.rs"]
+mod runner;
+#[path = "../../../runtime/benches/workloads/spawn.rs"]
+mod spawn;
+#[path = "../../../runtime/benches/workloads/timers.rs"]
+mod timers;
+
+use runner::{rate, Clock};
+
+const WORKLOADS: &[&str] = &[
+    "switch",
+    "switch_detect",
+    "spawn_join",
+    "spawn100k",
+    "timers",
+    "imap",
+    "echo",
+    "rss100k",
+    "raw_switch",
+    "raw_create",
+    "mio_echo",
+];
+
+/// Sleeps per switch batch, split between the two greenthreads.
+const SWITCH_BATCH: u64 = 200_000;
+/// Round trips per client per echo batch.
+const ECHO_PER: u64 = 100;
+
+fn main() {
+    let args = runner::args();
+    let min = args.min_seconds;
+    let value = match args.workload.as_str() {
+        "switch" => rate(min, Clock::Wall, || {
+            ping_pong::ping_pong(SWITCH_BATCH);
+            SWITCH_BATCH
+        }),
+        "switch_detect" => {
+            green_detectors::hub_blocking_detection(true, Duration::from_millis(50)).unwrap();
+            let r = rate(min, Clock::Wall, || {
+                ping_pong::ping_pong(SWITCH_BATCH);
+                SWITCH_BATCH
+            });
+            green_detectors::hub_blocking_detection(false, Duration::from_millis(50)).unwrap();
+            r
+        }
+        "spawn_join" => rate(min, Clock::Wall, || {
+            spawn::spawn_join(20_000);
+            20_000
+        }),
+        "spawn100k" => rate(min, Clock::Wall, || {
+            spawn::spawn_all_then_join(100_000);
+            100_000
+        }),
+        "timers" => rate(min, Clock::Cpu, || {
+            timers::sleepers(10_000);
+            10_000 * timers::SLEEPS
+        }),
+        "imap" => {
+            let pool = green::GreenPool::new(200);
+            rate(min, Clock::Wall, || {
+                std::hint::black_box(imap::imap_sum(&pool, 100_000));
+                100_000
+            })
+        }
+        "echo" => {
+            let e = echo::GreenEcho::new();
+            rate(min, Clock::Wall, || {
+                e.run(ECHO_PER);
+                ECHO_PER * echo::CONNS as u64
+            })
+        }
+        "rss100k" => {
+            let sleepers: Vec<_> =
+                (0..100_000).map(|_| green::spawn(|| green::sleep(Duration::from_millis(300)))).collect();
+            green::sleep(Duration::from_millis(100)); // every one of them is parked in its sleep now
+            let mib = runner::peak_rss_mib();
+            for gt in sleepers {
+                gt.join().unwrap();
+            }
+            mib
+        }
+        "raw_switch" => {
+            let mut co = ceilings::RawSwitch::new();
+            rate(min, Clock::Wall, || {
+                for _ in 0..SWITCH_BATCH {
+                    co.step();
+                }
+                SWITCH_BATCH
+            })
+        }
+        "raw_create" => {
+            let mut co = ceilings::RawCreate::new();
+            rate(min, Clock::Wall, || {
+                for _ in 0..20_000 {
+                    co.step();
+                }
+                20_000
+            })
+        }
+        "mio_echo" => {
+            let mut m = echo::MioEcho::new();
+            rate(min, Clock::Wall, || {
+                m.run(ECHO_PER);
+                ECHO_PER * echo::CONNS as u64
+            })
+        }
+        other => runner::unknown(other, WORKLOADS),
+    };
+    runner::report(value);
+}
