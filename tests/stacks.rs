@@ -19,6 +19,68 @@ fn stacks_are_reused_after_greenthreads_finish() {
 }
 
 #[test]
+fn a_burst_keeps_its_stacks_warm_until_the_hub_idles_after_the_trim_delay() {
+    on_fresh_thread(|| {
+        const N: usize = 3000;
+        let burst = || {
+            let gts: Vec<_> = (0..N).map(|_| green::spawn(|| green::sleep(Duration::ZERO))).collect();
+            gts.into_iter().for_each(|g| g.join().unwrap());
+        };
+        burst();
+        let after = green::stack_pool_stats();
+        assert!(after.free >= N);
+        // Right after the burst every stack that ran still holds its memory...
+        let touched = after.free - after.released;
+        assert!(touched >= N, "{after:?}");
+        // ...and a second burst at once reuses them without releasing any.
+        burst();
+        assert_eq!(green::stack_pool_stats().released, after.released);
+        // Idle past the delay: the next idle moment releases the cold excess, keeping the hot ones.
+        green::sleep(Duration::from_millis(1100));
+        green::sleep(Duration::from_millis(10));
+        let trimmed = green::stack_pool_stats();
+        assert_eq!(trimmed.free, after.free);
+        assert_eq!(trimmed.free - trimmed.released, 1024, "{trimmed:?}");
+    });
+}
+
+#[test]
+fn a_burst_of_short_greenthreads_runs_on_one_warm_stack() {
+    // Stacks are reserved at the spawn but taken when the greenthread starts, from the top of the
+    // LIFO free list: each one finished before the next started, so they all ran on one stack.
+    on_fresh_thread(|| {
+        const N: usize = 10_000;
+        let gts: Vec<_> = (0..N).map(|i| green::spawn(move || i)).collect();
+        for (i, gt) in gts.into_iter().enumerate() {
+            assert_eq!(gt.join().unwrap(), i);
+        }
+        let stats = green::stack_pool_stats();
+        assert!(stats.free >= N, "every spawn reserved a stack: {stats:?}");
+        assert_eq!(stats.free - stats.released, 1, "{stats:?}");
+    });
+}
+
+#[test]
+fn killing_unstarted_greenthreads_gives_their_stack_reservations_back() {
+    on_fresh_thread(|| {
+        const N: usize = 1000;
+        let gts: Vec<_> = (0..N).map(|i| green::spawn(move || i)).collect();
+        let mapped = green::stack_pool_stats().free;
+        for gt in &gts {
+            gt.kill();
+        }
+        assert!(gts.iter().all(|g| g.is_finished()));
+        drop(gts);
+        // The same number spawned again fits in the slabs already mapped.
+        let again: Vec<_> = (0..N).map(|i| green::spawn(move || i)).collect();
+        assert_eq!(green::stack_pool_stats().free, mapped);
+        for (i, g) in again.into_iter().enumerate() {
+            assert_eq!(g.join().unwrap(), i);
+        }
+    });
+}
+
+#[test]
 fn a_guard_mechanism_is_in_place() {
     green::spawn(|| ()).wait().unwrap();
     assert!(["madvise", "mprotect"].contains(&green::stack_guard_mode()));

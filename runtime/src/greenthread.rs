@@ -46,6 +46,9 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 pub(crate) type Coro = Coroutine<Resume, (), (), PooledStack>;
 
+/// What a greenthread's coroutine runs, boxed until its first resume creates the coroutine.
+pub(crate) type Body = Box<dyn FnOnce(&GreenYielder, Resume)>;
+
 /// Where a greenthread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
@@ -74,7 +77,7 @@ pub(crate) struct TimeoutUnwind {
 
 /// Finishes a greenthread from outside (killed before it started).
 pub(crate) trait Finish {
-    fn fail(&self, core: &Rc<GtCore>, err: Error);
+    fn fail(self: Rc<Self>, core: &Rc<GtCore>, err: Error);
 }
 
 /// The type-erased record of a greenthread (or of the root greenlet).
@@ -91,6 +94,9 @@ pub(crate) struct GtCore {
     pub(crate) expired: RefCell<Vec<(u64, Duration)>>,
     pub(crate) wait: Cell<Option<WaitInfo>>,
     pub(crate) coro: RefCell<Option<Coro>>,
+    /// The body of a greenthread not started yet; the hub creates its coroutine, on a stack
+    /// reserved at the spawn ([`stack::reserve`]), when it first resumes it.
+    pub(crate) start: RefCell<Option<Body>>,
     pub(crate) yielder: YielderPtr,
     /// Index in the hub's live registry.
     pub(crate) slot: Cell<usize>,
@@ -129,6 +135,7 @@ impl GtCore {
             expired: RefCell::new(Vec::new()),
             wait: Cell::new(None),
             coro: RefCell::new(None),
+            start: RefCell::new(None),
             yielder: YielderPtr::null(),
             slot: Cell::new(usize::MAX),
             stack_size,
@@ -305,10 +312,13 @@ pub(crate) fn kill_unstarted(h: &Hub, gt: &Rc<GtCore>) {
     if let Some(k) = gt.start_timer.take() {
         h.cancel_timer(k);
     }
-    let coro = gt.coro.borrow_mut().take();
+    let body = gt.start.borrow_mut().take();
+    if body.is_some() {
+        stack::unreserve(gt.stack_size);
+    }
     h.unregister(gt);
-    // Dropping the unstarted coroutine drops its closure here, in the killer's context.
-    drop(coro);
+    // Dropping the unstarted body drops its closure here, in the killer's context.
+    drop(body);
     let fin = gt.finisher.borrow_mut().take();
     if let Some(f) = fin {
         f.fail(gt, Error::killed(gt.who()));
@@ -418,7 +428,7 @@ struct Shared<T> {
     result: RefCell<Option<Result<T, Error>>>,
     /// Someone waited for (or joined) the result after it was set.
     observed: Cell<bool>,
-    /// Label and spawn site of the greenthread, for the unobserved-panic report.
+    /// Label and spawn site of a greenthread that panicked, for the unobserved-panic report.
     who: RefCell<Option<(String, &'static Location<'static>)>>,
     taken: Cell<bool>,
     waiters: WaitQueue<()>,
@@ -858,13 +868,11 @@ fn spawn_inner<T: 'static>(
 ) -> GreenThread<T> {
     let h = hub();
     let size = stack::round_stack_size(b.stack_size.unwrap_or(DEFAULT_STACK_SIZE));
-    let stack = stack::take(size).unwrap_or_else(|e| panic!("{e}"));
+    stack::reserve(size).unwrap_or_else(|e| panic!("{e}"));
     let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
-    core.guard.set(stack.guard_range());
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
-    *shared.who.borrow_mut() = Some((core.label(), site));
     let sh = shared.clone();
-    let coro = Coroutine::with_stack(stack, move |y: &GreenYielder, _first: Resume| {
+    let body = Box::new(move |y: &GreenYielder, _first: Resume| {
         let h = hub();
         let core = h.current().expect("green: internal error: a starting greenthread is current");
         core.yielder.set(y);
@@ -876,14 +884,18 @@ fn spawn_inner<T: 'static>(
         } else {
             catch_unwind(AssertUnwindSafe(f)).map_err(|p| classify(h, &core, p))
         };
+        if matches!(&r, Err(e) if e.is_panic()) {
+            // Named in the report if nobody ever waits for this result.
+            *sh.who.borrow_mut() = Some((core.label(), site));
+        }
         // The function is over: what was thrown at it is spent, and links may block.
         core.kill.set(false);
         core.expired.borrow_mut().clear();
         core.unwinding.set(false);
         finish(&core, &sh, r);
     });
-    *core.coro.borrow_mut() = Some(coro);
-    let fin: Rc<dyn Finish> = Rc::new(FinishThunk { shared: shared.clone() });
+    *core.start.borrow_mut() = Some(body);
+    let fin: Rc<dyn Finish> = shared.clone();
     *core.finisher.borrow_mut() = Some(fin);
     h.register(&core);
     #[cfg(feature = "tracing")]
@@ -893,14 +905,10 @@ fn spawn_inner<T: 'static>(
     GreenThread { core, shared }
 }
 
-/// Finishes an unstarted greenthread with an error (type-erased holder of its shared state).
-struct FinishThunk<T> {
-    shared: Rc<Shared<T>>,
-}
-
-impl<T: 'static> Finish for FinishThunk<T> {
-    fn fail(&self, core: &Rc<GtCore>, err: Error) {
-        finish(core, &self.shared, Err(err));
+/// Finishes an unstarted greenthread with an error (its shared state, type-erased).
+impl<T: 'static> Finish for Shared<T> {
+    fn fail(self: Rc<Self>, core: &Rc<GtCore>, err: Error) {
+        finish(core, &self, Err(err));
     }
 }
 

@@ -51,7 +51,7 @@ use crate::debug;
 use crate::error::panic_message;
 use crate::greenthread::{GtCore, State, WaitInfo};
 use crate::listener::{IoSource, Reactor};
-use crate::sys::switch::Resume;
+use crate::sys::switch::{GreenYielder, Resume};
 use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, Wake};
 
 pub use crate::timer::TimerStats;
@@ -498,6 +498,10 @@ impl Hub {
 
     /// Blocks in the poller for at most `timeout` (`None`: until an event).
     fn wait_io(&self, timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) {
+            // About to idle: give back the memory of stacks unused since a burst.
+            crate::sys::stack::trim();
+        }
         #[cfg(feature = "test-hooks")]
         if let Some(v) = self.hooks.virtual_ns.get() {
             return self.wait_virtual(v, timeout);
@@ -723,6 +727,15 @@ impl Hub {
         let Ok(mut slot) = gt.coro.try_borrow_mut() else {
             return;
         };
+        if slot.is_none() {
+            // Its first resume: the coroutine is created now, on the warmest free stack.
+            let Some(body) = gt.start.borrow_mut().take() else {
+                return;
+            };
+            let stack = crate::sys::stack::take(gt.stack_size).unwrap_or_else(|e| panic!("{e}"));
+            gt.guard.set(stack.guard_range());
+            *slot = Some(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| body(y, r)));
+        }
         let Some(coro) = slot.as_mut() else {
             return;
         };

@@ -6,6 +6,8 @@
 //! `spawn100k`, `timers` (timers per CPU second), `imap`, `echo`, `rss100k` (peak RSS in MiB) and
 //! the ceilings `raw_switch`, `raw_create` (corosensei) and `mio_echo`.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 #[path = "../../../runtime/benches/workloads/ceilings.rs"]
@@ -43,6 +45,8 @@ const WORKLOADS: &[&str] = &[
 const SWITCH_BATCH: u64 = 200_000;
 /// Round trips per client per echo batch.
 const ECHO_PER: u64 = 100;
+/// Greenthreads parked at once in `rss100k`.
+const RSS_THREADS: usize = 100_000;
 
 fn main() {
     let args = runner::args();
@@ -88,11 +92,25 @@ fn main() {
             })
         }
         "rss100k" => {
-            let sleepers: Vec<_> =
-                (0..100_000).map(|_| green::spawn(|| green::sleep(Duration::from_millis(300)))).collect();
-            green::sleep(Duration::from_millis(100)); // every one of them is parked in its sleep now
+            // 100k greenthreads parked at once, each in a timed wait (a stack and a timer, as a
+            // sleeper has), released by one event once all have started (as in peers.py).
+            let started = Rc::new(Cell::new(0usize));
+            let release = Rc::new(green::Event::<()>::new());
+            let parked: Vec<_> = (0..RSS_THREADS)
+                .map(|_| {
+                    let (started, release) = (started.clone(), release.clone());
+                    green::spawn(move || {
+                        started.set(started.get() + 1);
+                        release.wait_timeout(Duration::from_secs(60));
+                    })
+                })
+                .collect();
+            while started.get() < RSS_THREADS {
+                green::sleep(Duration::from_millis(10));
+            }
             let mib = runner::peak_rss_mib();
-            for gt in sleepers {
+            release.send(()).unwrap();
+            for gt in parked {
                 gt.join().unwrap();
             }
             mib

@@ -18,9 +18,14 @@
 //! # Reuse
 //!
 //! A finished greenthread's stack goes back to its thread's free list and is reused by the next
-//! greenthread of the same stack size, so steady-state spawning makes no system call. Beyond
-//! [`HOT_STACKS`] free stacks of one size, returned stacks have their memory released to the kernel
-//! with `MADV_DONTNEED` (their address space stays reserved for reuse).
+//! greenthread of the same stack size, so steady-state spawning makes no system call. The free
+//! list is LIFO: the stack reused next is the one whose pages were touched last. Beyond
+//! [`HOT_STACKS`] free stacks of one size (not counting those promised to greenthreads about to
+//! start), the coldest keep their memory only for a while: once the excess has lasted
+//! [`TRIM_DELAY`] without being taken back into use, the hub's next idle moment (about to block in the poller)
+//! calls [`trim`], which releases their pages to the kernel with `MADV_DONTNEED` (their address
+//! space stays reserved for reuse). Releasing on every return instead would make a burst of
+//! greenthreads pay a page fault per stack each time it comes back, in a loop that never idles.
 
 use std::cell::RefCell;
 use std::io;
@@ -33,9 +38,12 @@ use corosensei::stack::{Stack, StackPointer};
 /// Stacks per slab.
 pub(crate) const SLAB_STACKS: usize = 64;
 
-/// Free stacks of one size kept with their memory; more than that are returned with
-/// `MADV_DONTNEED` when they come back.
+/// Free stacks of one size that always keep their memory; beyond that, [`trim`] releases the
+/// coldest.
 pub(crate) const HOT_STACKS: usize = 1024;
+
+/// How long an excess of free stacks may keep its memory before an idle hub releases it.
+pub(crate) const TRIM_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `madvise` advice installing guard markers (Linux 6.13+); not yet in the `libc` crate.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -86,7 +94,8 @@ impl Drop for Slab {
 struct Slot {
     limit: usize,
     usable: usize,
-    cold: bool,
+    /// Its pages hold no memory: never touched, or released by [`trim`] and not run on since.
+    released: bool,
     _slab: Rc<Slab>,
 }
 
@@ -135,22 +144,34 @@ unsafe impl Stack for PooledStack {
     }
 }
 
+/// Free stacks of one size, and how many of them are promised to greenthreads not started yet.
+#[derive(Debug)]
+struct SizeClass {
+    usable: usize,
+    /// LIFO: the last stack returned is the first taken (its pages are the warmest).
+    slots: Vec<Slot>,
+    /// Greenthreads spawned but not started, each owed one of `slots` (see [`reserve`]).
+    reserved: usize,
+}
+
 /// Free stacks by size; few distinct sizes are in use, so a short list beats a hash map.
 #[derive(Debug, Default)]
 struct Pool {
-    free: Vec<(usize, Vec<Slot>)>,
+    free: Vec<SizeClass>,
+    /// Since when some size has had more than [`HOT_STACKS`] free stacks not yet trimmed.
+    excess_since: Option<std::time::Instant>,
 }
 
 impl Pool {
-    fn list(&mut self, usable: usize) -> &mut Vec<Slot> {
-        let i = match self.free.iter().position(|(s, _)| *s == usable) {
+    fn class(&mut self, usable: usize) -> &mut SizeClass {
+        let i = match self.free.iter().position(|c| c.usable == usable) {
             Some(i) => i,
             None => {
-                self.free.push((usable, Vec::new()));
+                self.free.push(SizeClass { usable, slots: Vec::new(), reserved: 0 });
                 self.free.len() - 1
             }
         };
-        &mut self.free[i].1
+        &mut self.free[i]
     }
 }
 
@@ -168,22 +189,63 @@ thread_local! {
 pub struct StackPoolStats {
     /// Free stacks held by this thread's pool, all sizes together.
     pub free: usize,
+    /// Of those, the ones holding no memory: never run on, or released after a burst.
+    pub released: usize,
 }
 
 pub(crate) fn stats() -> StackPoolStats {
-    POOL.with(|p| StackPoolStats { free: p.borrow().free.iter().map(|(_, l)| l.len()).sum() })
+    POOL.with(|p| {
+        let p = p.borrow();
+        let slots = || p.free.iter().flat_map(|c| &c.slots);
+        StackPoolStats { free: slots().count(), released: slots().filter(|s| s.released).count() }
+    })
 }
 
-/// Takes a stack of `usable` bytes (already rounded by [`round_stack_size`]) from this thread's
-/// pool, creating a slab when none is free.
+/// Promises a stack of `usable` bytes (already rounded by [`round_stack_size`]) to a greenthread
+/// that starts later, mapping a slab now if every free stack is promised already: running out of
+/// memory or mappings fails here, at the spawn, not when the hub starts the greenthread. The
+/// stack itself is picked by [`take`] at the start, from the top of the LIFO list, so a burst of
+/// short greenthreads runs on a few warm stacks instead of touching one cold stack each.
+pub(crate) fn reserve(usable: usize) -> io::Result<()> {
+    // While the thread exits its pool may be gone: `take` then maps a slab of its own.
+    POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        let class = p.class(usable);
+        if class.slots.len() <= class.reserved {
+            new_slab(usable, &mut class.slots)?;
+        }
+        class.reserved += 1;
+        Ok(())
+    })
+    .unwrap_or(Ok(()))
+}
+
+/// Gives up a promise of [`reserve`] (the greenthread finished without starting).
+pub(crate) fn unreserve(usable: usize) {
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            let class = p.class(usable);
+            class.reserved = class.reserved.saturating_sub(1);
+        }
+    });
+}
+
+/// Takes the stack promised by [`reserve`] from this thread's pool.
 pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
     let pooled = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        let list = p.list(usable);
-        if list.is_empty() {
-            new_slab(usable, list)?;
+        let class = p.class(usable);
+        debug_assert!(class.reserved > 0, "a stack taken without a reservation");
+        class.reserved = class.reserved.saturating_sub(1);
+        if class.slots.is_empty() {
+            new_slab(usable, &mut class.slots)?;
         }
-        let slot = list.pop().expect("slab filled the free list");
+        let mut slot = class.slots.pop().expect("slab filled the free list");
+        slot.released = false; // its pages are about to be touched
+        if class.slots.len() <= HOT_STACKS + class.reserved {
+            // The excess is in use again: only an excess that lasts is trimmed.
+            p.excess_since = None;
+        }
         Ok(PooledStack { slot: Some(slot) })
     });
     match pooled {
@@ -206,18 +268,48 @@ pub(crate) fn init_pool() {
 }
 
 impl Pool {
-    fn put(&mut self, mut slot: Slot) {
-        let list = self.list(slot.usable);
-        if list.len() >= HOT_STACKS && !slot.cold {
-            // SAFETY: the slot's usable range lies inside its live slab mapping and no coroutine
-            // runs on it any more (it was handed back); dropping its pages only zeroes them.
-            unsafe {
-                libc::madvise(slot.limit as *mut libc::c_void, slot.usable, libc::MADV_DONTNEED);
-            }
-            slot.cold = true;
+    fn put(&mut self, slot: Slot) {
+        let class = self.class(slot.usable);
+        class.slots.push(slot);
+        let over = class.slots.len() > HOT_STACKS + class.reserved;
+        if over && self.excess_since.is_none() {
+            self.excess_since = Some(std::time::Instant::now());
         }
-        list.push(slot);
     }
+
+    /// Releases the memory of the free stacks beyond [`HOT_STACKS`] of each size, coldest first
+    /// (the bottom of each LIFO list), if the excess has lasted [`TRIM_DELAY`].
+    fn trim(&mut self) {
+        let Some(since) = self.excess_since else { return };
+        if since.elapsed() < TRIM_DELAY {
+            return;
+        }
+        self.excess_since = None;
+        for class in &mut self.free {
+            let excess = class.slots.len().saturating_sub(HOT_STACKS + class.reserved);
+            for slot in class.slots[..excess].iter_mut().filter(|s| !s.released) {
+                // SAFETY: the slot's usable range lies inside its live slab mapping and no
+                // coroutine runs on it (it is on the free list); dropping its pages only zeroes
+                // them.
+                unsafe {
+                    libc::madvise(slot.limit as *mut libc::c_void, slot.usable, libc::MADV_DONTNEED);
+                }
+                slot.released = true;
+            }
+        }
+    }
+}
+
+/// Releases the memory of long-unused free stacks (see the module docs); cheap when there is none.
+/// The hub calls it when it is about to block in the poller.
+pub(crate) fn trim() {
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.excess_since.is_some() {
+                p.trim();
+            }
+        }
+    });
 }
 
 fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
@@ -265,7 +357,7 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
     // Hand slots out lowest address last so that pops walk the slab upwards.
     for i in (0..SLAB_STACKS).rev() {
         let guard = slab.addr + i * slot_len;
-        out.push(Slot { limit: guard + page, usable, cold: false, _slab: slab.clone() });
+        out.push(Slot { limit: guard + page, usable, released: true, _slab: slab.clone() });
     }
     Ok(())
 }
