@@ -118,9 +118,9 @@ class Gevent:
             hub.periodic_monitoring_thread.kill()
 
 
-def rate(min_seconds, batch, warmup=None, cpu=False):
-    """Ops per second over batches run until `min_seconds` of wall time, after one warm-up."""
-    (warmup or batch)()
+def rate(min_seconds, batch, cpu=False):
+    """Ops per second over batches run until `min_seconds` of wall time, after one warm-up batch."""
+    batch()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     ops = 0
     while True:

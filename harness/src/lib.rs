@@ -89,8 +89,9 @@ pub struct Report {
     pub switches: u64,
     /// Timers the run fired.
     pub timers_fired: u64,
-    /// The greenthreads switched into, in order (for determinism checks).
-    pub trace: Vec<u64>,
+    /// The greenthreads switched into, in order (for determinism checks): the first
+    /// [`green::hooks::TRACE_HEAD`] ids, and the count and a hash of all of them.
+    pub trace: green::hooks::Trace,
 }
 
 /// Runs test bodies on a fresh hub under a seeded, replayable perturbation.
@@ -455,11 +456,21 @@ impl Harness {
         if a.trace == b.trace && a.faults == b.faults {
             return Ok(());
         }
-        let i = a.trace.iter().zip(&b.trace).position(|(x, y)| x != y).unwrap_or(a.trace.len().min(b.trace.len()));
+        let (x, y) = (&a.trace.head, &b.trace.head);
+        if x == y && a.trace.len.min(b.trace.len) > x.len() as u64 {
+            return Err(format!(
+                "runs diverge after the first {} switches (only those are kept one by one; the runs made {} and {})\n{}",
+                x.len(),
+                a.trace.len,
+                b.trace.len,
+                self.replay_line(&a.tape)
+            ));
+        }
+        let i = x.iter().zip(y).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len()));
         Err(format!(
             "runs diverge at switch {i}: first run switched into {:?}, second into {:?}\n{}",
-            a.trace.get(i),
-            b.trace.get(i),
+            x.get(i),
+            y.get(i),
             self.replay_line(&a.tape)
         ))
     }

@@ -118,7 +118,7 @@ pub(crate) struct Hooks {
     pub(crate) virtual_ns: Cell<Option<u64>>,
     /// Real-time grace for fds before virtual time jumps.
     pub(crate) grace: Cell<Duration>,
-    pub(crate) trace: RefCell<Option<Vec<u64>>>,
+    pub(crate) trace: RefCell<Option<Trace>>,
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     /// Per creator: its jitter offset in nanoseconds (second field; drawn once per creator, so its
     /// own timers keep their order).
@@ -169,11 +169,55 @@ pub fn set_virtual_clock(on: bool, grace: Duration) {
 /// ```
 /// green::hooks::set_trace(true);
 /// green::spawn(|| ()).wait().unwrap();
-/// assert_eq!(green::hooks::take_trace().len(), 1);
+/// assert_eq!(green::hooks::take_trace().head.len(), 1);
 /// green::hooks::set_trace(false);
 /// ```
 pub fn set_trace(on: bool) {
-    *hub().hooks.trace.borrow_mut() = if on { Some(Vec::new()) } else { None };
+    *hub().hooks.trace.borrow_mut() = if on { Some(Trace::default()) } else { None };
+}
+
+/// Switches a trace keeps one by one; beyond them it only counts and hashes (a long test would
+/// otherwise grow its trace by 8 bytes a switch, tens of megabytes a second).
+pub const TRACE_HEAD: usize = 1 << 20;
+
+/// The greenthreads switched into, in order: the first [`TRACE_HEAD`] ids, and the count and a
+/// hash (FNV-1a over whole ids) of all of them.
+///
+/// ```
+/// let mut a = green::hooks::Trace::default();
+/// let mut b = green::hooks::Trace::default();
+/// a.push(1);
+/// b.push(2);
+/// assert_eq!((a.len, a.head.clone()), (1, vec![1]));
+/// assert_ne!(a.hash, b.hash);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// The first [`TRACE_HEAD`] greenthread ids switched into.
+    pub head: Vec<u64>,
+    /// Switches recorded in all.
+    pub len: u64,
+    /// Hash of every id recorded, in order.
+    pub hash: u64,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace { head: Vec::new(), len: 0, hash: 0xcbf2_9ce4_8422_2325 }
+    }
+}
+
+impl Trace {
+    /// Records a switch into greenthread `id`.
+    #[inline]
+    pub fn push(&mut self, id: u64) {
+        if self.head.len() < TRACE_HEAD {
+            self.head.push(id);
+        }
+        self.len += 1;
+        // FNV-1a, one 64-bit word per step.
+        self.hash = (self.hash ^ id).wrapping_mul(0x0100_0000_01b3);
+    }
 }
 
 /// Records (or stops recording) the run's timeline: every slice of every greenthread and every
@@ -199,12 +243,12 @@ pub fn take_timeline() -> Vec<TimelineEvent> {
     hub().hooks.timeline.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
 }
 
-/// Takes the switch trace recorded so far.
+/// Takes the switch trace recorded so far (empty when tracing is off).
 ///
 /// ```
-/// assert!(green::hooks::take_trace().is_empty());
+/// assert_eq!(green::hooks::take_trace().len, 0);
 /// ```
-pub fn take_trace() -> Vec<u64> {
+pub fn take_trace() -> Trace {
     hub().hooks.trace.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
 }
 

@@ -753,16 +753,18 @@ impl Hub {
         #[cfg(feature = "tracing")]
         tracing::trace!(target: "green::switch", greenthread = gt.id, "switch in");
         #[cfg(feature = "test-hooks")]
-        let slice_start = self.now_ns();
+        let slice_start = self.hooks.timeline.borrow().is_some().then(|| self.now_ns());
         let res = coro.resume(r);
         #[cfg(feature = "test-hooks")]
-        crate::hooks::record(|| crate::hooks::TimelineEvent::Slice {
-            gt: gt.id,
-            name: gt.label(),
-            start: slice_start,
-            end: self.now_ns(),
-            parked_in: gt.wait.get().map(|w| w.what),
-        });
+        if let Some(start) = slice_start {
+            crate::hooks::record(|| crate::hooks::TimelineEvent::Slice {
+                gt: gt.id,
+                name: gt.label(),
+                start,
+                end: self.now_ns(),
+                parked_in: gt.wait.get().map(|w| w.what),
+            });
+        }
         // The slice ended without a green call if it is still alarmed (the greenthread finished).
         let ended = self.probe.take_alarm().then(|| gt.slice_end(self.probe.switches()));
         self.probe.switch_to(crate::probe::HUB);

@@ -21,7 +21,9 @@
 //! # Scheduling rules
 //!
 //! * A spawned greenthread first runs at the next hub pass; nothing runs until the caller blocks
-//!   or yields.
+//!   or yields. Its stack is reserved at the spawn (running out of memory or mappings panics
+//!   there) but picked when it starts, the most recently used free stack first, so short
+//!   greenthreads spawned in a burst run on a few warm stacks.
 //! * Timers fire in `(deadline, creation)` order, never early. A zero-delay timer created during a
 //!   pass runs at the next pass, so `sleep(Duration::ZERO)` is a fair yield.
 //! * [`Event::send`], [`Semaphore::release`] and a [`Queue::put`] with room never yield.
@@ -101,7 +103,9 @@ pub use crate::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreG
 pub use crate::time::sleep;
 pub use crate::timeout::{with_timeout, Timeout};
 
-/// Statistics of this thread's greenthread stack pool.
+/// Statistics of this thread's greenthread stack pool. Free stacks beyond 1,024 of one size keep
+/// their memory until such an excess has lasted a second; the hub's next idle moment then gives
+/// the coldest pages back to the kernel (`released`).
 ///
 /// ```
 /// green::spawn(|| ()).wait().unwrap();

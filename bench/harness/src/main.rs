@@ -29,7 +29,12 @@ fn main() {
             });
             value
         }
-        other => runner::unknown(other, &["switch"]),
+        // The same build without entering the harness: what `test-hooks` costs when compiled in.
+        "switch_hooks_built" => rate(args.min_seconds, Clock::Wall, || {
+            ping_pong::ping_pong(SWITCH_BATCH);
+            SWITCH_BATCH
+        }),
+        other => runner::unknown(other, &["switch", "switch_hooks_built"]),
     };
     runner::report(value);
 }
