@@ -247,6 +247,27 @@ fn check_determinism_passes_on_tape_driven_code_and_names_a_divergence() {
 }
 
 #[test]
+fn check_determinism_finds_a_divergence_past_the_switches_kept_one_by_one() {
+    // Regression: the trace grew by 8 bytes a switch without bound; it now keeps the first
+    // TRACE_HEAD ids, and a count and hash of all, which still tell two runs apart.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let err = Harness::new()
+        .seed(3)
+        .check_determinism(|| {
+            let extra = RUNS.fetch_add(1, Ordering::SeqCst);
+            green::spawn(move || {
+                for _ in 0..green::hooks::TRACE_HEAD + extra {
+                    green::sleep(Duration::ZERO);
+                }
+            })
+            .wait()
+            .unwrap();
+        })
+        .unwrap_err();
+    assert!(err.starts_with(&format!("runs diverge after the first {} switches", green::hooks::TRACE_HEAD)), "{err}");
+}
+
+#[test]
 fn a_failing_run_prints_a_replay_line_that_replays_it() {
     let tape = Tape::new(vec![0, 3, 1, 0, 9]);
     let line = Harness::new().tape(tape.clone()).replay_line(&tape);
