@@ -217,7 +217,7 @@ pub(crate) fn park(t: &Ticket, info: WaitInfo) {
 }
 
 /// [`park`] on this thread's hub `h`.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
     let gt = &t.gt;
     debug_assert_eq!(gt.seq.get(), t.seq, "park outside its green call");
@@ -288,7 +288,7 @@ pub(crate) fn yield_now_at(what: &'static str, site: &'static Location<'static>)
 }
 
 /// Yields the running greenthread `cur` (the fast path of `sleep(0)`).
-#[inline]
+#[inline(always)]
 pub(crate) fn yield_now_in(h: &Hub, cur: Rc<GtCore>, what: &'static str, site: &'static Location<'static>) {
     let t = begin_green_call(h, cur);
     h.push_wake_by(&t.gt, t.seq, what, site, t.gt.id);

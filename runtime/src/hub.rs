@@ -406,7 +406,7 @@ impl Hub {
     }
 
     /// [`push_wake`](Hub::push_wake) by a known creator (a greenthread yielding wakes itself).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_wake_by(
         &self,
         gt: &Rc<GtCore>,

@@ -39,11 +39,14 @@ impl<V> Waiter<V> {
 /// A FIFO of parked green calls.
 pub(crate) struct WaitQueue<V> {
     q: RefCell<VecDeque<Rc<Waiter<V>>>>,
+    /// The last finished waiter's allocation, reused by the next wait (a socket's queue sees one
+    /// wait per read that would block).
+    spare: Cell<Option<Rc<Waiter<V>>>>,
 }
 
 impl<V> Default for WaitQueue<V> {
     fn default() -> Self {
-        WaitQueue { q: RefCell::new(VecDeque::new()) }
+        WaitQueue { q: RefCell::new(VecDeque::new()), spare: Cell::new(None) }
     }
 }
 
@@ -130,7 +133,17 @@ impl<V> WaitQueue<V> {
             return None;
         }
         let h = hub();
-        let w = Rc::new(Waiter { gt: t.gt.clone(), seq: t.seq, slot: RefCell::new(None), gone: Cell::new(false) });
+        let fresh = Waiter { gt: t.gt.clone(), seq: t.seq, slot: RefCell::new(None), gone: Cell::new(false) };
+        let w = match self.spare.take() {
+            Some(mut spare) => match Rc::get_mut(&mut spare) {
+                Some(w) => {
+                    *w = fresh;
+                    spare
+                }
+                None => Rc::new(fresh),
+            },
+            None => Rc::new(fresh),
+        };
         self.q.borrow_mut().push_back(w.clone());
         let timer = timeout.map(|d| h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site));
         let mut guard = Guard { queue: self, w: &w, timer, on_abandon: Some(on_abandon) };
@@ -139,12 +152,26 @@ impl<V> WaitQueue<V> {
             let got = w.slot.borrow_mut().take();
             if let Some(v) = got {
                 guard.finish();
+                drop(guard);
+                self.keep_spare(w);
                 return Some(v);
             }
             if timer.is_some_and(|k| !h.timer_is_live(k)) {
                 guard.finish();
+                drop(guard);
+                self.keep_spare(w);
                 return None;
             }
+        }
+    }
+
+    /// Keeps a finished waiter's allocation for the next wait, if nothing else holds it. It lets
+    /// go of its greenthread (pointing at the root instead), so a spare never keeps a finished
+    /// greenthread's record alive.
+    fn keep_spare(&self, mut w: Rc<Waiter<V>>) {
+        if let Some(x) = Rc::get_mut(&mut w) {
+            x.gt = hub().root();
+            self.spare.set(Some(w));
         }
     }
 }
