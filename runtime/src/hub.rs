@@ -1296,7 +1296,11 @@ impl HubHandle {
         if self.posted.closed.load(Ordering::SeqCst) {
             return Err(HubClosed);
         }
-        self.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Box::new(f));
+        {
+            let mut q = self.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            q.push(Box::new(f));
+            self.posted.queued.store(true, Ordering::Release);
+        }
         self.posted.waker.wake().map_err(|_| HubClosed)
     }
 }

@@ -91,7 +91,19 @@ pub(crate) type WaiterInfo = (Interest, Rc<GtCore>, Option<Box<[usize]>>);
 pub(crate) struct Posted {
     pub(crate) waker: mio::Waker,
     pub(crate) queue: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// True while `queue` may be non-empty: set (under the lock) by posters, cleared when the
+    /// hub takes the queue. The hub reads it every pass instead of taking the lock.
+    pub(crate) queued: std::sync::atomic::AtomicBool,
     pub(crate) closed: std::sync::atomic::AtomicBool,
+}
+
+impl Posted {
+    /// Takes the posted work (the hub's side).
+    pub(crate) fn take(&self) -> Vec<Box<dyn FnOnce() + Send>> {
+        let mut q = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.queued.store(false, std::sync::atomic::Ordering::Relaxed);
+        std::mem::take(&mut *q)
+    }
 }
 
 /// The hub's poller and its registered sources.
@@ -121,6 +133,7 @@ impl Reactor {
             posted: Arc::new(Posted {
                 waker,
                 queue: Mutex::new(Vec::new()),
+                queued: std::sync::atomic::AtomicBool::new(false),
                 closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -149,7 +162,7 @@ impl Reactor {
 
     /// Handles alive outside the hub (the reactor itself holds one reference).
     pub(crate) fn live_handles(&self) -> usize {
-        let queued = !self.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty();
+        let queued = self.posted.queued.load(std::sync::atomic::Ordering::Acquire);
         Arc::strong_count(&self.posted) - 1 + usize::from(queued)
     }
 }
@@ -263,7 +276,7 @@ impl Hub {
     /// Runs closures posted by other threads, in hub context.
     pub(crate) fn run_posted(&self) {
         let work = match self.reactor.borrow().as_ref() {
-            Some(r) => std::mem::take(&mut *r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            Some(r) => r.posted.take(),
             None => return,
         };
         for f in work {
@@ -276,8 +289,7 @@ impl Hub {
         let r = self.reactor.borrow_mut().take();
         if let Some(r) = r {
             r.posted.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-            let pending =
-                std::mem::take(&mut *r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let pending = r.posted.take();
             for s in r.sources.iter().flatten() {
                 s.closed.set(true);
             }
