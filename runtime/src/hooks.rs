@@ -55,7 +55,7 @@ pub trait Perturb {
     /// creator (its first timer of `delay`), then applied to all its timers.
     fn timer_delay(&mut self, creator: u64, delay: Duration) -> Duration;
     /// Whether ready batches are shuffled at all (when false, [`pick`](Perturb::pick) is never
-    /// called and a pass costs nothing extra).
+    /// called and a pass costs nothing extra). Read once, when the perturbation is installed.
     fn shuffles(&self) -> bool {
         true
     }
@@ -114,6 +114,8 @@ pub enum TimelineEvent {
 #[derive(Default)]
 pub(crate) struct Hooks {
     pub(crate) perturb: RefCell<Option<Box<dyn Perturb>>>,
+    /// The installed perturbation's [`Perturb::shuffles`], read once at install (checked every pass).
+    pub(crate) shuffles: Cell<bool>,
     /// Virtual now in hub nanoseconds, when the virtual clock is on.
     pub(crate) virtual_ns: Cell<Option<u64>>,
     /// Real-time grace for fds before virtual time jumps.
@@ -136,6 +138,7 @@ pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     let h = hub();
     h.hooks.jitter_last.borrow_mut().clear();
     h.hooks.ties.borrow_mut().clear();
+    h.hooks.shuffles.set(p.as_ref().is_some_and(|p| p.shuffles()));
     std::mem::replace(&mut *h.hooks.perturb.borrow_mut(), p)
 }
 

@@ -547,8 +547,7 @@ impl Hub {
     /// the ready queue that becomes the next batch; other entries keep their places.
     #[cfg(feature = "test-hooks")]
     fn perturb_ready(&self) {
-        let shuffles = self.hooks.perturb.try_borrow().ok().and_then(|p| p.as_ref().map(|p| p.shuffles()));
-        if shuffles != Some(true) {
+        if !self.hooks.shuffles.get() {
             return;
         }
         let mut timers = self.timers.borrow_mut();
@@ -951,6 +950,7 @@ impl Hub {
         {
             self.hooks.virtual_ns.set(None);
             drop(self.hooks.perturb.borrow_mut().take());
+            self.hooks.shuffles.set(false);
             self.hooks.trace.borrow_mut().take();
             self.hooks.timeline.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();
