@@ -61,6 +61,11 @@ pub use crate::timer::TimerStats;
 pub(crate) struct Hub {
     /// Start of the hub's clock.
     pub(crate) epoch: Cell<Instant>,
+    /// `epoch` on the monotonic clock in nanoseconds (see [`crate::sys::clock`]).
+    epoch_ns: Cell<u64>,
+    /// The clock read at the start of the current pass, when heap timers were collected: no heap
+    /// timer of this pass is due after it, so the firing-order check compares against it.
+    pass_now: Cell<u64>,
     /// Next greenthread ordinal (the root is 0).
     pub(crate) next_id: Cell<u64>,
     /// The root greenlet's record.
@@ -201,6 +206,8 @@ impl Hub {
         let root = GtCore::new_root();
         Hub {
             epoch: Cell::new(Instant::now()),
+            epoch_ns: Cell::new(crate::sys::clock::monotonic_ns()),
+            pass_now: Cell::new(0),
             next_id: Cell::new(1),
             current: RefCell::new(Some(root.clone())),
             root: RefCell::new(root),
@@ -241,7 +248,7 @@ impl Hub {
         if let Some(v) = self.hooks.virtual_ns.get() {
             return v;
         }
-        self.epoch.get().elapsed().as_nanos() as u64
+        crate::sys::clock::monotonic_ns().saturating_sub(self.epoch_ns.get())
     }
 
     /// The hub's clock as an `Instant`.
@@ -492,6 +499,7 @@ impl Hub {
         } else {
             // Read the clock only when a heap timer could be due.
             let now = if timers.has_heap_timers() { self.now_ns() } else { 0 };
+            self.pass_now.set(now);
             timers.collect_due(now, &mut batch);
         }
     }
@@ -648,11 +656,13 @@ impl Hub {
         None
     }
 
-    /// Invariants of firing: never before the deadline (a fresh clock read), and in
+    /// Invariants of firing: never before the deadline (the pass's clock read), and in
     /// `(deadline, seq)` order among the heap timers of one pass.
     fn check_timer_order(&self, deadline: u64, order: u64) {
         let seq = order & ((1 << 56) - 1);
-        let now = self.now_ns();
+        // The pass's clock read: every heap timer of this pass must have been due by then (a
+        // fresh read, later, could hide a timer collected too early).
+        let now = self.pass_now.get();
         if now < deadline && !self.tearing_down.get() {
             record_invariant(format!("timer t{seq} fired {} ns before its deadline", deadline - now));
         }
@@ -928,6 +938,7 @@ impl Hub {
 
     fn reset(&self) {
         self.epoch.set(Instant::now());
+        self.epoch_ns.set(crate::sys::clock::monotonic_ns());
         self.next_id.set(1);
         let root = GtCore::new_root();
         *self.current.borrow_mut() = Some(root.clone());

@@ -13,6 +13,7 @@
 //!   hands a `&Yielder` to the coroutine's entry closure only; the runtime stores a raw pointer to
 //!   it so that `sleep` deep in user code can suspend. [`switch::YielderPtr`] is the one place that
 //!   pointer is dereferenced.
+//! * [`clock`]: the monotonic clock as whole nanoseconds (what the hub's timers run on).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`), for `trampoline`.
 //! * [`thread`]: whether the calling thread is the process's main thread.
 //!
@@ -20,6 +21,7 @@
 //! thread (every type is `!Send`), and each `unsafe` block states its reasoning in a `SAFETY:`
 //! comment.
 
+pub(crate) mod clock;
 pub(crate) mod poll;
 pub(crate) mod stack;
 pub(crate) mod switch;
