@@ -590,14 +590,20 @@ impl Hub {
     }
 
     /// Fires one batch entry. Returns `Some` when the root must return from its blocking call.
+    #[inline(always)]
     fn fire(&self, item: Ready) -> Option<Resume> {
-        let key = match item {
-            Ready::Timer(key) => key,
+        match item {
+            Ready::Timer(key) => self.fire_timer(key),
             Ready::Wake(w) => {
                 self.timers.borrow_mut().popped_wake();
-                return self.fire_wake(&w.gt, w.seq);
+                self.fire_wake(&w.gt, w.seq)
             }
-        };
+        }
+    }
+
+    /// Fires a timer of the batch (the bare wake-ups of [`fire`](Hub::fire) are the hot path).
+    #[inline(never)]
+    fn fire_timer(&self, key: TimerKey) -> Option<Resume> {
         let deadline = self.timers.borrow().deadline_of(key);
         if let Some((d, seq)) = deadline {
             self.check_timer_order(d, seq);
@@ -732,18 +738,13 @@ impl Hub {
     /// The coroutine stays in place, borrowed for the whole switch: nothing touches a running
     /// greenthread's coroutine (only unstarted or parked ones are taken), and a nested resume of
     /// a running greenthread finds it borrowed and returns.
+    #[inline(always)]
     pub(crate) fn resume(&self, gt: &Rc<GtCore>, r: Resume) {
         let Ok(mut slot) = gt.coro.try_borrow_mut() else {
             return;
         };
         if slot.is_none() {
-            // Its first resume: the coroutine is created now, on the warmest free stack.
-            let Some(body) = gt.start.borrow_mut().take() else {
-                return;
-            };
-            let stack = crate::sys::stack::take(gt.stack_size).unwrap_or_else(|e| panic!("{e}"));
-            gt.guard.set(stack.guard_range());
-            *slot = Some(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| body(y, r)));
+            *slot = Self::first_coroutine(gt);
         }
         let Some(coro) = slot.as_mut() else {
             return;
@@ -775,7 +776,7 @@ impl Hub {
             });
         }
         // The slice ended without a green call if it is still alarmed (the greenthread finished).
-        let ended = self.probe.take_alarm().then(|| gt.slice_end(self.probe.switches()));
+        let alarmed = self.probe.take_alarm().then(|| self.probe.switches());
         self.probe.switch_to(crate::probe::HUB);
         *self.current.borrow_mut() = prev;
         match res {
@@ -786,18 +787,42 @@ impl Hub {
             CoroutineResult::Return(()) => {
                 let coro = slot.take();
                 drop(slot);
-                gt.state.set(State::Dead);
-                gt.yielder.clear();
-                self.unregister(gt);
-                // The stack goes back to the thread's pool.
-                drop(coro.map(|c| c.into_stack()));
+                self.finished(gt, coro);
             }
         }
-        if let Some(end) = ended {
-            // Report only: the greenthread is gone. Called after the bookkeeping, and a panic
-            // in the hook must not escape into the hub.
-            let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
+        if let Some(slice) = alarmed {
+            self.alarmed_slice_ended(gt, slice);
         }
+    }
+
+    /// A greenthread's first resume: its coroutine is created now, on the warmest free stack
+    /// (see [`crate::sys::stack::reserve`]). `None` if it has no body (it never starts).
+    #[cold]
+    #[inline(never)]
+    fn first_coroutine(gt: &GtCore) -> Option<crate::greenthread::Coro> {
+        let body = gt.start.borrow_mut().take()?;
+        let stack = crate::sys::stack::take(gt.stack_size).unwrap_or_else(|e| panic!("{e}"));
+        gt.guard.set(stack.guard_range());
+        Some(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| body(y, r)))
+    }
+
+    /// A greenthread's function returned: it is dead, and its stack goes back to the pool.
+    #[cold]
+    #[inline(never)]
+    fn finished(&self, gt: &Rc<GtCore>, coro: Option<crate::greenthread::Coro>) {
+        gt.state.set(State::Dead);
+        gt.yielder.clear();
+        self.unregister(gt);
+        drop(coro.map(|c| c.into_stack()));
+    }
+
+    /// The slice that just ended was alarmed but ended without a green call (the greenthread
+    /// finished): report only, after the bookkeeping; a panic in the hook must not escape.
+    #[cold]
+    #[inline(never)]
+    fn alarmed_slice_ended(&self, gt: &GtCore, slice: u64) {
+        let end = gt.slice_end(slice);
+        let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
     }
 
     /// Ends the hub's own slice (timers, callbacks, polling bookkeeping) if it was alarmed.
