@@ -29,5 +29,6 @@ mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a gr
 mod regressions; // regression tests named after what they guard
 mod snapshot; // insta snapshots of the hub dumps under the virtual clock
 mod stacks; // stack pool reuse, guard pages, 100k live greenthreads
+mod sync; // Mutex, Condvar and channels: hand-off, kills, disconnection, timeouts
 mod teardown; // hub shutdown and thread exit unwind every greenthread
 mod threads; // several OS threads, each with its own hub

@@ -26,8 +26,10 @@
 //!   greenthreads spawned in a burst run on a few warm stacks.
 //! * Timers fire in `(deadline, creation)` order, never early. A zero-delay timer created during a
 //!   pass runs at the next pass, so `sleep(Duration::ZERO)` is a fair yield.
-//! * [`Event::send`], [`Semaphore::release`] and a [`Queue::put`] with room never yield.
-//!   Semaphores and queues hand off to waiters FIFO: newcomers cannot barge.
+//! * [`Event::send`], [`Semaphore::release`], a [`Queue::put`] with room, a [`Mutex`] unlock,
+//!   [`Condvar`] notifications and a [`channel`] send with room never yield. Semaphores, queues,
+//!   mutexes and channels hand off to waiters FIFO: newcomers cannot barge. A [`Mutex`] belongs to
+//!   the greenthread that locked it, across its switches.
 //! * [`GreenThread::kill`] and an expiring [`Timeout`] unwind the victim from its current (or next)
 //!   blocking green call with a private payload: destructors run and may make green calls. The
 //!   signatures of blocking calls stay infallible; `wait()` reports what happened as an [`Error`].
@@ -70,6 +72,8 @@
 pub use corosensei;
 pub use mio;
 
+pub mod channel;
+mod condvar;
 pub mod debug;
 mod error;
 pub mod event;
@@ -78,6 +82,7 @@ mod greenthread;
 pub mod hooks;
 pub mod hub;
 mod listener;
+mod mutex;
 pub mod net;
 mod pool;
 pub mod probe;
@@ -90,6 +95,7 @@ mod timer;
 pub mod tpool;
 mod wait;
 
+pub use crate::condvar::Condvar;
 pub use crate::error::Error;
 pub use crate::event::Event;
 pub use crate::greenthread::{
@@ -97,6 +103,7 @@ pub use crate::greenthread::{
     DEFAULT_STACK_SIZE,
 };
 pub use crate::listener::{trampoline, Interest};
+pub use crate::mutex::{Mutex, MutexGuard};
 pub use crate::pool::{GreenPile, GreenPool, Imap};
 pub use crate::queue::Queue;
 pub use crate::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreGuard};
