@@ -25,6 +25,7 @@ mod dumps; // format_hub_timers / format_greenthreads output
 mod harness; // the harness: knobs perturb, tapes replay, budgets abort, snapshots hold
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
+mod locals; // green_local!: per-greenthread values, dropped when the greenthread ends
 mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)
 mod regressions; // regression tests named after what they guard
 mod snapshot; // insta snapshots of the hub dumps under the virtual clock

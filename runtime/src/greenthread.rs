@@ -97,6 +97,8 @@ pub(crate) struct GtCore {
     /// The body of a greenthread not started yet; the hub creates its coroutine, on a stack
     /// reserved at the spawn ([`stack::reserve`]), when it first resumes it.
     pub(crate) start: RefCell<Option<Body>>,
+    /// Its greenthread-local values (`green_local!`), dropped when its function is over.
+    pub(crate) locals: RefCell<crate::local::Locals>,
     pub(crate) yielder: YielderPtr,
     /// Index in the hub's live registry.
     pub(crate) slot: Cell<usize>,
@@ -136,6 +138,7 @@ impl GtCore {
             wait: Cell::new(None),
             coro: RefCell::new(None),
             start: RefCell::new(None),
+            locals: RefCell::new(Vec::new()),
             yielder: YielderPtr::null(),
             slot: Cell::new(usize::MAX),
             stack_size,
@@ -892,6 +895,7 @@ fn spawn_inner<T: 'static>(
         core.kill.set(false);
         core.expired.borrow_mut().clear();
         core.unwinding.set(false);
+        drop_locals(&core);
         finish(&core, &sh, r);
     });
     *core.start.borrow_mut() = Some(body);
@@ -903,6 +907,32 @@ fn spawn_inner<T: 'static>(
     let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
     core.start_timer.set(Some(key));
     GreenThread { core, shared }
+}
+
+/// Drops a greenthread's (or the root's) `green_local!` values, and any their destructors create,
+/// on its own stack. A destructor that panics is recorded and the others still run; one that is
+/// killed or times out while blocking just ends early.
+pub(crate) fn drop_locals(core: &GtCore) {
+    for _round in 0..64 {
+        let values = std::mem::take(&mut *core.locals.borrow_mut());
+        if values.is_empty() {
+            return;
+        }
+        for v in values {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+                core.kill.set(false);
+                core.expired.borrow_mut().clear();
+                core.unwinding.set(false);
+                if !(p.is::<KillUnwind>() || p.is::<TimeoutUnwind>()) {
+                    let msg = crate::error::panic_message(p.as_ref());
+                    hub().record_exception(
+                        false,
+                        format!("green: a greenthread-local value of {} panicked when dropped: {msg}", core.label()),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Finishes an unstarted greenthread with an error (its shared state, type-erased).

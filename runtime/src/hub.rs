@@ -916,6 +916,9 @@ impl Hub {
             gt.state.set(State::Dead);
             self.unregister(gt);
         }
+        // The root's greenthread-local values go with the hub (their destructors may block: the
+        // hub still serves them).
+        crate::greenthread::drop_locals(&root);
         let drained = self.timers.borrow_mut().drain();
         let batch = std::mem::take(&mut *self.batch.borrow_mut());
         // Dropping them runs user destructors (callbacks' captures).

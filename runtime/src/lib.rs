@@ -30,6 +30,7 @@
 //!   [`Condvar`] notifications and a [`channel`] send with room never yield. Semaphores, queues,
 //!   mutexes and channels hand off to waiters FIFO: newcomers cannot barge. A [`Mutex`] belongs to
 //!   the greenthread that locked it, across its switches.
+//! * [`green_local!`] values belong to one greenthread each and are dropped when it ends.
 //! * [`GreenThread::kill`] and an expiring [`Timeout`] unwind the victim from its current (or next)
 //!   blocking green call with a private payload: destructors run and may make green calls. The
 //!   signatures of blocking calls stay infallible; `wait()` reports what happened as an [`Error`].
@@ -82,6 +83,7 @@ mod greenthread;
 pub mod hooks;
 pub mod hub;
 mod listener;
+mod local;
 mod mutex;
 pub mod net;
 mod pool;
@@ -103,6 +105,7 @@ pub use crate::greenthread::{
     DEFAULT_STACK_SIZE,
 };
 pub use crate::listener::{trampoline, Interest};
+pub use crate::local::{AccessError, LocalKey};
 pub use crate::mutex::{Mutex, MutexGuard};
 pub use crate::pool::{GreenPile, GreenPool, Imap};
 pub use crate::queue::Queue;
