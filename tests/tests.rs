@@ -23,6 +23,7 @@ mod deadlock; // exact deadlock detection and its report
 mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod dumps; // format_hub_timers / format_greenthreads output
 mod harness; // the harness: knobs perturb, tapes replay, budgets abort, snapshots hold
+mod harness_attr; // #[green_harness::test]: the body runs under a Harness with the attribute's knobs
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod locals; // green_local!: per-greenthread values, dropped when the greenthread ends

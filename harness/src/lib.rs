@@ -63,7 +63,40 @@ pub use crate::config::{
     Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, FAULTS_ENV, JITTER_ENV, SEED_ENV, SHUFFLE_ENV, TAPE_ENV,
 };
 pub use crate::tape::Tape;
+
 pub use green::hub::wait_all_blocked;
+/// Runs a test function under a default [`Harness`]: `#[green_harness::test]` in place of
+/// `#[test]`.
+///
+/// The body runs as the root greenlet of a fresh hub, with the virtual clock and the detectors, and
+/// the test fails as [`Harness::run`] fails it (a panic, a leak, an unobserved panic, a hub-context
+/// panic, an invariant violation), printing the replay line. The function may return a value
+/// (`Result<(), E>` included); other attributes (`#[should_panic]`, `#[ignore]`) are kept.
+///
+/// Knobs, all optional: `seed = N`, `shuffle` (or `shuffle = bool`), `jitter_ms = N`,
+/// `faults = [Short, Eintr, ...]` ([`Fault`] variants), `real_clock` (or `virtual_clock = bool`),
+/// `blocking_ms = N` (blocking detection with that budget), `budget_ms = N`, `allow_leaks`
+/// (greenthreads still parked when the body returns, a server's accept loop say, are unwound
+/// without failing the test). Knobs left out come
+/// from the environment as for [`Harness::new`] ([`Config`]); `GREEN_TAPE` or `GREEN_SEED` in the
+/// environment wins over `seed`, so a failure's replay line replays it.
+///
+/// ```
+/// # use std::time::Duration;
+/// #[green_harness::test(seed = 7, shuffle, jitter_ms = 2, faults = [Short])]
+/// fn a_sleeping_hour_is_virtual() {
+///     let gt = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+///     gt.wait().unwrap();
+/// }
+/// ```
+///
+/// An unknown knob is a compile error that lists the knobs:
+///
+/// ```compile_fail
+/// #[green_harness::test(colour = 3)]
+/// fn t() {}
+/// ```
+pub use green_harness_macros::test;
 pub use insta;
 pub use proptest;
 

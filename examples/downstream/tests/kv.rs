@@ -131,3 +131,12 @@ fn without_the_flag_the_detector_stays_quiet() {
     });
     assert!(report.blocking.is_empty(), "{:?}", report.blocking);
 }
+
+/// The same scenario, shorter, with the `#[green_harness::test]` attribute instead of a `Harness`.
+#[green_harness::test(seed = 2, jitter_ms = 5, shuffle, faults = [Short, Eintr], allow_leaks)]
+fn one_client_under_the_test_attribute() {
+    let addr = start(Store::default());
+    let mut cl = Client::connect(addr).unwrap();
+    cl.set("k", "v").unwrap();
+    assert_eq!(cl.get("k").unwrap().as_deref(), Some("v"));
+}
