@@ -272,3 +272,74 @@ fn a_parked_reader_is_not_a_deadlock_and_a_hub_handle_wakes_the_hub() {
     assert_eq!(ev.wait(), 99);
     worker.join().unwrap();
 }
+
+// ===== socket timeouts and name resolution =====
+
+#[test]
+fn a_read_timeout_bounds_each_read_and_a_later_read_still_gets_the_data() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut server, _) = l.accept().unwrap();
+    c.set_read_timeout(Some(ms(20))).unwrap();
+    let (r, took) = timed(|| c.read(&mut [0u8; 4]));
+    assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    assert!(took >= ms(20), "{took:?}");
+    server.write_all(b"late").unwrap();
+    let mut buf = [0u8; 4];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"late");
+    c.set_read_timeout(None).unwrap();
+    assert_eq!(c.read_timeout().unwrap(), None);
+}
+
+#[test]
+fn a_write_timeout_fails_a_write_the_peer_never_drains() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_server, _) = l.accept().unwrap(); // never reads
+    c.set_write_timeout(Some(ms(50))).unwrap();
+    let chunk = vec![7u8; 1 << 16];
+    let err = loop {
+        if let Err(e) = (&c).write_all(&chunk) {
+            break e;
+        }
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+}
+
+#[test]
+fn a_udp_receive_timeout_fails_with_timed_out() {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(ms(10))).unwrap();
+    assert_eq!(s.recv_from(&mut [0u8; 8]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+}
+
+#[test]
+fn an_hour_long_read_timeout_passes_in_virtual_time_under_the_harness() {
+    let kind = Rc::new(std::cell::Cell::new(None));
+    let k = kind.clone();
+    let (_, took) = timed(|| {
+        green_harness::Harness::new().seed(1).run(move || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let _server = l.accept().unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(3600))).unwrap();
+            k.set(Some(c.read(&mut [0u8; 1]).unwrap_err().kind()));
+        })
+    });
+    assert_eq!(kind.get(), Some(std::io::ErrorKind::TimedOut));
+    assert!(took < Duration::from_secs(30), "an hour of virtual time took {took:?}");
+}
+
+#[test]
+fn lookup_host_resolves_names_off_the_hub_for_connect() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let addrs = green::net::lookup_host(&format!("localhost:{port}")).unwrap();
+    assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback() && a.port() == port), "{addrs:?}");
+    let v4: Vec<_> = addrs.into_iter().filter(|a| a.is_ipv4()).collect();
+    let c = TcpStream::connect(&v4[..]).unwrap();
+    assert_eq!(c.peer_addr().unwrap().port(), port);
+    let e = green::net::lookup_host("localhost").unwrap_err(); // no port
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+}

@@ -1,4 +1,4 @@
-//! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`.
+//! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`, and [`lookup_host`].
 //!
 //! They look like their `std::net` namesakes and implement `std::io::Read`/`Write` (so sync
 //! protocol code generic over `Read + Write` runs on them unchanged), but a call that would block
@@ -20,12 +20,20 @@
 //! unless allowed with `allow_multiple_waiters(true)` on the socket or
 //! [`debug::hub_prevent_multiple_readers(false)`](crate::debug::hub_prevent_multiple_readers).
 //!
+//! # Timeouts
+//!
+//! `set_read_timeout` / `set_write_timeout` bound each read or write call (the whole call,
+//! retries included) as in `std`; when the time passes the call fails with kind `TimedOut`. They
+//! run on the hub's clock (virtual under the harness).
+//!
 //! # Addresses
 //!
-//! Addresses are `impl ToSocketAddrs`, as in `std`; a host name is resolved by the system's
-//! blocking resolver on the calling thread, which blocks the hub: pass IP addresses (or resolve
-//! names with [`tpool::execute`](crate::tpool::execute)).
+//! Addresses are `impl ToSocketAddrs`, as in `std`; a host name given there is resolved by the
+//! system's blocking resolver on the calling thread, which blocks the hub. Resolve names with
+//! [`lookup_host`] instead (it runs the resolver on the [`tpool`](crate::tpool) threads) and pass
+//! the addresses it returns.
 
+mod lookup;
 mod tcp;
 mod udp;
 
@@ -35,6 +43,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+pub use self::lookup::lookup_host;
 pub use self::tcp::{TcpListener, TcpStream, LISTEN_BACKLOG};
 pub use self::udp::UdpSocket;
 
@@ -45,17 +54,35 @@ use crate::Interest;
 struct Socket<S> {
     io: RefCell<Option<S>>,
     src: Rc<IoSource>,
+    /// Read and write timeouts (`set_read_timeout`, `set_write_timeout`), by [`Interest`].
+    timeouts: [std::cell::Cell<Option<Duration>>; 2],
 }
 
 impl<S: std::os::fd::AsRawFd> Socket<S> {
     fn new(io: S, kind: &'static str, site: &'static Location<'static>) -> io::Result<Self> {
         let fd = io.as_raw_fd();
         let src = crate::listener::register(fd, kind, site)?;
-        Ok(Socket { io: RefCell::new(Some(io)), src })
+        Ok(Socket { io: RefCell::new(Some(io)), src, timeouts: Default::default() })
+    }
+
+    /// Sets the read or write timeout; a zero duration is refused, as in `std`.
+    fn set_timeout(&self, i: Interest, t: Option<Duration>) -> io::Result<()> {
+        if t == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "green::net: a zero timeout would fail every operation at once; pass None for no timeout",
+            ));
+        }
+        self.timeouts[i as usize].set(t);
+        Ok(())
+    }
+
+    fn timeout(&self, i: Interest) -> Option<Duration> {
+        self.timeouts[i as usize].get()
     }
 
     /// Runs a non-blocking operation, waiting for readiness while it would block. `deadline`
-    /// bounds the total wait.
+    /// bounds the total wait (by default the socket's timeout for `i`, from the call's start).
     /// `f` gets the socket and the most bytes it may move (`usize::MAX` unless a short read or
     /// write is injected).
     fn op<R>(
@@ -65,6 +92,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
         (what, site): (&'static str, &'static Location<'static>),
         mut f: impl FnMut(&S, usize) -> io::Result<R>,
     ) -> io::Result<R> {
+        let deadline = deadline.or_else(|| self.timeout(i).map(|t| crate::hub::hub().now() + t));
         loop {
             #[allow(unused_mut)]
             let mut limit = usize::MAX;
