@@ -22,6 +22,7 @@ mod blocking; // the blocking detector fires on blocking code and stays quiet on
 mod deadlock; // exact deadlock detection and its report
 mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod dumps; // format_hub_timers / format_greenthreads output
+mod graceful; // graceful shutdown on SIGTERM: stop accepting, drain, kill stragglers
 mod harness; // the harness: knobs perturb, tapes replay, budgets abort, snapshots hold
 mod harness_attr; // #[green_harness::test]: the body runs under a Harness with the attribute's knobs
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write

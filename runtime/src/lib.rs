@@ -78,6 +78,7 @@ mod condvar;
 pub mod debug;
 mod error;
 pub mod event;
+pub mod graceful;
 mod greenthread;
 #[cfg(feature = "test-hooks")]
 pub mod hooks;
