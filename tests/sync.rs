@@ -165,7 +165,27 @@ fn locking_a_mutex_in_hub_context_panics_naming_the_misuse() {
     let log = green::debug::hub_exception_log();
     assert_eq!(log.len(), before + 1, "{log:?}");
     assert!(log[before].contains("Mutex::lock called from hub context"), "{log:?}");
+    // try_lock never blocks, so a hub callback may use it.
+    let m2 = m.clone();
+    let got = Rc::new(Cell::new(false));
+    let g2 = got.clone();
+    green::hub::schedule_call_global(Duration::ZERO, move || g2.set(m2.try_lock().is_some()));
+    green::sleep(ms(1));
+    assert!(got.get());
     assert!(!m.is_locked());
+}
+
+#[test]
+fn debug_of_a_locked_mutex_never_blocks_and_counts_waiters() {
+    let m = Rc::new(Mutex::new(1));
+    let g = m.lock();
+    let m1 = m.clone();
+    let w = green::spawn(move || *m1.lock() += 1);
+    yield_now();
+    assert_eq!(format!("{m:?}"), "Mutex { data: <locked>, locked: true, waiting: 1 }");
+    drop(g);
+    w.wait().unwrap();
+    assert_eq!(format!("{m:?}"), "Mutex { data: 2, locked: false, waiting: 0 }");
 }
 
 // ===== Condvar =====
@@ -215,6 +235,56 @@ fn a_notified_waiter_killed_before_it_runs_passes_the_notification_on() {
     second.wait().unwrap();
     assert_eq!(woke.get(), 1);
     assert_eq!(state.1.waiting(), 0);
+}
+
+#[test]
+fn a_notified_waiter_killed_while_it_relocks_passes_the_notification_on() {
+    let state = Rc::new((Mutex::new(()), Condvar::new()));
+    let woke = Rc::new(Cell::new(0));
+    let waiter = |state: Rc<(Mutex<()>, Condvar)>, woke: Rc<Cell<u32>>| {
+        green::spawn(move || {
+            let g = state.1.wait(state.0.lock());
+            woke.set(woke.get() + 1);
+            drop(g);
+        })
+    };
+    let first = waiter(state.clone(), woke.clone());
+    let second = waiter(state.clone(), woke.clone());
+    yield_now();
+    let held = state.0.lock(); // the root holds the mutex: a woken waiter blocks re-locking
+    state.1.notify_one();
+    yield_now(); // `first` wakes and waits for the mutex
+    assert_eq!(state.1.waiting(), 1);
+    first.kill(); // dies while re-locking: the notification goes to `second`
+    assert!(first.wait().unwrap_err().is_killed());
+    drop(held);
+    second.wait().unwrap();
+    assert_eq!(woke.get(), 1);
+}
+
+#[test]
+fn a_notify_all_waiter_killed_before_it_runs_wakes_nobody_newer() {
+    let state = Rc::new((Mutex::new(()), Condvar::new()));
+    let woke = Log::<&'static str>::new();
+    let waiter = |name: &'static str, state: Rc<(Mutex<()>, Condvar)>, woke: Log<&'static str>| {
+        green::spawn(move || {
+            let g = state.1.wait(state.0.lock());
+            woke.push(name);
+            drop(g);
+        })
+    };
+    let a = waiter("a", state.clone(), woke.clone());
+    let b = waiter("b", state.clone(), woke.clone());
+    yield_now();
+    state.1.notify_all(); // wakes a and b
+    let late = waiter("late", state.clone(), woke.clone()); // waits after the notification
+    a.kill();
+    b.wait().unwrap();
+    yield_now();
+    assert_eq!(woke.get(), ["b"]);
+    assert_eq!(state.1.waiting(), 1, "the late waiter was not woken in a's place");
+    state.1.notify_one();
+    late.wait().unwrap();
 }
 
 #[test]
@@ -294,34 +364,89 @@ fn a_sender_blocked_on_a_full_channel_gets_its_value_back_when_the_receiver_goes
 }
 
 #[test]
-fn a_bounded_channel_never_holds_more_than_its_capacity_and_senders_keep_fifo_order() {
-    let (tx, rx) = channel::bounded(2);
-    let peak = Rc::new(Cell::new(0));
-    let senders: Vec<_> = (0..3u32)
-        .map(|s| {
-            let (tx, peak) = (tx.clone(), peak.clone());
-            green::spawn(move || {
-                for i in 0..5 {
-                    tx.send(s * 10 + i).unwrap();
-                    peak.set(peak.get().max(tx.len()));
-                }
-            })
+fn senders_waiting_on_a_full_channel_are_served_in_the_order_they_came() {
+    let (tx, rx) = channel::bounded(1);
+    tx.send(0).unwrap();
+    let senders: Vec<_> = (1..=3u32)
+        .map(|i| {
+            let tx = tx.clone();
+            let s = green::spawn(move || tx.send(i).unwrap());
+            yield_now(); // queue them one by one, in order
+            s
         })
         .collect();
     drop(tx);
-    let mut got = Vec::new();
-    for v in &rx {
-        assert!(rx.len() <= 2);
-        got.push(v);
-        green::sleep(Duration::ZERO);
-    }
+    assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
     senders.into_iter().for_each(|g| g.wait().unwrap());
-    assert!(peak.get() <= 2, "peak {}", peak.get());
-    // Each sender's values arrive in its order.
-    for s in 0..3 {
-        let mine: Vec<u32> = got.iter().copied().filter(|v| v / 10 == s).collect();
-        assert_eq!(mine, (0..5).map(|i| s * 10 + i).collect::<Vec<_>>());
-    }
+}
+
+#[test]
+fn a_send_cannot_overtake_a_sender_granted_room() {
+    let (tx, rx) = channel::bounded(2);
+    tx.send(0).unwrap();
+    tx.send(1).unwrap();
+    let t1 = tx.clone();
+    let queued = green::spawn(move || t1.send(2).unwrap());
+    yield_now(); // waits for room
+    assert_eq!(rx.recv(), Ok(0)); // room granted to `queued`, which has not run yet
+    assert_eq!(rx.recv(), Ok(1));
+    // Room for one more now, but the granted sender comes first.
+    assert!(matches!(tx.try_send(9), Err(TrySendError::Full(9))));
+    queued.wait().unwrap();
+    tx.send(3).unwrap();
+    assert_eq!((rx.recv(), rx.recv()), (Ok(2), Ok(3)));
+}
+
+#[test]
+fn a_value_handed_to_a_receiver_counts_so_a_give_back_never_overfills_the_channel() {
+    let (tx, rx) = channel::bounded(1);
+    let rx = Rc::new(rx);
+    let r1 = rx.clone();
+    let receiver = green::spawn(move || r1.recv());
+    yield_now();
+    tx.send("a").unwrap(); // handed to the waiting receiver
+    assert!(matches!(tx.try_send("b"), Err(TrySendError::Full("b"))), "the handed value holds the one slot");
+    receiver.kill(); // gives "a" back
+    assert_eq!(rx.len(), 1);
+    assert_eq!(rx.try_recv(), Ok("a"));
+    tx.try_send("b").unwrap();
+}
+
+#[test]
+fn a_given_back_value_goes_to_the_next_waiting_receiver() {
+    let (tx, rx) = channel::unbounded();
+    let rx = Rc::new(rx);
+    let (r1, r2) = (rx.clone(), rx.clone());
+    let first = green::spawn(move || r1.recv());
+    let second = green::spawn(move || r2.recv());
+    yield_now(); // both wait
+    tx.send(7).unwrap(); // handed to `first`
+    first.kill(); // ...which passes it to `second`
+    drop(tx);
+    assert_eq!(second.wait().unwrap(), Ok(7));
+}
+
+#[test]
+fn a_sender_granted_room_fails_if_the_receiver_goes_before_it_runs() {
+    let (tx, rx) = channel::bounded(1);
+    tx.send(1).unwrap();
+    let t1 = tx.clone();
+    let sender = green::spawn(move || t1.send(2));
+    yield_now();
+    assert_eq!(rx.recv(), Ok(1)); // room granted to `sender`, not run yet
+    drop(rx);
+    assert_eq!(sender.wait().unwrap(), Err(SendError(2)));
+}
+
+#[test]
+fn dropping_the_receiver_drops_the_buffered_values_at_once() {
+    let drops = DropCounter::new();
+    let (tx, rx) = channel::unbounded();
+    tx.send(drops.token()).unwrap();
+    tx.send(drops.token()).unwrap();
+    drop(rx);
+    assert_eq!(drops.dropped(), 2);
+    assert!(tx.is_disconnected());
 }
 
 #[test]

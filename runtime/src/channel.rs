@@ -1,8 +1,8 @@
 //! Channels between greenthreads of one hub, with disconnection.
 //!
 //! [`unbounded`] and [`bounded`] return a [`Sender`] (clone it for more producers) and a
-//! [`Receiver`] (one consumer). Once every sender is gone, [`Receiver::recv`] returns what is
-//! still buffered and then [`RecvError`]; once the receiver is gone, [`Sender::send`] gives the
+//! [`Receiver`] (meant for one consumer). Once every sender is gone, [`Receiver::recv`] returns
+//! what is still buffered and then [`RecvError`]; once the receiver is gone, [`Sender::send`] gives the
 //! value back in [`SendError`].
 //!
 //! # Ground rules
@@ -11,8 +11,12 @@
 //!   receiver hands the value over directly; sends never yield unless a bounded channel is full.
 //! * A bounded channel of capacity `n` holds at most `n` values; a sender finding it full waits
 //!   (FIFO among senders) until the receiver takes one. Capacity 0 is refused: use capacity 1.
-//! * Nothing is lost: a receiver handed a value that unwinds (kill, timeout) before it runs puts
-//!   the value back at the front; a sender granted room that unwinds passes the room on.
+//! * Nothing is lost: a receiver handed a value that unwinds (kill, timeout) before it runs passes
+//!   the value to the next waiting receiver, else back to the front of the buffer; a sender
+//!   granted room that unwinds passes the room on. A value handed to a receiver that has not run
+//!   yet still counts against a bounded channel's capacity, so a give-back never overfills it.
+//! * Dropping the receiver drops what is buffered at once and fails every send from then on,
+//!   including a sender that was granted room but had not run yet.
 //! * Disconnection wakes everyone blocked: the receiver when the last sender drops (it then
 //!   drains the buffer before seeing the error), the senders when the receiver drops.
 //! * Blocking calls integrate with [`Timeout`](crate::Timeout) and `kill` like every green call.
@@ -43,6 +47,9 @@ struct Chan<T> {
     cap: Option<usize>,
     /// Room granted to woken senders that have not put their value yet.
     reserved: Cell<usize>,
+    /// Values handed straight to a woken receiver that has not taken them yet (they count against
+    /// the capacity: one given back goes into the buffer).
+    handed: Cell<usize>,
     senders: Cell<usize>,
     receiver: Cell<bool>,
     /// The receiver, waiting: handed `Some(value)`, or `None` when the last sender left.
@@ -53,7 +60,12 @@ struct Chan<T> {
 
 impl<T> Chan<T> {
     fn has_room(&self) -> bool {
-        self.cap.is_none_or(|c| self.items.borrow().len() + self.reserved.get() < c)
+        self.cap.is_none_or(|c| self.items.borrow().len() + self.reserved.get() + self.handed.get() < c)
+    }
+
+    /// A send may go straight in: room, and no sender queued or granted room before it (FIFO).
+    fn can_send_now(&self) -> bool {
+        self.has_room() && self.reserved.get() == 0 && self.putters.is_empty()
     }
 
     /// The receiver took a value (or gave back room): the first waiting sender gets the room.
@@ -63,17 +75,29 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Delivers `v`: to the waiting receiver directly, else into the buffer.
+    /// Delivers `v`: to a waiting receiver directly, else into the buffer.
     fn deliver(&self, v: T) {
-        if let Err(Some(v)) = self.getters.wake_one(Some(v), "channel send") {
-            self.items.borrow_mut().push_back(v);
+        match self.getters.wake_one(Some(v), "channel send") {
+            Ok(()) => self.handed.set(self.handed.get() + 1),
+            Err(Some(v)) => self.items.borrow_mut().push_back(v),
+            Err(None) => unreachable!("a send hands a value"),
         }
     }
 
-    /// A receiver handed `v` unwound before taking it: `v` goes back to the front.
+    /// A receiver handed `v` unwound before taking it: `v` goes to the next waiting receiver (a
+    /// shared `Receiver`), else back to the front of the buffer.
     fn give_back(&self, v: Option<T>) {
         if let Some(v) = v {
-            self.items.borrow_mut().push_front(v);
+            self.handed.set(self.handed.get() - 1);
+            self.deliver_front(v);
+        }
+    }
+
+    fn deliver_front(&self, v: T) {
+        match self.getters.wake_one(Some(v), "channel send") {
+            Ok(()) => self.handed.set(self.handed.get() + 1),
+            Err(Some(v)) => self.items.borrow_mut().push_front(v),
+            Err(None) => unreachable!("a give-back hands a value"),
         }
     }
 
@@ -87,11 +111,28 @@ impl<T> Chan<T> {
 }
 
 /// The sending half; clone it for more producers. See the [module docs](self).
+///
+/// ```
+/// let (tx, rx) = green::channel::unbounded();
+/// let tx2 = tx.clone(); // a second producer
+/// tx.send(1).unwrap();
+/// tx2.send(2).unwrap();
+/// assert_eq!((rx.recv(), rx.recv()), (Ok(1), Ok(2)));
+/// ```
 pub struct Sender<T> {
     chan: Rc<Chan<T>>,
 }
 
-/// The receiving half (one consumer). See the [module docs](self).
+/// The receiving half. See the [module docs](self). It is meant for one consumer; shared
+/// through an `Rc`, its waiting greenthreads are served FIFO.
+///
+/// ```
+/// let (tx, rx) = green::channel::bounded(4);
+/// tx.send('a').unwrap();
+/// drop(tx);
+/// assert_eq!(rx.recv(), Ok('a'));
+/// assert!(rx.recv().is_err()); // drained, and every sender is gone
+/// ```
 pub struct Receiver<T> {
     chan: Rc<Chan<T>>,
 }
@@ -204,6 +245,7 @@ fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
         items: RefCell::new(VecDeque::new()),
         cap,
         reserved: Cell::new(0),
+        handed: Cell::new(0),
         senders: Cell::new(1),
         receiver: Cell::new(true),
         getters: WaitQueue::default(),
@@ -243,7 +285,7 @@ impl<T> Sender<T> {
         if !c.receiver.get() {
             return Err(TrySendError::Disconnected(v));
         }
-        if !c.has_room() || !c.putters.is_empty() {
+        if !c.can_send_now() {
             return Err(TrySendError::Full(v));
         }
         c.deliver(v);
@@ -270,7 +312,7 @@ impl<T> Sender<T> {
         if !c.receiver.get() {
             return Err(TrySendError::Disconnected(v));
         }
-        if c.has_room() && c.putters.is_empty() {
+        if c.can_send_now() {
             c.deliver(v);
             return Ok(());
         }
@@ -285,7 +327,13 @@ impl<T> Sender<T> {
         match c.putters.wait_at(what, Location::caller(), timeout, on_abandon) {
             Some(true) => {
                 c.reserved.set(c.reserved.get() - 1);
+                if !c.receiver.get() {
+                    // Granted room, but the receiver went before this sender ran.
+                    return Err(TrySendError::Disconnected(v));
+                }
                 c.deliver(v);
+                // Room left over (the receiver kept taking) goes to the next queued sender.
+                c.room_freed();
                 Ok(())
             }
             Some(false) => Err(TrySendError::Disconnected(v)),
@@ -399,8 +447,8 @@ impl<T> Receiver<T> {
         }
         match c.getters.wait_at(what, Location::caller(), timeout, |v| c.give_back(v)) {
             Some(Some(v)) => {
-                // Handed over directly: the buffer did not hold it, but a bounded channel's
-                // waiting senders may now have room.
+                // Handed over directly: it no longer counts against the capacity.
+                c.handed.set(c.handed.get() - 1);
                 c.room_freed();
                 Ok(v)
             }
@@ -460,10 +508,21 @@ impl<T> Drop for Receiver<T> {
         let c = &self.chan;
         c.receiver.set(false);
         c.putters.wake_all(|| false, "channel receiver dropped");
+        // Nobody will receive what is buffered: drop it now, not when the last sender goes.
+        let buffered = std::mem::take(&mut *c.items.borrow_mut());
+        drop(buffered);
     }
 }
 
 /// Iterator over a [`Receiver`]'s values; see [`Receiver::iter`].
+///
+/// ```
+/// let (tx, rx) = green::channel::unbounded();
+/// (0..3).for_each(|i| tx.send(i).unwrap());
+/// drop(tx);
+/// let it: green::channel::Iter<'_, i32> = rx.iter();
+/// assert_eq!(it.collect::<Vec<_>>(), [0, 1, 2]);
+/// ```
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }

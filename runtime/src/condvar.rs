@@ -5,7 +5,9 @@
 //! * [`Condvar::wait`] unlocks the mutex and parks in one step (no switch in between, so no
 //!   notification can fall in a gap), then locks it again before returning.
 //! * Waiters are woken FIFO. A notification is never lost: a waiter woken by `notify_one` that
-//!   unwinds (kill, timeout) before it runs passes the notification on to the next waiter.
+//!   unwinds (kill, timeout) before it runs, or while it locks the mutex again, passes the
+//!   notification on to the next waiter. A waiter woken by `notify_all` that unwinds wakes nobody
+//!   in its place.
 //! * Spurious wake-ups do not happen, but as with every condition variable, callers re-check their
 //!   condition in a loop ([`Condvar::wait_while`] does it for them): another greenthread may have
 //!   changed the data between the notification and the re-lock.
@@ -35,7 +37,24 @@ use crate::wait::WaitQueue;
 /// ```
 #[derive(Default)]
 pub struct Condvar {
-    waiters: WaitQueue<()>,
+    /// Handed `true` by `notify_one` (a notification to pass on if unused), `false` by
+    /// `notify_all`.
+    waiters: WaitQueue<bool>,
+}
+
+/// Passes a `notify_one` notification on if its waiter unwinds (kill, timeout) while it locks
+/// the mutex again, before the caller could see it.
+struct Relock<'a> {
+    cv: &'a Condvar,
+    one: bool,
+}
+
+impl Drop for Relock<'_> {
+    fn drop(&mut self) {
+        if self.one && std::thread::panicking() {
+            self.cv.notify_one();
+        }
+    }
 }
 
 impl Condvar {
@@ -70,8 +89,19 @@ impl Condvar {
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let mutex = MutexGuard::mutex(&guard);
         drop(guard);
-        self.waiters.wait_at("Condvar::wait", Location::caller(), None, |()| self.notify_one());
-        mutex.lock()
+        let one = self.waiters.wait_at("Condvar::wait", Location::caller(), None, |one| self.pass_on(one));
+        let relock = Relock { cv: self, one: one.unwrap_or(false) };
+        let g = mutex.lock();
+        std::mem::forget(relock);
+        g
+    }
+
+    /// A woken waiter unwound before it ran: a `notify_one` goes to the next waiter; a
+    /// `notify_all` woke everyone anyway, so nobody newer is woken in its place.
+    fn pass_on(&self, one: bool) {
+        if one {
+            self.notify_one();
+        }
     }
 
     /// [`wait`](Condvar::wait) until `condition` is false, checking it first and after every
@@ -120,8 +150,11 @@ impl Condvar {
         let mutex = MutexGuard::mutex(&guard);
         drop(guard);
         let woken =
-            self.waiters.wait_at("Condvar::wait_timeout", Location::caller(), Some(timeout), |()| self.notify_one());
-        (mutex.lock(), woken.is_none())
+            self.waiters.wait_at("Condvar::wait_timeout", Location::caller(), Some(timeout), |one| self.pass_on(one));
+        let relock = Relock { cv: self, one: woken.unwrap_or(false) };
+        let g = mutex.lock();
+        std::mem::forget(relock);
+        (g, woken.is_none())
     }
 
     /// Wakes the first waiter, if any. Never yields.
@@ -131,7 +164,7 @@ impl Condvar {
     /// ```
     #[track_caller]
     pub fn notify_one(&self) {
-        let _ = self.waiters.wake_one((), "Condvar::notify_one");
+        let _ = self.waiters.wake_one(true, "Condvar::notify_one");
     }
 
     /// Wakes every waiter. Never yields.
@@ -141,7 +174,7 @@ impl Condvar {
     /// ```
     #[track_caller]
     pub fn notify_all(&self) {
-        self.waiters.wake_all(|| (), "Condvar::notify_all");
+        self.waiters.wake_all(|| false, "Condvar::notify_all");
     }
 
     /// Greenthreads waiting for a notification.

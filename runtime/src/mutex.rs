@@ -72,6 +72,7 @@ pub struct MutexGuard<'a, T: ?Sized> {
     value: Option<RefMut<'a, T>>,
 }
 
+#[track_caller]
 fn current_id(what: &str) -> u64 {
     match hub().current() {
         Some(c) => c.id,
@@ -141,7 +142,8 @@ impl<T: ?Sized> Mutex<T> {
         self.lock_inner(Some(timeout), "Mutex::lock_timeout")
     }
 
-    /// Locks if the lock is free now and nobody waits for it; never yields.
+    /// Locks if the lock is free now and nobody waits for it; never yields (so it works in hub
+    /// context too).
     ///
     /// ```
     /// let m = green::Mutex::new(());
@@ -150,7 +152,8 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.try_lock().is_none());
     /// ```
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let me = current_id("green::Mutex::try_lock");
+        // Never blocks, so hub context may use it too (the hub then holds the lock).
+        let me = hub().current().map_or(crate::probe::HUB, |c| c.id);
         if self.owner.get().is_some() || !self.waiters.is_empty() {
             return None;
         }
