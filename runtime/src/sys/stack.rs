@@ -77,6 +77,9 @@ pub(crate) fn round_stack_size(size: usize) -> usize {
 struct Slab {
     addr: usize,
     len: usize,
+    /// Each stack registered with Valgrind (a no-op elsewhere), so memcheck follows the switches
+    /// between stacks instead of reporting the frames it cannot place. Deregistered on drop.
+    _valgrind: Vec<corosensei::stack::valgrind::ValgrindStackRegistration>,
 }
 
 impl Drop for Slab {
@@ -339,7 +342,13 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
             ),
         ));
     }
-    let slab = Rc::new(Slab { addr: addr as usize, len });
+    let valgrind = (0..SLAB_STACKS)
+        .map(|i| {
+            let limit = addr as usize + i * slot_len + page;
+            corosensei::stack::valgrind::ValgrindStackRegistration::new(limit as *mut u8, usable)
+        })
+        .collect();
+    let slab = Rc::new(Slab { addr: addr as usize, len, _valgrind: valgrind });
     for i in 0..SLAB_STACKS {
         let guard = slab.addr + i * slot_len;
         install_guard(guard, page).map_err(|e| {
