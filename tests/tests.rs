@@ -19,6 +19,7 @@ mod eventlet_tpool; // tests/tpool_test.py and tests/env_test.py
 
 // Runtime behaviour beyond eventlet's suite.
 mod blocking; // the blocking detector fires on blocking code and stays quiet on good code
+mod calls; // timing-independent detection: blocking entry points reported at once, however short
 mod deadlock; // exact deadlock detection and its report
 mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod dumps; // format_hub_timers / format_greenthreads output

@@ -5,6 +5,9 @@
 //!   with its stack, its spawn site, how long it held the hub and how much CPU it used. It works
 //!   per hub thread (parallel `cargo test` threads each get their own detection), with `SIGALRM`
 //!   sent to the blocked thread only; see [`blocking`].
+//! * **Blocking calls** ([`calls`], cargo feature `blocking-calls`): timing-independent detection;
+//!   a greenthread calling a known blocking entry point (`nanosleep`, a blocking `read`, `poll`
+//!   with a timeout, ...) is reported at once with its stack, however short the call.
 //! * **Leak detector** ([`check_leaks`]): greenthreads and timers still alive when a hub should be
 //!   quiet, each with its creation site.
 //! * **Unobserved panics** ([`check_unobserved_panics`]): a greenthread that panicked and that
@@ -34,6 +37,9 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod blocking;
+pub mod calls;
+#[cfg(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux"))]
+mod interpose;
 mod invariants;
 mod leak;
 mod overflow;

@@ -1,0 +1,220 @@
+//! Timing-independent blocking detection: known blocking entry points, reported when called.
+//!
+//! The sampling detector ([`crate::blocking`]) sees a blocking call only if it lasts longer than
+//! its budget; on a fast machine a 1 ms `std::thread::sleep` in a greenthread slips through, yet
+//! it stalls every other greenthread of the hub. With the cargo feature `blocking-calls`, this
+//! crate interposes the C library's blocking entry points (the executable's definitions win over
+//! libc's for every call made through the dynamic linker, Rust's `std` included):
+//!
+//! * sleeps: `nanosleep`, `clock_nanosleep`, `usleep`;
+//! * waits with a timeout: `poll` and `epoll_wait` with a non-zero timeout (the hub's own poller
+//!   is recognised and left alone);
+//! * blocking socket and pipe I/O: `read`, `recv`, `recvfrom`, `accept`, `accept4`, `connect` on
+//!   a socket or pipe without `O_NONBLOCK` (green sockets are non-blocking, so never reported;
+//!   regular files are not reported).
+//!
+//! Once [`enable`] was called on a hub's thread, such a call made there, by a greenthread, the
+//! root or a hub callback, is reported at once with its stack, however short it is, unless a frame
+//! of its stack matches the allow-list. Other threads (`tpool` workers, the detectors' own
+//! threads) are never reported. Each report is one [`BlockingCall`]; [`take_reports`] drains them.
+//!
+//! # Ground rules and limits
+//!
+//! * Until `enable` is first called, an interposed call costs one relaxed atomic load more than
+//!   libc's; the calls themselves go straight to the system call.
+//! * Futex waits behind `std::sync::Mutex`/`Condvar` are not covered: `std` makes them through
+//!   the variadic `syscall(2)`, which stable Rust cannot define; the sampling detector still
+//!   sees the long ones.
+//! * Calls glibc makes internally (`sleep(3)` through its own `clock_nanosleep`, `fread` through
+//!   its own `read`) bypass the dynamic linker and are not seen, except `usleep`, interposed
+//!   itself.
+//! * x86-64 Linux only (the interposers make the system calls directly); elsewhere [`enable`]
+//!   returns an error.
+//!
+//! ```
+//! use std::time::Duration;
+//! use green_detectors::calls;
+//! // Err(Unsupported) without the `blocking-calls` feature.
+//! if calls::enable(calls::CallsConfig::default()).is_ok() {
+//!     fn quick_nap() { std::thread::sleep(Duration::from_millis(1)) } // far below any sampling budget
+//!     green::Builder::new().name("napper").spawn(quick_nap).wait().unwrap();
+//!     let reports = calls::take_reports();
+//!     assert_eq!(reports.len(), 1);
+//!     assert_eq!(reports[0].call, "clock_nanosleep");
+//!     assert_eq!(reports[0].name.as_deref(), Some("napper"));
+//!     println!("{}", reports[0]); // BLOCKING CALL clock_nanosleep greenthread=#1 name=napper, then the stack
+//!     calls::disable();
+//! }
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once any thread enabled detection: until then the interposers do nothing else.
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Detection is on for this thread's hub.
+    static ON: Cell<bool> = const { Cell::new(false) };
+    /// A report is being made (its stack capture and symbolisation make calls too).
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+    static STATE: RefCell<State> = const { RefCell::new(State { allow: Vec::new(), reports: Vec::new() }) };
+}
+
+struct State {
+    allow: Vec<String>,
+    reports: Vec<BlockingCall>,
+}
+
+/// What [`enable`] takes.
+///
+/// ```
+/// let c = green_detectors::calls::CallsConfig { allow: vec!["my_crate::startup".into()] };
+/// assert_eq!(c.allow.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CallsConfig {
+    /// Substrings of frames (`function (file:line)`) that allow a call: a blocking call whose
+    /// stack has a matching frame is not reported (startup code, a deliberate blocking section).
+    pub allow: Vec<String>,
+}
+
+/// One blocking call made on a hub's thread.
+///
+/// ```
+/// let c = green_detectors::calls::BlockingCall {
+///     call: "read",
+///     greenthread: 3,
+///     name: None,
+///     frames: vec!["my_fn (src/lib.rs:9)".into()],
+/// };
+/// assert_eq!(c.to_string().lines().next(), Some("BLOCKING CALL read greenthread=#3 name=-"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockingCall {
+    /// The entry point: `clock_nanosleep`, `read`, `poll`, ...
+    pub call: &'static str,
+    /// Ordinal id of the caller (0 for the root, `u64::MAX` for a hub callback).
+    pub greenthread: u64,
+    /// Its name.
+    pub name: Option<String>,
+    /// The caller's stack, innermost first, runtime and detector frames trimmed.
+    pub frames: Vec<String>,
+}
+
+impl fmt::Display for BlockingCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BLOCKING CALL {} greenthread=#{} name={}",
+            self.call,
+            self.greenthread,
+            self.name.as_deref().unwrap_or("-")
+        )?;
+        for fr in &self.frames {
+            write!(f, "\n    {fr}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error [`enable`] returns where the interposers do not exist.
+///
+/// ```
+/// let e = green_detectors::calls::Unsupported;
+/// assert!(e.to_string().contains("blocking-calls"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsupported;
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "green-detectors: timing-independent blocking detection needs the `blocking-calls` cargo feature and \
+             x86-64 Linux; enable the feature on the green-detectors dependency (or use the sampling detector)",
+        )
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// Turns timing-independent detection on for this thread's hub.
+///
+/// ```
+/// match green_detectors::calls::enable(Default::default()) {
+///     Ok(()) => green_detectors::calls::disable(),
+///     Err(e) => assert!(e.to_string().contains("blocking-calls")), // built without the feature
+/// }
+/// ```
+pub fn enable(config: CallsConfig) -> Result<(), Unsupported> {
+    if !cfg!(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux")) {
+        return Err(Unsupported);
+    }
+    // Keep the interposers' object in the link (nothing else names them).
+    #[cfg(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux"))]
+    std::hint::black_box(crate::interpose::nanosleep as *const ());
+    // The hub exists before any call can be checked (its probe says who runs).
+    let _ = green::probe::probe();
+    green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
+    STATE.with(|s| s.borrow_mut().allow = config.allow);
+    ON.with(|o| o.set(true));
+    ARMED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Turns it off for this thread's hub (reports already made stay readable).
+///
+/// ```
+/// green_detectors::calls::disable();
+/// ```
+pub fn disable() {
+    let _ = ON.try_with(|o| o.set(false));
+}
+
+/// Takes the reports made on this thread so far.
+///
+/// ```
+/// assert!(green_detectors::calls::take_reports().is_empty());
+/// ```
+pub fn take_reports() -> Vec<BlockingCall> {
+    STATE.with(|s| std::mem::take(&mut s.borrow_mut().reports))
+}
+
+/// Cheap first test, made on every interposed call: is detection on for this thread, and is
+/// this call not one made while reporting?
+#[inline]
+#[cfg_attr(not(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+pub(crate) fn watching() -> bool {
+    ARMED.load(Ordering::Relaxed)
+        && ON.try_with(Cell::get).unwrap_or(false)
+        && !REPORTING.try_with(Cell::get).unwrap_or(true)
+}
+
+/// Reports `call` if it is made from a hub's greenthread, root or callback (not from the hub's own
+/// poller) and no frame is allowed. Call only after [`watching`] said yes.
+#[cfg_attr(not(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+pub(crate) fn blocking_call(call: &'static str) {
+    let _ = REPORTING.try_with(|r| r.set(true));
+    let probe = green::probe::probe();
+    if !probe.in_poll() {
+        let mut ips = Vec::with_capacity(32);
+        backtrace::trace(|f| {
+            ips.push(f.ip() as usize);
+            ips.len() < 64
+        });
+        let frames = green::debug::symbolize_frames(&ips);
+        let allowed = STATE.with(|s| s.borrow().allow.iter().any(|a| frames.iter().any(|f| f.contains(a.as_str()))));
+        if !allowed {
+            let id = probe.current();
+            let name = if id == green::probe::HUB {
+                Some("hub callback".to_string())
+            } else {
+                green::current().name().map(str::to_string)
+            };
+            let report = BlockingCall { call, greenthread: id, name, frames };
+            STATE.with(|s| s.borrow_mut().reports.push(report));
+        }
+    }
+    let _ = REPORTING.try_with(|r| r.set(false));
+}
