@@ -101,10 +101,32 @@ fn dropped_child() {
     signal_hook::low_level::raise(SIGTERM).unwrap();
     assert_eq!(stop.wait(), SIGTERM);
     drop(stop);
+    // Installed again, it takes the signal over again (the first install's default-action
+    // handler stays registered but stands aside).
+    let again = GracefulShutdown::install(&[SIGTERM]).unwrap();
+    signal_hook::low_level::raise(SIGTERM).unwrap();
+    assert_eq!(again.wait(), SIGTERM);
+    drop(again);
     println!("stopped once");
     signal_hook::low_level::raise(SIGTERM).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     println!("survived");
+}
+
+#[test]
+fn a_signal_that_cannot_be_handled_is_refused() {
+    let e = GracefulShutdown::install(&[signal_hook::consts::SIGKILL]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("use SIGTERM or SIGINT"), "{e}");
+}
+
+#[test]
+fn drain_from_a_greenthread_is_refused_with_the_way_out() {
+    green::debug::hub_exceptions(false);
+    let stop = Rc::new(GracefulShutdown::install(&[]).unwrap());
+    let s = stop.clone();
+    let err = green::spawn(move || drop(s.drain(ms(1)))).wait().unwrap_err();
+    assert!(err.panic_message().unwrap_or("").contains("call it from the root"), "{err}");
 }
 
 #[test]

@@ -343,3 +343,18 @@ fn lookup_host_resolves_names_off_the_hub_for_connect() {
     let e = green::net::lookup_host("localhost").unwrap_err(); // no port
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
 }
+
+#[test]
+fn a_timeout_too_long_to_add_to_now_means_no_deadline() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut server, _) = l.accept().unwrap();
+    c.set_read_timeout(Some(Duration::MAX)).unwrap();
+    green::spawn(move || {
+        green::sleep(ms(5));
+        server.write_all(b"ok").unwrap();
+    });
+    let mut buf = [0u8; 2];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ok");
+}

@@ -152,3 +152,18 @@ fn overflowing_a_stack_faults_on_the_guard_page() {
 fn libc_sigsegv() -> i32 {
     11
 }
+
+#[test]
+fn a_hub_shutdown_gives_back_the_reservations_of_greenthreads_that_never_started() {
+    on_fresh_thread(|| {
+        let spawn_some = || (0..200).map(|i| green::spawn(move || i)).collect::<Vec<_>>();
+        drop(spawn_some()); // never started
+        let mapped = green::stack_pool_stats().free;
+        green::hub::shutdown();
+        for _ in 0..3 {
+            drop(spawn_some());
+            green::hub::shutdown();
+        }
+        assert_eq!(green::stack_pool_stats().free, mapped, "no new slab: the reservations came back");
+    });
+}

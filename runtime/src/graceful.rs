@@ -19,7 +19,10 @@
 //!   handle is an outside waker).
 //! * Dropping the `GracefulShutdown` stops the helper thread, and the signals take their default
 //!   action again (for `SIGTERM`, `SIGINT` and the other terminating signals: the process ends),
-//!   emulated by `signal-hook`'s conditional default handler.
+//!   emulated by `signal-hook`'s conditional default handler (registered once per signal; a later
+//!   install takes the signal over again). A signal arriving after the hub is gone (after
+//!   [`drain`](GracefulShutdown::drain) shut it down, or after the thread exited) takes the
+//!   default action too.
 //!
 //! ```no_run
 //! use std::rc::Rc;
@@ -56,6 +59,48 @@ thread_local! {
     static INSTALLED: RefCell<Weak<Inner>> = const { RefCell::new(Weak::new()) };
 }
 
+/// Per signal, the process-wide "take the default action" flag of `signal-hook`'s conditional
+/// default handler (registered once per signal, for the life of the process), and how many
+/// installed `GracefulShutdown`s handle the signal now: the default action applies when none does.
+type Defaults = Vec<(i32, Arc<AtomicBool>, usize)>;
+static DEFAULTS: std::sync::Mutex<Defaults> = std::sync::Mutex::new(Vec::new());
+
+/// Counts one more handler of each of `signals` (the default action stops applying).
+fn take_over(signals: &[i32]) -> io::Result<()> {
+    let mut d = DEFAULTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (n, &sig) in signals.iter().enumerate() {
+        match d.iter_mut().find(|e| e.0 == sig) {
+            Some(e) => {
+                e.2 += 1;
+                e.1.store(false, Ordering::SeqCst);
+            }
+            None => {
+                let flag = Arc::new(AtomicBool::new(false));
+                if let Err(e) = signal_hook::flag::register_conditional_default(sig, flag.clone()) {
+                    drop(d);
+                    give_back(&signals[..n]);
+                    return Err(e);
+                }
+                d.push((sig, flag, 1));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counts one handler less of each of `signals`; the last one gives the default action back.
+fn give_back(signals: &[i32]) {
+    let mut d = DEFAULTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for &sig in signals {
+        if let Some(e) = d.iter_mut().find(|e| e.0 == sig) {
+            e.2 = e.2.saturating_sub(1);
+            if e.2 == 0 {
+                e.1.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
 struct Inner {
     signal: Event<i32>,
     received: Cell<Option<i32>>,
@@ -67,30 +112,33 @@ pub struct GracefulShutdown {
     inner: Rc<Inner>,
     handle: signal_hook::iterator::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// Set on drop: from then on the signals take their default action again (terminate).
-    restore_default: Arc<AtomicBool>,
+    signals: Vec<i32>,
 }
 
 /// What [`GracefulShutdown::drain`] did.
 ///
 /// ```
 /// let r = green::graceful::DrainReport::default();
-/// assert_eq!((r.finished, r.killed), (0, 0));
+/// assert_eq!((r.finished, r.killed, r.leaked), (0, 0, 0));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DrainReport {
-    /// Greenthreads that finished on their own during the drain.
+    /// Greenthreads alive when the drain began that were gone at its end (net of any spawned
+    /// meanwhile).
     pub finished: usize,
     /// Greenthreads still alive at the deadline, killed (unwound) then.
     pub killed: usize,
+    /// Of those, the ones that stayed parked while unwinding (leaked, see
+    /// [`ShutdownReport`](crate::hub::ShutdownReport)).
+    pub leaked: usize,
     /// How long the drain took.
     pub took: Duration,
 }
 
 impl GracefulShutdown {
     /// Registers handlers for `signals` (typically `SIGTERM` and `SIGINT`) that stop this thread's
-    /// hub gracefully. Errors are `signal-hook`'s (a forbidden signal such as `SIGKILL`), or one
-    /// naming a second install on the same thread.
+    /// hub gracefully. Errors name a signal that cannot be handled (`SIGKILL`, ...) or a second
+    /// install on the same thread; on error the signals keep their previous behaviour.
     ///
     /// ```
     /// use signal_hook::consts::SIGUSR2;
@@ -107,23 +155,44 @@ impl GracefulShutdown {
                  (clone nothing: hand `&GracefulShutdown` around) or drop it before installing another",
             ));
         }
-        let restore_default = Arc::new(AtomicBool::new(false));
-        for &sig in signals {
-            signal_hook::flag::register_conditional_default(sig, restore_default.clone())?;
+        if let Some(&bad) = signals.iter().find(|s| signal_hook::consts::FORBIDDEN.contains(s)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "green::graceful: signal {bad} cannot be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE and SIGSEGV are \
+                     off limits); use SIGTERM or SIGINT"
+                ),
+            ));
         }
+        take_over(signals)?;
+        // From here on, a failure gives the signals' previous behaviour back.
+        struct Undo<'a>(Option<&'a [i32]>);
+        impl Drop for Undo<'_> {
+            fn drop(&mut self) {
+                if let Some(s) = self.0 {
+                    give_back(s);
+                }
+            }
+        }
+        let mut undo = Undo(Some(signals));
         let mut iter = signal_hook::iterator::Signals::new(signals)?;
         let handle = iter.handle();
         let hub = crate::hub::handle();
+        let thread = std::thread::Builder::new().name("green-graceful-signals".into()).spawn(move || {
+            for sig in iter.forever() {
+                if hub.post(move || deliver(sig)).is_err() {
+                    // The hub is gone (shut down, thread exited): nothing can stop gracefully any
+                    // more, so the signal does what it would have done without us.
+                    let _ = signal_hook::low_level::emulate_default_handler(sig);
+                    break;
+                }
+            }
+        })?;
+        undo.0 = None;
         let inner =
             Rc::new(Inner { signal: Event::new(), received: Cell::new(None), listeners: RefCell::new(Vec::new()) });
         INSTALLED.with(|i| *i.borrow_mut() = Rc::downgrade(&inner));
-        let thread = std::thread::Builder::new().name("green-graceful-signals".into()).spawn(move || {
-            for sig in iter.forever() {
-                // The hub may be gone (thread exited): then there is nothing to stop.
-                let _ = hub.post(move || deliver(sig));
-            }
-        })?;
-        Ok(GracefulShutdown { inner, handle, thread: Some(thread), restore_default })
+        Ok(GracefulShutdown { inner, signals: signals.to_vec(), handle, thread: Some(thread) })
     }
 
     /// Closes `listener` when the signal arrives (its accept loop ends); held weakly, so dropping
@@ -195,6 +264,11 @@ impl GracefulShutdown {
     /// ```
     #[track_caller]
     pub fn drain(&self, deadline: Duration) -> DrainReport {
+        assert!(
+            crate::current().is_root(),
+            "green::graceful::GracefulShutdown::drain is called from a greenthread; call it from the root (the \
+             thread's own code), which waits for the greenthreads and then shuts the hub down"
+        );
         let t0 = Instant::now();
         let at_start = crate::hub::greenthread_count();
         let end = crate::time::now() + deadline;
@@ -202,8 +276,13 @@ impl GracefulShutdown {
             crate::sleep(Duration::from_millis(5).min(end.saturating_duration_since(crate::time::now())));
         }
         let left = crate::hub::greenthread_count();
-        let killed = if left > 0 { crate::hub::shutdown().unwound } else { 0 };
-        DrainReport { finished: at_start.saturating_sub(left), killed, took: t0.elapsed() }
+        let (killed, leaked) = if left > 0 {
+            let r = crate::hub::shutdown();
+            (r.unwound, r.leaked)
+        } else {
+            (0, 0)
+        };
+        DrainReport { finished: at_start.saturating_sub(left), killed, leaked, took: t0.elapsed() }
     }
 }
 
@@ -229,12 +308,13 @@ fn stop(inner: &Inner, sig: i32) {
 
 impl Drop for GracefulShutdown {
     fn drop(&mut self) {
-        self.restore_default.store(true, Ordering::SeqCst);
+        give_back(&self.signals);
         self.handle.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        INSTALLED.with(|i| {
+        // During thread exit the thread-local may be gone already.
+        let _ = INSTALLED.try_with(|i| {
             if let Ok(mut i) = i.try_borrow_mut() {
                 *i = Weak::new();
             }

@@ -897,6 +897,8 @@ fn spawn_inner<T: 'static>(
         core.unwinding.set(false);
         drop_locals(&core);
         finish(&core, &sh, r);
+        // Links (run by `finish`) may have created values too.
+        drop_locals(&core);
     });
     *core.start.borrow_mut() = Some(body);
     let fin: Rc<dyn Finish> = shared.clone();
@@ -907,6 +909,16 @@ fn spawn_inner<T: 'static>(
     let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
     core.start_timer.set(Some(key));
     GreenThread { core, shared }
+}
+
+impl Drop for GtCore {
+    fn drop(&mut self) {
+        // Spawned but never started nor killed (a hub reset dropped it): its stack reservation
+        // goes back to the pool.
+        if self.start.get_mut().take().is_some() {
+            stack::unreserve(self.stack_size);
+        }
+    }
 }
 
 /// Drops a greenthread's (or the root's) `green_local!` values, and any their destructors create,

@@ -874,6 +874,10 @@ impl Hub {
         if self.current.borrow().as_ref().is_some_and(|c| !c.is_root) {
             return ShutdownReport::default();
         }
+        // The root's greenthread-local values go with the hub, first, while the hub still runs
+        // normally: their destructors may block (and a wait that can never end is reported as a
+        // deadlock), and greenthreads they spawn are unwound below with the others.
+        crate::greenthread::drop_locals(&root);
         self.tearing_down.set(true);
         // Whatever happens below, the hub ends fresh and not tearing down.
         struct Fresh<'a>(&'a Hub);
@@ -916,9 +920,6 @@ impl Hub {
             gt.state.set(State::Dead);
             self.unregister(gt);
         }
-        // The root's greenthread-local values go with the hub (their destructors may block: the
-        // hub still serves them).
-        crate::greenthread::drop_locals(&root);
         let drained = self.timers.borrow_mut().drain();
         let batch = std::mem::take(&mut *self.batch.borrow_mut());
         // Dropping them runs user destructors (callbacks' captures).

@@ -100,7 +100,8 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> syn
     // line (`GREEN_TAPE=... cargo test <name> -- --exact`) replays it.
     let seed = seed.map(|s| {
         quote! {
-            if ::std::env::var_os("GREEN_TAPE").is_none() && ::std::env::var_os("GREEN_SEED").is_none() {
+            let __green_env_set = |name: &str| ::std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+            if !__green_env_set("GREEN_TAPE") && !__green_env_set("GREEN_SEED") {
                 __green_harness = __green_harness.seed(#s);
             }
         }

@@ -24,7 +24,9 @@
 //!
 //! `set_read_timeout` / `set_write_timeout` bound each read or write call (the whole call,
 //! retries included) as in `std`; when the time passes the call fails with kind `TimedOut`. They
-//! run on the hub's clock (virtual under the harness).
+//! run on the hub's clock (virtual under the harness: there, a socket waiting on a peer outside
+//! the hub, such as another process, times out once every greenthread is blocked and the fd grace
+//! has passed, because virtual time then jumps to the timeout).
 //!
 //! # Addresses
 //!
@@ -92,7 +94,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
         (what, site): (&'static str, &'static Location<'static>),
         mut f: impl FnMut(&S, usize) -> io::Result<R>,
     ) -> io::Result<R> {
-        let deadline = deadline.or_else(|| self.timeout(i).map(|t| crate::hub::hub().now() + t));
+        let deadline = deadline.or_else(|| self::deadline(self.timeout(i)));
         loop {
             #[allow(unused_mut)]
             let mut limit = usize::MAX;
@@ -205,7 +207,8 @@ enum Injected {
 
 /// A deadline on the hub's clock (virtual under a harness).
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| crate::hub::hub().now() + t)
+    // A timeout too long to add to now (`Duration::MAX`) is no deadline at all.
+    timeout.and_then(|t| crate::hub::hub().now().checked_add(t))
 }
 
 /// Tries `f` on each address `addr` resolves to, returning the first success or the last error.

@@ -245,8 +245,8 @@ pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
         }
         let mut slot = class.slots.pop().expect("slab filled the free list");
         slot.released = false; // its pages are about to be touched
-        if class.slots.len() <= HOT_STACKS + class.reserved {
-            // The excess is in use again: only an excess that lasts is trimmed.
+        if p.free.iter().all(|c| c.slots.len() <= HOT_STACKS + c.reserved) {
+            // No size has an excess any more: only an excess that lasts is trimmed.
             p.excess_since = None;
         }
         Ok(PooledStack { slot: Some(slot) })
