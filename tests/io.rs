@@ -358,3 +358,95 @@ fn a_timeout_too_long_to_add_to_now_means_no_deadline() {
     c.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"ok");
 }
+
+// ===== Unix-domain sockets =====
+
+/// A fresh socket path under the temp dir, removed first.
+fn socket_path(tag: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("green-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn fifty_unix_clients_echo_through_a_green_unix_server_byte_for_byte() {
+    let path = socket_path("echo");
+    let listener = green::net::UnixListener::bind(&path).unwrap();
+    let server = green::spawn(move || {
+        while let Ok((mut conn, _)) = listener.accept() {
+            green::spawn_n(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => conn.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            });
+        }
+    });
+    let clients: Vec<_> = (0..50u8)
+        .map(|i| {
+            let p = path.clone();
+            green::spawn(move || {
+                let mut s = green::net::UnixStream::connect(&p).unwrap();
+                let msg = vec![i; 10_000];
+                s.write_all(&msg).unwrap();
+                let mut back = vec![0u8; msg.len()];
+                s.read_exact(&mut back).unwrap();
+                assert_eq!(back, msg);
+            })
+        })
+        .collect();
+    clients.into_iter().for_each(|c| c.wait().unwrap());
+    server.kill();
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn closing_a_unix_stream_wakes_its_reader_and_datagrams_flow_between_greenthreads() {
+    let (a, _b) = green::net::UnixStream::pair().unwrap();
+    let a = Rc::new(a);
+    let a2 = a.clone();
+    let reader = green::spawn(move || (&*a2).read(&mut [0u8; 8]).map_err(|e| e.kind()));
+    yield_now();
+    a.close();
+    assert_eq!(reader.wait().unwrap(), Err(std::io::ErrorKind::NotConnected));
+
+    let (x, y) = green::net::UnixDatagram::pair().unwrap();
+    let pong = green::spawn(move || {
+        let mut buf = [0u8; 16];
+        let n = y.recv(&mut buf).unwrap();
+        y.send(&buf[..n]).unwrap();
+    });
+    x.send(b"ping").unwrap();
+    let mut buf = [0u8; 16];
+    let n = x.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    pong.wait().unwrap();
+}
+
+#[test]
+fn short_reads_and_eintr_on_unix_streams_are_absorbed_under_the_harness() {
+    let report = green_harness::Harness::new()
+        .seed(4)
+        .faults(&[green_harness::Fault::Short, green_harness::Fault::Eintr])
+        .run(|| {
+            let (mut a, mut b) = green::net::UnixStream::pair().unwrap();
+            let msg: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+            let m = msg.clone();
+            let writer = green::spawn(move || {
+                for chunk in m.chunks(50) {
+                    a.write_all(chunk).unwrap();
+                    green::sleep(Duration::ZERO);
+                }
+            });
+            let mut back = vec![0u8; msg.len()];
+            b.read_exact(&mut back).unwrap();
+            writer.wait().unwrap();
+            assert_eq!(back, msg);
+        });
+    assert!(!report.faults.is_empty(), "the tape injected faults into the unix stream");
+}

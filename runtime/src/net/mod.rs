@@ -1,4 +1,5 @@
-//! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`, and [`lookup_host`].
+//! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`, the Unix-domain `UnixListener`,
+//! `UnixStream` and `UnixDatagram`, and [`lookup_host`].
 //!
 //! They look like their `std::net` namesakes and implement `std::io::Read`/`Write` (so sync
 //! protocol code generic over `Read + Write` runs on them unchanged), but a call that would block
@@ -38,6 +39,7 @@
 mod lookup;
 mod tcp;
 mod udp;
+mod unix;
 
 use std::cell::RefCell;
 use std::io;
@@ -48,6 +50,7 @@ use std::time::{Duration, Instant};
 pub use self::lookup::lookup_host;
 pub use self::tcp::{TcpListener, TcpStream, LISTEN_BACKLOG};
 pub use self::udp::UdpSocket;
+pub use self::unix::{UnixDatagram, UnixListener, UnixStream};
 
 use crate::listener::{closed_error, deregister, IoSource};
 use crate::Interest;
@@ -139,8 +142,8 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
             }
         }
         let op = match (self.src.kind, i) {
-            ("tcp listener", _) => IoOp::Accept,
-            ("udp socket", _) => IoOp::Datagram,
+            ("tcp listener" | "unix listener", _) => IoOp::Accept,
+            ("udp socket" | "unix datagram", _) => IoOp::Datagram,
             (_, Interest::Read) => IoOp::Read,
             (_, Interest::Write) => IoOp::Write,
         };
