@@ -30,6 +30,7 @@ mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read 
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod locals; // green_local!: per-greenthread values, dropped when the greenthread ends
 mod misuse; // clear panics for misuse (hub context, self-wait, hub::run in a greenthread)
+mod process; // green pipes and child processes: stdio as green streams, waits off the hub
 mod regressions; // regression tests named after what they guard
 mod snapshot; // insta snapshots of the hub dumps under the virtual clock
 mod stacks; // stack pool reuse, guard pages, 100k live greenthreads

@@ -89,6 +89,7 @@ mod mutex;
 pub mod net;
 mod pool;
 pub mod probe;
+pub mod process;
 pub mod queue;
 mod semaphore;
 pub(crate) mod sys;

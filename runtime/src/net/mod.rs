@@ -1,5 +1,5 @@
 //! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`, the Unix-domain `UnixListener`,
-//! `UnixStream` and `UnixDatagram`, and [`lookup_host`].
+//! `UnixStream` and `UnixDatagram`, green pipes ([`pipe`]), and [`lookup_host`].
 //!
 //! They look like their `std::net` namesakes and implement `std::io::Read`/`Write` (so sync
 //! protocol code generic over `Read + Write` runs on them unchanged), but a call that would block
@@ -37,6 +37,7 @@
 //! the addresses it returns.
 
 mod lookup;
+mod pipe;
 mod tcp;
 mod udp;
 mod unix;
@@ -48,6 +49,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 pub use self::lookup::lookup_host;
+pub use self::pipe::{pipe, PipeReader, PipeWriter};
 pub use self::tcp::{TcpListener, TcpStream, LISTEN_BACKLOG};
 pub use self::udp::UdpSocket;
 pub use self::unix::{UnixDatagram, UnixListener, UnixStream};

@@ -1,0 +1,161 @@
+//! Green child processes: [`spawn`] a `std::process::Command`, talk to it through green pipes,
+//! wait for it without blocking the hub.
+//!
+//! The child's piped stdin, stdout and stderr become a [`PipeWriter`] and [`PipeReader`]s: reads
+//! and writes park only the calling greenthread. [`Child::wait`] waits for the exit on a
+//! [`tpool`](crate::tpool) thread, so the hub and the other greenthreads run on meanwhile.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::process::{Command, Stdio};
+//!
+//! let mut cmd = Command::new("cat");
+//! cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+//! let mut child = green::process::spawn(&mut cmd).unwrap();
+//! let mut stdin = child.stdin.take().unwrap();
+//! let writer = green::spawn(move || stdin.write_all(b"echoed by cat").unwrap()); // closes stdin at the end
+//! let mut out = String::new();
+//! child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+//! writer.wait().unwrap();
+//! assert_eq!(out, "echoed by cat");
+//! assert!(child.wait().unwrap().success());
+//! ```
+
+use std::fmt;
+use std::io::{self, Read};
+use std::panic::Location;
+use std::process::{ExitStatus, Output};
+use std::sync::{Arc, Mutex};
+
+use crate::net::{PipeReader, PipeWriter};
+
+/// A running child process; see the [module docs](self).
+pub struct Child {
+    /// Its stdin, when it was piped.
+    pub stdin: Option<PipeWriter>,
+    /// Its stdout, when it was piped.
+    pub stdout: Option<PipeReader>,
+    /// Its stderr, when it was piped.
+    pub stderr: Option<PipeReader>,
+    id: u32,
+    /// Shared with the `tpool` job that waits for it.
+    child: Arc<Mutex<std::process::Child>>,
+    status: Option<ExitStatus>,
+}
+
+/// Spawns `cmd`, turning its piped stdio into green pipes.
+///
+/// ```
+/// let mut child = green::process::spawn(&mut std::process::Command::new("true")).unwrap();
+/// assert!(child.wait().unwrap().success());
+/// ```
+#[track_caller]
+pub fn spawn(cmd: &mut std::process::Command) -> io::Result<Child> {
+    let site = Location::caller();
+    let mut child = cmd.spawn()?;
+    let stdin = child.stdin.take().map(|s| PipeWriter::new(mio::unix::pipe::Sender::from(s), site)).transpose()?;
+    let stdout = child.stdout.take().map(|s| PipeReader::new(mio::unix::pipe::Receiver::from(s), site)).transpose()?;
+    let stderr = child.stderr.take().map(|s| PipeReader::new(mio::unix::pipe::Receiver::from(s), site)).transpose()?;
+    Ok(Child { stdin, stdout, stderr, id: child.id(), child: Arc::new(Mutex::new(child)), status: None })
+}
+
+impl Child {
+    /// The child's process id.
+    ///
+    /// ```
+    /// let mut child = green::process::spawn(&mut std::process::Command::new("true")).unwrap();
+    /// assert!(child.id() > 0);
+    /// child.wait().unwrap();
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Waits for the child to exit (closing its stdin first, as `std` does, so a child reading
+    /// it sees the end), without blocking the hub.
+    ///
+    /// ```
+    /// let mut child = green::process::spawn(std::process::Command::new("sh").args(["-c", "exit 3"])).unwrap();
+    /// assert_eq!(child.wait().unwrap().code(), Some(3));
+    /// ```
+    #[track_caller]
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let child = self.child.clone();
+        let status =
+            crate::tpool::execute(move || child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wait())
+                .map_err(|e| io::Error::other(format!("green::process: waiting for the child failed: {e}")))??;
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    ///
+    /// ```
+    /// let mut child = green::process::spawn(&mut std::process::Command::new("sleep").arg("5")).unwrap();
+    /// assert!(child.try_wait().unwrap().is_none());
+    /// child.kill().unwrap();
+    /// assert!(!child.wait().unwrap().success());
+    /// ```
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let s = self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_wait()?;
+        self.status = s;
+        Ok(s)
+    }
+
+    /// Sends `SIGKILL` (a child that has exited already is not an error).
+    ///
+    /// ```
+    /// let mut child = green::process::spawn(&mut std::process::Command::new("sleep").arg("5")).unwrap();
+    /// child.kill().unwrap();
+    /// assert!(child.wait().unwrap().code().is_none()); // ended by a signal
+    /// ```
+    pub fn kill(&mut self) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).kill()
+    }
+
+    /// Reads all of stdout and stderr (each in its own greenthread, so a child filling one pipe
+    /// cannot stall on the other), then waits for the exit.
+    ///
+    /// ```
+    /// use std::process::{Command, Stdio};
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", "echo out; echo err >&2"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    /// let out = green::process::spawn(&mut cmd).unwrap().wait_with_output().unwrap();
+    /// assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
+    /// assert!(out.status.success());
+    /// ```
+    #[track_caller]
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let read_all = |p: Option<PipeReader>| {
+            crate::spawn(move || -> io::Result<Vec<u8>> {
+                let mut v = Vec::new();
+                if let Some(mut p) = p {
+                    p.read_to_end(&mut v)?;
+                }
+                Ok(v)
+            })
+        };
+        let (out, err) = (read_all(self.stdout.take()), read_all(self.stderr.take()));
+        let stdout = out.join().map_err(|e| io::Error::other(e.to_string()))??;
+        let stderr = err.join().map_err(|e| io::Error::other(e.to_string()))??;
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child").field("id", &self.id).field("status", &self.status).finish()
+    }
+}

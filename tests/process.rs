@@ -1,0 +1,99 @@
+//! Green pipes and child processes: stdio as green streams, waits that leave the hub running, a
+//! child that exits early, large outputs on both pipes.
+
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+
+use crate::util::*;
+
+#[test]
+fn waiting_for_a_child_leaves_the_hub_running() {
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let ticker = green::spawn(move || loop {
+        green::sleep(ms(10));
+        t.set(t.get() + 1);
+    });
+    let mut child = green::process::spawn(Command::new("sleep").arg("0.3")).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(ticks.get() >= 5, "the hub ran {} ticks while the child slept 300 ms", ticks.get());
+    ticker.kill();
+}
+
+#[test]
+fn writing_to_a_child_that_exited_early_is_a_broken_pipe_not_a_hang() {
+    let mut cmd = Command::new("true");
+    cmd.stdin(Stdio::piped());
+    let mut child = green::process::spawn(&mut cmd).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let status = {
+        // Wait for the exit without closing our end of its stdin.
+        let pid = child.id();
+        assert!(pid > 0);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            green::sleep(ms(5));
+        }
+    };
+    assert!(status.success());
+    let err = loop {
+        // The pipe buffer may take a first write; the reader is gone, so one fails soon.
+        if let Err(e) = stdin.write_all(&[0u8; 65536]) {
+            break e;
+        }
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+}
+
+#[test]
+fn large_stdout_and_stderr_are_read_together_without_a_deadlock() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2; exit 4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = green::process::spawn(&mut cmd).unwrap().wait_with_output().unwrap();
+    assert_eq!((out.stdout.len(), out.stderr.len()), (300_000, 200_000));
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn a_killed_child_reports_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = green::process::spawn(Command::new("sleep").arg("30")).unwrap();
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9));
+    child.kill().unwrap(); // already gone: not an error
+}
+
+#[test]
+fn a_green_pipe_carries_a_megabyte_between_greenthreads_and_ends_with_eof() {
+    let (mut w, mut r) = green::net::pipe().unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let d = data.clone();
+    let writer = green::spawn(move || {
+        for chunk in d.chunks(7000) {
+            w.write_all(chunk).unwrap();
+        }
+        // `w` dropped here: end of input.
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    writer.wait().unwrap();
+    assert_eq!(got, data);
+}
+
+#[test]
+fn closing_a_pipe_wakes_its_reader_with_a_closed_error() {
+    let (_w, r) = green::net::pipe().unwrap();
+    let r = Rc::new(r);
+    let r2 = r.clone();
+    let reader = green::spawn(move || (&*r2).read(&mut [0u8; 4]).map_err(|e| e.kind()));
+    yield_now();
+    r.close();
+    assert_eq!(reader.wait().unwrap(), Err(std::io::ErrorKind::NotConnected));
+}
