@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -96,4 +97,70 @@ fn closing_a_pipe_wakes_its_reader_with_a_closed_error() {
     yield_now();
     r.close();
     assert_eq!(reader.wait().unwrap(), Err(std::io::ErrorKind::NotConnected));
+}
+
+#[test]
+fn fork_from_the_root_gives_the_child_a_fresh_hub_and_leaves_the_parents_alone() {
+    // Forking the multi-threaded test process is done in a child process of its own.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "process::fork_child", "--test-threads=1", "--nocapture"])
+        .env("GREEN_FORK_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("fork child ok"), "{stdout}");
+}
+
+/// Child half of `fork_from_the_root_gives_the_child_a_fresh_hub_and_leaves_the_parents_alone`.
+#[test]
+#[ignore = "run as a child process by fork_from_the_root_gives_the_child_a_fresh_hub_and_leaves_the_parents_alone"]
+fn fork_child() {
+    use green::process::Fork;
+    if std::env::var_os("GREEN_FORK_CHILD").is_none() {
+        return;
+    }
+    let parked = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    green::tpool::execute(|| ()).unwrap(); // the parent's workers exist
+    yield_now();
+    assert_eq!(green::hub::greenthread_count(), 1);
+    match green::process::fork().unwrap() {
+        Fork::Child => {
+            let ok = std::panic::catch_unwind(|| {
+                // A fresh, empty hub: the parent's parked greenthread is not here.
+                assert_eq!(green::hub::greenthread_count(), 0);
+                assert_eq!(green::spawn(|| 6 * 7).wait().unwrap(), 42);
+                green::sleep(ms(1));
+                assert_eq!(green::tpool::execute(|| 5).unwrap(), 5); // on a thread of its own
+            })
+            .is_ok();
+            // SAFETY: _exit ends the forked child at once, without running the parent's exit
+            // handlers or thread-local destructors (the leaked hub must not be torn down).
+            unsafe { libc::_exit(if ok { 0 } else { 3 }) };
+        }
+        Fork::Parent(pid) => {
+            let mut status = 0;
+            // SAFETY: waits for our own child; `status` is a valid out-parameter.
+            let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+            assert_eq!(r, pid as libc::pid_t);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+            assert_eq!(green::hub::greenthread_count(), 1, "the parent's hub is untouched");
+            parked.kill();
+            println!("fork child ok");
+        }
+    }
+}
+
+#[test]
+fn fork_from_a_greenthread_or_hub_context_is_refused_with_the_way_out() {
+    let e = green::spawn(|| green::process::fork().unwrap_err()).join().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("only the root may fork"), "{e}");
+    let msg = Rc::new(std::cell::RefCell::new(String::new()));
+    let m = msg.clone();
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        *m.borrow_mut() = green::process::fork().unwrap_err().to_string();
+    });
+    green::sleep(ms(1));
+    assert!(msg.borrow().contains("hub context"), "{}", msg.borrow());
 }

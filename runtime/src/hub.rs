@@ -190,6 +190,12 @@ pub(crate) fn mark_current_unwinding() {
 }
 
 #[cold]
+/// In a forked child: the parent's hub (its greenthreads, timers, registrations) is leaked
+/// without unwinding; the next green call creates a fresh, empty hub.
+pub(crate) fn forget_after_fork() {
+    let _ = HUB.try_with(|c| c.set(None));
+}
+
 fn create_hub() -> &'static Hub {
     crate::greenthread::install_panic_hook();
     let h: &'static Hub = Box::leak(Box::new(Hub::new()));

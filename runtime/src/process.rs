@@ -154,6 +154,64 @@ impl Child {
     }
 }
 
+/// Which side of a [`fork`] the caller is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// The parent, with the child's pid.
+    Parent(u32),
+    /// The child.
+    Child,
+}
+
+/// Forks the process (`fork(2)`), from the root greenlet only.
+///
+/// In the child, the parent's hub is leaked without unwinding (its greenthreads never run again,
+/// their destructors never run) and the next green call starts a fresh, empty hub; `tpool` jobs
+/// there run on threads of their own (the workers stayed in the parent), and detectors must be
+/// enabled again. As with any `fork` of a multi-threaded process, the child should not wait for
+/// locks other threads held (exec soon, or keep to what this thread owns).
+///
+/// # Errors
+///
+/// From a greenthread or in hub context (a clear `InvalidInput` naming the way out: fork from the
+/// root, or spawn a process with [`spawn`]), or the OS's error.
+///
+/// ```
+/// let gt = green::spawn(|| green::process::fork().unwrap_err().to_string());
+/// assert!(gt.wait().unwrap().contains("only the root may fork"));
+/// ```
+pub fn fork() -> io::Result<Fork> {
+    let h = crate::hub::hub();
+    match h.current() {
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "green::process::fork called from hub context (a hub callback); only the root may fork: call it from \
+                 the thread's own code, or start a program with green::process::spawn",
+            ))
+        }
+        Some(c) if !c.is_root => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "green::process::fork called from greenthread #{}; only the root may fork (the child would \
+                     resume a greenthread the hub no longer knows): call it from the thread's own code, or start \
+                     a program with green::process::spawn",
+                    c.id
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    match crate::sys::fork::fork()? {
+        0 => {
+            crate::hub::forget_after_fork();
+            Ok(Fork::Child)
+        }
+        pid => Ok(Fork::Parent(pid)),
+    }
+}
+
 impl fmt::Debug for Child {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Child").field("id", &self.id).field("status", &self.status).finish()

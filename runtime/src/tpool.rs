@@ -31,6 +31,8 @@ type Job = Box<dyn FnOnce() + Send>;
 struct Pool {
     tx: Mutex<Sender<Job>>,
     size: usize,
+    /// The process whose threads the workers are: a forked child has none of them.
+    pid: u32,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -60,7 +62,7 @@ fn pool() -> &'static Pool {
                 .spawn(move || worker(rx))
                 .unwrap_or_else(|e| panic!("green: cannot start tpool worker thread {i}: {e}"));
         }
-        Pool { tx: Mutex::new(tx), size }
+        Pool { tx: Mutex::new(tx), size, pid: std::process::id() }
     })
 }
 
@@ -138,7 +140,14 @@ where
         // The hub may be gone (its thread exited): then nobody waits for the result.
         let _ = hub_handle.post(move || complete(id));
     });
-    if p.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).is_err() {
+    if p.pid != std::process::id() {
+        // A forked child (`process::fork`): the workers stayed in the parent, so each job gets a
+        // thread of its own.
+        std::thread::Builder::new()
+            .name("green-tpool-forked".into())
+            .spawn(job)
+            .unwrap_or_else(|e| panic!("green: cannot start a tpool thread in a forked child: {e}"));
+    } else if p.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).is_err() {
         panic!("green: the tpool workers are gone");
     }
     let _site = Location::caller();

@@ -14,6 +14,7 @@
 //!   it so that `sleep` deep in user code can suspend. [`switch::YielderPtr`] is the one place that
 //!   pointer is dereferenced.
 //! * [`clock`]: the monotonic clock as whole nanoseconds (what the hub's timers run on).
+//! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`), for `trampoline`.
 //! * [`thread`]: whether the calling thread is the process's main thread.
 //!
@@ -22,6 +23,7 @@
 //! comment.
 
 pub(crate) mod clock;
+pub(crate) mod fork;
 pub(crate) mod poll;
 pub(crate) mod stack;
 pub(crate) mod switch;
