@@ -103,7 +103,9 @@ fn green_code_other_threads_and_the_hubs_own_poller_stay_quiet() {
         })
         .unwrap();
         assert_eq!(v, 7);
-        std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1))).join().unwrap();
+        // Joining an OS thread would wait on a futex: joined from a tpool thread instead.
+        let t = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1)));
+        green::tpool::execute(move || t.join().unwrap()).unwrap();
     });
     assert!(reports.is_empty(), "{reports:?}");
 }
@@ -116,6 +118,31 @@ fn blocking_calls_of_the_root_are_reported_too() {
     });
     assert_eq!(reports.iter().map(|r| (r.call, r.greenthread)).collect::<Vec<_>>(), [("connect", 0)], "{reports:?}");
     assert_eq!(reports[0].name.as_deref(), Some("root"));
+}
+
+#[test]
+fn a_std_mutex_held_by_another_thread_is_a_reported_futex_wait() {
+    use std::sync::{Arc, Mutex};
+    let lock = Arc::new(Mutex::new(0));
+    let held = lock.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let _g = held.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    locked_rx.recv().unwrap();
+    let reports = reports_of(&[], move || {
+        fn takes_a_contended_std_lock(lock: Arc<Mutex<i32>>) {
+            *lock.lock().unwrap() += 1;
+        }
+        green::spawn(move || takes_a_contended_std_lock(lock)).wait().unwrap();
+    });
+    holder.join().unwrap();
+    assert!(
+        reports.iter().any(|r| r.call == "futex" && r.frames.iter().any(|f| f.contains("takes_a_contended_std_lock"))),
+        "{reports:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //!   is recognised and left alone);
 //! * blocking socket and pipe I/O: `read`, `recv`, `recvfrom`, `accept`, `accept4`, `connect` on
 //!   a socket or pipe without `O_NONBLOCK` (green sockets are non-blocking, so never reported;
-//!   regular files are not reported).
+//!   regular files are not reported);
+//! * futex waits (`syscall(SYS_futex, ...)` with a wait operation): a contended
+//!   `std::sync::Mutex`, `Condvar::wait`, `thread::park`, `JoinHandle::join`.
 //!
 //! Once [`enable`] was called on a hub's thread, such a call made there, by a greenthread, the
 //! root or a hub callback, is reported at once with its stack, however short it is, unless a frame
@@ -22,9 +24,8 @@
 //!
 //! * Until `enable` is first called, an interposed call costs one relaxed atomic load more than
 //!   libc's; the calls themselves go straight to the system call.
-//! * Futex waits behind `std::sync::Mutex`/`Condvar` are not covered: `std` makes them through
-//!   the variadic `syscall(2)`, which stable Rust cannot define; the sampling detector still
-//!   sees the long ones.
+//! * An uncontended `std::sync::Mutex` makes no system call, so it is not reported: only a lock
+//!   that actually waits is.
 //! * Calls glibc makes internally (`sleep(3)` through its own `clock_nanosleep`, `fread` through
 //!   its own `read`) bypass the dynamic linker and are not seen, except `usleep`, interposed
 //!   itself.

@@ -4,12 +4,14 @@
 //! # Contract
 //!
 //! Each function here has the C signature and the behaviour of the libc function it replaces:
-//! it makes the same system call directly (`syscall(2)`, which sets `errno` as libc does) and
-//! returns what libc would. Before that it may ask [`crate::calls`] to report the call; that check
+//! it makes the same system call directly and returns what libc would (`-1` with `errno` set on
+//! failure). `syscall(2)` itself is replaced too (for the futex waits behind `std`'s locks): it
+//! makes the system call with the `syscall` instruction, so the other interposers, which call
+//! `libc::syscall`, end up there. Before that it may ask [`crate::calls`] to report the call; that check
 //! is one relaxed atomic load while detection was never enabled, and it never blocks. Nothing here
 //! allocates unless a report is made, and a report is never made while one is being made.
 
-use libc::{c_int, c_uint, c_void, size_t, sockaddr, socklen_t, ssize_t, timespec};
+use libc::{c_int, c_long, c_uint, c_void, size_t, sockaddr, socklen_t, ssize_t, timespec};
 
 use crate::calls::{blocking_call, watching};
 
@@ -199,4 +201,57 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     }
     // SAFETY: the caller upholds connect's contract, which is the system call's.
     unsafe { libc::syscall(libc::SYS_connect, fd, addr, len) as c_int }
+}
+
+/// `FUTEX_WAIT`-like operations: the caller sleeps until woken (`std`'s `Mutex`, `Condvar`,
+/// `thread::park` and `JoinHandle::join` wait this way).
+fn futex_waits(op: c_long) -> bool {
+    const CMD_MASK: c_long = !(128 | 256); // !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+                                           // FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2
+    matches!(op & CMD_MASK, 0 | 6 | 9 | 11 | 13)
+}
+
+/// # Safety
+///
+/// libc's `syscall` contract for the system call made. Declared with six integer arguments after
+/// the number instead of as variadic: on x86-64 a variadic caller passes integer arguments in the
+/// same registers and stack slots, and the kernel ignores those a system call does not take.
+#[no_mangle]
+pub unsafe extern "C" fn syscall(
+    num: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    if num == libc::SYS_futex && futex_waits(a2) && watching() {
+        blocking_call("futex");
+    }
+    let ret: c_long;
+    // SAFETY: the caller upholds the contract of system call `num` with these arguments; the
+    // `syscall` instruction clobbers rcx and r11 only, and uses no stack.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") num => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            in("r8") a5,
+            in("r9") a6,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if (-4095..0).contains(&ret) {
+        // SAFETY: __errno_location returns this thread's errno, always valid.
+        unsafe { *libc::__errno_location() = -ret as c_int };
+        -1
+    } else {
+        ret
+    }
 }
