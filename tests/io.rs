@@ -450,3 +450,15 @@ fn short_reads_and_eintr_on_unix_streams_are_absorbed_under_the_harness() {
         });
     assert!(!report.faults.is_empty(), "the tape injected faults into the unix stream");
 }
+
+#[test]
+fn unix_stream_and_datagram_read_timeouts_fail_with_timed_out() {
+    let (s, _peer) = green::net::UnixStream::pair().unwrap();
+    s.set_read_timeout(Some(ms(10))).unwrap();
+    let (r, took) = timed(|| (&s).read(&mut [0u8; 4]));
+    assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    assert!(took >= ms(10), "{took:?}");
+    let (d, _peer) = green::net::UnixDatagram::pair().unwrap();
+    d.set_read_timeout(Some(ms(10))).unwrap();
+    assert_eq!(d.recv(&mut [0u8; 4]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+}

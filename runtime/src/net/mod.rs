@@ -36,6 +36,111 @@
 //! [`lookup_host`] instead (it runs the resolver on the [`tpool`](crate::tpool) threads) and pass
 //! the addresses it returns.
 
+/// The read and write timeout methods, the same on every socket type; `$setup` is a doc-example
+/// line that binds a socket of the type to `s`.
+macro_rules! timeout_methods {
+    ($setup:literal) => {
+        /// Sets the timeout of each read or receive (`None`: wait as long as it takes); a call
+        /// that waits longer fails with kind `TimedOut`. A zero duration is refused with
+        /// `InvalidInput`, as in `std`; one too long to add to now means no timeout.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        #[doc = $setup]
+        /// s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        /// assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(5)));
+        /// assert!(s.set_read_timeout(Some(Duration::ZERO)).is_err());
+        /// ```
+        pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.sock.set_timeout(crate::Interest::Read, timeout)
+        }
+
+        /// Sets the timeout of each write or send (see `set_read_timeout`).
+        ///
+        /// ```
+        #[doc = $setup]
+        /// s.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
+        /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
+        /// ```
+        pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.sock.set_timeout(crate::Interest::Write, timeout)
+        }
+
+        /// The read timeout.
+        ///
+        /// ```
+        #[doc = $setup]
+        /// assert_eq!(s.read_timeout().unwrap(), None);
+        /// ```
+        pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.sock.timeout(crate::Interest::Read))
+        }
+
+        /// The write timeout.
+        ///
+        /// ```
+        #[doc = $setup]
+        /// assert_eq!(s.write_timeout().unwrap(), None);
+        /// ```
+        pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.sock.timeout(crate::Interest::Write))
+        }
+    };
+}
+
+/// `Read` on `T` and `&T` for a green stream type (its `sock` field), named `$name` in waits.
+macro_rules! green_read {
+    ($t:ty, $name:literal) => {
+        impl std::io::Read for &$t {
+            #[track_caller]
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let site = std::panic::Location::caller();
+                self.sock.op(crate::Interest::Read, None, ($name, site), |mut s, lim| {
+                    let n = buf.len().min(lim);
+                    std::io::Read::read(&mut s, &mut buf[..n])
+                })
+            }
+        }
+
+        impl std::io::Read for $t {
+            #[track_caller]
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+        }
+    };
+}
+
+/// `Write` on `T` and `&T` for a green stream type (its `sock` field), named `$name` in waits.
+macro_rules! green_write {
+    ($t:ty, $name:literal) => {
+        impl std::io::Write for &$t {
+            #[track_caller]
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let site = std::panic::Location::caller();
+                self.sock.op(crate::Interest::Write, None, ($name, site), |mut s, lim| {
+                    std::io::Write::write(&mut s, &buf[..buf.len().min(lim)])
+                })
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for $t {
+            #[track_caller]
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod lookup;
 mod pipe;
 mod tcp;

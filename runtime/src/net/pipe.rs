@@ -2,12 +2,11 @@
 //! [`crate::process`]).
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::Location;
 
 use super::Socket;
-use crate::Interest;
 
 /// The reading end of a green pipe: `Read` on `T` and `&T`; a read with nothing to read parks
 /// only the calling greenthread. End of file (every writer closed) reads as 0.
@@ -92,46 +91,8 @@ impl PipeWriter {
     }
 }
 
-impl Read for &PipeReader {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, ("PipeReader::read", Location::caller()), |mut p, lim| {
-            let n = buf.len().min(lim);
-            p.read(&mut buf[..n])
-        })
-    }
-}
-
-impl Read for PipeReader {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for &PipeWriter {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("PipeWriter::write", Location::caller()), |mut p, lim| {
-            p.write(&buf[..buf.len().min(lim)])
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for PipeWriter {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+green_read!(PipeReader, "PipeReader::read");
+green_write!(PipeWriter, "PipeWriter::write");
 
 impl AsRawFd for PipeReader {
     fn as_raw_fd(&self) -> RawFd {

@@ -1,7 +1,7 @@
 //! Green TCP sockets.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::panic::Location;
@@ -260,57 +260,7 @@ impl TcpStream {
         self.sock.with(|s| s.shutdown(how))
     }
 
-    /// Sets the timeout of each read (`None`: wait as long as it takes); a read that waits longer
-    /// fails with kind `TimedOut`. A zero duration is refused with `InvalidInput`, as in `std`.
-    ///
-    /// ```
-    /// use std::io::Read;
-    /// use std::time::Duration;
-    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let mut s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    /// s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
-    /// let e = s.read(&mut [0; 8]).unwrap_err(); // nobody writes
-    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(5)));
-    /// assert!(s.set_read_timeout(Some(Duration::ZERO)).is_err());
-    /// ```
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Interest::Read, timeout)
-    }
-
-    /// Sets the timeout of each write (see [`set_read_timeout`](Self::set_read_timeout)).
-    ///
-    /// ```
-    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    /// s.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
-    /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
-    /// ```
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Interest::Write, timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// ```
-    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    /// assert_eq!(s.read_timeout().unwrap(), None);
-    /// ```
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Interest::Read))
-    }
-
-    /// The write timeout.
-    ///
-    /// ```
-    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    /// assert_eq!(s.write_timeout().unwrap(), None);
-    /// ```
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Interest::Write))
-    }
+    timeout_methods!("let l = green::net::TcpListener::bind(\"127.0.0.1:0\").unwrap(); let s = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();");
 
     /// Sets `TCP_NODELAY`.
     ///
@@ -393,46 +343,8 @@ impl TcpStream {
     }
 }
 
-impl Read for &TcpStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, ("TcpStream::read", Location::caller()), |mut s, lim| {
-            let n = buf.len().min(lim);
-            s.read(&mut buf[..n])
-        })
-    }
-}
-
-impl Write for &TcpStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("TcpStream::write", Location::caller()), |mut s, lim| {
-            s.write(&buf[..buf.len().min(lim)])
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for TcpStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+green_read!(TcpStream, "TcpStream::read");
+green_write!(TcpStream, "TcpStream::write");
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {

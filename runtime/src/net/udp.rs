@@ -5,7 +5,6 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::Location;
-use std::time::Duration;
 
 use super::{each_addr, Socket};
 use crate::Interest;
@@ -55,56 +54,7 @@ impl UdpSocket {
         Ok(UdpSocket { sock: Socket::new(mio::net::UdpSocket::from_std(s), "udp socket", Location::caller())? })
     }
 
-    /// Sets the timeout of each receive (`None`: wait as long as it takes); a receive that waits longer
-    /// fails with kind `TimedOut`. A zero duration is refused with `InvalidInput`, as in `std`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let l = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// let s = l;
-    /// s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
-    /// let e = s.recv_from(&mut [0; 8]).unwrap_err(); // nobody sends
-    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(5)));
-    /// assert!(s.set_read_timeout(Some(Duration::ZERO)).is_err());
-    /// ```
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Interest::Read, timeout)
-    }
-
-    /// Sets the timeout of each send (see [`set_read_timeout`](Self::set_read_timeout)).
-    ///
-    /// ```
-    /// let l = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// let s = l;
-    /// s.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
-    /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
-    /// ```
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Interest::Write, timeout)
-    }
-
-    /// The read timeout.
-    ///
-    /// ```
-    /// let l = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// let s = l;
-    /// assert_eq!(s.read_timeout().unwrap(), None);
-    /// ```
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Interest::Read))
-    }
-
-    /// The write timeout.
-    ///
-    /// ```
-    /// let l = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// let s = l;
-    /// assert_eq!(s.write_timeout().unwrap(), None);
-    /// ```
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Interest::Write))
-    }
+    timeout_methods!("let s = green::net::UdpSocket::bind(\"127.0.0.1:0\").unwrap();");
 
     /// Sends a datagram to `addr`.
     ///

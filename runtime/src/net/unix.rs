@@ -1,7 +1,7 @@
 //! Green Unix-domain sockets: `UnixListener`, `UnixStream`, `UnixDatagram`.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::SocketAddr;
@@ -219,6 +219,8 @@ impl UnixStream {
         self.sock.with(|s| s.peer_addr())
     }
 
+    timeout_methods!("let (s, _peer) = green::net::UnixStream::pair().unwrap();");
+
     /// Shuts down the read, write or both halves.
     ///
     /// ```
@@ -244,46 +246,8 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Read, None, ("UnixStream::read", Location::caller()), |mut s, lim| {
-            let n = buf.len().min(lim);
-            s.read(&mut buf[..n])
-        })
-    }
-}
-
-impl Write for &UnixStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.op(Interest::Write, None, ("UnixStream::write", Location::caller()), |mut s, lim| {
-            s.write(&buf[..buf.len().min(lim)])
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for UnixStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+green_read!(UnixStream, "UnixStream::read");
+green_write!(UnixStream, "UnixStream::write");
 
 impl UnixDatagram {
     /// Binds a datagram socket at `path`.
@@ -413,6 +377,8 @@ impl UnixDatagram {
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.sock.op(Interest::Read, None, ("UnixDatagram::recv_from", Location::caller()), |d, _| d.recv_from(buf))
     }
+
+    timeout_methods!("let (s, _peer) = green::net::UnixDatagram::pair().unwrap();");
 
     /// Its own address.
     ///
