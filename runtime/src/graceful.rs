@@ -108,6 +108,16 @@ struct Inner {
 }
 
 /// Opt-in graceful stop on signals for this thread's hub; see the [module docs](self).
+///
+/// ```
+/// use std::time::Duration;
+/// let stop = green::graceful::GracefulShutdown::install(&[]).unwrap(); // no signal: trigger only
+/// let worker = green::spawn(|| green::sleep(Duration::from_millis(5)));
+/// stop.trigger(signal_hook::consts::SIGTERM);
+/// assert_eq!(stop.wait(), signal_hook::consts::SIGTERM);
+/// assert_eq!(stop.drain(Duration::from_secs(5)).killed, 0); // the worker finished in time
+/// # drop(worker);
+/// ```
 pub struct GracefulShutdown {
     inner: Rc<Inner>,
     handle: signal_hook::iterator::Handle,

@@ -18,6 +18,11 @@ use std::time::Duration;
 use crate::hub::hub;
 
 /// A socket operation a fault can hit.
+///
+/// ```
+/// use green::hooks::IoOp;
+/// assert_ne!(IoOp::Read, IoOp::Write);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoOp {
     /// `read` / `recv`.
@@ -33,6 +38,11 @@ pub enum IoOp {
 }
 
 /// A fault injected into a socket operation.
+///
+/// ```
+/// use green::hooks::IoFault;
+/// assert_eq!(IoFault::Short(3), IoFault::Short(3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoFault {
     /// The call fails with `EINTR` (green sockets retry it).
@@ -50,6 +60,27 @@ pub enum IoFault {
 }
 
 /// What a harness plugs into the hub; every method is called on the hub's thread.
+///
+/// ```
+/// use std::time::Duration;
+/// use green::hooks::{IoFault, IoOp, Perturb};
+///
+/// /// Delays every timer by 1 ms and changes nothing else.
+/// struct LateTimers;
+/// impl Perturb for LateTimers {
+///     fn timer_delay(&mut self, _creator: u64, _delay: Duration) -> Duration { Duration::from_millis(1) }
+///     fn shuffles(&self) -> bool { false }
+///     fn pick(&mut self, n: usize) -> usize { n - 1 }
+///     fn io_fault(&mut self, _op: IoOp, _fd: u64, _gt: u64) -> Option<IoFault> { None }
+///     fn spurious_wakeup(&mut self, _fd: u64) -> bool { false }
+/// }
+///
+/// green::hooks::install(Some(Box::new(LateTimers)));
+/// let t0 = std::time::Instant::now();
+/// green::sleep(Duration::from_millis(1));
+/// assert!(t0.elapsed() >= Duration::from_millis(2)); // 1 ms asked, 1 ms added
+/// green::hooks::install(None);
+/// ```
 pub trait Perturb {
     /// Extra delay (≥ 0) for the timers of greenthread `creator` (0 = root); asked once per
     /// creator (its first timer of `delay`), then applied to all its timers.
@@ -83,6 +114,14 @@ pub trait Perturb {
 
 /// One event of a run's timeline (see [`set_timeline`]); times are hub nanoseconds (virtual under
 /// a virtual clock).
+///
+/// ```
+/// green::hooks::set_timeline(true);
+/// green::spawn(|| ()).wait().unwrap();
+/// let t = green::hooks::take_timeline();
+/// assert!(t.iter().any(|e| matches!(e, green::hooks::TimelineEvent::Slice { .. })));
+/// green::hooks::set_timeline(false);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimelineEvent {
@@ -181,6 +220,13 @@ pub fn set_trace(on: bool) {
 
 /// Switches a trace keeps one by one; beyond them it only counts and hashes (a long test would
 /// otherwise grow its trace by 8 bytes a switch, tens of megabytes a second).
+///
+/// ```
+/// let mut t = green::hooks::Trace::default();
+/// (0..green::hooks::TRACE_HEAD as u64 + 3).for_each(|i| t.push(i));
+/// assert_eq!(t.head.len(), green::hooks::TRACE_HEAD);
+/// assert_eq!(t.len, green::hooks::TRACE_HEAD as u64 + 3);
+/// ```
 pub const TRACE_HEAD: usize = 1 << 20;
 
 /// The greenthreads switched into, in order: the first [`TRACE_HEAD`] ids, and the count and a
@@ -212,6 +258,12 @@ impl Default for Trace {
 
 impl Trace {
     /// Records a switch into greenthread `id`.
+    ///
+    /// ```
+    /// let mut t = green::hooks::Trace::default();
+    /// t.push(7);
+    /// assert_eq!((t.len, t.head.as_slice()), (1, &[7][..]));
+    /// ```
     #[inline]
     pub fn push(&mut self, id: u64) {
         if self.head.len() < TRACE_HEAD {

@@ -30,6 +30,17 @@ use std::sync::{Arc, Mutex};
 use crate::net::{PipeReader, PipeWriter};
 
 /// A running child process; see the [module docs](self).
+///
+/// ```
+/// use std::io::Read;
+/// let mut cmd = std::process::Command::new("echo");
+/// cmd.arg("hi").stdout(std::process::Stdio::piped());
+/// let mut child: green::process::Child = green::process::spawn(&mut cmd).unwrap();
+/// let mut out = String::new();
+/// child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+/// assert_eq!(out, "hi\n");
+/// assert!(child.wait().unwrap().success());
+/// ```
 pub struct Child {
     /// Its stdin, when it was piped.
     pub stdin: Option<PipeWriter>,
@@ -155,6 +166,13 @@ impl Child {
 }
 
 /// Which side of a [`fork`] the caller is on.
+///
+/// ```
+/// use green::process::Fork;
+/// let side = Fork::Parent(42);
+/// assert!(matches!(side, Fork::Parent(pid) if pid == 42));
+/// assert_ne!(side, Fork::Child);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fork {
     /// The parent, with the child's pid.
