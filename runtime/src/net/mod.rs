@@ -271,6 +271,33 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
         }
     }
 
+    /// Waits until a non-blocking connect has finished: `Ok` once connected, the connect's error
+    /// if it failed, `TimedOut` at `deadline`. Wake-ups before the end are spurious and waited out.
+    fn await_connected(
+        &self,
+        deadline: Option<Instant>,
+        (what, site): (&'static str, &'static Location<'static>),
+    ) -> io::Result<()>
+    where
+        S: Connecting,
+    {
+        loop {
+            // A fresh registration reports the socket writable once the connect is over.
+            self.src.clear(Interest::Write);
+            let left = deadline.map(|d| d.saturating_duration_since(crate::hub::hub().now()));
+            self.src.wait(Interest::Write, left, what, site)?;
+            if let Some(e) = self.with(Connecting::take_error)? {
+                return Err(e);
+            }
+            match self.with(Connecting::peer_connected) {
+                Ok(()) => return Ok(()),
+                // Not connected yet: a spurious wake-up.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&S) -> io::Result<R>) -> io::Result<R> {
         match self.io.borrow().as_ref() {
             Some(s) => f(s),
@@ -319,6 +346,32 @@ enum Injected {
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     // A timeout too long to add to now (`Duration::MAX`) is no deadline at all.
     timeout.and_then(|t| crate::hub::hub().now().checked_add(t))
+}
+
+/// A stream socket whose non-blocking connect can be waited out ([`Socket::await_connected`]).
+trait Connecting {
+    /// The pending socket error (`SO_ERROR`), taken.
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+    /// `Ok` once connected, `NotConnected` while the connect is in progress.
+    fn peer_connected(&self) -> io::Result<()>;
+}
+
+impl Connecting for mio::net::TcpStream {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::TcpStream::take_error(self)
+    }
+    fn peer_connected(&self) -> io::Result<()> {
+        self.peer_addr().map(drop)
+    }
+}
+
+impl Connecting for mio::net::UnixStream {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::UnixStream::take_error(self)
+    }
+    fn peer_connected(&self) -> io::Result<()> {
+        self.peer_addr().map(drop)
+    }
 }
 
 /// Tries `f` on each address `addr` resolves to, returning the first success or the last error.

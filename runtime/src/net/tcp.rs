@@ -196,21 +196,8 @@ impl TcpStream {
             }
         }
         let s = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?, "tcp stream", site)? };
-        let dl = deadline(timeout);
-        loop {
-            s.sock.src.clear(Interest::Write);
-            let left = dl.map(|d| d.saturating_duration_since(crate::hub::hub().now()));
-            s.sock.src.wait(Interest::Write, left, "TcpStream::connect", site)?;
-            if let Some(e) = s.sock.with(|t| t.take_error())? {
-                return Err(e);
-            }
-            match s.sock.with(|t| t.peer_addr()) {
-                Ok(_) => return Ok(s),
-                // Not connected yet: a spurious wake-up.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        s.sock.await_connected(deadline(timeout), ("TcpStream::connect", site))?;
+        Ok(s)
     }
 
     /// Wraps a connected std stream (made non-blocking here).

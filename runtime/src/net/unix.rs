@@ -155,20 +155,8 @@ impl UnixStream {
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let site = Location::caller();
         let s = UnixStream { sock: Socket::new(mio::net::UnixStream::connect(path)?, "unix stream", site)? };
-        loop {
-            if let Some(e) = s.sock.with(|t| t.take_error())? {
-                return Err(e);
-            }
-            match s.sock.with(|t| t.peer_addr()) {
-                Ok(_) => return Ok(s),
-                // Not connected yet: wait until it is writable.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                    s.sock.src.clear(Interest::Write);
-                    s.sock.src.wait(Interest::Write, None, "UnixStream::connect", site)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        s.sock.await_connected(None, ("UnixStream::connect", site))?;
+        Ok(s)
     }
 
     /// A connected pair.
