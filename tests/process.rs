@@ -72,6 +72,20 @@ fn a_killed_child_reports_the_signal() {
 }
 
 #[test]
+fn a_wait_cut_short_by_a_timeout_leaves_kill_and_wait_working_at_once() {
+    // Regression: the wait used to hold the child's lock on a tpool thread until the child exited,
+    // so after a timed-out wait `kill` blocked the hub for the child's whole life.
+    let mut child = green::process::spawn(Command::new("sleep").arg("30")).unwrap();
+    let r = green::with_timeout(ms(20), || child.wait());
+    assert!(r.unwrap_err().is_timeout());
+    assert!(child.try_wait().unwrap().is_none());
+    let ((), took) = timed(|| child.kill().unwrap());
+    assert!(took < Duration::from_secs(5), "kill waited {took:?}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+}
+
+#[test]
 fn a_green_pipe_carries_a_megabyte_between_greenthreads_and_ends_with_eof() {
     let (mut w, mut r) = green::net::pipe().unwrap();
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();

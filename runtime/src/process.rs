@@ -25,7 +25,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::panic::Location;
 use std::process::{ExitStatus, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::net::{PipeReader, PipeWriter};
 
@@ -49,8 +49,8 @@ pub struct Child {
     /// Its stderr, when it was piped.
     pub stderr: Option<PipeReader>,
     id: u32,
-    /// Shared with the `tpool` job that waits for it.
-    child: Arc<Mutex<std::process::Child>>,
+    /// Locked only briefly (reap, kill): the exit itself is waited for without the lock.
+    child: Mutex<std::process::Child>,
     status: Option<ExitStatus>,
 }
 
@@ -67,7 +67,7 @@ pub fn spawn(cmd: &mut std::process::Command) -> io::Result<Child> {
     let stdin = child.stdin.take().map(|s| PipeWriter::new(mio::unix::pipe::Sender::from(s), site)).transpose()?;
     let stdout = child.stdout.take().map(|s| PipeReader::new(mio::unix::pipe::Receiver::from(s), site)).transpose()?;
     let stderr = child.stderr.take().map(|s| PipeReader::new(mio::unix::pipe::Receiver::from(s), site)).transpose()?;
-    Ok(Child { stdin, stdout, stderr, id: child.id(), child: Arc::new(Mutex::new(child)), status: None })
+    Ok(Child { stdin, stdout, stderr, id: child.id(), child: Mutex::new(child), status: None })
 }
 
 impl Child {
@@ -95,12 +95,15 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(s);
         }
-        let child = self.child.clone();
-        let status =
-            crate::tpool::execute(move || child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wait())
-                .map_err(|e| io::Error::other(format!("green::process: waiting for the child failed: {e}")))??;
-        self.status = Some(status);
-        Ok(status)
+        // The exit is awaited on a tpool thread without reaping the child, so nothing here stays
+        // locked if this wait is killed or times out (`try_wait` and `kill` still work).
+        let pid = self.id;
+        crate::tpool::execute(move || crate::sys::wait::wait_exited(pid))
+            .map_err(|e| io::Error::other(format!("green::process: waiting for the child failed: {e}")))??;
+        match self.try_wait()? {
+            Some(status) => Ok(status),
+            None => unreachable!("green::process: a child that exited has a status"),
+        }
     }
 
     /// The exit status if the child has exited, without waiting.

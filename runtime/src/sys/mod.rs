@@ -17,6 +17,7 @@
 //! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`), for `trampoline`.
 //! * [`thread`]: whether the calling thread is the process's main thread.
+//! * [`wait`]: waiting for a child's exit without reaping it (`waitid` with `WNOWAIT`).
 //!
 //! Ground rules: nothing here allocates on a hot path, nothing here is reachable from another OS
 //! thread (every type is `!Send`), and each `unsafe` block states its reasoning in a `SAFETY:`
@@ -28,3 +29,4 @@ pub(crate) mod poll;
 pub(crate) mod stack;
 pub(crate) mod switch;
 pub(crate) mod thread;
+pub(crate) mod wait;
