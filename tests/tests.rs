@@ -37,3 +37,4 @@ mod stacks; // stack pool reuse, guard pages, 100k live greenthreads
 mod sync; // Mutex, Condvar and channels: hand-off, kills, disconnection, timeouts
 mod teardown; // hub shutdown and thread exit unwind every greenthread
 mod threads; // several OS threads, each with its own hub
+mod unwinding; // unwinding per greenthread: kills and timeouts never deferred by another's unwind, never thrown into one

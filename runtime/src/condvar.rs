@@ -43,7 +43,9 @@ pub struct Condvar {
 }
 
 /// Passes a `notify_one` notification on if its waiter unwinds (kill, timeout) while it locks
-/// the mutex again, before the caller could see it.
+/// the mutex again, before the caller could see it. Forgotten once the lock is taken, so it is
+/// dropped only by that unwinding: it never asks `thread::panicking()`, which another
+/// greenthread parked mid-unwind would make true.
 struct Relock<'a> {
     cv: &'a Condvar,
     one: bool,
@@ -51,7 +53,7 @@ struct Relock<'a> {
 
 impl Drop for Relock<'_> {
     fn drop(&mut self) {
-        if self.one && std::thread::panicking() {
+        if self.one {
             self.cv.notify_one();
         }
     }

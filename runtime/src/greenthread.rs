@@ -12,10 +12,36 @@
 //! and delivers a pending kill or expired timeout by unwinding with a private payload
 //! (`resume_unwind`, so no panic hook runs). A kill stays pending until the greenthread dies, a
 //! timeout until its guard is dropped: a payload swallowed by `catch_unwind` is delivered again at
-//! the next green call. Nothing is thrown into a greenthread that may be unwinding already (`Drop`
-//! code making green calls during a kill or a panic runs normally): each greenthread records when
-//! it starts unwinding (a delivered throw, or a panic seen by the runtime's chained panic hook), and
-//! a throw waits while that flag is set and the thread is panicking.
+//! the next green call. Nothing is thrown into a greenthread that is unwinding already (`Drop`
+//! code making green calls during a kill or a panic runs normally; a second unwind out of a
+//! destructor would abort the process): the throw stays pending and is delivered at the first
+//! green call after the unwinding ended (a `catch_unwind` caught it).
+//!
+//! # Unwinding is tracked per greenthread
+//!
+//! `std::thread::panicking()` is per OS thread: while greenthread Y is parked in a blocking `Drop`
+//! during its unwind, it is true on every greenthread of the thread. So the runtime never asks it
+//! about one greenthread alone. Each greenthread carries its own flag ([`GtCore::unwinding`]),
+//! and the hub counts the flagged ones:
+//!
+//! * set exactly when the runtime starts an unwind (a kill, a timeout, a blocking verdict) and
+//!   when the runtime's chained panic hook sees a panic start on it;
+//! * cleared exactly where the runtime catches (the greenthread's root, [`Timeout::call`],
+//!   links, greenthread-local destructors) and when a runtime payload swallowed by a user's
+//!   `catch_unwind` is dropped on the greenthread it was thrown at;
+//! * checked against `thread::panicking()` at each throw point ([`is_unwinding`]): when no
+//!   *other* greenthread of the hub is flagged, `panicking()` speaks for this one alone, so an
+//!   unwind started without any hook (`resume_unwind`, or a user hook that replaced the
+//!   runtime's) is seen, and a user panic the user caught is forgotten. While another greenthread
+//!   is parked mid-unwind the flag is trusted as it stands.
+//!
+//! The thread's panic count itself is std's and cannot be split per greenthread on stable Rust:
+//! a `std::sync::Mutex` guard held *across a green switch* while another greenthread parks
+//! mid-unwind sees `panicking()` change under it and may poison the mutex (use [`crate::Mutex`],
+//! which has no poisoning, for locks held across switches). A std guard taken and dropped within
+//! one slice is never affected: nothing else runs in between.
+//!
+//! [`Timeout::call`]: crate::Timeout::call
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -66,13 +92,47 @@ pub(crate) struct WaitInfo {
     pub(crate) site: &'static Location<'static>,
 }
 
-/// Payload of a kill's unwinding.
-pub(crate) struct KillUnwind;
+/// Payload of a kill's unwinding, thrown at greenthread `gt`.
+pub(crate) struct KillUnwind {
+    pub(crate) gt: u64,
+}
 
-/// Payload of a timeout's unwinding.
+/// Payload of a timeout's unwinding, thrown at greenthread `gt`; `outer` is the mark of the
+/// unwind it was thrown into (a destructor's own timeout), if any.
 pub(crate) struct TimeoutUnwind {
     pub(crate) id: u64,
     pub(crate) after: Duration,
+    pub(crate) gt: u64,
+    pub(crate) outer: Option<u64>,
+}
+
+/// A runtime payload is dropped where its unwind was caught: if that is on the greenthread it
+/// was thrown at (a user's `catch_unwind` swallowed it, or [`Timeout::call`](crate::Timeout::call)
+/// caught its own), that unwind is over and the greenthread is back to the state it was thrown
+/// from: not unwinding, or still in the outer unwind whose destructor is running.
+fn payload_dropped(gt: u64, outer: Option<u64>) {
+    if let Some(h) = crate::hub::try_hub() {
+        if let Ok(cur) = h.current.try_borrow() {
+            if let Some(c) = cur.as_ref().filter(|c| c.id == gt) {
+                c.set_unwinding(h, outer.is_some());
+                if let Some(mark) = outer {
+                    c.unwind_mark.set(mark);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for KillUnwind {
+    fn drop(&mut self) {
+        payload_dropped(self.gt, None);
+    }
+}
+
+impl Drop for TimeoutUnwind {
+    fn drop(&mut self) {
+        payload_dropped(self.gt, self.outer);
+    }
 }
 
 /// Finishes a greenthread from outside (killed before it started).
@@ -107,11 +167,18 @@ pub(crate) struct GtCore {
     /// Address range of its stack's guard page (for stack-overflow reports).
     pub(crate) guard: Cell<(usize, usize)>,
     pub(crate) finisher: RefCell<Option<Rc<dyn Finish>>>,
-    /// Set when this greenthread started unwinding (a throw delivered by the runtime, or a panic
-    /// seen by the runtime's panic hook). While it is set and the thread is panicking, the
-    /// unwinding may be this greenthread's own (a destructor making green calls), so no throw is
-    /// delivered: unwinding twice would abort.
+    /// Set while this greenthread unwinds (see the module docs, "Unwinding is tracked per
+    /// greenthread"); change it with [`GtCore::set_unwinding`], which keeps the hub's count.
     pub(crate) unwinding: Cell<bool>,
+    /// A counter of this greenthread's unwind starts and [`Timeout::call`](crate::Timeout::call)
+    /// entries, to order them.
+    pub(crate) marks: Cell<u64>,
+    /// The mark taken when `unwinding` was last set.
+    pub(crate) unwind_mark: Cell<u64>,
+    /// The [`Timeout::call`](crate::Timeout::call)s running now, innermost last: `(timeout id,
+    /// mark at entry)`. A timeout whose call began after the current unwind started is caught
+    /// inside the destructor that is running, so it may be thrown even while unwinding.
+    pub(crate) calls: RefCell<Vec<(u64, u64)>>,
 }
 
 impl GtCore {
@@ -146,6 +213,9 @@ impl GtCore {
             guard: Cell::new((0, 0)),
             finisher: RefCell::new(None),
             unwinding: Cell::new(false),
+            marks: Cell::new(0),
+            unwind_mark: Cell::new(0),
+            calls: RefCell::new(Vec::new()),
         }
     }
 
@@ -181,6 +251,32 @@ impl GtCore {
             spawn_site: if self.is_root { None } else { Some(self.spawn_site) },
             stack_size: self.stack_size,
         }
+    }
+
+    /// An unwind starts on this greenthread now (a runtime throw, or a panic seen by the hook),
+    /// nested in another one or not.
+    pub(crate) fn start_unwinding(&self, h: &Hub) {
+        self.set_unwinding(h, true);
+        self.unwind_mark.set(self.mark());
+    }
+
+    /// Flags (or unflags) this greenthread as unwinding and keeps the hub's count of flagged ones.
+    pub(crate) fn set_unwinding(&self, h: &Hub, on: bool) {
+        if self.unwinding.replace(on) != on {
+            if on {
+                self.unwind_mark.set(self.mark());
+            }
+            let n = h.unwinding.get();
+            debug_assert!(on || n > 0, "green: internal error: unwinding count underflow");
+            h.unwinding.set(if on { n + 1 } else { n.saturating_sub(1) });
+        }
+    }
+
+    /// The next mark (see [`GtCore::marks`]).
+    pub(crate) fn mark(&self) -> u64 {
+        let m = self.marks.get() + 1;
+        self.marks.set(m);
+        m
     }
 
     fn has_pending_throw(&self) -> bool {
@@ -228,11 +324,16 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
         // This green call ends a slice a blocking detector found over budget.
         let end = gt.slice_end(h.probe.switches());
         if let crate::probe::SliceVerdict::Fail(report) = crate::probe::slice_ended(end) {
-            if !(gt.unwinding.get() && std::thread::panicking()) {
-                gt.unwinding.set(true);
+            if !is_unwinding(h, gt) {
+                gt.start_unwinding(h);
                 resume_unwind(Box::new(report));
             }
         }
+    }
+    if gt.unwinding.get() || std::thread::panicking() {
+        // Park with an accurate flag: other greenthreads read the hub's count while this one
+        // is parked (a parked unwind keeps the thread's panic count up).
+        is_unwinding(h, gt);
     }
     gt.state.set(State::Blocked);
     gt.wait.set(Some(info));
@@ -250,18 +351,49 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
 /// Unwinds the current greenthread with its pending kill or oldest expired timeout, unless it may
 /// be unwinding already (then the throw stays pending for its next green call).
 pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
-    if gt.unwinding.get() && std::thread::panicking() {
+    let h = hub();
+    if is_unwinding(h, gt) {
+        // Only a timeout whose `Timeout::call` began after the unwind started may go: that call
+        // catches it inside the destructor running now.
+        let since = gt.unwind_mark.get();
+        let safe = {
+            let calls = gt.calls.borrow();
+            let expired = gt.expired.borrow();
+            calls.iter().find(|(id, m)| *m > since && expired.iter().any(|e| e.0 == *id)).map(|c| c.0)
+        };
+        if let Some(id) = safe {
+            gt.start_unwinding(h);
+            let after = gt.expired.borrow().iter().find(|e| e.0 == id).map_or(Duration::ZERO, |e| e.1);
+            resume_unwind(Box::new(TimeoutUnwind { id, after, gt: gt.id, outer: Some(since) }));
+        }
         return;
     }
     if gt.kill.get() {
-        gt.unwinding.set(true);
-        resume_unwind(Box::new(KillUnwind));
+        gt.start_unwinding(h);
+        resume_unwind(Box::new(KillUnwind { gt: gt.id }));
     }
     let first = gt.expired.borrow().iter().min_by_key(|x| x.0).copied();
     if let Some((id, after)) = first {
-        gt.unwinding.set(true);
-        resume_unwind(Box::new(TimeoutUnwind { id, after }));
+        gt.start_unwinding(h);
+        resume_unwind(Box::new(TimeoutUnwind { id, after, gt: gt.id, outer: None }));
     }
+}
+
+/// Whether the running greenthread `gt` is unwinding now (so a throw would abort). Exact when no
+/// other greenthread of the hub is flagged: then the thread's panic count is `gt`'s alone, and
+/// the flag is brought in line with it (an unwind started with no hook, a panic the user caught).
+pub(crate) fn is_unwinding(h: &Hub, gt: &GtCore) -> bool {
+    if !std::thread::panicking() {
+        // Nobody on this thread is unwinding, `gt` included.
+        gt.set_unwinding(h, false);
+        return false;
+    }
+    let others = h.unwinding.get() - usize::from(gt.unwinding.get());
+    if others == 0 {
+        gt.set_unwinding(h, true);
+        return true;
+    }
+    gt.unwinding.get()
 }
 
 /// Marks the running greenthread as unwinding when a panic starts on it (see
@@ -457,7 +589,7 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
         let next = sh.links.borrow_mut().pop_front();
         let Some(link) = next else { break };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
-            core.unwinding.set(false);
+            core.set_unwinding(hub(), false);
             if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() {
                 // Killed (or timed out) while running its links: the rest are skipped.
                 core.kill.set(false);
@@ -894,7 +1026,7 @@ fn spawn_inner<T: 'static>(
         // The function is over: what was thrown at it is spent, and links may block.
         core.kill.set(false);
         core.expired.borrow_mut().clear();
-        core.unwinding.set(false);
+        core.set_unwinding(h, false);
         drop_locals(&core);
         finish(&core, &sh, r);
         // Links (run by `finish`) may have created values too.
@@ -934,7 +1066,7 @@ pub(crate) fn drop_locals(core: &GtCore) {
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
                 core.kill.set(false);
                 core.expired.borrow_mut().clear();
-                core.unwinding.set(false);
+                core.set_unwinding(hub(), false);
                 if !(p.is::<KillUnwind>() || p.is::<TimeoutUnwind>()) {
                     let msg = crate::error::panic_message(p.as_ref());
                     hub().record_exception(

@@ -93,6 +93,10 @@ pub(crate) struct Hub {
     /// Work that another OS thread may still post (tpool jobs, `Send` handles).
     pub(crate) external: Cell<usize>,
     pub(crate) tearing_down: Cell<bool>,
+    /// How many of this hub's greenthreads (and root) are flagged as unwinding
+    /// ([`GtCore::unwinding`]): while none but the current one is, `thread::panicking()` speaks
+    /// for the current one alone.
+    pub(crate) unwinding: Cell<usize>,
     /// Context switches into greenthreads (and back to the root).
     pub(crate) switches: Cell<u64>,
     /// Hub passes.
@@ -183,7 +187,7 @@ pub(crate) fn mark_current_unwinding() {
     if let Some(h) = HUB.try_with(Cell::get).ok().flatten() {
         if let Ok(cur) = h.current.try_borrow() {
             if let Some(c) = cur.as_ref() {
-                c.unwinding.set(true);
+                c.start_unwinding(h);
             }
         }
     }
@@ -230,6 +234,7 @@ impl Hub {
             listeners: Cell::new(0),
             external: Cell::new(0),
             tearing_down: Cell::new(false),
+            unwinding: Cell::new(0),
             switches: Cell::new(0),
             passes: Cell::new(0),
             timers_fired: Cell::new(0),

@@ -123,7 +123,19 @@ impl Timeout {
     /// assert_eq!(r.unwrap(), 5);
     /// ```
     pub fn call<R>(self, f: impl FnOnce() -> R) -> Result<R, Error> {
-        match catch_unwind(AssertUnwindSafe(f)) {
+        // Registered for the runtime: this call catches its own timeout, so the timeout may be
+        // thrown inside it even while the greenthread unwinds (a destructor's own timeout).
+        struct Entered<'a>(&'a GtCore);
+        impl Drop for Entered<'_> {
+            fn drop(&mut self) {
+                self.0.calls.borrow_mut().pop();
+            }
+        }
+        self.gt.calls.borrow_mut().push((self.id, self.gt.mark()));
+        let entered = Entered(&self.gt);
+        let r = catch_unwind(AssertUnwindSafe(f));
+        drop(entered);
+        match r {
             Ok(v) => Ok(v),
             Err(p) => match p.downcast::<TimeoutUnwind>() {
                 Ok(t) if t.id == self.id => Err(Error::timeout(Some(self.after), self.gt.who())),

@@ -124,3 +124,21 @@ impl SharedRng {
         self.0.borrow_mut().random()
     }
 }
+
+/// Runs the `#[ignore]`d test `name` (a full path such as `unwinding::kill_child`) of this test
+/// binary in a child process with `GREEN_CHILD=name` set, for cases that may abort, fork or end
+/// threads; returns its exit status, stdout and stderr. The child test returns at once unless
+/// [`is_child`] says it was started this way.
+pub fn run_child(name: &str) -> (std::process::ExitStatus, String, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", name, "--test-threads=1", "--nocapture"])
+        .env("GREEN_CHILD", name)
+        .output()
+        .unwrap();
+    (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// True in a child started by [`run_child`] for test `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var("GREEN_CHILD").is_ok_and(|v| v == name)
+}
