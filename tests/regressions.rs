@@ -170,3 +170,200 @@ fn timer_stats_stay_consistent_after_slot_reuse() {
         assert!(s.queued >= s.cancelled, "{s:?}");
     });
 }
+
+/// The hub's own slice ends (and its slice-end hook runs) before `current` names the greenthread
+/// about to be resumed: a hook that symbolises "on the parent stack" must never run on the stale
+/// parent stack pointer of a greenthread that is not running yet (it would overwrite live frames).
+#[test]
+fn hub_slice_end_hook_never_symbolises_on_a_stale_parent_stack() {
+    on_fresh_thread(|| {
+        let probe = green::probe::probe();
+        let raises = Rc::new(Cell::new(0));
+        let hub_ends = Rc::new(Cell::new(0));
+        let (r, e, p) = (raises.clone(), hub_ends.clone(), probe.clone());
+        green::probe::set_slice_end_hook(Some(Box::new(move |end| {
+            if end.greenthread != green::probe::HUB {
+                // Keep the alarm going: the greenthread's slice (at its green call), the same
+                // slice seen from the hub once it suspended, then the hub's own slice.
+                if r.get() < 2 {
+                    r.set(r.get() + 1);
+                    p.raise_alarm(p.switches());
+                }
+            } else {
+                let canary = std::hint::black_box([0x5a5a_5a5a_5a5a_5a5au64; 64]);
+                let frames = green::debug::symbolize_frames(&[
+                    hub_slice_end_hook_never_symbolises_on_a_stale_parent_stack as *const () as usize,
+                ]);
+                std::hint::black_box(&frames);
+                let canary = std::hint::black_box(canary);
+                assert!(canary.iter().all(|&w| w == 0x5a5a_5a5a_5a5a_5a5a), "the hook's frame was overwritten");
+                e.set(e.get() + 1);
+            }
+            green::probe::SliceVerdict::Continue
+        })));
+        // `b` has run and parked before: its saved parent stack pointer is from then.
+        let b = green::spawn(|| {
+            for _ in 0..20 {
+                green::sleep(Duration::ZERO);
+            }
+        });
+        yield_now();
+        let p = probe.clone();
+        let a = green::spawn(move || {
+            p.raise_alarm(p.switches());
+            green::sleep(Duration::ZERO);
+        });
+        a.wait().unwrap();
+        b.wait().unwrap();
+        green::probe::set_slice_end_hook(None);
+        assert_eq!(raises.get(), 2);
+        assert_eq!(hub_ends.get(), 1, "the hub's own slice was reported once");
+    });
+}
+
+/// eventlet's `test_block_detect`: a greenthread that blocks the hub and then returns (no green
+/// call after the block) still fails in `Mode::Fail`: the end of its function ends its slice,
+/// and the verdict applies to its result.
+#[test]
+fn fail_mode_fails_a_greenthread_that_blocks_and_then_returns() {
+    use green_detectors::{BlockingConfig, Mode};
+    green_detectors::enable(BlockingConfig { resolution: ms(80), mode: Mode::Fail }).unwrap();
+    let offender = green::Builder::new().name("blocks-then-returns").spawn(|| {
+        std::thread::sleep(ms(400));
+        "returned"
+    });
+    let err = offender.wait().unwrap_err();
+    green_detectors::disable();
+    assert!(err.is_panic(), "{err}");
+    let msg = err.panic_message().unwrap();
+    assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
+    assert!(msg.contains("name=blocks-then-returns"), "{msg}");
+    // Good code next to it is not failed.
+    green_detectors::enable(BlockingConfig { resolution: ms(80), mode: Mode::Fail }).unwrap();
+    let good = green::spawn(|| "fine");
+    assert_eq!(good.wait().unwrap(), "fine");
+    green_detectors::disable();
+}
+
+/// A trampoline holds fd N (a pipe's read end) when N is closed behind the runtime's back and
+/// reused for another pipe: a new trampoline on N waits on the new file (it wakes when data
+/// arrives there), and the old waiter wakes with the closed error.
+#[test]
+fn trampoline_on_a_reused_fd_number_waits_on_the_new_file() {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    fn pipe() -> (OwnedFd, std::fs::File) {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+    }
+    let (old_read, _old_write) = pipe();
+    let n = old_read.as_raw_fd();
+    let old = green::spawn(move || green::trampoline(&n, green::Interest::Read, Some(Duration::from_secs(30))));
+    yield_now();
+    // Close N behind the runtime's back and put another pipe's read end at the same number, in
+    // one step (dup2), so no other thread of the test process can take N in between.
+    let (new_read, mut new_write) = pipe();
+    assert_eq!(unsafe { libc::dup2(new_read.as_raw_fd(), n) }, n);
+    drop(new_read);
+    let reused = old_read; // now owns N, the new file
+    let new = green::spawn(move || {
+        let r = green::trampoline(&n, green::Interest::Read, Some(Duration::from_secs(30)));
+        (r, reused)
+    });
+    yield_now();
+    new_write.write_all(b"x").unwrap();
+    let ((r, _reused), took) = timed(|| new.join().unwrap());
+    r.expect("the new waiter waits on the new file and wakes on its data");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let err = old.join().unwrap().expect_err("the old file is gone");
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
+}
+
+/// A `tpool` job whose caller was killed (or timed out) is abandoned: it no longer holds the
+/// virtual clock still, nor hides a deadlock, while its OS thread works on.
+#[test]
+fn an_abandoned_tpool_job_neither_freezes_virtual_time_nor_hides_a_deadlock() {
+    let report = green_harness::Harness::new().try_run(|| {
+        // (Under the virtual clock a job in flight holds time still, so a virtual timeout around
+        // it would wait for the job: kill its caller instead.)
+        let caller = green::spawn(|| green::tpool::execute(|| std::thread::sleep(Duration::from_secs(3))));
+        yield_now();
+        caller.kill();
+        assert!(caller.join().unwrap_err().is_killed());
+        // An hour of virtual time passes at once, without waiting for the job's 3 s.
+        let (_, took) = timed(|| green::sleep(Duration::from_secs(3600)));
+        assert!(took < Duration::from_secs(2), "virtual time stood still for the abandoned job: {took:?}");
+        // And a real deadlock is seen at once.
+        let (msg, took) = timed(|| panic_message_of(|| green::Event::<()>::new().wait()));
+        assert!(msg.contains("green: deadlock"), "{msg}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    });
+    let (_, r) = report;
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// `trampoline` with `Some(Duration::MAX)` waits without a deadline (as socket timeouts do)
+/// instead of panicking on `Instant` overflow.
+#[test]
+fn trampoline_with_duration_max_means_no_timeout() {
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    b.set_nonblocking(true).unwrap();
+    let waiter = green::spawn(move || green::trampoline(&b, green::Interest::Read, Some(Duration::MAX)));
+    yield_now();
+    std::io::Write::write_all(&mut a, b"x").unwrap();
+    waiter.join().unwrap().unwrap();
+}
+
+/// Work posted to a hub racing with its shutdown is either taken by the hub (run, or dropped by
+/// it at close) or refused: `post` never says `Ok` for work left stranded in a closed queue.
+#[test]
+fn hub_handle_post_never_says_ok_for_work_the_hub_never_takes() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    /// Dropped with its closure: on the poster's thread only if the hub never took it.
+    struct Taken(std::thread::ThreadId, Arc<AtomicUsize>);
+    impl Drop for Taken {
+        fn drop(&mut self) {
+            if std::thread::current().id() == self.0 {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let on_poster = Arc::new(AtomicUsize::new(0));
+    let mut refused = 0;
+    for _ in 0..100 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let hub_thread = std::thread::spawn(move || {
+            tx.send(green::hub::handle()).unwrap();
+            green::sleep(Duration::from_micros(200));
+        });
+        let h = rx.recv().unwrap();
+        let me = std::thread::current().id();
+        for _ in 0..1_000_000 {
+            let t = Taken(me, on_poster.clone());
+            if h.post(move || drop(t)).is_err() {
+                refused += 1; // dropped here, by `post`
+                break;
+            }
+        }
+        hub_thread.join().unwrap();
+        drop(h); // frees the queue: anything still in it was stranded
+    }
+    let stranded = on_poster.load(Ordering::SeqCst) - refused;
+    assert_eq!(stranded, 0, "post said Ok for work the hub never took");
+}
+
+/// A stack size too large to round (near `usize::MAX`) is refused with a message naming the
+/// limit, instead of wrapping to a zero-sized stack.
+#[test]
+fn a_stack_size_near_usize_max_is_refused_with_a_clear_error() {
+    let msg = panic_message_of(|| {
+        green::Builder::new().stack_size(usize::MAX - 10).spawn(|| ());
+    });
+    assert!(msg.contains("green::Builder::stack_size") && msg.contains("4 GiB"), "{msg}");
+    // Sizes within the limit still work.
+    assert_eq!(green::Builder::new().stack_size(1).spawn(|| 5).join().unwrap(), 5);
+}

@@ -47,7 +47,7 @@ fn a_timeout_is_not_deferred_while_another_greenthread_is_parked_mid_unwind() {
     let (r, took) = x.join().unwrap();
     assert!(r.unwrap_err().is_timeout(), "the timeout was delivered");
     assert!(took < Duration::from_secs(1), "delivered when due, not after the 2 s sleep: {took:?}");
-    release.send(());
+    release.send(()).unwrap();
     assert!(y.wait().unwrap_err().is_killed());
     assert!(!std::thread::panicking());
 }
@@ -75,7 +75,7 @@ fn a_kill_is_not_deferred_while_another_greenthread_is_parked_mid_unwind() {
     assert!(x.is_finished(), "the kill unwound x at once");
     assert!(x.wait().unwrap_err().is_killed());
     assert_eq!(log.get(), ["sleeping"]);
-    release.send(());
+    release.send(()).unwrap();
     assert!(y.wait().unwrap_err().is_killed());
 }
 
@@ -97,7 +97,7 @@ fn a_kill_after_a_user_caught_panic_during_another_unwind_waits_for_that_unwind_
     });
     green::sleep(ms(3));
     x.kill();
-    release.send(());
+    release.send(()).unwrap();
     assert!(y.wait().unwrap_err().is_killed());
     let (r, took) = timed(|| x.wait());
     assert!(r.unwrap_err().is_killed());
@@ -121,7 +121,7 @@ fn a_kill_swallowed_while_another_greenthread_unwinds_is_delivered_at_the_next_g
     x.kill();
     assert!(x.wait().unwrap_err().is_killed());
     assert_eq!(log.get(), ["caught"]);
-    release.send(());
+    release.send(()).unwrap();
     assert!(y.wait().unwrap_err().is_killed());
 }
 
@@ -149,7 +149,7 @@ fn condvar_notify_one_wakes_exactly_one_waiter_while_another_greenthread_unwinds
     for w in waiters {
         w.join().unwrap();
     }
-    release.send(());
+    release.send(()).unwrap();
     assert!(y.wait().unwrap_err().is_killed());
 }
 
@@ -165,7 +165,7 @@ fn a_std_mutex_used_within_a_slice_is_not_poisoned_while_another_greenthread_unw
     })
     .join()
     .unwrap();
-    release.send(());
+    release.send(()).unwrap();
     assert!(y.wait().unwrap_err().is_killed());
     assert!(!m.is_poisoned());
     assert_eq!(*m.lock().unwrap(), 2);

@@ -272,9 +272,20 @@ fn symbolize_on_parent_stack(h: &Hub, ips: Vec<usize>) -> Vec<String> {
     h.probe.exempt(true);
     let _exempt = Exempt(h);
     match h.current() {
-        Some(c) if !c.is_root => c.yielder.on_parent_stack(move || symbolize(&ips)),
+        Some(c) if !c.is_root && on_own_stack(&c) => c.yielder.on_parent_stack(move || symbolize(&ips)),
         _ => symbolize(&ips),
     }
+}
+
+/// Whether the caller runs on `gt`'s own stack (its yielder is valid only there); anything else
+/// (the hub's stack, a stale `current`) symbolises where it is.
+fn on_own_stack(gt: &crate::greenthread::GtCore) -> bool {
+    let here = std::ptr::addr_of!(gt) as usize;
+    let (_, limit) = gt.guard.get();
+    gt.state.get() == State::Running
+        && limit != 0
+        && here > limit
+        && here <= limit + gt.stack_size + crate::sys::stack::page_size()
 }
 
 /// Symbolises raw return addresses (captured on this thread) into `function (file:line)` lines of

@@ -281,9 +281,11 @@ impl GracefulShutdown {
         );
         let t0 = Instant::now();
         let at_start = crate::hub::greenthread_count();
-        let end = crate::time::now() + deadline;
-        while crate::hub::greenthread_count() > 0 && crate::time::now() < end {
-            crate::sleep(Duration::from_millis(5).min(end.saturating_duration_since(crate::time::now())));
+        // A deadline too long to add to the clock means no deadline.
+        let end = crate::time::now().checked_add(deadline);
+        while crate::hub::greenthread_count() > 0 && end.is_none_or(|e| crate::time::now() < e) {
+            let left = end.map_or(Duration::MAX, |e| e.saturating_duration_since(crate::time::now()));
+            crate::sleep(Duration::from_millis(5).min(left));
         }
         let left = crate::hub::greenthread_count();
         let (killed, leaked) = if left > 0 {

@@ -348,6 +348,20 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
     }
 }
 
+/// Ends the running greenthread's slice if a blocking detector found it over budget: runs the
+/// slice-end hook and returns the report of a `Fail` verdict.
+#[cold]
+#[inline(never)]
+fn slice_end_verdict(h: &Hub, gt: &GtCore) -> Option<String> {
+    if !h.probe.take_alarm() {
+        return None;
+    }
+    match crate::probe::slice_ended(gt.slice_end(h.probe.switches())) {
+        crate::probe::SliceVerdict::Fail(report) => Some(report),
+        crate::probe::SliceVerdict::Continue => None,
+    }
+}
+
 /// Unwinds the current greenthread with its pending kill or oldest expired timeout, unless it may
 /// be unwinding already (then the throw stays pending for its next green call).
 pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
@@ -916,8 +930,9 @@ impl Builder {
         self
     }
 
-    /// Sets the usable stack size in bytes (rounded up to whole pages, at least 16 KiB). Stacks of
-    /// each size are pooled separately.
+    /// Sets the usable stack size in bytes (rounded up to whole pages, at least 16 KiB, at most
+    /// 4 GiB: spawning with more panics with a message naming the limit). Stacks of each size
+    /// are pooled separately.
     ///
     /// ```
     /// let gt = green::Builder::new().stack_size(64 * 1024).spawn(|| 3);
@@ -1002,7 +1017,7 @@ fn spawn_inner<T: 'static>(
     why: &'static str,
 ) -> GreenThread<T> {
     let h = hub();
-    let size = stack::round_stack_size(b.stack_size.unwrap_or(DEFAULT_STACK_SIZE));
+    let size = stack::round_stack_size(b.stack_size.unwrap_or(DEFAULT_STACK_SIZE)).unwrap_or_else(|e| panic!("{e}"));
     stack::reserve(size).unwrap_or_else(|e| panic!("{e}"));
     let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
@@ -1018,6 +1033,15 @@ fn spawn_inner<T: 'static>(
             Err(Error::killed(core.who()))
         } else {
             catch_unwind(AssertUnwindSafe(f)).map_err(|p| classify(h, &core, p))
+        };
+        // The end of the function ends its slice: a blocking detector's verdict on that slice
+        // applies to its result (eventlet's `test_block_detect`: block, then return).
+        let r = match r {
+            Ok(v) if h.probe.alarmed_slice().is_some() => match slice_end_verdict(h, &core) {
+                Some(report) => Err(classify(h, &core, Box::new(report))),
+                None => Ok(v),
+            },
+            r => r,
         };
         if matches!(&r, Err(e) if e.is_panic()) {
             // Named in the report if nobody ever waits for this result.

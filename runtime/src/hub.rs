@@ -760,6 +760,11 @@ impl Hub {
         let Some(coro) = slot.as_mut() else {
             return;
         };
+        // The hub's own slice ends here, while `current` still says the hub runs: the slice-end
+        // hook may symbolise "on the parent stack" of the current greenthread, which must be
+        // the one actually running, never one not yet resumed (its saved parent stack pointer
+        // is stale).
+        self.check_hub_slice();
         let prev = self.current.replace(Some(gt.clone()));
         gt.state.set(State::Running);
         self.switches.set(self.switches.get() + 1);
@@ -769,7 +774,6 @@ impl Hub {
                 t.push(gt.id);
             }
         }
-        self.check_hub_slice();
         self.probe.switch_to(gt.id);
         #[cfg(feature = "tracing")]
         tracing::trace!(target: "green::switch", greenthread = gt.id, "switch in");
@@ -1343,17 +1347,24 @@ impl HubHandle {
     /// green::sleep(std::time::Duration::from_millis(1));
     /// ```
     pub fn post(&self, f: impl FnOnce() + Send + 'static) -> Result<(), HubClosed> {
-        use std::sync::atomic::Ordering;
-        if self.posted.closed.load(Ordering::SeqCst) {
+        post_to(&self.posted, Box::new(f))
+    }
+}
+
+/// Queues `f` unless the hub closed. `closed` is read and set under the queue's lock, so work
+/// posted concurrently with a shutdown is either taken by the hub or refused, never lost after
+/// an `Ok`.
+fn post_to(posted: &crate::listener::Posted, f: Box<dyn FnOnce() + Send>) -> Result<(), HubClosed> {
+    use std::sync::atomic::Ordering;
+    {
+        let mut q = posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if posted.closed.load(Ordering::SeqCst) {
             return Err(HubClosed);
         }
-        {
-            let mut q = self.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            q.push(Box::new(f));
-            self.posted.queued.store(true, Ordering::Release);
-        }
-        self.posted.waker.wake().map_err(|_| HubClosed)
+        q.push(f);
+        posted.queued.store(true, Ordering::Release);
     }
+    posted.waker.wake().map_err(|_| HubClosed)
 }
 
 impl std::fmt::Debug for HubHandle {

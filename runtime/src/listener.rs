@@ -24,7 +24,10 @@
 //!   level-triggered hubs see it), so it neither misses readiness nor trusts a stale cached flag.
 //!   On an fd no green socket owns it registers the fd for as long as trampolines wait on it:
 //!   several waiters share the registration and the last one out (returning or unwinding)
-//!   deregisters it.
+//!   deregisters it. A source remembers the file its fd referred to (`fstat`'s device and
+//!   inode): a trampoline that finds another file behind the fd number (closed and reused
+//!   behind the runtime's back) registers the new file, and the old source's waiters wake with
+//!   the closed error; nobody ever waits on a file other than the one they asked for.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -75,6 +78,9 @@ pub(crate) struct IoSource {
     woken: [Cell<usize>; 2],
     /// Trampolines using a registration made for trampolines (0 for a green socket's source).
     trampolines: Cell<usize>,
+    /// The file the fd referred to when it was registered (`(device, inode)`): a trampoline
+    /// finding another file behind the same fd number never shares this source.
+    identity: Option<(u64, u64)>,
     /// Creation stacks of the current waiters (listener stacks on): `(greenthread id, ips)`.
     stacks: RefCell<Vec<WaiterStack>>,
     /// Where the source was created.
@@ -288,8 +294,13 @@ impl Hub {
     pub(crate) fn close_reactor(&self) {
         let r = self.reactor.borrow_mut().take();
         if let Some(r) = r {
-            r.posted.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-            let pending = r.posted.take();
+            // Closed under the queue's lock (see `HubHandle::post`): nothing is queued after.
+            let pending = {
+                let mut q = r.posted.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                r.posted.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+                r.posted.queued.store(false, std::sync::atomic::Ordering::Relaxed);
+                std::mem::take(&mut *q)
+            };
             for s in r.sources.iter().flatten() {
                 s.closed.set(true);
             }
@@ -333,6 +344,7 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             writers: WaitQueue::default(),
             woken: [Cell::new(0), Cell::new(0)],
             trampolines: Cell::new(0),
+            identity: crate::sys::poll::file_identity(fd),
             stacks: RefCell::new(Vec::new()),
             site,
         });
@@ -444,7 +456,8 @@ impl IoSource {
         site: &'static Location<'static>,
     ) -> io::Result<()> {
         let mut deferred = false;
-        let deadline = timeout.map(|t| hub().now() + t);
+        // A timeout too long to add to the clock is no deadline (as for socket timeouts).
+        let deadline = timeout.and_then(|t| hub().now().checked_add(t));
         loop {
             if self.closed.get() {
                 return Err(closed_error(self));
@@ -599,7 +612,13 @@ pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duratio
     if h.in_hub_context() {
         misuse_hub_context("green::trampoline");
     }
-    let owned = h.with_reactor(|r| r.by_fd.get(&fd).cloned())?;
+    let mut owned = h.with_reactor(|r| r.by_fd.get(&fd).cloned())?;
+    if owned.as_ref().is_some_and(|src| src.identity != crate::sys::poll::file_identity(fd)) {
+        // The fd number was closed behind the runtime's back and now names another file: the
+        // old source is dead (registering anew wakes its waiters with the closed error), and
+        // this waiter waits on the file it asked for.
+        owned = None;
+    }
     let (src, _lease) = match owned {
         Some(src) if src.trampolines.get() == 0 => (src, None),
         Some(src) => (src.clone(), Some(Lease::new(src))),

@@ -4,7 +4,8 @@
 //! result: only the calling greenthread blocks; the others keep running. The result comes back
 //! across threads through the hub's [`HubHandle`](crate::hub::HubHandle) (mio's `Waker`). A job in
 //! flight counts as something that can still wake the hub, so waiting for it is never mistaken
-//! for a deadlock.
+//! for a deadlock, and the harness's virtual clock holds still for it; a job whose caller was
+//! killed or timed out (abandoned) stops counting at once.
 //!
 //! The pool starts on first use with `GREEN_THREADPOOL_SIZE` threads (default 20; 0 runs every
 //! job inline on the caller, blocking the hub). A [`Timeout`](crate::Timeout) or kill interrupts
@@ -131,14 +132,18 @@ where
     PENDING.with(|m| m.borrow_mut().insert(id, done.clone()));
     let slot: Arc<Mutex<Option<std::thread::Result<R>>>> = Arc::new(Mutex::new(None));
     let job_slot = slot.clone();
-    let hub_handle = handle();
+    // A weak handle: the job does not keep the hub "reachable from outside" by itself (see
+    // `InFlight`); only an awaited job counts, through `external`.
+    let hub_handle = handle().downgrade();
     h.external.set(h.external.get() + 1);
     let _in_flight = InFlight { id };
     let job: Job = Box::new(move || {
         let r = catch_unwind(AssertUnwindSafe(f));
         *job_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
         // The hub may be gone (its thread exited): then nobody waits for the result.
-        let _ = hub_handle.post(move || complete(id));
+        if let Some(h) = hub_handle.upgrade() {
+            let _ = h.post(move || complete(id));
+        }
     });
     if p.pid != std::process::id() {
         // A forked child (`process::fork`): the workers stayed in the parent, so each job gets a
@@ -161,24 +166,32 @@ where
 }
 
 /// Runs on the hub's thread when job `id` finished: the job no longer counts as in flight, and
-/// its caller (if it still waits) wakes.
+/// its caller (if it still waits) wakes. An abandoned job was uncounted when its caller left.
 fn complete(id: u64) {
-    let h = hub();
-    h.external.set(h.external.get().saturating_sub(1));
     let ev = PENDING.with(|m| m.borrow_mut().remove(&id));
     if let Some(ev) = ev {
+        let h = hub();
+        h.external.set(h.external.get().saturating_sub(1));
         let _ = ev.send(());
     }
 }
 
-/// Ends a job's wait (also when the caller is killed or times out). The job stays counted as in
-/// flight until it completes: its OS thread is still working (virtual time holds still).
+/// Ends a job's wait. While its caller waits, the job counts as in flight (`Hub::external`): it
+/// can still wake the hub, so the virtual clock holds still for it and the root waiting on it is
+/// no deadlock. A caller killed or timed out abandons the job: its OS thread works on, but
+/// nobody waits for its result any more, so it stops counting at once (time moves, deadlocks are
+/// seen again) and its result is dropped when it comes.
 struct InFlight {
     id: u64,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let _ = PENDING.try_with(|m| m.borrow_mut().remove(&self.id));
+        let abandoned = PENDING.try_with(|m| m.borrow_mut().remove(&self.id)).ok().flatten();
+        if abandoned.is_some() {
+            if let Some(h) = crate::hub::try_hub() {
+                h.external.set(h.external.get().saturating_sub(1));
+            }
+        }
     }
 }

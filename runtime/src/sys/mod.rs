@@ -15,7 +15,8 @@
 //!   pointer is dereferenced.
 //! * [`clock`]: the monotonic clock as whole nanoseconds (what the hub's timers run on).
 //! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
-//! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`), for `trampoline`.
+//! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`) and the identity of
+//!   the file it refers to (`fstat(2)`), for `trampoline`.
 //! * [`thread`]: whether the calling thread is the process's main thread.
 //! * [`wait`]: waiting for a child's exit without reaping it (`waitid` with `WNOWAIT`).
 //!

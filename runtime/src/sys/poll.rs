@@ -1,4 +1,5 @@
-//! A zero-timeout `poll(2)` of one fd: its readiness level right now.
+//! A zero-timeout `poll(2)` of one fd (its readiness level right now), and `fstat(2)` for the
+//! identity of the file behind an fd number.
 //!
 //! Contract: never blocks; errors and hang-ups count as ready (the caller's next operation
 //! reports them), and so does a failing `poll` other than `EINTR`, which is retried.
@@ -21,4 +22,19 @@ pub(crate) fn ready_now(fd: RawFd, write: bool) -> bool {
             return true;
         }
     }
+}
+
+/// The identity of the open file `fd` refers to now: `(device, inode)` from `fstat(2)`, or
+/// `None` if `fd` is not open. Two fds with the same identity refer to the same file; an fd
+/// number closed and handed out again for another file changes identity.
+pub(crate) fn file_identity(fd: RawFd) -> Option<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of one `stat`, which `fstat` fills in on success; on
+    // failure nothing is read from it.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: `fstat` returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Some((st.st_dev, st.st_ino))
 }

@@ -52,7 +52,7 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
 
 /// The page size, read once.
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     static PAGE: AtomicUsize = AtomicUsize::new(0);
     let p = PAGE.load(Ordering::Relaxed);
     if p != 0 {
@@ -65,11 +65,26 @@ fn page_size() -> usize {
     p
 }
 
-/// Rounds a requested stack size to what a slot really gets: whole pages, at least 16 KiB.
-pub(crate) fn round_stack_size(size: usize) -> usize {
+/// The largest stack a greenthread may ask for: 4 GiB.
+pub(crate) const MAX_STACK_SIZE: usize = 4 << 30;
+
+/// Rounds a requested stack size to what a slot really gets: whole pages, at least 16 KiB. A
+/// size above [`MAX_STACK_SIZE`] is refused with an error naming it (rounding it could wrap).
+pub(crate) fn round_stack_size(size: usize) -> io::Result<usize> {
+    if size > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "green: a greenthread stack of {size} bytes was asked for (green::Builder::stack_size), more than \
+                 the {} GiB a greenthread may have; ask for less (the default is {} KiB)",
+                MAX_STACK_SIZE >> 30,
+                crate::greenthread::DEFAULT_STACK_SIZE / 1024
+            ),
+        ));
+    }
     let page = page_size();
     let size = size.max(16 * 1024);
-    size.div_ceil(page) * page
+    Ok(size.div_ceil(page) * page)
 }
 
 /// One mapping holding [`SLAB_STACKS`] stacks; unmapped when the last stack carved from it drops.
