@@ -146,6 +146,12 @@ impl Drop for TeardownOnExit {
                     eprintln!("{line}");
                 }
             }
+            if report.leaked == 0 {
+                // Nothing holds the hub any more: free it, so a program that starts many
+                // short threads does not grow (a hub with leaked greenthreads stays leaked,
+                // their stacks may still point into it).
+                HUB.with(crate::sys::thread::free_at_exit);
+            }
         }
     }
 }
@@ -207,7 +213,9 @@ fn create_hub() -> &'static Hub {
     // Register the exit hook last: thread-local destructors run in reverse order of registration,
     // so teardown runs while the stack pool still exists.
     crate::sys::stack::init_pool();
-    TEARDOWN.with(|_| {});
+    // During thread exit, after the teardown (a later thread-local destructor making a green
+    // call), there is no exit hook left to register: that late hub is leaked.
+    let _ = TEARDOWN.try_with(|_| {});
     h
 }
 

@@ -282,7 +282,9 @@ pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
 /// Makes sure this thread's pool exists, so that its destructor runs after the hub's teardown
 /// (thread-local destructors run in reverse order of registration).
 pub(crate) fn init_pool() {
-    POOL.with(|_| {});
+    // During thread exit the pool may be gone already: stacks are then mapped and freed one by
+    // one (see `PooledStack`'s drop).
+    let _ = POOL.try_with(|_| {});
 }
 
 impl Pool {
