@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use green_harness::{Fault, Harness, Tape};
+use green_harness::{Fault, FdKind, Harness, IoFault, IoOp, Perturbation, Tape};
 
 use crate::util::*;
 
@@ -80,7 +80,7 @@ fn jitter_perturbs_timer_order_and_the_same_tape_gives_the_same_run() {
     for _ in 0..3 {
         let (report, r) = Harness::new().seed(flipping).jitter(ms(20)).try_run(relies_on_timer_order);
         assert_eq!(r.unwrap(), ["b", "a"]);
-        assert!(report.faults.iter().any(|f| f.starts_with("jitter +")), "{:?}", report.faults);
+        assert!(report.faults.iter().any(|f| matches!(f.what, Perturbation::Jitter { .. })), "{:?}", report.faults);
     }
 }
 
@@ -211,7 +211,8 @@ fn an_injected_reset_reaches_user_code_and_stays() {
             let first = echo_round_trip(false);
             first.map_err(|e| e.kind())
         });
-        matches!(r, Ok(Err(std::io::ErrorKind::ConnectionReset))) && report.faults.iter().any(|f| f.contains("Reset"))
+        matches!(r, Ok(Err(std::io::ErrorKind::ConnectionReset)))
+            && report.faults.iter().any(|f| matches!(f.what, Perturbation::Io { fault: IoFault::Reset, .. }))
     });
     assert!(reset_seen);
 }
@@ -220,8 +221,15 @@ fn an_injected_reset_reaches_user_code_and_stays() {
 fn faults_are_logged_with_the_greenthread_and_fd_they_hit() {
     let (report, _) =
         Harness::new().tape(Tape::new(vec![1; 64])).faults(&[Fault::Short]).try_run(|| echo_round_trip(false));
-    let f = report.faults.iter().find(|f| f.starts_with("fault Short")).expect("a short read or write was injected");
-    assert!(f.contains(" of fd#") && f.contains(" by #"), "{f}");
+    let f = report
+        .faults
+        .iter()
+        .find(|f| matches!(f.what, Perturbation::Io { fault: IoFault::Short(_), .. }))
+        .expect("a short read or write was injected");
+    let (_, kind) = f.fd.expect("an I/O fault names its fd");
+    assert_eq!(kind, FdKind::TcpStream);
+    assert!(f.greenthread.is_some_and(|g| g > 0), "{f}");
+    assert!(f.to_string().starts_with("fault Short(") && f.to_string().contains(" by #"), "{f}");
 }
 
 #[test]
@@ -243,7 +251,7 @@ fn check_determinism_passes_on_tape_driven_code_and_names_a_divergence() {
         })
         .unwrap_err();
     assert!(err.starts_with("runs diverge at switch 1"), "{err}");
-    assert!(err.contains("replay: GREEN_TAPE="), "{err}");
+    assert!(err.contains("replay: GREEN_SEED=11 "), "{err}");
 }
 
 #[test]
@@ -289,7 +297,7 @@ fn the_harness_fails_a_run_on_a_hub_context_panic() {
         });
     });
     assert!(msg.contains("green-harness: the hub caught 1 panic"), "{msg}");
-    assert!(msg.contains("replay: GREEN_TAPE="), "{msg}");
+    assert!(msg.contains("replay: GREEN_SEED="), "{msg}");
 }
 
 /// Child half of `a_busy_loop_past_the_budget_aborts_with_the_replay_line`.
@@ -317,8 +325,8 @@ fn a_busy_loop_past_the_budget_aborts_with_the_replay_line() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.signal(), Some(6), "expected SIGABRT: {:?}\n{stderr}", out.status);
-    assert!(stderr.contains("exceeded its budget of 200ms: greenthread #0 was running"), "{stderr}");
-    assert!(stderr.contains("replay: GREEN_TAPE="), "{stderr}");
+    assert!(stderr.contains("exceeded its budget of 200ms: the root greenlet (the test body) was running"), "{stderr}");
+    assert!(stderr.contains("replay: GREEN_SEED="), "{stderr}");
 }
 
 mod properties {
@@ -480,7 +488,11 @@ fn delayed_and_reordered_readiness_are_absorbed_by_green_sockets() {
     }
     let (report, _) =
         Harness::new().tape(Tape::new(vec![1; 64])).faults(&[Fault::Delayed]).try_run(|| echo_round_trip(false));
-    assert!(report.faults.iter().any(|f| f.starts_with("fault delayed readiness of fd#")), "{:?}", report.faults);
+    assert!(
+        report.faults.iter().any(|f| f.what == Perturbation::DelayedReadiness && f.fd.is_some()),
+        "{:?}",
+        report.faults
+    );
 }
 
 #[test]
@@ -491,7 +503,11 @@ fn close_while_waiting_reaches_user_code_as_a_closed_error() {
         .fail_on_leaks(false)
         .try_run(|| echo_round_trip(false).map_err(|e| e.kind()));
     assert_eq!(r.unwrap(), Err(std::io::ErrorKind::NotConnected));
-    assert!(report.faults.iter().any(|f| f.starts_with("fault close-while-waiting on fd#")), "{:?}", report.faults);
+    assert!(
+        report.faults.iter().any(|f| f.what == Perturbation::CloseWhileWaiting && f.fd.is_some()),
+        "{:?}",
+        report.faults
+    );
 }
 
 #[test]
@@ -527,7 +543,7 @@ fn blocking_detection_in_the_harness_reports_a_blocking_body() {
     let report = Harness::new().blocking(ms(50)).run(|| {
         green::Builder::new().name("hog").spawn(|| std::thread::sleep(ms(200))).wait().unwrap();
     });
-    assert!(report.blocking.iter().any(|b| b.contains("name=hog")), "{:?}", report.blocking);
+    assert!(report.blocking.iter().any(|b| b.name.as_deref() == Some("hog")), "{:?}", report.blocking);
 }
 
 /// Child half of `the_replay_line_s_environment_drives_the_run`.
@@ -594,7 +610,11 @@ fn listeners_never_get_a_sticky_injected_reset() {
             },
         );
     r.unwrap().unwrap();
-    assert!(report.faults.iter().all(|f| !f.contains("Accept")), "{:?}", report.faults);
+    assert!(
+        report.faults.iter().all(|f| !matches!(f.what, Perturbation::Io { op: IoOp::Accept, .. })),
+        "{:?}",
+        report.faults
+    );
 }
 
 /// Regression (review): jitter must keep one greenthread's own timers in order, also when a later

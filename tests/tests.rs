@@ -26,6 +26,7 @@ mod dumps; // format_hub_timers / format_greenthreads output
 mod graceful; // graceful shutdown on SIGTERM: stop accepting, drain, kill stragglers
 mod harness; // the harness: knobs perturb, tapes replay, budgets abort, snapshots hold
 mod harness_attr; // #[green_harness::test]: the body runs under a Harness with the attribute's knobs
+mod harness_trust; // replay lines replay every failure; faults only where the kernel could produce them
 mod io; // green sockets: echo at scale, close wake-ups, EINTR, readiness, Read + Write
 mod kill; // unwinding on kill and timeout: destructors, re-delivery, hub-context kills
 mod locals; // green_local!: per-greenthread values, dropped when the greenthread ends

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use green::hooks::{FdKind, IoOp};
+
 /// Environment variable: the run's seed (a number); expands to a tape.
 pub const SEED_ENV: &str = "GREEN_SEED";
 /// Environment variable: the run's tape, as hex (wins over the seed).
@@ -19,6 +21,13 @@ pub const FAULTS_ENV: &str = "GREEN_FAULTS";
 pub const BLOCKING_ENV: &str = "GREEN_BLOCKING_MS";
 /// Environment variable: the per-run wall-clock budget in milliseconds (default 60000).
 pub const BUDGET_ENV: &str = "GREEN_BUDGET_MS";
+/// Environment variable: the real-time grace for fds before virtual time jumps, in milliseconds
+/// (default 5).
+pub const GRACE_ENV: &str = "GREEN_GRACE_MS";
+/// Environment variable: the probability that a draw of a seeded tape is non-zero (default 0.1).
+pub const DENSITY_ENV: &str = "GREEN_DENSITY";
+/// Environment variable: a seeded tape reads as 0 after this many draws (default: never).
+pub const TAPE_LEN_ENV: &str = "GREEN_TAPE_LEN";
 
 /// A listener fault the harness may inject (DESIGN §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,9 +44,9 @@ pub enum Fault {
     BrokenPipe,
     /// Connections refused.
     Refused,
-    /// Spurious readiness of parked waiters after a poll.
+    /// Spurious readiness: a waiter returns from its wait without readiness and retries.
     Spurious,
-    /// Readiness held back to the next pass.
+    /// Readiness reaching its waiter one pass late.
     Delayed,
     /// Close-while-waiting: a waiter sees its fd closed (simulated; the fd stays open).
     Closed,
@@ -76,6 +85,39 @@ impl Fault {
         }
     }
 
+    /// Whether the kernel could produce this fault on a file of `kind` (the table in the crate
+    /// docs): a reset only on a connected TCP socket, a broken pipe only on pipes and stream
+    /// sockets, short I/O only on byte streams, a refusal only on connects.
+    ///
+    /// ```
+    /// use green_harness::{Fault, FdKind};
+    /// assert!(Fault::Reset.applies_to(FdKind::TcpStream));
+    /// assert!(!Fault::Reset.applies_to(FdKind::Pipe));
+    /// assert!(Fault::BrokenPipe.applies_to(FdKind::Pipe));
+    /// assert!(!Fault::Short.applies_to(FdKind::UdpSocket));
+    /// ```
+    pub fn applies_to(self, kind: FdKind) -> bool {
+        match self {
+            Fault::Eintr | Fault::WouldBlock | Fault::Spurious | Fault::Delayed | Fault::Closed => true,
+            Fault::Short => kind.is_stream(),
+            Fault::Reset => kind == FdKind::TcpStream,
+            Fault::BrokenPipe => kind.is_stream(),
+            Fault::Refused => matches!(kind, FdKind::TcpStream | FdKind::UnixStream),
+        }
+    }
+
+    /// Whether this fault applies to operation `op` (on a file it applies to).
+    pub(crate) fn applies_to_op(self, op: IoOp) -> bool {
+        match op {
+            IoOp::Connect => self == Fault::Refused,
+            IoOp::Accept | IoOp::Datagram => matches!(self, Fault::Eintr | Fault::WouldBlock),
+            IoOp::Read => matches!(self, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset),
+            IoOp::Write => {
+                matches!(self, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset | Fault::BrokenPipe)
+            }
+        }
+    }
+
     fn parse(s: &str) -> Option<Fault> {
         Some(match s.trim() {
             "eintr" => Fault::Eintr,
@@ -93,7 +135,13 @@ impl Fault {
 }
 
 /// The harness's settings. Each field's default is read from the environment variable its doc
-/// names, so a failing run can be replayed from the command line.
+/// names, so a failing run can be replayed from the command line; [`Config::hermetic`] ignores
+/// the environment.
+///
+/// The environment wins over the [`Harness`](crate::Harness) builder for every knob a replay
+/// line carries: a knob set in the environment is kept when the builder sets it too, so the
+/// replay line of a builder-configured test replays it (`.seed(1)` in the code, `GREEN_SEED=9`
+/// in the shell: seed 9 runs).
 ///
 /// ```
 /// let c = green_harness::Config::default();
@@ -103,17 +151,19 @@ impl Fault {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Seed expanded to the tape when no tape is given (`GREEN_SEED`; default 0).
+    /// Seed of the run's tape when no tape is given (`GREEN_SEED`; default 0). A seeded tape
+    /// drives the whole run ([`Tape::seeded`](crate::Tape::seeded)).
     pub seed: u64,
     /// The tape itself (`GREEN_TAPE`, hex); wins over `seed`.
     pub tape: Option<Vec<u8>>,
-    /// Length of a tape expanded from a seed (default 4096).
-    pub tape_len: usize,
-    /// Probability that a byte of a seed-expanded tape is non-zero (default 0.1).
+    /// A seeded tape reads as 0 after this many draws (`GREEN_TAPE_LEN`; default `None`: never).
+    pub tape_len: Option<usize>,
+    /// Probability that a draw of a seeded tape is non-zero (`GREEN_DENSITY`; default 0.1).
     pub density: f64,
     /// Virtual clock (`GREEN_CLOCK=virtual`, the default) or real (`real`).
     pub virtual_clock: bool,
-    /// Real-time grace for fds before virtual time jumps (default 5 ms).
+    /// Real-time grace for fds whose peer is outside the process before virtual time jumps
+    /// (`GREEN_GRACE_MS`; default 5 ms).
     pub grace: Duration,
     /// Maximum extra delay of a timer (`GREEN_JITTER_MS`; default 0, off).
     pub jitter: Duration,
@@ -125,6 +175,23 @@ pub struct Config {
     pub blocking: Option<Duration>,
     /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default 60 s).
     pub budget: Duration,
+    /// Which knobs the environment set (they win over the builder's).
+    pub(crate) from_env: FromEnv,
+}
+
+/// The knobs the environment set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FromEnv {
+    pub(crate) tape_or_seed: bool,
+    pub(crate) tape_len: bool,
+    pub(crate) density: bool,
+    pub(crate) clock: bool,
+    pub(crate) grace: bool,
+    pub(crate) jitter: bool,
+    pub(crate) shuffle: bool,
+    pub(crate) faults: bool,
+    pub(crate) blocking: bool,
+    pub(crate) budget: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -135,43 +202,109 @@ fn invalid(name: &str, v: &str, want: &str) -> ! {
     panic!("green-harness: invalid value for {name}: {v:?}; expected {want}")
 }
 
+impl Config {
+    /// The defaults, ignoring the environment: for tests that must not be perturbed by a
+    /// developer's shell (their replay lines still replay them only through the builder).
+    ///
+    /// ```
+    /// let c = green_harness::Config::hermetic();
+    /// assert_eq!((c.seed, c.tape.clone(), c.shuffle), (0, None, false));
+    /// ```
+    pub fn hermetic() -> Config {
+        Config {
+            seed: 0,
+            tape: None,
+            tape_len: None,
+            density: 0.1,
+            virtual_clock: true,
+            grace: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            shuffle: false,
+            faults: Vec::new(),
+            blocking: None,
+            budget: Duration::from_secs(60),
+            from_env: FromEnv::default(),
+        }
+    }
+
+    /// The tape a run of this configuration uses.
+    ///
+    /// ```
+    /// let mut c = green_harness::Config::hermetic();
+    /// c.seed = 5;
+    /// assert_eq!(c.the_tape().seed(), Some(5));
+    /// ```
+    pub fn the_tape(&self) -> crate::Tape {
+        match (&self.tape, self.tape_len) {
+            (Some(t), _) => crate::Tape::new(t.clone()),
+            (None, Some(n)) => crate::Tape::seeded_with_limit(self.seed, self.density, n),
+            (None, None) => crate::Tape::seeded(self.seed, self.density),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
-        let seed = env(SEED_ENV).map_or(0, |v| v.trim().parse().unwrap_or_else(|_| invalid(SEED_ENV, &v, "a number")));
-        let tape = env(TAPE_ENV)
-            .map(|v| crate::Tape::from_hex(&v).unwrap_or_else(|| invalid(TAPE_ENV, &v, "hex bytes")).bytes().to_vec());
-        let virtual_clock = match env(CLOCK_ENV).as_deref() {
-            None | Some("virtual") => true,
-            Some("real") => false,
+        let mut c = Config::hermetic();
+        let mut f = FromEnv::default();
+        if let Some(v) = env(SEED_ENV) {
+            c.seed = v.trim().parse().unwrap_or_else(|_| invalid(SEED_ENV, &v, "a number"));
+            f.tape_or_seed = true;
+        }
+        if let Some(v) = env(TAPE_ENV) {
+            let t = crate::Tape::from_hex(&v).unwrap_or_else(|| invalid(TAPE_ENV, &v, "hex bytes"));
+            c.tape = Some(t.bytes().to_vec());
+            f.tape_or_seed = true;
+        }
+        if let Some(v) = env(TAPE_LEN_ENV) {
+            c.tape_len = Some(v.trim().parse().unwrap_or_else(|_| invalid(TAPE_LEN_ENV, &v, "a number of draws")));
+            f.tape_len = true;
+        }
+        if let Some(v) = env(DENSITY_ENV) {
+            let d: f64 = v.trim().parse().unwrap_or_else(|_| invalid(DENSITY_ENV, &v, "a probability (0 to 1)"));
+            if !(0.0..=1.0).contains(&d) {
+                invalid(DENSITY_ENV, &v, "a probability (0 to 1)");
+            }
+            c.density = d;
+            f.density = true;
+        }
+        match env(CLOCK_ENV).as_deref() {
+            None => {}
+            Some("virtual") => (c.virtual_clock, f.clock) = (true, true),
+            Some("real") => (c.virtual_clock, f.clock) = (false, true),
             Some(v) => invalid(CLOCK_ENV, v, "virtual or real"),
-        };
+        }
         let ms = |name: &str| {
             env(name)
                 .map(|v| Duration::from_millis(v.trim().parse().unwrap_or_else(|_| invalid(name, &v, "milliseconds"))))
         };
-        let faults = env(FAULTS_ENV)
-            .map(|v| {
-                v.split(',')
-                    .map(|f| {
-                        Fault::parse(f).unwrap_or_else(|| {
-                            invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed")
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Config {
-            seed,
-            tape,
-            tape_len: 4096,
-            density: 0.1,
-            virtual_clock,
-            grace: Duration::from_millis(5),
-            jitter: ms(JITTER_ENV).unwrap_or(Duration::ZERO),
-            shuffle: env(SHUFFLE_ENV).is_some_and(|v| v == "1" || v == "true"),
-            faults,
-            blocking: ms(BLOCKING_ENV),
-            budget: ms(BUDGET_ENV).unwrap_or(Duration::from_secs(60)),
+        if let Some(g) = ms(GRACE_ENV) {
+            (c.grace, f.grace) = (g, true);
         }
+        if let Some(j) = ms(JITTER_ENV) {
+            (c.jitter, f.jitter) = (j, true);
+        }
+        if let Some(v) = env(SHUFFLE_ENV) {
+            (c.shuffle, f.shuffle) = (v == "1" || v == "true", true);
+        }
+        if let Some(v) = env(FAULTS_ENV) {
+            c.faults = v
+                .split(',')
+                .map(|x| {
+                    Fault::parse(x).unwrap_or_else(|| {
+                        invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed")
+                    })
+                })
+                .collect();
+            f.faults = true;
+        }
+        if let Some(b) = ms(BLOCKING_ENV) {
+            (c.blocking, f.blocking) = (Some(b), true);
+        }
+        if let Some(b) = ms(BUDGET_ENV) {
+            (c.budget, f.budget) = (b, true);
+        }
+        c.from_env = f;
+        c
     }
 }

@@ -47,6 +47,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 mod config;
+mod event;
 mod perturb;
 pub mod snapshot;
 pub mod strategy;
@@ -60,9 +61,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::config::{
-    Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, FAULTS_ENV, JITTER_ENV, SEED_ENV, SHUFFLE_ENV, TAPE_ENV,
+    Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
+    SHUFFLE_ENV, TAPE_ENV, TAPE_LEN_ENV,
 };
+pub use crate::event::{FaultEvent, FdKind, IoFault, IoOp, Perturbation};
 pub use crate::tape::Tape;
+pub use green_detectors::BlockingReport;
 
 pub use green::hub::wait_all_blocked;
 /// Runs a test function under a default [`Harness`]: `#[green_harness::test]` in place of
@@ -103,18 +107,22 @@ pub use proptest;
 /// What a run observed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
-    /// The tape the run used.
+    /// The tape the run used (a seeded tape keeps its seed and the bytes it drew).
     pub tape: Tape,
-    /// Perturbations applied, in order (faults with the greenthread and fd ordinal they hit,
-    /// jitter, reorderings).
-    pub faults: Vec<String>,
+    /// Draws the run made from its tape.
+    pub draws: usize,
+    /// True when the run drew past the end of an explicit tape: the rest of the run was not
+    /// perturbed (a longer tape, or a seed, perturbs it all).
+    pub tape_exhausted: bool,
+    /// Perturbations applied, in order, each with the greenthread and fd it hit and the hub time.
+    pub faults: Vec<FaultEvent>,
     /// Panics the hub caught in hub context, one line each.
     pub exceptions: Vec<String>,
     /// Blocking reports (when blocking detection was on).
-    pub blocking: Vec<String>,
+    pub blocking: Vec<BlockingReport>,
     /// Leaks found when the body returned, if any.
     pub leaks: Option<green_detectors::LeakReport>,
-    /// Greenthread panics nobody waited for.
+    /// Greenthread panics nobody waited for, each with the greenthread's spawn site.
     pub unobserved_panics: Vec<String>,
     /// Invariant violations the runtime recorded.
     pub invariant_violations: Vec<String>,
@@ -169,26 +177,75 @@ impl Harness {
         Harness { config, ..Self::default() }
     }
 
-    /// Uses this seed (expanded to a tape) instead of the environment's.
+    /// Uses this seed (a [`Tape::seeded`] driving the whole run), unless the environment sets
+    /// `GREEN_SEED` or `GREEN_TAPE`: the environment wins, so a replay line replays the test.
     ///
     /// ```
-    /// let r = green_harness::Harness::new().seed(7).run(|| ());
-    /// assert_eq!(r.tape, green_harness::Tape::from_seed(7, 4096, 0.1));
+    /// let r = green_harness::Harness::with_config(green_harness::Config::hermetic()).seed(7).run(|| ());
+    /// assert_eq!(r.tape.seed(), Some(7));
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
-        self.config.seed = seed;
-        self.config.tape = None;
+        if !self.config.from_env.tape_or_seed {
+            self.config.seed = seed;
+            self.config.tape = None;
+        }
         self
     }
 
-    /// Uses this tape.
+    /// Uses this tape, unless the environment sets `GREEN_SEED` or `GREEN_TAPE` (which win).
     ///
     /// ```
-    /// let r = green_harness::Harness::new().tape(green_harness::Tape::new(vec![1, 2])).run(|| ());
+    /// let h = green_harness::Harness::with_config(green_harness::Config::hermetic());
+    /// let r = h.tape(green_harness::Tape::new(vec![1, 2])).run(|| ());
     /// assert_eq!(r.tape.bytes(), &[1, 2]);
     /// ```
     pub fn tape(mut self, tape: Tape) -> Self {
-        self.config.tape = Some(tape.bytes().to_vec());
+        if !self.config.from_env.tape_or_seed {
+            self.config.tape = Some(tape.bytes().to_vec());
+        }
+        self
+    }
+
+    /// The real-time grace for fds before virtual time jumps (unless `GREEN_GRACE_MS` is set).
+    ///
+    /// ```
+    /// green_harness::Harness::new().grace(std::time::Duration::from_millis(2)).run(|| ());
+    /// ```
+    pub fn grace(mut self, grace: std::time::Duration) -> Self {
+        if !self.config.from_env.grace {
+            self.config.grace = grace;
+        }
+        self
+    }
+
+    /// The probability that a draw of a seeded tape is non-zero (unless `GREEN_DENSITY` is set).
+    ///
+    /// ```
+    /// let r = green_harness::Harness::with_config(green_harness::Config::hermetic()).density(1.0).shuffle(true).run(|| {
+    ///     let a = green::spawn(|| ());
+    ///     let b = green::spawn(|| ());
+    ///     a.join().unwrap();
+    ///     b.join().unwrap();
+    /// });
+    /// assert!(r.draws > 0 && r.tape.active() == r.draws);
+    /// ```
+    pub fn density(mut self, density: f64) -> Self {
+        if !self.config.from_env.density {
+            self.config.density = density.clamp(0.0, 1.0);
+        }
+        self
+    }
+
+    /// A seeded tape reads as 0 after this many draws (unless `GREEN_TAPE_LEN` is set).
+    ///
+    /// ```
+    /// let r = green_harness::Harness::with_config(green_harness::Config::hermetic()).tape_len(0).run(|| ());
+    /// assert_eq!(r.tape.active(), 0);
+    /// ```
+    pub fn tape_len(mut self, draws: usize) -> Self {
+        if !self.config.from_env.tape_len {
+            self.config.tape_len = Some(draws);
+        }
         self
     }
 
@@ -198,7 +255,9 @@ impl Harness {
     /// green_harness::Harness::new().virtual_clock(false).run(|| green::sleep(std::time::Duration::from_millis(1)));
     /// ```
     pub fn virtual_clock(mut self, on: bool) -> Self {
-        self.config.virtual_clock = on;
+        if !self.config.from_env.clock {
+            self.config.virtual_clock = on;
+        }
         self
     }
 
@@ -209,7 +268,9 @@ impl Harness {
     /// h.run(|| green::sleep(std::time::Duration::from_millis(1)));
     /// ```
     pub fn jitter(mut self, max: std::time::Duration) -> Self {
-        self.config.jitter = max;
+        if !self.config.from_env.jitter {
+            self.config.jitter = max;
+        }
         self
     }
 
@@ -219,7 +280,9 @@ impl Harness {
     /// green_harness::Harness::new().shuffle(true).run(|| ());
     /// ```
     pub fn shuffle(mut self, on: bool) -> Self {
-        self.config.shuffle = on;
+        if !self.config.from_env.shuffle {
+            self.config.shuffle = on;
+        }
         self
     }
 
@@ -229,7 +292,9 @@ impl Harness {
     /// green_harness::Harness::new().faults(&[green_harness::Fault::Short]).run(|| ());
     /// ```
     pub fn faults(mut self, kinds: &[Fault]) -> Self {
-        self.config.faults = kinds.to_vec();
+        if !self.config.from_env.faults {
+            self.config.faults = kinds.to_vec();
+        }
         self
     }
 
@@ -239,7 +304,9 @@ impl Harness {
     /// green_harness::Harness::new().blocking(std::time::Duration::from_millis(200)).run(|| ());
     /// ```
     pub fn blocking(mut self, resolution: std::time::Duration) -> Self {
-        self.config.blocking = Some(resolution);
+        if !self.config.from_env.blocking {
+            self.config.blocking = Some(resolution);
+        }
         self
     }
 
@@ -251,7 +318,7 @@ impl Harness {
     ///     let gt = green::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(400)); green::sleep(std::time::Duration::ZERO) });
     ///     assert!(gt.wait().is_err());
     /// });
-    /// assert!(r.blocking.iter().any(|b| b.starts_with("BLOCKING greenthread=#1 ")));
+    /// assert!(r.blocking.iter().any(|b| b.greenthread == 1));
     /// ```
     pub fn blocking_mode(mut self, mode: green_detectors::Mode) -> Self {
         self.blocking_mode = mode;
@@ -279,7 +346,9 @@ impl Harness {
     /// green_harness::Harness::new().budget(std::time::Duration::from_secs(5)).run(|| ());
     /// ```
     pub fn budget(mut self, budget: std::time::Duration) -> Self {
-        self.config.budget = budget;
+        if !self.config.from_env.budget {
+            self.config.budget = budget;
+        }
         self
     }
 
@@ -315,34 +384,55 @@ impl Harness {
 
     /// The tape this harness will use.
     fn the_tape(&self) -> Tape {
-        match &self.config.tape {
-            Some(t) => Tape::new(t.clone()),
-            None => Tape::from_seed(self.config.seed, self.config.tape_len, self.config.density),
-        }
+        self.config.the_tape()
     }
 
-    /// The replay line for a run of `tape`.
+    /// The replay line for a run of `tape`: the environment that reruns it (`GREEN_SEED` for a
+    /// seeded tape, `GREEN_TAPE` without its trailing zeros for an explicit one, and every knob
+    /// that changes a run and is not at its default) and the `cargo test` command.
     ///
     /// ```
-    /// let line = green_harness::Harness::new().replay_line(&green_harness::Tape::new(vec![1]));
-    /// assert!(line.starts_with("replay: GREEN_TAPE=01 cargo test"));
+    /// let h = green_harness::Harness::with_config(green_harness::Config::hermetic());
+    /// let line = h.replay_line(&green_harness::Tape::new(vec![1, 0, 0]));
+    /// assert!(line.starts_with("replay: GREEN_TAPE=01 cargo test"), "{line}");
+    /// let line = h.clone().shuffle(true).replay_line(&green_harness::Tape::seeded(9, 0.1));
+    /// assert!(line.starts_with("replay: GREEN_SEED=9 GREEN_SHUFFLE=1 cargo test"), "{line}");
     /// ```
     pub fn replay_line(&self, tape: &Tape) -> String {
+        let c = &self.config;
         let name = std::thread::current().name().unwrap_or("").to_string();
         let test = if name.is_empty() || name == "main" { String::new() } else { format!(" {name} -- --exact") };
-        let mut env = format!("GREEN_TAPE={}", tape.to_hex());
-        if !self.config.virtual_clock {
+        let mut env = match tape.seed() {
+            Some(seed) => {
+                let mut e = format!("GREEN_SEED={seed}");
+                if c.density != 0.1 {
+                    e.push_str(&format!(" GREEN_DENSITY={}", c.density));
+                }
+                if let Some(n) = c.tape_len {
+                    e.push_str(&format!(" GREEN_TAPE_LEN={n}"));
+                }
+                e
+            }
+            None => format!("GREEN_TAPE={}", tape.explicit().to_hex()),
+        };
+        if !c.virtual_clock {
             env.push_str(" GREEN_CLOCK=real");
         }
-        if !self.config.jitter.is_zero() {
-            env.push_str(&format!(" GREEN_JITTER_MS={}", self.config.jitter.as_millis()));
+        if c.grace != std::time::Duration::from_millis(5) {
+            env.push_str(&format!(" GREEN_GRACE_MS={}", c.grace.as_millis()));
         }
-        if self.config.shuffle {
+        if !c.jitter.is_zero() {
+            env.push_str(&format!(" GREEN_JITTER_MS={}", c.jitter.as_millis()));
+        }
+        if c.shuffle {
             env.push_str(" GREEN_SHUFFLE=1");
         }
-        if !self.config.faults.is_empty() {
-            let names: Vec<&str> = self.config.faults.iter().map(|f| f.name()).collect();
+        if !c.faults.is_empty() {
+            let names: Vec<&str> = c.faults.iter().map(|f| f.name()).collect();
             env.push_str(&format!(" GREEN_FAULTS={}", names.join(",")));
+        }
+        if let Some(b) = c.blocking {
+            env.push_str(&format!(" GREEN_BLOCKING_MS={}", b.as_millis()));
         }
         format!("replay: {env} cargo test{test}")
     }
@@ -408,7 +498,7 @@ impl Harness {
         let _ = green::hub::shutdown();
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
         let c = &self.config;
-        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new(), log_times: Vec::new() }));
+        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new() }));
         green::hooks::install(Some(Box::new(perturb::TapePerturb {
             state: state.clone(),
             jitter: c.jitter,
@@ -436,7 +526,7 @@ impl Harness {
         let trace = green::hooks::take_trace();
         let timeline = green::hooks::take_timeline();
         let blocking = if c.blocking.is_some() {
-            let b: Vec<String> = green_detectors::take_reports().iter().map(ToString::to_string).collect();
+            let b = green_detectors::take_reports();
             #[cfg(feature = "tracing")]
             for r in &b {
                 tracing::warn!(target: "green_harness::blocking", "{r}");
@@ -446,18 +536,27 @@ impl Harness {
         } else {
             Vec::new()
         };
-        let exceptions = green::hub::shutdown().hub_context_panics;
-        let unobserved_panics = green::debug::take_unobserved_panics();
+        // Panics nobody waited for, recorded before the teardown (handles dropped by the body)
+        // and during it.
+        let mut unobserved_panics = green::debug::take_unobserved_panics();
+        let shutdown = green::hub::shutdown();
+        unobserved_panics.extend(shutdown.unobserved_panics);
+        let exceptions = shutdown.hub_context_panics;
         watchdog.stop();
         let st = state.borrow();
-        let tape = Tape::new(st.tape.bytes().to_vec());
+        let tape = st.tape.clone();
         if let Some(path) = &trace_path {
-            let json = timeline::chrome_json(&timeline, &st.log, &st.log_times, &blocking, timeline_origin(&timeline));
+            let log: Vec<String> = st.log.iter().map(ToString::to_string).collect();
+            let times: Vec<u64> = st.log.iter().map(|e| e.at.as_nanos() as u64).collect();
+            let blocking: Vec<String> = blocking.iter().map(ToString::to_string).collect();
+            let json = timeline::chrome_json(&timeline, &log, &times, &blocking, timeline_origin(&timeline));
             if let Err(e) = std::fs::write(path, json) {
                 eprintln!("green-harness: cannot write the timeline to {}: {e}", path.display());
             }
         }
         let report = Report {
+            draws: tape.used(),
+            tape_exhausted: tape.exhausted(),
             tape,
             faults: st.log.clone(),
             exceptions,
@@ -555,9 +654,17 @@ impl Budget {
                     return; // the run ended meanwhile
                 }
                 let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
+                let who = if idle {
+                    "the hub was idle in its poller (every greenthread waits on something that never comes)".to_string()
+                } else if cur == green::probe::HUB {
+                    format!("the hub itself (timers, callbacks) was running{held}")
+                } else if cur == 0 {
+                    format!("the root greenlet (the test body) was running{held}")
+                } else {
+                    format!("greenthread #{cur} was running{held}")
+                };
                 let msg = format!(
-                    "green-harness: the run on thread {name} exceeded its budget of {budget:?}: greenthread #{cur} was \
-                     running{held} (hub idle in its poller: {idle})\n{replay}\n"
+                    "green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}\n{replay}\n"
                 );
                 // Straight to fd 2: the test harness's output capture would die with the process.
                 let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());

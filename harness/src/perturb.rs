@@ -4,7 +4,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use green::hooks::{IoFault, IoOp, Perturb};
+use green::hooks::{FdKind, IoFault, IoOp, Perturb};
+
+use crate::event::{FaultEvent, Perturbation};
 
 use crate::config::Fault;
 use crate::tape::Tape;
@@ -12,9 +14,7 @@ use crate::tape::Tape;
 /// Shared between the hub (which calls the hooks) and the harness (which reads the log).
 pub(crate) struct State {
     pub(crate) tape: Tape,
-    pub(crate) log: Vec<String>,
-    /// Hub time (`green::hooks::now_ns`) of each log entry.
-    pub(crate) log_times: Vec<u64>,
+    pub(crate) log: Vec<FaultEvent>,
 }
 
 pub(crate) struct TapePerturb {
@@ -29,43 +29,44 @@ impl TapePerturb {
         self.state.borrow_mut().tape.draw()
     }
 
-    fn log(&self, line: String) {
+    fn log(&self, what: Perturbation, greenthread: Option<u64>, fd: Option<(u64, FdKind)>) {
+        let e = FaultEvent { what, greenthread, fd, at: Duration::from_nanos(green::hooks::now_ns()) };
         #[cfg(feature = "tracing")]
-        tracing::info!(target: "green_harness::fault", "{line}");
-        let at = green::hooks::now_ns();
-        let mut st = self.state.borrow_mut();
-        st.log.push(line);
-        st.log_times.push(at);
+        tracing::info!(target: "green_harness::fault", "{e}");
+        self.state.borrow_mut().log.push(e);
     }
-}
 
-impl TapePerturb {
-    /// Draws for an optional fault kind: true (and logged) when enabled and the byte is non-zero.
-    fn maybe(&self, kind: Fault, what: String) -> bool {
-        if !self.faults.contains(&kind) {
+    /// Draws for an optional fault kind that applies to `kind` fds: true (and logged) when
+    /// enabled, applicable and the byte is non-zero.
+    fn maybe(&self, fault: Fault, what: Perturbation, fd: u64, kind: FdKind, gt: u64) -> bool {
+        if !self.faults.contains(&fault) || !fault.applies_to(kind) {
             return false;
         }
         let hit = self.draw() != 0;
         if hit {
-            self.log(what);
+            self.log(what, Some(gt), Some((fd, kind)));
         }
         hit
     }
 }
 
 impl Perturb for TapePerturb {
-    fn delay_readiness(&mut self, fd: u64) -> bool {
-        self.maybe(Fault::Delayed, format!("fault delayed readiness of fd#{fd}"))
+    fn delay_readiness(&mut self, fd: u64, kind: FdKind, gt: u64) -> bool {
+        self.maybe(Fault::Delayed, Perturbation::DelayedReadiness, fd, kind, gt)
     }
 
-    fn close_while_waiting(&mut self, fd: u64, gt: u64) -> bool {
-        self.maybe(Fault::Closed, format!("fault close-while-waiting on fd#{fd} by #{gt}"))
+    fn spurious_wakeup(&mut self, fd: u64, kind: FdKind, gt: u64) -> bool {
+        self.maybe(Fault::Spurious, Perturbation::SpuriousReadiness, fd, kind, gt)
+    }
+
+    fn close_while_waiting(&mut self, fd: u64, kind: FdKind, gt: u64) -> bool {
+        self.maybe(Fault::Closed, Perturbation::CloseWhileWaiting, fd, kind, gt)
     }
 
     fn timer_tie(&mut self, creator: u64) -> u8 {
         let b = self.draw();
         if b != 0 {
-            self.log(format!("tie-break {b} for the timers of #{creator}"));
+            self.log(Perturbation::TieBreak(b), Some(creator), None);
         }
         b
     }
@@ -79,7 +80,7 @@ impl Perturb for TapePerturb {
             return Duration::ZERO;
         }
         let extra = self.jitter.mul_f64(f64::from(b) / 255.0);
-        self.log(format!("jitter +{}us on a timer of #{creator}", extra.as_micros()));
+        self.log(Perturbation::Jitter { extra }, Some(creator), None);
         extra
     }
 
@@ -97,25 +98,14 @@ impl Perturb for TapePerturb {
         }
         let j = (b as usize - 1) % n;
         if j != n - 1 {
-            self.log(format!("shuffle: ready slot {} swapped with {j}", n - 1));
+            self.log(Perturbation::Shuffle { slot: n - 1, with: j }, None, None);
         }
         j
     }
 
-    fn io_fault(&mut self, op: IoOp, fd: u64, gt: u64) -> Option<IoFault> {
-        let kinds: Vec<Fault> = self
-            .faults
-            .iter()
-            .copied()
-            .filter(|f| match op {
-                IoOp::Connect => *f == Fault::Refused,
-                IoOp::Accept | IoOp::Datagram => matches!(f, Fault::Eintr | Fault::WouldBlock),
-                IoOp::Read => matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset),
-                IoOp::Write => {
-                    matches!(f, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset | Fault::BrokenPipe)
-                }
-            })
-            .collect();
+    fn io_fault(&mut self, op: IoOp, fd: u64, kind: FdKind, gt: u64) -> Option<IoFault> {
+        let kinds: Vec<Fault> =
+            self.faults.iter().copied().filter(|f| f.applies_to(kind) && f.applies_to_op(op)).collect();
         if kinds.is_empty() {
             return None;
         }
@@ -123,8 +113,8 @@ impl Perturb for TapePerturb {
         if b == 0 {
             return None;
         }
-        let kind = kinds[(b as usize - 1) % kinds.len()];
-        let fault = match kind {
+        let pick = kinds[(b as usize - 1) % kinds.len()];
+        let fault = match pick {
             Fault::Eintr => IoFault::Interrupted,
             Fault::WouldBlock => IoFault::WouldBlock,
             Fault::Short => IoFault::Short(1 + (b as usize / kinds.len()) % 7),
@@ -133,18 +123,7 @@ impl Perturb for TapePerturb {
             Fault::Refused => IoFault::Refused,
             Fault::Spurious | Fault::Delayed | Fault::Closed => return None,
         };
-        self.log(format!("fault {fault:?} on {op:?} of fd#{fd} by #{gt}"));
+        self.log(Perturbation::Io { op, fault }, Some(gt), Some((fd, kind)));
         Some(fault)
-    }
-
-    fn spurious_wakeup(&mut self, fd: u64) -> bool {
-        if !self.faults.contains(&Fault::Spurious) {
-            return false;
-        }
-        let b = self.draw();
-        if b != 0 {
-            self.log(format!("fault spurious readiness of fd#{fd}"));
-        }
-        b != 0
     }
 }

@@ -152,6 +152,21 @@ impl Error {
         self.inner.who.as_ref().map(|w| w.0)
     }
 
+    /// The `green::Error` an [`std::io::Error`] stands for (one made by
+    /// [`into_io`](Error::into_io), as green sockets return for a close, a timeout or a kill),
+    /// if it stands for one.
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// l.close();
+    /// let err = l.accept().unwrap_err();
+    /// assert!(green::Error::from_io(&err).is_some_and(|e| e.is_closed()));
+    /// assert!(green::Error::from_io(&std::io::Error::from(std::io::ErrorKind::Interrupted)).is_none());
+    /// ```
+    pub fn from_io(e: &std::io::Error) -> Option<&Error> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
+    }
+
     /// Wraps this error in an [`std::io::Error`] whose kind stands for it: `TimedOut` for a
     /// timeout, `NotConnected` for closed, `Interrupted` for killed, `Other` for a panic. The
     /// original is reachable with `get_ref()` and a downcast.

@@ -37,6 +37,61 @@ pub enum IoOp {
     Datagram,
 }
 
+/// What kind of file an operation is on, so a perturbation injects only the faults the kernel
+/// could return there (no reset on a pipe, no short read on a datagram socket).
+///
+/// ```
+/// use green::hooks::FdKind;
+/// assert!(FdKind::TcpStream.is_stream() && !FdKind::UdpSocket.is_stream());
+/// assert_eq!(FdKind::of("pipe reader"), FdKind::Pipe);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FdKind {
+    /// A connected TCP socket.
+    TcpStream,
+    /// A listening TCP socket.
+    TcpListener,
+    /// A UDP socket.
+    UdpSocket,
+    /// A connected Unix stream socket.
+    UnixStream,
+    /// A listening Unix socket.
+    UnixListener,
+    /// A Unix datagram socket.
+    UnixDatagram,
+    /// A pipe (either end).
+    Pipe,
+    /// An fd no green socket owns (a `trampoline` on a raw fd).
+    Other,
+}
+
+impl FdKind {
+    /// The kind of a source from the label dumps show (`"tcp stream"`, `"pipe writer"`, ...).
+    pub fn of(label: &str) -> FdKind {
+        match label {
+            "tcp stream" => FdKind::TcpStream,
+            "tcp listener" => FdKind::TcpListener,
+            "udp socket" => FdKind::UdpSocket,
+            "unix stream" => FdKind::UnixStream,
+            "unix listener" => FdKind::UnixListener,
+            "unix datagram" => FdKind::UnixDatagram,
+            "pipe reader" | "pipe writer" => FdKind::Pipe,
+            _ => FdKind::Other,
+        }
+    }
+
+    /// A byte stream (TCP, Unix stream, pipe): reads and writes may be short.
+    pub fn is_stream(self) -> bool {
+        matches!(self, FdKind::TcpStream | FdKind::UnixStream | FdKind::Pipe)
+    }
+
+    /// A listening socket (its operation is `accept`).
+    pub fn is_listener(self) -> bool {
+        matches!(self, FdKind::TcpListener | FdKind::UnixListener)
+    }
+}
+
 /// A fault injected into a socket operation.
 ///
 /// ```
@@ -61,9 +116,13 @@ pub enum IoFault {
 
 /// What a harness plugs into the hub; every method is called on the hub's thread.
 ///
+/// Every decision is asked for per operation the program performs (a read, a write, a wait, a
+/// timer, a spawn), never per poll event, so it does not depend on how the kernel batches
+/// readiness: a perturbation that draws from a tape replays exactly.
+///
 /// ```
 /// use std::time::Duration;
-/// use green::hooks::{IoFault, IoOp, Perturb};
+/// use green::hooks::{FdKind, IoFault, IoOp, Perturb};
 ///
 /// /// Delays every timer by 1 ms and changes nothing else.
 /// struct LateTimers;
@@ -71,8 +130,7 @@ pub enum IoFault {
 ///     fn timer_delay(&mut self, _creator: u64, _delay: Duration) -> Duration { Duration::from_millis(1) }
 ///     fn shuffles(&self) -> bool { false }
 ///     fn pick(&mut self, n: usize) -> usize { n - 1 }
-///     fn io_fault(&mut self, _op: IoOp, _fd: u64, _gt: u64) -> Option<IoFault> { None }
-///     fn spurious_wakeup(&mut self, _fd: u64) -> bool { false }
+///     fn io_fault(&mut self, _op: IoOp, _fd: u64, _kind: FdKind, _gt: u64) -> Option<IoFault> { None }
 /// }
 ///
 /// green::hooks::install(Some(Box::new(LateTimers)));
@@ -92,17 +150,21 @@ pub trait Perturb {
     }
     /// An index in `0..n` (for shuffling independent ready greenthreads).
     fn pick(&mut self, n: usize) -> usize;
-    /// A fault for socket operation `op` on fd ordinal `fd` by greenthread `gt`, if any.
-    fn io_fault(&mut self, op: IoOp, fd: u64, gt: u64) -> Option<IoFault>;
-    /// Whether parked waiters of fd ordinal `fd` get a spurious wake-up after this poll.
-    fn spurious_wakeup(&mut self, fd: u64) -> bool;
-    /// Whether readiness reported for fd ordinal `fd` is held back to the next pass.
-    fn delay_readiness(&mut self, _fd: u64) -> bool {
+    /// A fault for socket operation `op` on fd ordinal `fd` (of kind `kind`) by greenthread `gt`,
+    /// if any.
+    fn io_fault(&mut self, op: IoOp, fd: u64, kind: FdKind, gt: u64) -> Option<IoFault>;
+    /// Whether greenthread `gt`, about to wait on fd ordinal `fd`, is woken spuriously instead
+    /// (it returns from the wait at the next pass as if the fd were ready, and retries).
+    fn spurious_wakeup(&mut self, _fd: u64, _kind: FdKind, _gt: u64) -> bool {
+        false
+    }
+    /// Whether greenthread `gt`, woken by readiness of fd ordinal `fd`, sees it one pass late.
+    fn delay_readiness(&mut self, _fd: u64, _kind: FdKind, _gt: u64) -> bool {
         false
     }
     /// Whether greenthread `gt` about to wait on fd ordinal `fd` sees it closed (simulated: the
     /// wait fails with the closed error; the fd stays open).
-    fn close_while_waiting(&mut self, _fd: u64, _gt: u64) -> bool {
+    fn close_while_waiting(&mut self, _fd: u64, _kind: FdKind, _gt: u64) -> bool {
         false
     }
     /// The tie-break of greenthread `creator`'s timers among equal deadlines (drawn once per

@@ -83,9 +83,6 @@ pub(crate) struct Hub {
     pub(crate) live_count: Cell<usize>,
     /// The poller and registered fds, created on first use.
     pub(crate) reactor: RefCell<Option<Reactor>>,
-    /// Readiness events the harness delays to the next pass (feature `test-hooks`).
-    #[cfg(feature = "test-hooks")]
-    pub(crate) delayed: RefCell<Vec<(Rc<IoSource>, bool, bool)>>,
     /// Sources made ready by the last poll (a reused buffer).
     pub(crate) fired: RefCell<Vec<(Rc<IoSource>, bool, bool)>>,
     /// Greenthreads (and the root) parked waiting for fd readiness.
@@ -237,8 +234,6 @@ impl Hub {
             live_count: Cell::new(0),
             reactor: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
-            #[cfg(feature = "test-hooks")]
-            delayed: RefCell::new(Vec::new()),
             listeners: Cell::new(0),
             external: Cell::new(0),
             tearing_down: Cell::new(false),
@@ -488,7 +483,7 @@ impl Hub {
         self.passes.set(self.passes.get() + 1);
         let timeout = {
             let mut t = self.timers.borrow_mut();
-            if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 || self.has_delayed_readiness() {
+            if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 {
                 Some(Duration::ZERO)
             } else {
                 t.next_deadline().map(|d| Duration::from_nanos(d.saturating_sub(self.now_ns())))
@@ -501,10 +496,7 @@ impl Hub {
                 }
                 self.deadlock(root);
             }
-            Some(t)
-                if t.is_zero()
-                    && !self.has_delayed_readiness()
-                    && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
+            Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
             t => self.wait_io(t),
         }
         #[cfg(feature = "test-hooks")]
@@ -550,14 +542,10 @@ impl Hub {
             // Real work is in flight on another thread: wait for it in real time.
             return self.poll_io(Some(t.min(Duration::from_millis(10))));
         }
-        if self.has_delayed_readiness() {
-            // Readiness is held back for the next pass: an fd is not idle, no jump.
-            return self.poll_io(Some(Duration::ZERO));
-        }
         if self.listeners.get() > 0 {
             let before = self.timers.borrow().ready.len();
             self.poll_io(Some(self.hooks.grace.get().min(t)));
-            if self.timers.borrow().ready.len() > before || self.has_delayed_readiness() {
+            if self.timers.borrow().ready.len() > before {
                 return; // an fd became ready: no jump
             }
         } else if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {
@@ -585,18 +573,6 @@ impl Hub {
         for k in (1..slots.len()).rev() {
             let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
             timers.ready.swap(slots[k], slots[j]);
-        }
-    }
-
-    /// Readiness held back by the harness for the next pass (feature `test-hooks`).
-    fn has_delayed_readiness(&self) -> bool {
-        #[cfg(feature = "test-hooks")]
-        {
-            !self.delayed.borrow().is_empty()
-        }
-        #[cfg(not(feature = "test-hooks"))]
-        {
-            false
         }
     }
 
@@ -955,8 +931,10 @@ impl Hub {
             .try_borrow()
             .map(|e| e.iter().filter(|x| x.0).map(|x| x.1.clone()).collect())
             .unwrap_or_default();
+        let unobserved_panics =
+            self.unobserved.try_borrow_mut().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default();
         drop(fresh);
-        ShutdownReport { unwound, leaked: leaked.len(), hub_context_panics: exceptions }
+        ShutdownReport { unwound, leaked: leaked.len(), hub_context_panics: exceptions, unobserved_panics }
     }
 
     /// Runs passes until nothing is queued (teardown).
@@ -1018,7 +996,6 @@ impl Hub {
             self.hooks.timeline.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();
             self.hooks.ties.borrow_mut().clear();
-            self.delayed.borrow_mut().clear();
         }
         // Waiters leaked by teardown never decrement these: start from zero.
         self.listeners.set(0);
@@ -1298,6 +1275,10 @@ pub struct ShutdownReport {
     pub leaked: usize,
     /// Panics caught in hub context during the hub's life, teardown included.
     pub hub_context_panics: Vec<String>,
+    /// Greenthread panics nobody waited for, recorded during the hub's life (teardown included)
+    /// and not yet taken with [`debug::take_unobserved_panics`]: the fresh hub that follows
+    /// starts with none, so this is the last chance to see them.
+    pub unobserved_panics: Vec<String>,
 }
 
 /// Switches performed and passes run by this thread's hub so far.

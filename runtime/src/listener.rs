@@ -229,52 +229,23 @@ impl Hub {
             }
         }
         *self.fired.borrow_mut() = fired;
-        #[cfg(feature = "test-hooks")]
-        self.spurious_wakeups();
         if posted {
             self.run_posted();
         }
     }
 
-    /// Delays (to the next pass) and reorders readiness within this poll's batch, as the harness
-    /// draws; readiness delayed by the previous pass is delivered now.
+    /// Under a perturbation: puts this poll's readiness in a fixed order (by fd ordinal, not the
+    /// kernel's), then reorders it as the harness draws.
     #[cfg(feature = "test-hooks")]
-    fn perturb_readiness(&self, fired: &mut Vec<(Rc<IoSource>, bool, bool)>) {
-        let held = std::mem::take(&mut *self.delayed.borrow_mut());
-        let mut now = Vec::with_capacity(fired.len() + held.len());
-        now.extend(held);
-        for ev in fired.drain(..) {
-            if crate::hooks::with(|p| p.delay_readiness(ev.0.ordinal)).unwrap_or(false) {
-                self.delayed.borrow_mut().push(ev);
-            } else {
-                now.push(ev);
-            }
+    fn perturb_readiness(&self, fired: &mut [(Rc<IoSource>, bool, bool)]) {
+        if self.hooks.perturb.try_borrow().map_or(true, |p| p.is_none()) {
+            return;
         }
-        if now.len() > 1 && crate::hooks::with(|p| p.shuffles()).unwrap_or(false) {
-            for k in (1..now.len()).rev() {
+        fired.sort_by_key(|e| e.0.ordinal);
+        if fired.len() > 1 && self.hooks.shuffles.get() {
+            for k in (1..fired.len()).rev() {
                 let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
-                now.swap(k, j);
-            }
-        }
-        *fired = now;
-    }
-
-    /// Injected spurious readiness: parked waiters wake and retry as if the fd were ready.
-    #[cfg(feature = "test-hooks")]
-    fn spurious_wakeups(&self) {
-        let sources = match self.reactor.try_borrow() {
-            Ok(r) => r.as_ref().map(|r| r.sources()).unwrap_or_default(),
-            Err(_) => return,
-        };
-        for src in sources {
-            if src.readers.is_empty() && src.writers.is_empty() {
-                continue;
-            }
-            if crate::hooks::with(|p| p.spurious_wakeup(src.ordinal)).unwrap_or(false) {
-                src.readable.set(true);
-                src.writable.set(true);
-                src.wake_for_readiness(Interest::Read, "spurious readiness (injected)");
-                src.wake_for_readiness(Interest::Write, "spurious readiness (injected)");
+                fired.swap(k, j);
             }
         }
     }
@@ -386,10 +357,6 @@ pub(crate) fn deregister(src: &Rc<IoSource>) {
         return;
     }
     let h = hub();
-    #[cfg(feature = "test-hooks")]
-    if let Ok(mut d) = h.delayed.try_borrow_mut() {
-        d.retain(|(s, _, _)| !Rc::ptr_eq(s, src));
-    }
     let _ = h.with_reactor(|r| {
         if r.by_fd.get(&src.fd).is_some_and(|s| Rc::ptr_eq(s, src)) {
             r.by_fd.remove(&src.fd);
@@ -481,8 +448,16 @@ impl IoSource {
                 return Err(e);
             }
             #[cfg(feature = "test-hooks")]
-            if crate::hooks::with(|p| p.close_while_waiting(self.ordinal, me.id)).unwrap_or(false) {
-                return Err(closed_error(self));
+            {
+                let kind = crate::hooks::FdKind::of(self.kind);
+                if crate::hooks::with(|p| p.close_while_waiting(self.ordinal, kind, me.id)).unwrap_or(false) {
+                    return Err(closed_error(self));
+                }
+                if crate::hooks::with(|p| p.spurious_wakeup(self.ordinal, kind, me.id)).unwrap_or(false) {
+                    // Woken without readiness: the caller retries its operation (and waits again).
+                    crate::greenthread::yield_now_at(what, site);
+                    return if self.closed.get() { Err(closed_error(self)) } else { Ok(()) };
+                }
             }
             if h.flags.listener_stacks.get() {
                 self.stacks.borrow_mut().push((me.id, i, crate::debug::capture_stack()));
@@ -493,6 +468,14 @@ impl IoSource {
             match q.wait_at(what, site, left, |()| self.woken_ran(i)) {
                 Some(()) => self.woken_ran(i),
                 None => return Err(timeout_error(timeout.unwrap_or_default())),
+            }
+            drop(_parked);
+            #[cfg(feature = "test-hooks")]
+            if crate::hooks::with(|p| p.delay_readiness(self.ordinal, crate::hooks::FdKind::of(self.kind), me.id))
+                .unwrap_or(false)
+            {
+                // The readiness reaches this waiter one pass late.
+                crate::greenthread::yield_now_at(what, site);
             }
         }
     }

@@ -130,9 +130,15 @@ impl SharedRng {
 /// threads; returns its exit status, stdout and stderr. The child test returns at once unless
 /// [`is_child`] says it was started this way.
 pub fn run_child(name: &str) -> (std::process::ExitStatus, String, String) {
+    run_child_with(name, &[])
+}
+
+/// [`run_child`] with extra environment variables.
+pub fn run_child_with(name: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", name, "--test-threads=1", "--nocapture"])
         .env("GREEN_CHILD", name)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())

@@ -248,14 +248,15 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 return Some(Injected::Fail(io::Error::from(kind)));
             }
         }
-        let op = match (self.src.kind, i) {
-            ("tcp listener" | "unix listener", _) => IoOp::Accept,
-            ("udp socket" | "unix datagram", _) => IoOp::Datagram,
+        let kind = crate::hooks::FdKind::of(self.src.kind);
+        let op = match (kind, i) {
+            (crate::hooks::FdKind::TcpListener | crate::hooks::FdKind::UnixListener, _) => IoOp::Accept,
+            (crate::hooks::FdKind::UdpSocket | crate::hooks::FdKind::UnixDatagram, _) => IoOp::Datagram,
             (_, Interest::Read) => IoOp::Read,
             (_, Interest::Write) => IoOp::Write,
         };
         let gt = crate::hub::hub().current().map_or(0, |c| c.id);
-        match crate::hooks::with(|p| p.io_fault(op, self.src.ordinal, gt)).flatten()? {
+        match crate::hooks::with(|p| p.io_fault(op, self.src.ordinal, kind, gt)).flatten()? {
             IoFault::Interrupted => Some(Injected::Retry),
             IoFault::WouldBlock => Some(Injected::Spurious),
             IoFault::Short(n) => Some(Injected::Limit(n.max(1))),

@@ -99,6 +99,23 @@ impl TcpListener {
         self.sock.close();
     }
 
+    /// True after [`close`](TcpListener::close). An accept loop tells "closed" (stop) from a
+    /// transient error (retry) by this, or by the error itself: an `accept` on (or waiting on) a
+    /// closed listener fails with `NotConnected` wrapping a [`green::Error`](crate::Error) with
+    /// `is_closed()` (see [`Error::from_io`](crate::Error::from_io)).
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(!l.is_closed());
+    /// l.close();
+    /// assert!(l.is_closed());
+    /// let err = l.accept().unwrap_err();
+    /// assert!(green::Error::from_io(&err).is_some_and(|e| e.is_closed()));
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.sock.is_closed()
+    }
+
     /// Allows several greenthreads to wait in `accept` at once.
     ///
     /// ```
@@ -190,7 +207,9 @@ impl TcpStream {
         #[cfg(feature = "test-hooks")]
         {
             let gt = crate::hub::hub().current().map_or(0, |c| c.id);
-            let f = crate::hooks::with(|p| p.io_fault(crate::hooks::IoOp::Connect, 0, gt)).flatten();
+            let f =
+                crate::hooks::with(|p| p.io_fault(crate::hooks::IoOp::Connect, 0, crate::hooks::FdKind::TcpStream, gt))
+                    .flatten();
             if f == Some(crate::hooks::IoFault::Refused) {
                 return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
             }

@@ -139,6 +139,22 @@ impl UnixListener {
     pub fn close(&self) {
         self.sock.close();
     }
+
+    /// True after [`close`](UnixListener::close); an `accept` on a closed listener fails with
+    /// `NotConnected` wrapping a [`green::Error`](crate::Error) with `is_closed()`.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("green-doc-lisclosed-{}", std::process::id()));
+    /// let _ = std::fs::remove_file(&p);
+    /// let l = green::net::UnixListener::bind(&p).unwrap();
+    /// l.close();
+    /// assert!(l.is_closed());
+    /// assert!(green::Error::from_io(&l.accept().unwrap_err()).is_some_and(|e| e.is_closed()));
+    /// std::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.sock.is_closed()
+    }
 }
 
 impl UnixStream {

@@ -1,0 +1,248 @@
+//! Harness trust: every failure's replay line replays it, and every fault means what it says
+//! (only where the kernel could produce it, logged as typed events).
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use green_harness::{Config, Fault, FdKind, Harness, IoFault, Perturbation, Tape};
+
+use crate::util::*;
+
+/// A child run with `GREEN_SEED=9` in its environment: the builder's `.seed(1)` (and `.tape`)
+/// must not override it, nor must the builder's knobs override the environment's.
+#[test]
+fn builder_seed_does_not_override_the_environments_seed_or_tape() {
+    let (status, out, err) = run_child_with(
+        "harness_trust::env_wins_child",
+        &[("GREEN_SEED", "9"), ("GREEN_SHUFFLE", "1"), ("GREEN_GRACE_MS", "7"), ("GREEN_JITTER_MS", "4")],
+    );
+    assert!(status.success(), "child failed ({status}): {out}\n{err}");
+    assert!(out.contains("env wins ok"), "{out}");
+}
+
+#[test]
+#[ignore = "run as a child process by builder_seed_does_not_override_the_environments_seed_or_tape"]
+fn env_wins_child() {
+    if !is_child("harness_trust::env_wins_child") {
+        return;
+    }
+    let h = Harness::new().seed(1).shuffle(false).grace(ms(1)).jitter(ms(1));
+    let r = h.run(|| ());
+    assert_eq!(r.tape.seed(), Some(9));
+    let line = h.replay_line(&r.tape);
+    assert!(line.contains("GREEN_SEED=9 ") && line.contains("GREEN_SHUFFLE=1"), "{line}");
+    assert!(line.contains("GREEN_GRACE_MS=7") && line.contains("GREEN_JITTER_MS=4"), "{line}");
+    let r = Harness::new().tape(Tape::new(vec![5])).run(|| ());
+    assert_eq!(r.tape.seed(), Some(9), "the environment's seed wins over the builder's tape too");
+    // Config::hermetic ignores the environment.
+    let r = Harness::with_config(Config::hermetic()).seed(1).run(|| ());
+    assert_eq!(r.tape.seed(), Some(1));
+    println!("env wins ok");
+}
+
+/// Every knob that changes a run is in the replay line, and the line's environment rebuilds the
+/// same configuration.
+#[test]
+fn every_knob_that_changes_a_run_is_in_the_replay_line() {
+    let h = Harness::with_config(Config::hermetic())
+        .seed(3)
+        .density(0.5)
+        .tape_len(100)
+        .grace(ms(9))
+        .jitter(ms(2))
+        .shuffle(true)
+        .faults(&[Fault::Short, Fault::Eintr])
+        .virtual_clock(false)
+        .blocking(ms(300));
+    let line = h.replay_line(&Tape::seeded(3, 0.5));
+    for knob in [
+        "GREEN_SEED=3",
+        "GREEN_DENSITY=0.5",
+        "GREEN_TAPE_LEN=100",
+        "GREEN_GRACE_MS=9",
+        "GREEN_JITTER_MS=2",
+        "GREEN_SHUFFLE=1",
+        "GREEN_FAULTS=short,eintr",
+        "GREEN_CLOCK=real",
+        "GREEN_BLOCKING_MS=300",
+    ] {
+        assert!(line.contains(knob), "{knob} missing from {line}");
+    }
+}
+
+/// A seed drives the whole run: draw i is a pure function of (seed, i), with no length, so an
+/// I/O-heavy test gets faults to its end; an explicit tape ends, and the report says so.
+#[test]
+fn a_seed_drives_the_whole_run_and_an_explicit_tape_reports_running_out() {
+    let body = || {
+        let (a, b) = green::net::UnixStream::pair().unwrap();
+        let writer = green::spawn(move || {
+            let mut a = a;
+            for _ in 0..4_000 {
+                a.write_all(&[7; 8]).unwrap();
+            }
+        });
+        let mut b = b;
+        let mut buf = [0u8; 8];
+        for _ in 0..4_000 {
+            b.read_exact(&mut buf).unwrap();
+        }
+        writer.join().unwrap();
+    };
+    let seeded = Harness::with_config(Config::hermetic()).seed(5).faults(&[Fault::Short]).run(body);
+    assert!(seeded.draws > 2 * 4096, "{} draws (a seed once expanded to 4,096)", seeded.draws);
+    assert!(!seeded.tape_exhausted);
+    let last_fault = seeded.faults.iter().rposition(|f| matches!(f.what, Perturbation::Io { .. })).unwrap();
+    assert!(last_fault * 10 > seeded.faults.len() * 9, "faults reach the end of the run");
+    let explicit =
+        Harness::with_config(Config::hermetic()).tape(Tape::new(vec![1; 16])).faults(&[Fault::Short]).run(body);
+    assert!(explicit.tape_exhausted);
+    assert!(explicit.draws > 16);
+    // Replay lines stay short: a seed, not the drawn bytes; an explicit tape without its
+    // trailing zeros.
+    let line = Harness::with_config(Config::hermetic()).replay_line(&seeded.tape);
+    assert!(line.len() < 200, "{line}");
+    let line = Harness::with_config(Config::hermetic()).replay_line(&Tape::new([vec![3], vec![0; 100_000]].concat()));
+    assert!(line.starts_with("replay: GREEN_TAPE=03 cargo test"), "{line}");
+}
+
+/// A greenthread that panicked with nobody waiting fails the run, naming its spawn site.
+#[test]
+fn an_unobserved_panic_fails_the_harness_run_with_its_spawn_site() {
+    let msg = panic_message_of(|| {
+        Harness::with_config(Config::hermetic()).run(|| {
+            green::debug::hub_exceptions(false);
+            let gt = green::Builder::new().name("lost").spawn(|| -> u8 { panic!("nobody looks") });
+            green::sleep(Duration::ZERO);
+            drop(gt);
+        });
+    });
+    assert!(msg.contains("unobserved panic: greenthread #1 \"lost\""), "{msg}");
+    assert!(msg.contains("tests/harness_trust.rs:"), "{msg}");
+    assert!(msg.contains("nobody looks"), "{msg}");
+    assert!(msg.contains("replay: GREEN_SEED=0"), "{msg}");
+}
+
+/// Resets reach only connected TCP sockets, broken pipes only pipes and stream sockets: a green
+/// pipe under every fault kind never sees a reset, a datagram socket never a short read.
+#[test]
+fn resets_never_reach_pipes_and_short_io_never_reaches_datagrams() {
+    for seed in 0..20 {
+        let (report, r) =
+            Harness::with_config(Config::hermetic()).seed(seed).density(0.5).faults(&Fault::ALL).try_run(|| {
+                let (mut tx, mut rx) = green::net::pipe().unwrap();
+                let w = green::spawn(move || {
+                    let _ = tx.write_all(&[1; 4096]);
+                });
+                let mut buf = Vec::new();
+                let r = rx.read_to_end(&mut buf).map(|_| buf.len());
+                let _ = w.join();
+                let a = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                let b = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                b.send_to(&[9; 32], a.local_addr().unwrap()).unwrap();
+                let mut d = [0u8; 64];
+                let n = a.recv_from(&mut d).map(|x| x.0);
+                (r, n)
+            });
+        let (pipe, udp) = r.unwrap();
+        if let Err(e) = &pipe {
+            assert_ne!(e.kind(), std::io::ErrorKind::ConnectionReset, "seed {seed}: {e}");
+        }
+        if let Ok(n) = udp {
+            assert_eq!(n, 32, "seed {seed}: a datagram is never cut short");
+        }
+        for f in &report.faults {
+            if let (Perturbation::Io { fault, .. }, Some((_, kind))) = (&f.what, f.fd) {
+                match fault {
+                    IoFault::Reset => assert_eq!(kind, FdKind::TcpStream, "{f}"),
+                    IoFault::Short(_) => assert!(kind.is_stream(), "{f}"),
+                    IoFault::BrokenPipe => assert!(kind.is_stream(), "{f}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Spurious wake-ups are not progress: with a tape of all ones, twenty virtual 1 ms sleeps next
+/// to a parked fd waiter cost no real-time grace per spurious wake-up.
+#[test]
+fn spurious_readiness_does_not_freeze_the_virtual_clock() {
+    let body = || {
+        let (_a, b) = green::net::UnixStream::pair().unwrap();
+        let reader = green::spawn(move || {
+            let mut b = b;
+            let mut buf = [0u8; 1];
+            let _ = green::with_timeout(Duration::from_secs(3600), || b.read(&mut buf));
+        });
+        for _ in 0..20 {
+            green::sleep(ms(1));
+        }
+        reader.kill();
+    };
+    let t0 = Instant::now();
+    let report = Harness::with_config(Config::hermetic())
+        .tape(Tape::new(vec![1; 100_000]))
+        .faults(&[Fault::Spurious])
+        .fail_on_leaks(false)
+        .run(body);
+    let took = t0.elapsed();
+    assert!(report.faults.iter().any(|f| f.what == Perturbation::SpuriousReadiness), "{:?}", report.faults);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// An accept loop tells "closed" (stop) from a transient error (retry), also for an injected
+/// close-while-waiting.
+#[test]
+fn an_accept_loop_tells_a_closed_listener_from_a_transient_error() {
+    let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = std::rc::Rc::new(l);
+    let l2 = l.clone();
+    let acceptor = green::spawn(move || loop {
+        match l2.accept() {
+            Ok(_) => continue,
+            Err(e) if green::Error::from_io(&e).is_some_and(|g| g.is_closed()) => return "closed",
+            Err(_) => continue,
+        }
+    });
+    yield_now();
+    l.close();
+    assert!(l.is_closed());
+    assert_eq!(acceptor.join().unwrap(), "closed");
+    let (report, r) = Harness::with_config(Config::hermetic())
+        .tape(Tape::new(vec![1; 8]))
+        .faults(&[Fault::Closed])
+        .fail_on_leaks(false)
+        .try_run(|| {
+            let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let e = l.accept().unwrap_err();
+            green::Error::from_io(&e).is_some_and(|g| g.is_closed())
+        });
+    assert!(r.unwrap(), "{:?}", report.faults);
+}
+
+/// The budget abort names the hub's own slice plainly.
+#[test]
+fn the_budget_abort_names_the_hubs_own_slice_plainly() {
+    let (status, _out, err) = run_child("harness_trust::hub_budget_child");
+    assert!(!status.success());
+    assert!(err.contains("the hub itself (timers, callbacks) was running"), "{err}");
+    assert!(!err.contains("18446744073709551615"), "{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by the_budget_abort_names_the_hubs_own_slice_plainly"]
+fn hub_budget_child() {
+    if !is_child("harness_trust::hub_budget_child") {
+        return;
+    }
+    Harness::with_config(Config::hermetic()).budget(ms(200)).run(|| {
+        green::hub::schedule_call_global(Duration::ZERO, || {
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(30) {
+                std::hint::spin_loop();
+            }
+        });
+        green::sleep(ms(1));
+    });
+}
