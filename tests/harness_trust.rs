@@ -246,3 +246,113 @@ fn hub_budget_child() {
         green::sleep(ms(1));
     });
 }
+
+/// Busy processes that load every core (twice over) while a test runs; killed on drop.
+struct Load(Vec<std::process::Child>);
+
+impl Load {
+    fn start(n: usize) -> Load {
+        Load(
+            (0..n)
+                .map(|_| std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Clients of [`tcp_echo_scenario`].
+const CLIENTS: usize = 8;
+
+/// A TCP echo over loopback in one hub: a server greenthread per connection, clients writing
+/// and reading back messages, a dump taken mid-run.
+fn tcp_echo_scenario() -> String {
+    let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = green::spawn(move || {
+        let mut conns = Vec::new();
+        for _ in 0..CLIENTS {
+            let (s, _) = l.accept().unwrap();
+            conns.push(green::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 64];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => s.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            }));
+        }
+        for c in conns {
+            c.join().unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..CLIENTS as u8)
+        .map(|c| {
+            green::spawn(move || {
+                let mut s = green::net::TcpStream::connect(addr).unwrap();
+                for i in 0..50u8 {
+                    let msg = [c, i, c ^ i, 7, 8, 9, 10, 11];
+                    s.write_all(&msg).unwrap();
+                    let mut back = [0u8; 8];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, msg);
+                }
+            })
+        })
+        .collect();
+    green::sleep(ms(1));
+    let dump = green::debug::format_greenthreads();
+    for c in clients {
+        c.join().unwrap();
+    }
+    server.join().unwrap();
+    dump
+}
+
+/// Same seed, same run, over loopback TCP on a loaded machine: 20 runs of one seed of a TCP
+/// echo with short reads, spurious readiness and shuffling, with four busy processes (twice the
+/// cores) running meanwhile, give identical fault logs, switch traces and dumps.
+#[test]
+fn replay_over_loopback_tcp_is_exact_on_a_loaded_machine() {
+    let _load = Load::start(4);
+    let h = Harness::with_config(Config::hermetic()).seed(17).density(0.3).shuffle(true).faults(&[
+        Fault::Short,
+        Fault::Spurious,
+        Fault::Delayed,
+        Fault::Eintr,
+    ]);
+    let mut first = None;
+    for run in 0..20 {
+        let (report, dump) = h.try_run(tcp_echo_scenario);
+        let dump = dump.unwrap_or_else(|p| std::panic::resume_unwind(p));
+        assert!(report.exact, "a run whose sockets all talk to each other is exact");
+        let this = (report.faults.iter().map(ToString::to_string).collect::<Vec<_>>(), report.trace.clone(), dump);
+        match &first {
+            None => first = Some(this),
+            Some(f) => {
+                if f.0 != this.0 {
+                    let i = f.0.iter().zip(&this.0).position(|(a, b)| a != b).unwrap_or(f.0.len().min(this.0.len()));
+                    panic!(
+                        "run {run}: the fault logs differ at entry {i} of {}/{}: {:?} vs {:?}",
+                        f.0.len(),
+                        this.0.len(),
+                        &f.0[i.saturating_sub(3)..(i + 3).min(f.0.len())],
+                        &this.0[i.saturating_sub(3)..(i + 3).min(this.0.len())]
+                    );
+                }
+                assert_eq!(f.1, this.1, "run {run}: the switch traces differ");
+                assert_eq!(f.2, this.2, "run {run}: the dumps differ");
+            }
+        }
+    }
+}

@@ -17,8 +17,31 @@
 //!   it hit;
 //! * the **detectors**: blocking detection, leaks, unobserved panics, invariant violations.
 //!
-//! Every perturbation draws from one [`Tape`]: 0 means "none here", an exhausted tape reads as 0,
-//! so proptest's shrinking gives fewer and smaller faults. A failing run prints one replay line.
+//! Every perturbation draws from one [`Tape`]: 0 means "none here"; a seed drives the whole run
+//! and an explicit tape (what proptest and shrinking produce) reads as 0 after its end, so
+//! shrinking gives fewer and smaller faults. Draws are made per operation the program performs
+//! (a read, a write, a wait, a timer, a spawn), never per poll event, so they do not depend on
+//! how the kernel batches readiness. A failing run prints one replay line.
+//!
+//! # Which fault reaches which file
+//!
+//! A fault is injected only where the kernel could return it ([`Fault::applies_to`]):
+//!
+//! | fault | TCP stream | Unix stream | pipe | TCP/Unix listener | UDP/Unix datagram | raw fd (`trampoline`) |
+//! |---|---|---|---|---|---|---|
+//! | `Eintr`, `WouldBlock` | read, write | read, write | read, write | accept | send, recv | — |
+//! | `Short` | read, write | read, write | read, write | — | — | — |
+//! | `Reset` (stays in force) | read, write | — | — | — | — | — |
+//! | `BrokenPipe` (stays in force) | write | write | write | — | — | — |
+//! | `Refused` | connect | — | — | — | — | — |
+//! | `Spurious`, `Delayed`, `Closed` | wait | wait | wait | wait | wait | wait |
+//!
+//! # Exactness
+//!
+//! Same tape, same run: the fault log, the switch trace and the dumps repeat exactly for a hub
+//! under the virtual clock whose sockets talk to each other. Traffic with other processes (or
+//! other threads' hubs) arrives when the kernel delivers it, so such a run replays its faults
+//! and decisions but not necessarily its interleaving.
 //!
 //! ```
 //! use std::time::Duration;
@@ -31,18 +54,21 @@
 //!
 //! # Debugging a failing test
 //!
-//! 1. The failure ends with a line `replay: GREEN_TAPE=<hex> cargo test <name> -- --exact`: run it
-//!    to get the same run again (same tape, same virtual clock, same order, same faults).
-//! 2. The report lists the faults injected (`fault Short(3) on Read of fd#2 by #4`, ...), the
-//!    blocking reports, leaks, unobserved panics and invariant violations.
+//! 1. The failure ends with a line `replay: GREEN_SEED=<n> ... cargo test <name> -- --exact` (or
+//!    `GREEN_TAPE=<hex>` for an explicit tape): run it to get the same run again (same tape, same
+//!    virtual clock, same order, same faults). The environment wins over the test's builder
+//!    calls, so this works for `Harness::new().seed(1)` tests too.
+//! 2. The report lists the faults injected ([`FaultEvent`]s: `fault Short(3) on Read of fd#2 by
+//!    #4`, ...), the blocking reports, leaks, unobserved panics and invariant violations.
 //! 3. Add `green::debug::format_greenthreads()`, `format_hub_timers()` and
 //!    `format_hub_listeners()` dumps where the body waits (with `hub_timer_stacks(true)` for
 //!    creation stacks); under the virtual clock they are deterministic.
 //! 4. [`Harness::check_determinism`] runs a tape twice and shows the first switch where the runs
 //!    differ, when code depends on something outside the tape (real time, thread scheduling).
-//! 5. Knobs come from the environment: `GREEN_SEED`, `GREEN_TAPE`, `GREEN_CLOCK`,
-//!    `GREEN_JITTER_MS`, `GREEN_SHUFFLE`, `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`
-//!    (see [`Config`]).
+//! 5. Knobs come from the environment: `GREEN_SEED`, `GREEN_TAPE`, `GREEN_TAPE_LEN`,
+//!    `GREEN_DENSITY`, `GREEN_CLOCK`, `GREEN_GRACE_MS`, `GREEN_JITTER_MS`, `GREEN_SHUFFLE`,
+//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS` (see [`Config`];
+//!    [`Config::hermetic`] ignores them).
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
@@ -114,6 +140,11 @@ pub struct Report {
     /// True when the run drew past the end of an explicit tape: the rest of the run was not
     /// perturbed (a longer tape, or a seed, perturbs it all).
     pub tape_exhausted: bool,
+    /// True when the run replays exactly from its tape: its sockets talked only to each other
+    /// and their loopback traffic settled before every poll. False when it talked to another
+    /// process (or another thread's hub): its faults and decisions replay, its interleaving may
+    /// not ([`green::hooks::replay_exact`]).
+    pub exact: bool,
     /// Perturbations applied, in order, each with the greenthread and fd it hit and the hub time.
     pub faults: Vec<FaultEvent>,
     /// Panics the hub caught in hub context, one line each.
@@ -520,6 +551,7 @@ impl Harness {
         let watchdog = Budget::start(c.budget, self.replay_line(&state.borrow().tape));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
         let leaks = green_detectors::check_leaks().err();
+        let exact = green::hooks::replay_exact();
         let switches = green::hub::switch_count();
         let timers_fired = green::hub::timers_fired();
         let invariant_violations = green::debug::take_invariant_violations();
@@ -555,6 +587,7 @@ impl Harness {
             }
         }
         let report = Report {
+            exact,
             draws: tape.used(),
             tape_exhausted: tape.exhausted(),
             tape,

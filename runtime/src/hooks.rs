@@ -380,6 +380,24 @@ pub fn now_ns() -> u64 {
     hub().now_ns()
 }
 
+/// Whether this hub's run so far can replay exactly: false once one of its TCP sockets talked
+/// to something outside the hub (another process, another thread's hub) or its loopback traffic
+/// did not settle in time (see the crate's `settle` module docs: before each poll the hub waits
+/// until the traffic its own sockets started has landed). Reset with the hub.
+///
+/// ```
+/// green::hooks::set_virtual_clock(true, std::time::Duration::from_millis(5));
+/// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let _c = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+/// let _s = l.accept().unwrap();
+/// assert!(green::hooks::replay_exact());
+/// green::hooks::set_virtual_clock(false, std::time::Duration::ZERO);
+/// ```
+pub fn replay_exact() -> bool {
+    let h = hub();
+    !h.settle.outside.get() && !h.settle.unsettled.get()
+}
+
 /// Records a timeline event when the timeline is on.
 pub(crate) fn record(e: impl FnOnce() -> TimelineEvent) {
     let h = hub();

@@ -104,6 +104,9 @@ pub(crate) struct Hub {
     /// The harness's perturbation state (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
     pub(crate) hooks: crate::hooks::Hooks,
+    /// Loopback traffic watched before each poll (see [`crate::settle`]).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) settle: crate::settle::Settle,
     /// What a blocking detector reads from another thread.
     pub(crate) probe: std::sync::Arc<crate::probe::Probe>,
     /// Called when an alarmed slice ends.
@@ -244,6 +247,8 @@ impl Hub {
             flags: debug::Flags::default(),
             #[cfg(feature = "test-hooks")]
             hooks: crate::hooks::Hooks::default(),
+            #[cfg(feature = "test-hooks")]
+            settle: crate::settle::Settle::default(),
             probe: std::sync::Arc::new(crate::probe::Probe::default()),
             slice_end_hook: RefCell::new(None),
             exceptions: RefCell::new(Vec::new()),
@@ -996,6 +1001,7 @@ impl Hub {
             self.hooks.timeline.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();
             self.hooks.ties.borrow_mut().clear();
+            self.settle.reset();
         }
         // Waiters leaked by teardown never decrement these: start from zero.
         self.listeners.set(0);

@@ -92,6 +92,8 @@ pub mod probe;
 pub mod process;
 pub mod queue;
 mod semaphore;
+#[cfg(feature = "test-hooks")]
+mod settle;
 pub(crate) mod sys;
 pub mod time;
 mod timeout;

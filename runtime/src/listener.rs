@@ -72,6 +72,17 @@ pub(crate) struct IoSource {
     /// An injected reset or broken pipe that stays in force (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
     pub(crate) broken: Cell<Option<io::ErrorKind>>,
+    /// Watched by [`crate::settle`]: it wrote and may have traffic in flight (`test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) dirty: Cell<bool>,
+    /// A listener's connections started by this hub's clients, not accepted yet (`test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) pending_accepts: Cell<usize>,
+    /// Its own address and its peer's, for [`crate::settle`] (`test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) local: Cell<Option<std::net::SocketAddr>>,
+    #[cfg(feature = "test-hooks")]
+    pub(crate) peer: Cell<Option<std::net::SocketAddr>>,
     readers: WaitQueue<()>,
     writers: WaitQueue<()>,
     /// Waiters woken by a readiness event that have not run yet: `[readers, writers]`.
@@ -186,6 +197,9 @@ impl Hub {
     /// Polls for at most `timeout` and wakes the waiters of every source that became ready;
     /// runs work posted from other threads.
     pub(crate) fn poll_io(&self, timeout: Option<Duration>) {
+        // Loopback traffic this hub started lands before readiness is looked at.
+        #[cfg(feature = "test-hooks")]
+        crate::settle::settle(self);
         let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
         let mut posted = false;
         let probe = self.probe.clone();
@@ -311,6 +325,14 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             allow_multiple: Cell::new(false),
             #[cfg(feature = "test-hooks")]
             broken: Cell::new(None),
+            #[cfg(feature = "test-hooks")]
+            dirty: Cell::new(false),
+            #[cfg(feature = "test-hooks")]
+            pending_accepts: Cell::new(0),
+            #[cfg(feature = "test-hooks")]
+            local: Cell::new(None),
+            #[cfg(feature = "test-hooks")]
+            peer: Cell::new(None),
             readers: WaitQueue::default(),
             writers: WaitQueue::default(),
             woken: [Cell::new(0), Cell::new(0)],
@@ -332,6 +354,8 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
     if let Some(old) = obsolete {
         mark_closed(&old);
     }
+    #[cfg(feature = "test-hooks")]
+    crate::settle::registered(h, &src);
     Ok(src)
 }
 
@@ -357,6 +381,8 @@ pub(crate) fn deregister(src: &Rc<IoSource>) {
         return;
     }
     let h = hub();
+    #[cfg(feature = "test-hooks")]
+    crate::settle::closing(h, src, true);
     let _ = h.with_reactor(|r| {
         if r.by_fd.get(&src.fd).is_some_and(|s| Rc::ptr_eq(s, src)) {
             r.by_fd.remove(&src.fd);

@@ -227,7 +227,13 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 }
             };
             match r {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    #[cfg(feature = "test-hooks")]
+                    if i == Interest::Write {
+                        crate::settle::wrote(crate::hub::hub(), &self.src);
+                    }
+                    return Ok(v);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.src.clear(i);
                     let left = deadline.map(|d| d.saturating_duration_since(crate::hub::hub().now()));

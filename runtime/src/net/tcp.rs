@@ -74,6 +74,8 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, a) =
             self.sock.op(Interest::Read, None, ("TcpListener::accept", Location::caller()), |l, _| l.accept())?;
+        #[cfg(feature = "test-hooks")]
+        crate::settle::accepted(&self.sock.src);
         Ok((TcpStream { sock: Socket::new(s, "tcp stream", Location::caller())? }, a))
     }
 
@@ -215,7 +217,14 @@ impl TcpStream {
             }
         }
         let s = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?, "tcp stream", site)? };
-        s.sock.await_connected(deadline(timeout), ("TcpStream::connect", site))?;
+        #[cfg(feature = "test-hooks")]
+        crate::settle::connecting(crate::hub::hub(), &s.sock.src, &addr);
+        let r = s.sock.await_connected(deadline(timeout), ("TcpStream::connect", site));
+        #[cfg(feature = "test-hooks")]
+        if r.is_err() {
+            crate::settle::connect_failed(crate::hub::hub(), &addr);
+        }
+        r?;
         Ok(s)
     }
 
@@ -263,6 +272,10 @@ impl TcpStream {
     /// s.shutdown(std::net::Shutdown::Both).unwrap();
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        #[cfg(feature = "test-hooks")]
+        if how != Shutdown::Read {
+            crate::settle::closing(crate::hub::hub(), &self.sock.src, false);
+        }
         self.sock.with(|s| s.shutdown(how))
     }
 

@@ -17,7 +17,10 @@
 //! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`) and the identity of
 //!   the file it refers to (`fstat(2)`), for `trampoline`.
-//! * [`thread`]: whether the calling thread is the process's main thread.
+//! * [`settle`] (feature `test-hooks`): a TCP socket's `TCP_INFO` and addresses, to settle
+//!   loopback traffic before the hub decides anything that depends on readiness.
+//! * [`thread`]: whether the calling thread is the process's main thread, and freeing its hub at
+//!   its exit.
 //! * [`wait`]: waiting for a child's exit without reaping it (`waitid` with `WNOWAIT`).
 //!
 //! Ground rules: nothing here allocates on a hot path, nothing here is reachable from another OS
@@ -27,6 +30,8 @@
 pub(crate) mod clock;
 pub(crate) mod fork;
 pub(crate) mod poll;
+#[cfg(feature = "test-hooks")]
+pub(crate) mod settle;
 pub(crate) mod stack;
 pub(crate) mod switch;
 pub(crate) mod thread;
