@@ -356,3 +356,32 @@ fn replay_over_loopback_tcp_is_exact_on_a_loaded_machine() {
         }
     }
 }
+
+/// When every fd waiter's peer is a socket of the same hub, nothing can arrive from outside: the
+/// virtual clock jumps without a real-time grace (a thousand virtual sleeps next to a parked
+/// loopback reader take far less than the thousand 5 ms graces they used to).
+#[test]
+fn the_virtual_clock_jumps_without_grace_when_every_peer_is_in_the_hub() {
+    let t0 = Instant::now();
+    let report = Harness::with_config(Config::hermetic()).run(|| {
+        let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        drop(l);
+        let reader = green::spawn(move || {
+            let mut s = s;
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+            b[0]
+        });
+        for _ in 0..1_000 {
+            green::sleep(ms(1));
+        }
+        let mut c = c;
+        c.write_all(&[42]).unwrap();
+        assert_eq!(reader.join().unwrap(), 42);
+    });
+    assert!(report.exact);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_millis(2_500), "{took:?} (with a 5 ms grace per jump: over 5 s)");
+}

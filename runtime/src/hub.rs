@@ -534,7 +534,9 @@ impl Hub {
     }
 
     /// Under the virtual clock: jump to the next deadline when nothing outside can happen (after a
-    /// real-time grace when greenthreads wait on fds); a `tpool` job in flight holds time still.
+    /// real-time grace when greenthreads wait on fds that may hear from outside the hub; none
+    /// when every fd waiter's peer is a socket of this hub); a `tpool` job in flight holds time
+    /// still.
     #[cfg(feature = "test-hooks")]
     fn wait_virtual(&self, now: u64, timeout: Option<Duration>) {
         let Some(t) = timeout else {
@@ -549,7 +551,10 @@ impl Hub {
         }
         if self.listeners.get() > 0 {
             let before = self.timers.borrow().ready.len();
-            self.poll_io(Some(self.hooks.grace.get().min(t)));
+            // Every fd waiter talks to a socket of this hub: once its traffic settled (the poll
+            // settles first), nothing can come from outside, so no real-time grace.
+            let grace = if crate::settle::closed_world(self) { Duration::ZERO } else { self.hooks.grace.get() };
+            self.poll_io(Some(grace.min(t)));
             if self.timers.borrow().ready.len() > before {
                 return; // an fd became ready: no jump
             }

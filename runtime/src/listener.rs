@@ -404,6 +404,12 @@ fn timeout_error(after: Duration) -> io::Error {
 }
 
 impl IoSource {
+    /// Whether greenthreads are parked waiting on it.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn has_waiters(&self) -> bool {
+        !self.readers.is_empty() || !self.writers.is_empty()
+    }
+
     fn queue(&self, i: Interest) -> &WaitQueue<()> {
         match i {
             Interest::Read => &self.readers,

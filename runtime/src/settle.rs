@@ -185,6 +185,23 @@ pub(crate) fn closing(h: &Hub, src: &Rc<IoSource>, closing_for_good: bool) {
     }
 }
 
+/// True when every greenthread parked on an fd waits on a TCP stream whose peer is a socket of
+/// this hub: once the traffic has settled nothing can arrive from outside, so the virtual clock
+/// may jump at once instead of after a real-time grace.
+pub(crate) fn closed_world(h: &Hub) -> bool {
+    let sources = match h.reactor.try_borrow() {
+        Ok(r) => r.as_ref().map(|r| r.sources()).unwrap_or_default(),
+        Err(_) => return false,
+    };
+    sources.iter().filter(|s| s.has_waiters() && !s.closed.get()).all(|s| {
+        s.kind == "tcp stream"
+            && match (s.local.get(), s.peer.get()) {
+                (Some(l), Some(p)) => stream_at(h, p, l).is_some(),
+                _ => false,
+            }
+    })
+}
+
 /// Waits (bounded) until the traffic this hub's sockets started has landed; see the module docs.
 pub(crate) fn settle(h: &Hub) {
     let s = &h.settle;
