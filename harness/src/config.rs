@@ -28,6 +28,18 @@ pub const GRACE_ENV: &str = "GREEN_GRACE_MS";
 pub const DENSITY_ENV: &str = "GREEN_DENSITY";
 /// Environment variable: a seeded tape reads as 0 after this many draws (default: never).
 pub const TAPE_LEN_ENV: &str = "GREEN_TAPE_LEN";
+/// Environment variable: turns every harness test into a search (`1000` runs or `30s`).
+pub const EXPLORE_ENV: &str = "GREEN_EXPLORE";
+/// Environment variable: the search strategy (`random`, `pct:<depth>`, `swarm`, `guided`,
+/// `portfolio`; default `portfolio`). For a single run only `pct:<depth>` changes it.
+pub const STRATEGY_ENV: &str = "GREEN_STRATEGY";
+/// Environment variable: the threads a search runs on (default: the core count).
+pub const THREADS_ENV: &str = "GREEN_EXPLORE_THREADS";
+/// Environment variable: `k/N`, the search takes run indices `k, k+N, k+2N, ...`.
+pub const PARTITION_ENV: &str = "GREEN_PARTITION";
+/// Environment variable: `1` replays one run from the environment's tape or seed instead of
+/// searching (what a search's replay lines set).
+pub const REPLAY_ENV: &str = "GREEN_REPLAY";
 
 /// A listener fault the harness may inject (DESIGN §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +187,16 @@ pub struct Config {
     pub blocking: Option<Duration>,
     /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default 60 s).
     pub budget: Duration,
+    /// The search strategy (`GREEN_STRATEGY`; default [`Strategy::Portfolio`](crate::Strategy)).
+    pub strategy: crate::Strategy,
+    /// Makes `Harness::run` a search (`GREEN_EXPLORE`; default `None`: one run).
+    pub explore: Option<crate::Search>,
+    /// Threads a search runs on (`GREEN_EXPLORE_THREADS`; default the core count).
+    pub threads: usize,
+    /// `(k, N)`: the search takes run indices `k, k+N, ...` (`GREEN_PARTITION`; default `(0, 1)`).
+    pub partition: (u64, u64),
+    /// Replay one run instead of searching (`GREEN_REPLAY=1`).
+    pub replay: bool,
     /// Which knobs the environment set (they win over the builder's).
     pub(crate) from_env: FromEnv,
 }
@@ -192,6 +214,8 @@ pub(crate) struct FromEnv {
     pub(crate) faults: bool,
     pub(crate) blocking: bool,
     pub(crate) budget: bool,
+    pub(crate) strategy: bool,
+    pub(crate) explore: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -223,6 +247,11 @@ impl Config {
             faults: Vec::new(),
             blocking: None,
             budget: Duration::from_secs(60),
+            strategy: crate::Strategy::Portfolio,
+            explore: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            partition: (0, 1),
+            replay: false,
             from_env: FromEnv::default(),
         }
     }
@@ -304,6 +333,31 @@ impl Default for Config {
         if let Some(b) = ms(BUDGET_ENV) {
             (c.budget, f.budget) = (b, true);
         }
+        if let Some(v) = env(STRATEGY_ENV) {
+            c.strategy = crate::Strategy::parse(&v)
+                .unwrap_or_else(|| invalid(STRATEGY_ENV, &v, "random, pct:<depth>, swarm, guided or portfolio"));
+            f.strategy = true;
+        }
+        if let Some(v) = env(EXPLORE_ENV) {
+            c.explore = Some(
+                crate::Search::parse(&v)
+                    .unwrap_or_else(|| invalid(EXPLORE_ENV, &v, "a number of runs, or 30s / 500ms")),
+            );
+            f.explore = true;
+        }
+        if let Some(v) = env(THREADS_ENV) {
+            c.threads = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| invalid(THREADS_ENV, &v, "a number of threads (1 or more)"));
+        }
+        if let Some(v) = env(PARTITION_ENV) {
+            c.partition =
+                crate::explore::parse_partition(&v).unwrap_or_else(|| invalid(PARTITION_ENV, &v, "k/N with k < N"));
+        }
+        c.replay = env(REPLAY_ENV).is_some_and(|v| v == "1" || v == "true");
         c.from_env = f;
         c
     }

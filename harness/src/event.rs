@@ -54,6 +54,12 @@ pub enum Perturbation {
     },
     /// The tie-break of a greenthread's timers among equal deadlines.
     TieBreak(u8),
+    /// PCT: the highest-priority ready greenthread dropped below every other at this
+    /// scheduling step.
+    PriorityChange {
+        /// The step.
+        step: u32,
+    },
     /// Two independent ready entries swapped.
     Shuffle {
         /// The slot drawn for.
@@ -75,6 +81,9 @@ impl fmt::Display for FaultEvent {
             Perturbation::Jitter { extra } => write!(f, "jitter +{}us on a timer of #{gt}", extra.as_micros()),
             Perturbation::TieBreak(b) => write!(f, "tie-break {b} for the timers of #{gt}"),
             Perturbation::Shuffle { slot, with } => write!(f, "shuffle: ready slot {slot} swapped with {with}"),
+            Perturbation::PriorityChange { step } => {
+                write!(f, "pct: #{gt} drops to the lowest priority at step {step}")
+            }
         }
     }
 }

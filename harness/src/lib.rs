@@ -74,6 +74,7 @@
 
 mod config;
 mod event;
+mod explore;
 mod perturb;
 pub mod snapshot;
 pub mod strategy;
@@ -90,7 +91,9 @@ pub use crate::config::{
     Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
     SHUFFLE_ENV, TAPE_ENV, TAPE_LEN_ENV,
 };
+pub use crate::config::{EXPLORE_ENV, PARTITION_ENV, REPLAY_ENV, STRATEGY_ENV, THREADS_ENV};
 pub use crate::event::{FaultEvent, FdKind, IoFault, IoOp, Perturbation};
+pub use crate::explore::{current_run, parse_partition, Exploration, Failure, Search, Strategy, LANES};
 pub use crate::tape::Tape;
 pub use green_detectors::BlockingReport;
 
@@ -174,6 +177,19 @@ pub struct Harness {
     blocking_mode: green_detectors::Mode,
     fail_on_exceptions: bool,
     fail_on_leaks: bool,
+    keep_going: bool,
+    /// Runs of a search: panics are not printed (the search reports what it found).
+    quiet: bool,
+    /// Record the hub's behaviour signal (coverage-guided runs).
+    coverage: bool,
+}
+
+/// What a run left besides its report (for searches).
+#[derive(Default)]
+struct Extras {
+    coverage: std::collections::HashSet<u64>,
+    /// The last panic's message and location (quiet runs).
+    panic: Option<(String, String)>,
 }
 
 impl Default for Harness {
@@ -184,6 +200,9 @@ impl Default for Harness {
             blocking_mode: green_detectors::Mode::Collect,
             fail_on_exceptions: true,
             fail_on_leaks: true,
+            keep_going: false,
+            quiet: false,
+            coverage: false,
         }
     }
 }
@@ -413,6 +432,133 @@ impl Harness {
         self
     }
 
+    /// The strategy of searches (unless `GREEN_STRATEGY` is set). A single run uses only
+    /// [`Strategy::Pct`] (priority scheduling); the others choose tapes and knobs across runs.
+    ///
+    /// ```
+    /// use green_harness::{Harness, Strategy};
+    /// let x = Harness::new().strategy(Strategy::Random).explore(20, || {
+    ///     let a = green::spawn(|| 1);
+    ///     assert_eq!(a.join().unwrap(), 1);
+    /// });
+    /// assert_eq!((x.runs, x.failures.len()), (20, 0));
+    /// ```
+    pub fn strategy(mut self, s: Strategy) -> Self {
+        if !self.config.from_env.strategy {
+            self.config.strategy = s;
+        }
+        self
+    }
+
+    /// The threads a search runs on (default the core count; `GREEN_EXPLORE_THREADS`).
+    ///
+    /// ```
+    /// let x = green_harness::Harness::new().threads(1).explore(4, || ());
+    /// assert_eq!(x.runs, 4);
+    /// ```
+    pub fn threads(mut self, n: usize) -> Self {
+        if std::env::var_os(THREADS_ENV).is_none() {
+            self.config.threads = n.max(1);
+        }
+        self
+    }
+
+    /// With `keep_going`, a search does not stop at its first failure: it collects every
+    /// distinct one (by message and site).
+    ///
+    /// ```
+    /// let h = green_harness::Harness::new().keep_going(true);
+    /// let x = h.try_explore(green_harness::Search::Runs(10), || ());
+    /// assert!(x.failures.is_empty());
+    /// ```
+    pub fn keep_going(mut self, on: bool) -> Self {
+        self.keep_going = on;
+        self
+    }
+
+    /// Makes [`run`](Harness::run) a search (what `GREEN_EXPLORE` and the attribute's
+    /// `explore = N` do), unless `GREEN_EXPLORE` is set.
+    ///
+    /// ```
+    /// use green_harness::{Harness, Search};
+    /// Harness::new().search(Search::Runs(5)).run(|| green::sleep(std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn search(mut self, s: Search) -> Self {
+        if !self.config.from_env.explore {
+            self.config.explore = Some(s);
+        }
+        self
+    }
+
+    /// Searches `runs` runs of `body` (one fresh hub per run, one per OS thread on every core,
+    /// each run's tape derived from the base seed and its index, chosen by the
+    /// [`strategy`](Harness::strategy)) and stops at the first failure.
+    ///
+    /// # Panics
+    ///
+    /// On a failure: with the failure, the found and the shrunk replay lines. With
+    /// `GREEN_REPLAY=1` in the environment it makes the one run the environment describes.
+    ///
+    /// ```
+    /// let x = green_harness::Harness::new().explore(50, || {
+    ///     let q = green::Queue::new();
+    ///     let q2 = q.clone();
+    ///     let p = green::spawn(move || q2.put(1));
+    ///     assert_eq!(q.get(), 1);
+    ///     p.join().unwrap();
+    /// });
+    /// assert_eq!(x.runs, 50);
+    /// ```
+    pub fn explore<R>(&self, runs: u64, body: impl Fn() -> R + Sync) -> Exploration {
+        self.explore_search(Search::Runs(runs), &|| {
+            body();
+        })
+    }
+
+    /// [`explore`](Harness::explore) for a wall-clock duration.
+    ///
+    /// ```
+    /// let x = green_harness::Harness::new().explore_for(std::time::Duration::from_millis(200), || ());
+    /// assert!(x.runs > 0);
+    /// ```
+    pub fn explore_for<R>(&self, d: std::time::Duration, body: impl Fn() -> R + Sync) -> Exploration {
+        self.explore_search(Search::For(d), &|| {
+            body();
+        })
+    }
+
+    /// Searches like [`explore`](Harness::explore) but never panics: the failures are in the
+    /// returned [`Exploration`].
+    ///
+    /// ```
+    /// use green_harness::{Harness, Search};
+    /// let x = Harness::new().try_explore(Search::Runs(10), || panic!("always"));
+    /// let f = x.first_failure().unwrap();
+    /// assert_eq!((f.run, f.message.as_str()), (0, "always"));
+    /// assert!(f.shrunk_line.contains("GREEN_REPLAY=1 "));
+    /// ```
+    pub fn try_explore<R>(&self, search: Search, body: impl Fn() -> R + Sync) -> Exploration {
+        self.search_parallel(search, &|| {
+            body();
+        })
+        .exploration
+    }
+
+    fn explore_search(&self, search: Search, body: &(dyn Fn() + Sync)) -> Exploration {
+        if self.config.replay {
+            self.run(body);
+            return Exploration {
+                runs: 1,
+                elapsed: std::time::Duration::ZERO,
+                strategy: self.config.strategy,
+                failures: Vec::new(),
+            };
+        }
+        let found = self.search_parallel(search, body);
+        self.fail_search(&found);
+        found.exploration
+    }
+
     /// The tape this harness will use.
     fn the_tape(&self) -> Tape {
         self.config.the_tape()
@@ -465,6 +611,12 @@ impl Harness {
         if let Some(b) = c.blocking {
             env.push_str(&format!(" GREEN_BLOCKING_MS={}", b.as_millis()));
         }
+        if let Strategy::Pct { depth } = c.strategy {
+            env.push_str(&format!(" GREEN_STRATEGY=pct:{depth}"));
+        }
+        if c.replay {
+            env.insert_str(0, "GREEN_REPLAY=1 ");
+        }
         format!("replay: {env} cargo test{test}")
     }
 
@@ -481,14 +633,36 @@ impl Harness {
     /// let r = green_harness::Harness::new().run(|| green::spawn(|| 1).wait().unwrap());
     /// assert!(r.switches >= 1);
     /// ```
-    pub fn run<R>(&self, body: impl FnOnce() -> R) -> Report {
-        let (report, outcome) = self.run_inner(self.the_tape(), body);
+    pub fn run<R>(&self, body: impl Fn() -> R) -> Report {
+        if let (Some(search), false) = (self.config.explore, self.config.replay) {
+            // `GREEN_EXPLORE` (or `.search`): the test becomes a search, on this thread.
+            let x = self.search_local(search, &|| {
+                body();
+            });
+            self.fail_search(&x);
+            return x.first_report.unwrap_or_default();
+        }
+        let (report, outcome) = self.run_inner(self.the_tape(), body, &mut Extras::default());
         if let Err(p) = outcome {
             eprintln!("{}", self.replay_line(&report.tape));
             std::panic::resume_unwind(p);
         }
         self.judge(&report);
         report
+    }
+
+    /// Runs a test function: a search over every core when one is asked for (`GREEN_EXPLORE`,
+    /// `explore = N`), one run otherwise. What `#[green_harness::test]` calls.
+    #[doc(hidden)]
+    pub fn __run_fn<R: TestOutcome + 'static>(&self, body: fn() -> R) -> R {
+        if let (Some(search), false) = (self.config.explore, self.config.replay) {
+            let x = self.search_parallel(search, &|| body().check());
+            self.fail_search(&x);
+            return R::passed();
+        }
+        let out = std::cell::RefCell::new(None);
+        self.run(|| *out.borrow_mut() = Some(body()));
+        out.into_inner().expect("green-harness: the test body returned")
     }
 
     /// Runs `body` like [`run`](Harness::run) but returns the body's panic as `Err` (with the
@@ -500,42 +674,66 @@ impl Harness {
     /// assert!(report.leaks.is_none());
     /// ```
     pub fn try_run<R>(&self, body: impl FnOnce() -> R) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
-        self.run_inner(self.the_tape(), body)
+        self.run_inner(self.the_tape(), body, &mut Extras::default())
     }
 
     fn judge(&self, report: &Report) {
-        let replay = self.replay_line(&report.tape);
-        if self.fail_on_exceptions && !report.exceptions.is_empty() {
-            panic!(
-                "green-harness: the hub caught {} panic(s):\n{}\n{replay}",
-                report.exceptions.len(),
-                report.exceptions.join("\n")
-            );
-        }
-        if self.fail_on_leaks {
-            if let Some(l) = &report.leaks {
-                panic!("green-harness: {l}\n{replay}");
-            }
-        }
-        if !report.invariant_violations.is_empty() {
-            panic!("green-harness: invariant violations:\n{}\n{replay}", report.invariant_violations.join("\n"));
-        }
-        if self.fail_on_exceptions && !report.unobserved_panics.is_empty() {
-            panic!("green-harness: {}\n{replay}", report.unobserved_panics.join("\n"));
+        if let Some(v) = self.verdict(report) {
+            panic!("{v}\n{}", self.replay_line(&report.tape));
         }
     }
 
-    fn run_inner<R>(&self, tape: Tape, body: impl FnOnce() -> R) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
+    /// Why a run whose body returned failed (hub-context panics, leaks, invariant violations,
+    /// unobserved panics), if it did.
+    fn verdict(&self, report: &Report) -> Option<String> {
+        if self.fail_on_exceptions && !report.exceptions.is_empty() {
+            return Some(format!(
+                "green-harness: the hub caught {} panic(s):\n{}",
+                report.exceptions.len(),
+                report.exceptions.join("\n")
+            ));
+        }
+        if self.fail_on_leaks {
+            if let Some(l) = &report.leaks {
+                return Some(format!("green-harness: {l}"));
+            }
+        }
+        if !report.invariant_violations.is_empty() {
+            return Some(format!("green-harness: invariant violations:\n{}", report.invariant_violations.join("\n")));
+        }
+        if self.fail_on_exceptions && !report.unobserved_panics.is_empty() {
+            return Some(format!("green-harness: {}", report.unobserved_panics.join("\n")));
+        }
+        None
+    }
+
+    fn run_inner<R>(
+        &self,
+        tape: Tape,
+        body: impl FnOnce() -> R,
+        extras: &mut Extras,
+    ) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
         let _ = green::hub::shutdown();
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
         let c = &self.config;
         let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new() }));
+        let pct = match c.strategy {
+            Strategy::Pct { depth } => Some(perturb::Pct::new(depth)),
+            _ => None,
+        };
         green::hooks::install(Some(Box::new(perturb::TapePerturb {
             state: state.clone(),
             jitter: c.jitter,
             shuffle: c.shuffle,
             faults: c.faults.clone(),
+            pct,
         })));
+        if self.quiet {
+            green::debug::hub_exceptions(false);
+        }
+        if self.coverage {
+            green::hooks::set_coverage(true);
+        }
         if c.virtual_clock {
             green::hooks::set_virtual_clock(true, c.grace);
         }
@@ -552,6 +750,12 @@ impl Harness {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
         let leaks = green_detectors::check_leaks().err();
         let exact = green::hooks::replay_exact();
+        if self.coverage {
+            extras.coverage = green::hooks::take_coverage();
+        }
+        if self.quiet {
+            extras.panic = green::debug::take_last_panic();
+        }
         let switches = green::hub::switch_count();
         let timers_fired = green::hub::timers_fired();
         let invariant_violations = green::debug::take_invariant_violations();
@@ -616,8 +820,8 @@ impl Harness {
     /// .unwrap();
     /// ```
     pub fn check_determinism(&self, body: impl Fn()) -> Result<(), String> {
-        let (a, _) = self.run_inner(self.the_tape(), &body);
-        let (b, _) = self.run_inner(self.the_tape(), &body);
+        let (a, _) = self.run_inner(self.the_tape(), &body, &mut Extras::default());
+        let (b, _) = self.run_inner(self.the_tape(), &body, &mut Extras::default());
         if a.trace == b.trace && a.faults == b.faults {
             return Ok(());
         }
@@ -638,6 +842,32 @@ impl Harness {
             y.get(i),
             self.replay_line(&a.tape)
         ))
+    }
+}
+
+/// What a `#[green_harness::test]` function may return: `()` or `Result<(), E>` (an `Err`
+/// fails the run, as it fails a plain test).
+#[doc(hidden)]
+pub trait TestOutcome {
+    /// The outcome of a search that found nothing.
+    fn passed() -> Self;
+    /// Panics when the outcome is a failure.
+    fn check(self);
+}
+
+impl TestOutcome for () {
+    fn passed() {}
+    fn check(self) {}
+}
+
+impl<E: std::fmt::Debug> TestOutcome for Result<(), E> {
+    fn passed() -> Self {
+        Ok(())
+    }
+    fn check(self) {
+        if let Err(e) = self {
+            panic!("the test returned Err({e:?})");
+        }
     }
 }
 

@@ -22,6 +22,27 @@ pub(crate) struct TapePerturb {
     pub(crate) jitter: Duration,
     pub(crate) shuffle: bool,
     pub(crate) faults: Vec<Fault>,
+    /// Priority scheduling (PCT) instead of shuffling, when set.
+    pub(crate) pct: Option<Pct>,
+}
+
+/// Probabilistic concurrency testing's state: a priority per greenthread (drawn from the tape
+/// when first seen; 0 keeps queue order) and `depth - 1` change points, scheduling steps at which
+/// the highest-priority ready greenthread drops below every other.
+pub(crate) struct Pct {
+    pub(crate) depth: u8,
+    priorities: std::collections::HashMap<u64, i32>,
+    change_points: Option<Vec<u32>>,
+    step: u32,
+}
+
+/// Scheduling steps over which PCT's change points are spread.
+pub(crate) const PCT_STEPS: u32 = 256;
+
+impl Pct {
+    pub(crate) fn new(depth: u8) -> Pct {
+        Pct { depth: depth.max(1), priorities: Default::default(), change_points: None, step: 0 }
+    }
 }
 
 impl TapePerturb {
@@ -85,7 +106,43 @@ impl Perturb for TapePerturb {
     }
 
     fn shuffles(&self) -> bool {
-        self.shuffle
+        self.shuffle || self.pct.is_some()
+    }
+
+    fn order(&mut self, gts: &[u64]) -> Option<Vec<usize>> {
+        let mut pct = self.pct.take()?;
+        if pct.change_points.is_none() {
+            // d - 1 change points in 1..=PCT_STEPS (a zero draw places none).
+            let points = (1..pct.depth)
+                .filter_map(|_| {
+                    let hi = u32::from(self.draw());
+                    let lo = u32::from(self.draw());
+                    ((hi | lo) != 0).then(|| 1 + ((hi << 8) | lo) % PCT_STEPS)
+                })
+                .collect();
+            pct.change_points = Some(points);
+        }
+        pct.step += 1;
+        for &g in gts {
+            if let std::collections::hash_map::Entry::Vacant(e) = pct.priorities.entry(g) {
+                e.insert(i32::from(self.draw()));
+            }
+        }
+        let hits = pct.change_points.as_ref().map_or(0, |c| c.iter().filter(|&&s| s == pct.step).count());
+        for _ in 0..hits {
+            // The greenthread that would run first drops below every other.
+            let top = gts.iter().copied().max_by_key(|g| (pct.priorities[g], std::cmp::Reverse(*g)));
+            if let Some(top) = top {
+                let low = pct.priorities.values().copied().min().unwrap_or(0).min(0) - 1;
+                pct.priorities.insert(top, low);
+                self.log(Perturbation::PriorityChange { step: pct.step }, Some(top), None);
+            }
+        }
+        let mut order: Vec<usize> = (0..gts.len()).collect();
+        // Highest priority first; equal priorities keep their queue order.
+        order.sort_by_key(|&i| std::cmp::Reverse(pct.priorities[&gts[i]]));
+        self.pct = Some(pct);
+        Some(order)
     }
 
     fn pick(&mut self, n: usize) -> usize {

@@ -82,15 +82,32 @@ pub fn hub_listener_stacks(on: bool) {
 
 /// Whether this thread's hub prints the panics it catches: greenthread panics and panics in hub
 /// callbacks (on by default, as in eventlet). They are recorded either way (see
-/// [`hub_exception_log`]).
+/// [`hub_exception_log`]). Off, std's panic message (`thread '..' panicked at ..`) is not
+/// printed either for a panic on this thread; the last one is kept for [`take_last_panic`].
 ///
 /// ```
 /// green::debug::hub_exceptions(false);
 /// let _ = green::spawn(|| -> () { panic!("quiet") }).wait();
+/// assert_eq!(green::debug::take_last_panic().unwrap().0, "quiet");
 /// green::debug::hub_exceptions(true);
 /// ```
 pub fn hub_exceptions(on: bool) {
     hub().flags.exceptions.set(on);
+}
+
+/// The last panic on this thread that was not printed because [`hub_exceptions`] is off: its
+/// message and its location (`file:line:column`).
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// let _ = std::panic::catch_unwind(|| panic!("kept"));
+/// let (msg, at) = green::debug::take_last_panic().unwrap();
+/// assert_eq!(msg, "kept");
+/// assert!(at.contains(".rs:"));
+/// green::debug::hub_exceptions(true);
+/// ```
+pub fn take_last_panic() -> Option<(String, String)> {
+    hub().last_panic.take()
 }
 
 /// Whether a second simultaneous reader (or writer) of one fd is an error on this thread's hub

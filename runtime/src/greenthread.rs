@@ -335,6 +335,8 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
         // is parked (a parked unwind keeps the thread's panic count up).
         is_unwinding(h, gt);
     }
+    #[cfg(feature = "test-hooks")]
+    crate::hooks::note_park(h, gt.spawn_site, info.what, info.site);
     gt.state.set(State::Blocked);
     gt.wait.set(Some(info));
     let r = if gt.is_root { h.run_loop(gt, false) } else { gt.yielder.suspend() };
@@ -418,6 +420,9 @@ pub(crate) fn install_panic_hook() {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             crate::hub::mark_current_unwinding();
+            if crate::hub::panic_is_quiet(info) {
+                return;
+            }
             prev(info);
         }));
     });

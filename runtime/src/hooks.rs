@@ -150,6 +150,13 @@ pub trait Perturb {
     }
     /// An index in `0..n` (for shuffling independent ready greenthreads).
     fn pick(&mut self, n: usize) -> usize;
+    /// The order in which to run the independent ready greenthreads `gts` (ids, in queue order)
+    /// at this scheduling step: a permutation of `0..gts.len()` (`order[k]` is the index of the
+    /// entry that goes to place `k`), or `None` to shuffle with [`pick`](Perturb::pick). What
+    /// priority-based strategies (PCT) use. Called only when [`shuffles`](Perturb::shuffles).
+    fn order(&mut self, _gts: &[u64]) -> Option<Vec<usize>> {
+        None
+    }
     /// A fault for socket operation `op` on fd ordinal `fd` (of kind `kind`) by greenthread `gt`,
     /// if any.
     fn io_fault(&mut self, op: IoOp, fd: u64, kind: FdKind, gt: u64) -> Option<IoFault>;
@@ -228,6 +235,62 @@ pub(crate) struct Hooks {
     pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
     /// Per creator: its timers' tie-break.
     pub(crate) ties: RefCell<HashMap<u64, u8>>,
+    /// Behaviour seen so far (see [`set_coverage`]), when recording.
+    pub(crate) coverage: RefCell<Option<std::collections::HashSet<u64>>>,
+    pub(crate) covering: Cell<bool>,
+}
+
+/// Records (or stops recording) this hub's behaviour signal: one 64-bit hash per distinct
+/// (spawn site of a greenthread, site and kind of the green call it parks in) transition,
+/// cheap enough to take at every park. Coverage-guided searches keep the tapes that reach new
+/// ones.
+///
+/// ```
+/// green::hooks::set_coverage(true);
+/// green::spawn(|| green::sleep(std::time::Duration::from_millis(1))).wait().unwrap();
+/// assert!(!green::hooks::take_coverage().is_empty());
+/// green::hooks::set_coverage(false);
+/// ```
+pub fn set_coverage(on: bool) {
+    let h = hub();
+    h.hooks.covering.set(on);
+    *h.hooks.coverage.borrow_mut() = on.then(std::collections::HashSet::new);
+}
+
+/// Takes the transitions recorded so far (see [`set_coverage`]).
+///
+/// ```
+/// assert!(green::hooks::take_coverage().is_empty());
+/// ```
+pub fn take_coverage() -> std::collections::HashSet<u64> {
+    hub().hooks.coverage.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+}
+
+/// Records a park of a greenthread spawned at `spawn` in a green call `what` at `wait`.
+#[inline]
+pub(crate) fn note_park(
+    h: &crate::hub::Hub,
+    spawn: &'static std::panic::Location<'static>,
+    what: &'static str,
+    wait: &'static std::panic::Location<'static>,
+) {
+    if !h.hooks.covering.get() {
+        return;
+    }
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [spawn.file(), what, wait.file()] {
+        for b in part.bytes() {
+            x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    for n in [spawn.line(), spawn.column(), wait.line(), wait.column()] {
+        x = (x ^ u64::from(n)).wrapping_mul(0x0100_0000_01b3);
+    }
+    if let Ok(mut c) = h.hooks.coverage.try_borrow_mut() {
+        if let Some(c) = c.as_mut() {
+            c.insert(x);
+        }
+    }
 }
 
 /// Installs (or with `None` removes) this hub's perturbation; returns the previous one.

@@ -94,6 +94,8 @@ pub(crate) struct Hub {
     /// ([`GtCore::unwinding`]): while none but the current one is, `thread::panicking()` speaks
     /// for the current one alone.
     pub(crate) unwinding: Cell<usize>,
+    /// The last panic not printed because `hub_exceptions` is off: (message, location).
+    pub(crate) last_panic: std::cell::RefCell<Option<(String, String)>>,
     /// Context switches into greenthreads (and back to the root).
     pub(crate) switches: Cell<u64>,
     /// Hub passes.
@@ -199,6 +201,27 @@ pub(crate) fn mark_current_unwinding() {
     }
 }
 
+/// Called by the runtime's panic hook: true (and the panic kept for `debug::take_last_panic`)
+/// when this thread's hub has `hub_exceptions` off, so std's message is not printed.
+pub(crate) fn panic_is_quiet(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let Some(h) = HUB.try_with(Cell::get).ok().flatten() else { return false };
+    if h.flags.exceptions.get() {
+        return false;
+    }
+    let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    };
+    let at = info.location().map_or_else(String::new, |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    if let Ok(mut p) = h.last_panic.try_borrow_mut() {
+        *p = Some((msg, at));
+    }
+    true
+}
+
 #[cold]
 /// In a forked child: the parent's hub (its greenthreads, timers, registrations) is leaked
 /// without unwinding; the next green call creates a fresh, empty hub.
@@ -241,6 +264,7 @@ impl Hub {
             external: Cell::new(0),
             tearing_down: Cell::new(false),
             unwinding: Cell::new(0),
+            last_panic: RefCell::new(None),
             switches: Cell::new(0),
             passes: Cell::new(0),
             timers_fired: Cell::new(0),
@@ -502,6 +526,15 @@ impl Hub {
                 self.deadlock(root);
             }
             Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
+            #[cfg(feature = "test-hooks")]
+            None if !self.tearing_down.get() && self.closed_world() => {
+                // Nothing outside can wake anything: whatever settled traffic made ready is all
+                // there will ever be.
+                self.poll_io(Some(Duration::ZERO));
+                if self.timers.borrow().ready.is_empty() {
+                    self.hang(root);
+                }
+            }
             t => self.wait_io(t),
         }
         #[cfg(feature = "test-hooks")]
@@ -576,8 +609,35 @@ impl Hub {
             return;
         }
         let mut timers = self.timers.borrow_mut();
-        let slots: Vec<usize> = (0..timers.ready.len()).filter(|&i| timers.is_independent(i)).collect();
+        let (slots, gts): (Vec<usize>, Vec<u64>) =
+            (0..timers.ready.len()).filter_map(|i| timers.independent_gt(i).map(|g| (i, g))).unzip();
         if slots.len() < 2 {
+            return;
+        }
+        // A whole order (priority scheduling), or a shuffle drawn slot by slot.
+        if let Some(order) = crate::hooks::with(|p| p.order(&gts)).flatten() {
+            let mut check = order.clone();
+            check.sort_unstable();
+            let is_permutation = check.iter().enumerate().all(|(i, &x)| i == x);
+            debug_assert!(is_permutation && order.len() == slots.len(), "Perturb::order must return a permutation");
+            if is_permutation && order.len() == slots.len() {
+                // Apply the permutation with swaps: `at[k]` is the original entry now at place
+                // k, `place[o]` the place of original entry o.
+                let n = slots.len();
+                let mut at: Vec<usize> = (0..n).collect();
+                let mut place: Vec<usize> = (0..n).collect();
+                for (k, &want) in order.iter().enumerate() {
+                    let want = want.min(n - 1);
+                    let from = place[want];
+                    if from != k {
+                        timers.ready.swap(slots[k], slots[from]);
+                        let displaced = at[k];
+                        at.swap(k, from);
+                        place[want] = k;
+                        place[displaced] = from;
+                    }
+                }
+            }
             return;
         }
         for k in (1..slots.len()).rev() {
@@ -855,6 +915,31 @@ impl Hub {
         let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
     }
 
+    /// Under the virtual clock, with no timer pending: every fd waiter talks to a socket of this
+    /// hub and nothing else can wake anything (no `tpool` job, no live handle). If once the
+    /// traffic settled no fd is ready, nothing can ever happen: a hang, decided exactly (a search
+    /// reports it as that run's failure instead of waiting for the budget).
+    #[cfg(feature = "test-hooks")]
+    fn closed_world(&self) -> bool {
+        self.hooks.virtual_ns.get().is_some()
+            && self.external.get() == 0
+            && !self.reactor.try_borrow().ok().and_then(|r| r.as_ref().map(|r| r.live_handles() > 0)).unwrap_or(true)
+            && crate::settle::closed_world(self)
+    }
+
+    /// See [`Hub::closed_world`].
+    #[cfg(feature = "test-hooks")]
+    #[cold]
+    fn hang(&self, root: &Rc<GtCore>) -> ! {
+        let dump = debug::format_greenthreads_of(self);
+        root.state.set(State::Running);
+        panic!(
+            "green: hang: every greenthread waits, on a socket whose peer is a socket of this hub or on \
+             another greenthread, no timer is pending and nothing is in flight, so nothing can ever \
+             wake anything. Wait reasons:\n{dump}"
+        );
+    }
+
     /// The root waits and nothing can wake anything.
     #[cold]
     fn deadlock(&self, root: &Rc<GtCore>) -> ! {
@@ -1006,6 +1091,8 @@ impl Hub {
             self.hooks.timeline.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();
             self.hooks.ties.borrow_mut().clear();
+            self.hooks.covering.set(false);
+            self.hooks.coverage.borrow_mut().take();
             self.settle.reset();
         }
         // Waiters leaked by teardown never decrement these: start from zero.

@@ -343,12 +343,17 @@ impl Timers {
     /// True when ready entry `i` is an independent greenthread's turn (a start or a `sleep(0)`
     /// yield) that a harness may reorder; hand-offs from primitives are not.
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn is_independent(&self, i: usize) -> bool {
+    /// The greenthread of ready entry `i` if it is independent of the others (a spawn's start, a
+    /// sleep's or a yield's wake-up, a wake-up by fd readiness: no FIFO promise orders it).
+    pub(crate) fn independent_gt(&self, i: usize) -> Option<u64> {
         match &self.ready[i] {
-            Ready::Wake(w) => w.why == "sleep",
-            Ready::Timer(k) => {
-                self.is_live(*k) && matches!(self.slab[k.idx as usize].action, Some(Action::Start { .. }))
-            }
+            Ready::Wake(w) if matches!(w.why, "sleep" | "fd readable" | "fd writable") => Some(w.gt.id),
+            Ready::Wake(_) => None,
+            Ready::Timer(k) if self.is_live(*k) => match &self.slab[k.idx as usize].action {
+                Some(Action::Start { gt, .. }) => Some(gt.id),
+                _ => None,
+            },
+            Ready::Timer(_) => None,
         }
     }
 

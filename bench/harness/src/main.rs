@@ -19,15 +19,15 @@ fn main() {
     let args = runner::args();
     let value = match args.workload.as_str() {
         "switch" => {
-            let mut value = 0.0;
+            let value = std::cell::Cell::new(0.0);
             let harness = green_harness::Harness::new().seed(1).jitter(Duration::ZERO).shuffle(false).faults(&[]);
             harness.run(|| {
-                value = rate(args.min_seconds, Clock::Wall, || {
+                value.set(rate(args.min_seconds, Clock::Wall, || {
                     ping_pong::ping_pong(SWITCH_BATCH);
                     SWITCH_BATCH
-                })
+                }))
             });
-            value
+            value.get()
         }
         // The same build without entering the harness: what `test-hooks` costs when compiled in.
         "switch_hooks_built" => rate(args.min_seconds, Clock::Wall, || {

@@ -13,7 +13,7 @@ use syn::{Expr, ExprArray, ItemFn, Lit, Meta, Token};
 
 /// The knobs the attribute takes, for error messages.
 const KNOBS: &str = "seed = N, shuffle, shuffle = bool, jitter_ms = N, faults = [Kind, ...], real_clock, \
-                     virtual_clock = bool, blocking_ms = N, budget_ms = N, allow_leaks";
+                     virtual_clock = bool, blocking_ms = N, budget_ms = N, allow_leaks, explore = N";
 
 /// Runs the test function's body under `green_harness::Harness`, as a `#[test]`.
 ///
@@ -84,6 +84,10 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> syn
                 calls.push(quote! { .blocking(#d) });
             }
             ("allow_leaks", Meta::Path(_)) => calls.push(quote! { .fail_on_leaks(false) }),
+            ("explore", Meta::NameValue(nv)) => {
+                let v = &nv.value;
+                calls.push(quote! { .search(::green_harness::Search::Runs(#v)) });
+            }
             ("budget_ms", Meta::NameValue(nv)) => {
                 let d = ms(&nv.value);
                 calls.push(quote! { .budget(#d) });
@@ -96,28 +100,25 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> syn
             }
         }
     }
-    // The environment's tape or seed wins over the attribute's seed, so that a failure's replay
-    // line (`GREEN_TAPE=... cargo test <name> -- --exact`) replays it.
-    let seed = seed.map(|s| {
-        quote! {
-            let __green_env_set = |name: &str| ::std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-            if !__green_env_set("GREEN_TAPE") && !__green_env_set("GREEN_SEED") {
-                __green_harness = __green_harness.seed(#s);
-            }
-        }
-    });
+    // The environment's tape or seed wins over the attribute's seed (the builder sees to it), so
+    // that a failure's replay line (`GREEN_SEED=... cargo test <name> -- --exact`) replays it.
+    if let Some(s) = seed {
+        calls.push(quote! { .seed(#s) });
+    }
     let ItemFn { attrs, vis, sig, block } = func;
-    let out = syn::Ident::new("__green_harness_out", Span::mixed_site());
+    let body = syn::Ident::new("__green_harness_body", Span::mixed_site());
+    let output = match &sig.output {
+        syn::ReturnType::Default => quote! { () },
+        syn::ReturnType::Type(_, t) => quote! { #t },
+    };
     Ok(quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis #sig {
-            #[allow(unused_mut)]
-            let mut __green_harness = ::green_harness::Harness::new() #(#calls)*;
-            #seed
-            let mut #out = ::core::option::Option::None;
-            __green_harness.run(|| #out = ::core::option::Option::Some((move || #block)()));
-            #out.expect("green-harness: the test body returned")
+            // The body as a function: a search runs it many times, on every core.
+            fn #body() -> #output #block
+            let __green_harness = ::green_harness::Harness::new() #(#calls)*;
+            __green_harness.__run_fn(#body)
         }
     })
 }

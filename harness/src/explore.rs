@@ -1,0 +1,653 @@
+//! Exploration: many runs, searched (DESIGN §6.1).
+//!
+//! [`Harness::explore`](crate::Harness::explore) runs a body over many runs, each a fresh hub
+//! with its own tape derived from (base seed, run index), chosen by a [`Strategy`]. Every decision
+//! of a run is drawn from its tape or written in its replay line, so any run of any strategy
+//! replays from that line alone.
+//!
+//! Ground rules:
+//!
+//! * Run indices are split into [`LANES`] lanes (position `p` of the search goes to lane
+//!   `p % LANES`); a lane runs its positions in order and keeps its own state (the `Guided`
+//!   corpus). Threads take whole lanes, so what a lane does never depends on the thread count,
+//!   and the reported failure is the one at the lowest position: the same base seed gives the
+//!   same outcome on 1 thread and on 16.
+//! * `GREEN_PARTITION=k/N` keeps the run indices `k, k+N, k+2N, ...`: N CI jobs search disjoint
+//!   parts of one space.
+//! * A failing tape is shrunk on the spot (zeroing, truncating, lowering bytes) while the failure
+//!   keeps its message and site, within a time bound.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::Fault;
+use crate::Tape;
+
+/// Lanes of a search (see the module docs).
+pub const LANES: u64 = 16;
+
+/// How a search chooses each run's perturbation (`GREEN_STRATEGY`: `random`, `pct:<depth>`,
+/// `swarm`, `guided`, `portfolio`).
+///
+/// ```
+/// use green_harness::Strategy;
+/// assert_eq!(Strategy::parse("pct:3"), Some(Strategy::Pct { depth: 3 }));
+/// assert_eq!(Strategy::Portfolio.to_string(), "portfolio");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Strategy {
+    /// A fresh seeded tape per run: per-decision draws, scheduling shuffled, the configured
+    /// faults and jitter.
+    Random,
+    /// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random distinct
+    /// priorities for greenthreads, `depth - 1` priority-change points at random scheduling
+    /// steps; the hub runs the highest-priority ready greenthread.
+    Pct {
+        /// The bug depth searched for (≥ 1).
+        depth: u8,
+    },
+    /// Swarm testing (Groce et al., ISSTA 2012): per run a random subset of the configured
+    /// fault kinds, jitter and shuffling is on, at a random density.
+    Swarm,
+    /// Coverage-guided: keeps the tapes that reached new behaviour (new (spawn site, wait site)
+    /// transitions, new fault kinds) and mutates them.
+    Guided,
+    /// The default: interleaves the others run by run.
+    #[default]
+    Portfolio,
+}
+
+impl Strategy {
+    /// Parses `GREEN_STRATEGY`'s syntax.
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Some(match s.trim() {
+            "random" => Strategy::Random,
+            "swarm" => Strategy::Swarm,
+            "guided" => Strategy::Guided,
+            "portfolio" => Strategy::Portfolio,
+            "pct" => Strategy::Pct { depth: 2 },
+            p => Strategy::Pct { depth: p.strip_prefix("pct:")?.parse().ok().filter(|d| *d >= 1)? },
+        })
+    }
+
+    /// The concrete strategy of run position `p` (a portfolio interleaves the others).
+    pub(crate) fn at(self, p: u64) -> Strategy {
+        match self {
+            Strategy::Portfolio => {
+                const CYCLE: [Strategy; 5] = [
+                    Strategy::Random,
+                    Strategy::Pct { depth: 2 },
+                    Strategy::Swarm,
+                    Strategy::Guided,
+                    Strategy::Pct { depth: 3 },
+                ];
+                CYCLE[(p % CYCLE.len() as u64) as usize]
+            }
+            s => s,
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::Random => f.write_str("random"),
+            Strategy::Pct { depth } => write!(f, "pct:{depth}"),
+            Strategy::Swarm => f.write_str("swarm"),
+            Strategy::Guided => f.write_str("guided"),
+            Strategy::Portfolio => f.write_str("portfolio"),
+        }
+    }
+}
+
+/// How long a search goes on (`GREEN_EXPLORE`: `1000` runs or `30s`).
+///
+/// ```
+/// use green_harness::Search;
+/// assert_eq!(Search::parse("1000"), Some(Search::Runs(1000)));
+/// assert_eq!(Search::parse("30s"), Some(Search::For(std::time::Duration::from_secs(30))));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// This many runs.
+    Runs(u64),
+    /// Runs until this much time passed.
+    For(Duration),
+}
+
+impl Search {
+    /// Parses `GREEN_EXPLORE`'s syntax: a number of runs, or a duration in `s` or `ms`.
+    pub fn parse(s: &str) -> Option<Search> {
+        let s = s.trim();
+        if let Some(ms) = s.strip_suffix("ms") {
+            return ms.trim().parse().ok().map(|n| Search::For(Duration::from_millis(n)));
+        }
+        if let Some(secs) = s.strip_suffix('s') {
+            return secs.trim().parse().ok().map(|n| Search::For(Duration::from_secs(n)));
+        }
+        s.parse().ok().map(Search::Runs)
+    }
+}
+
+/// One failure a search found.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The run index it was found at.
+    pub run: u64,
+    /// The strategy of that run.
+    pub strategy: Strategy,
+    /// The failure's message (a panic's message, or the harness's verdict).
+    pub message: String,
+    /// Where it panicked (`file:line:column`), when it was a panic.
+    pub site: Option<String>,
+    /// The tape of the run that found it.
+    pub found: Tape,
+    /// The tape after shrinking (it fails with the same message and site).
+    pub shrunk: Tape,
+    /// Bytes active (non-zero) in the found tape's drawn part and in the shrunk tape.
+    pub active: (usize, usize),
+    /// The replay line of the run that found it.
+    pub found_line: String,
+    /// The replay line of the shrunk tape.
+    pub shrunk_line: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "run {} ({}) failed: {}", self.run, self.strategy, self.message)?;
+        if let Some(site) = &self.site {
+            writeln!(f, "  at {site}")?;
+        }
+        writeln!(f, "found:  {}", self.found_line)?;
+        write!(f, "shrunk: {} (active bytes {} -> {})", self.shrunk_line, self.active.0, self.active.1)
+    }
+}
+
+/// What a search did.
+#[derive(Clone, Debug)]
+pub struct Exploration {
+    /// Runs up to the first failure (its index + 1 within the partition), or all runs made.
+    pub runs: u64,
+    /// Wall time of the search (shrinking included).
+    pub elapsed: Duration,
+    /// The strategy searched with.
+    pub strategy: Strategy,
+    /// The failures found: the first one (lowest run index), or with `keep_going` every distinct
+    /// one (by message and site), in run order.
+    pub failures: Vec<Failure>,
+}
+
+impl Exploration {
+    /// The first failure, if any.
+    pub fn first_failure(&self) -> Option<&Failure> {
+        self.failures.first()
+    }
+}
+
+thread_local! {
+    static CURRENT_RUN: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The index of the search run the calling thread is making (`None` outside a search): what a
+/// body can log to tell runs apart, and what partitions split.
+///
+/// ```
+/// use std::sync::Mutex;
+/// static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// green_harness::Harness::new().explore(8, || SEEN.lock().unwrap().push(green_harness::current_run().unwrap()));
+/// let mut seen = SEEN.lock().unwrap().clone();
+/// seen.sort();
+/// assert_eq!(seen, (0..8).collect::<Vec<_>>());
+/// assert_eq!(green_harness::current_run(), None);
+/// ```
+pub fn current_run() -> Option<u64> {
+    CURRENT_RUN.with(std::cell::Cell::get)
+}
+
+/// splitmix64: the run seeds and every decision of the search itself.
+pub(crate) fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The seed of run `index` of a search with base seed `base`.
+pub(crate) fn run_seed(base: u64, index: u64) -> u64 {
+    mix(base ^ mix(index.wrapping_add(0x5851_F42D_4C95_7F2D)))
+}
+
+/// A small deterministic generator for the search's own choices (never a thread RNG).
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+/// A swarm run's knobs: a subset of the configured fault kinds, jitter and shuffling, a density.
+pub(crate) fn swarm_knobs(seed: u64, faults: &[Fault], jitter: Duration) -> (Vec<Fault>, Duration, bool, f64) {
+    let mut r = Rng::new(seed ^ 0x5357_4152_4d00_0000);
+    let kinds: Vec<Fault> = faults.iter().copied().filter(|_| r.below(2) == 1).collect();
+    let jitter = if r.below(2) == 1 { jitter } else { Duration::ZERO };
+    let shuffle = r.below(4) != 0;
+    let density = [0.02, 0.05, 0.1, 0.3, 0.6][r.below(5) as usize];
+    (kinds, jitter, shuffle, density)
+}
+
+/// Mutates a corpus tape (coverage-guided search).
+pub(crate) fn mutate(base: &[u8], r: &mut Rng) -> Vec<u8> {
+    let mut t = base.to_vec();
+    if t.is_empty() {
+        t.push(0);
+    }
+    for _ in 0..1 + r.below(4) {
+        let i = r.below(t.len() as u64) as usize;
+        match r.below(6) {
+            0 => t[i] = 0,
+            1 => t[i] = 1 + r.below(255) as u8,
+            2 => t[i] = t[i].wrapping_add(1),
+            3 => t.insert(i, 1 + r.below(255) as u8),
+            4 if t.len() > 1 => {
+                t.remove(i);
+            }
+            _ => {
+                // Extend with a few random draws past the end.
+                for _ in 0..1 + r.below(16) {
+                    t.push(if r.below(4) == 0 { 1 + r.below(255) as u8 } else { 0 });
+                }
+            }
+        }
+    }
+    t
+}
+
+/// State shared by the lanes of one search.
+pub(crate) struct Shared {
+    /// The lowest failing position found so far (`u64::MAX`: none).
+    pub(crate) stop_at: AtomicU64,
+    /// Runs made so far.
+    pub(crate) made: AtomicU64,
+    pub(crate) next_lane: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Shared {
+        Shared { stop_at: AtomicU64::new(u64::MAX), made: AtomicU64::new(0), next_lane: AtomicUsize::new(0) }
+    }
+
+    pub(crate) fn found(&self, p: u64) {
+        self.stop_at.fetch_min(p, Ordering::SeqCst);
+    }
+}
+
+/// A coverage-guided lane's corpus.
+#[derive(Default)]
+pub(crate) struct Corpus {
+    pub(crate) tapes: Vec<Vec<u8>>,
+    pub(crate) seen: HashSet<u64>,
+}
+
+/// Parses `GREEN_PARTITION=k/N`.
+///
+/// ```
+/// assert_eq!(green_harness::parse_partition("1/4"), Some((1, 4)));
+/// assert_eq!(green_harness::parse_partition("4/4"), None);
+/// ```
+pub fn parse_partition(s: &str) -> Option<(u64, u64)> {
+    let (k, n) = s.trim().split_once('/')?;
+    let (k, n): (u64, u64) = (k.trim().parse().ok()?, n.trim().parse().ok()?);
+    (n > 0 && k < n).then_some((k, n))
+}
+
+/// The time shrinking may take (`GREEN_SHRINK_MS`, default 10 s).
+pub(crate) fn shrink_budget() -> Duration {
+    std::env::var("GREEN_SHRINK_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
+}
+
+/// Shrinks `bytes` while `still_fails` holds: truncation, zeroed chunks, lowered bytes.
+pub(crate) fn shrink(bytes: Vec<u8>, budget: Duration, mut still_fails: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
+    let start = Instant::now();
+    let mut best = bytes;
+    while best.last() == Some(&0) {
+        best.pop();
+    }
+    let mut improved = true;
+    while improved && start.elapsed() < budget {
+        improved = false;
+        // Truncate: keep a prefix.
+        let mut keep = best.len() / 2;
+        while keep < best.len() && start.elapsed() < budget {
+            let cand = best[..keep].to_vec();
+            if still_fails(&cand) {
+                best = cand;
+                improved = true;
+                keep = best.len() / 2;
+            } else {
+                keep += (best.len() - keep).div_ceil(2).max(1);
+            }
+        }
+        // Zero chunks, large to small.
+        let mut chunk = best.len().div_ceil(2).max(1);
+        loop {
+            let mut i = 0;
+            while i < best.len() && start.elapsed() < budget {
+                if best[i..(i + chunk).min(best.len())].iter().any(|&b| b != 0) {
+                    let mut cand = best.clone();
+                    cand[i..(i + chunk).min(best.len())].iter_mut().for_each(|b| *b = 0);
+                    if still_fails(&cand) {
+                        best = cand;
+                        improved = true;
+                    }
+                }
+                i += chunk;
+            }
+            if chunk == 1 || start.elapsed() >= budget {
+                break;
+            }
+            chunk = chunk.div_ceil(2);
+        }
+        // Lower the remaining bytes.
+        for i in 0..best.len() {
+            if start.elapsed() >= budget {
+                break;
+            }
+            for lower in [1u8, best[i] / 2] {
+                if best[i] > lower && lower > 0 {
+                    let mut cand = best.clone();
+                    cand[i] = lower;
+                    if still_fails(&cand) {
+                        best = cand;
+                        improved = true;
+                        break;
+                    }
+                }
+            }
+        }
+        while best.last() == Some(&0) {
+            best.pop();
+        }
+    }
+    best
+}
+
+/// A search's outcome with the report of its first run (what `Harness::run` returns when it
+/// searched).
+pub(crate) struct Found {
+    pub(crate) exploration: Exploration,
+    pub(crate) first_report: Option<crate::Report>,
+}
+
+/// Why a run failed: its message and, for a panic, where.
+type RunFailure = (String, Option<String>);
+
+/// A failing run before shrinking.
+struct Raw {
+    pos: u64,
+    index: u64,
+    strategy: Strategy,
+    harness: crate::Harness,
+    message: String,
+    site: Option<String>,
+    tape: Tape,
+}
+
+/// What a lane found and made.
+struct LaneResult {
+    failures: Vec<Raw>,
+    first_report: Option<crate::Report>,
+}
+
+impl crate::Harness {
+    /// The harness of one run of a search: the strategy's knobs, quiet panics, replayable alone.
+    fn for_run(&self, strategy: Strategy, seed: u64, tape: Option<Vec<u8>>) -> crate::Harness {
+        let mut h = self.clone();
+        h.quiet = true;
+        h.coverage = strategy == Strategy::Guided;
+        let c = &mut h.config;
+        c.explore = None;
+        c.replay = true;
+        c.seed = seed;
+        c.tape = tape;
+        c.strategy = Strategy::Random;
+        match strategy {
+            Strategy::Random | Strategy::Guided => c.shuffle = true,
+            Strategy::Pct { depth } => {
+                c.strategy = Strategy::Pct { depth };
+                c.shuffle = false;
+            }
+            Strategy::Swarm => {
+                let (faults, jitter, shuffle, density) = swarm_knobs(seed, &self.config.faults, self.config.jitter);
+                c.faults = faults;
+                c.jitter = jitter;
+                c.shuffle = shuffle;
+                c.density = density;
+            }
+            Strategy::Portfolio => unreachable!("a portfolio run has a concrete strategy"),
+        }
+        h
+    }
+
+    /// One run: `Some` failure (message, site) or `None`, with its report and coverage.
+    fn judge_run(&self, body: &dyn Fn()) -> (crate::Report, Option<RunFailure>, HashSet<u64>) {
+        let mut extras = crate::Extras::default();
+        let (report, outcome) = self.run_inner(self.the_tape(), body, &mut extras);
+        let failure = match outcome {
+            Err(p) => {
+                let msg = if let Some(s) = p.downcast_ref::<&str>() {
+                    (*s).to_string()
+                } else if let Some(s) = p.downcast_ref::<String>() {
+                    s.clone()
+                } else {
+                    "a panic with a non-string payload".to_string()
+                };
+                let site = extras.panic.filter(|(m, _)| *m == msg).map(|(_, at)| at);
+                Some((msg, site))
+            }
+            Ok(()) => self.verdict(&report).map(|v| (v, None)),
+        };
+        (report, failure, extras.coverage)
+    }
+
+    /// Runs lane `lane` of a search on this thread.
+    fn run_lane(&self, lane: u64, search: Search, start: Instant, shared: &Shared, body: &dyn Fn()) -> LaneResult {
+        let (k, n) = self.config.partition;
+        let base = self.config.seed;
+        let mut corpus = Corpus::default();
+        let mut out = LaneResult { failures: Vec::new(), first_report: None };
+        let mut pos = lane;
+        loop {
+            match search {
+                Search::Runs(runs) if pos >= runs => break,
+                Search::For(d) if start.elapsed() >= d => break,
+                _ => {}
+            }
+            if !self.keep_going && pos > shared.stop_at.load(Ordering::SeqCst) {
+                break;
+            }
+            let index = k + pos * n;
+            let seed = run_seed(base, index);
+            let strategy = self.config.strategy.at(pos);
+            let tape = (strategy == Strategy::Guided).then(|| {
+                let mut r = Rng::new(seed);
+                if corpus.tapes.is_empty() || r.below(4) == 0 {
+                    Tape::from_seed(seed, 64 + r.below(512) as usize, self.config.density).bytes().to_vec()
+                } else {
+                    let pick = r.below(corpus.tapes.len() as u64) as usize;
+                    mutate(&corpus.tapes[pick], &mut r)
+                }
+            });
+            let h = self.for_run(strategy, seed, tape);
+            CURRENT_RUN.with(|c| c.set(Some(index)));
+            let (report, failure, coverage) = h.judge_run(body);
+            CURRENT_RUN.with(|c| c.set(None));
+            shared.made.fetch_add(1, Ordering::Relaxed);
+            if strategy == Strategy::Guided {
+                let before = corpus.seen.len();
+                corpus.seen.extend(coverage);
+                corpus.seen.extend(report.faults.iter().map(|f| {
+                    let d = std::mem::discriminant(&f.what);
+                    let mut x = 0xcbf2_9ce4_8422_2325u64;
+                    for b in format!("{d:?}{:?}", f.fd.map(|x| x.1)).bytes() {
+                        x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                    }
+                    x
+                }));
+                if corpus.seen.len() > before {
+                    corpus.tapes.push(report.tape.explicit().bytes().to_vec());
+                }
+            }
+            if let Some((message, site)) = failure {
+                shared.found(pos);
+                out.failures.push(Raw { pos, index, strategy, harness: h, message, site, tape: report.tape.clone() });
+                if !self.keep_going {
+                    break;
+                }
+            }
+            if pos == 0 {
+                out.first_report = Some(report);
+            }
+            pos += LANES;
+        }
+        out
+    }
+
+    /// Runs every lane on this thread (a body that is not `Sync`: `Harness::run` searching).
+    pub(crate) fn search_local(&self, search: Search, body: &dyn Fn()) -> Found {
+        let start = Instant::now();
+        let shared = Shared::new();
+        let lanes: Vec<LaneResult> = (0..LANES).map(|l| self.run_lane(l, search, start, &shared, body)).collect();
+        self.finish_search(search, start, &shared, lanes, body)
+    }
+
+    /// Runs the lanes on `GREEN_EXPLORE_THREADS` threads, one fresh hub each.
+    pub(crate) fn search_parallel(&self, search: Search, body: &(dyn Fn() + Sync)) -> Found {
+        let threads = self.config.threads.clamp(1, LANES as usize);
+        if threads == 1 {
+            return self.search_local(search, body);
+        }
+        let start = Instant::now();
+        let shared = Shared::new();
+        let mut lanes: Vec<(u64, LaneResult)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let shared = &shared;
+                    std::thread::Builder::new()
+                        .name(format!("green-explore-{t}"))
+                        .spawn_scoped(s, move || {
+                            let mut done = Vec::new();
+                            loop {
+                                let l = shared.next_lane.fetch_add(1, Ordering::SeqCst) as u64;
+                                if l >= LANES {
+                                    return done;
+                                }
+                                done.push((l, self.run_lane(l, search, start, shared, body)));
+                            }
+                        })
+                        .expect("green-harness: cannot start a search thread")
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        });
+        lanes.sort_by_key(|(l, _)| *l);
+        self.finish_search(search, start, &shared, lanes.into_iter().map(|x| x.1).collect(), body)
+    }
+
+    /// Merges the lanes deterministically (lowest run position first) and shrinks what is
+    /// reported.
+    fn finish_search(
+        &self,
+        search: Search,
+        start: Instant,
+        shared: &Shared,
+        lanes: Vec<LaneResult>,
+        body: &dyn Fn(),
+    ) -> Found {
+        let mut first_report = None;
+        let mut raws = Vec::new();
+        for l in lanes {
+            if l.first_report.is_some() {
+                first_report = l.first_report;
+            }
+            raws.extend(l.failures);
+        }
+        raws.sort_by_key(|r| r.pos);
+        let mut keys = HashSet::new();
+        raws.retain(|r| keys.insert((r.message.lines().next().unwrap_or("").to_string(), r.site.clone())));
+        if !self.keep_going {
+            raws.truncate(1);
+        }
+        let runs = match (raws.first(), search) {
+            (Some(r), _) if !self.keep_going => r.pos + 1,
+            _ => shared.made.load(Ordering::Relaxed),
+        };
+        let failures = raws.into_iter().map(|r| self.shrink_failure(r, body)).collect();
+        Found {
+            exploration: Exploration { runs, elapsed: start.elapsed(), strategy: self.config.strategy, failures },
+            first_report,
+        }
+    }
+
+    /// Shrinks a failure's tape on the spot while it keeps its message and site.
+    fn shrink_failure(&self, r: Raw, body: &dyn Fn()) -> Failure {
+        let mut h = r.harness.clone();
+        h.coverage = false;
+        let same = |cand: &[u8]| {
+            let mut hc = h.clone();
+            hc.config.tape = Some(cand.to_vec());
+            let (_, f, _) = hc.judge_run(body);
+            f.is_some_and(|(m, s)| m.lines().next() == r.message.lines().next() && s == r.site)
+        };
+        let found_bytes = r.tape.explicit().bytes().to_vec();
+        let shrunk = Tape::new(shrink(found_bytes, shrink_budget(), same));
+        let found_line = h.replay_line(&r.tape);
+        let mut hs = h.clone();
+        hs.config.tape = Some(shrunk.bytes().to_vec());
+        let shrunk_line = hs.replay_line(&shrunk);
+        Failure {
+            run: r.index,
+            strategy: r.strategy,
+            message: r.message,
+            site: r.site,
+            active: (r.tape.explicit().active(), shrunk.active()),
+            found: r.tape,
+            shrunk,
+            found_line,
+            shrunk_line,
+        }
+    }
+
+    /// Panics with a search's failures, if it found any.
+    pub(crate) fn fail_search(&self, found: &Found) {
+        let x = &found.exploration;
+        if x.failures.is_empty() {
+            return;
+        }
+        let list: Vec<String> = x.failures.iter().map(ToString::to_string).collect();
+        panic!(
+            "green-harness: the search ({}, {} runs, {:.1?}) found {} failure(s):\n{}",
+            x.strategy,
+            x.runs,
+            x.elapsed,
+            x.failures.len(),
+            list.join("\n")
+        );
+    }
+}
