@@ -250,3 +250,34 @@ fn a_closed_world_hang_is_a_run_failure() {
     assert!(f.message.contains("green: hang"), "{f}");
     assert!(f.message.contains("blocked in"), "{f}");
 }
+
+/// Prints the search rate on a small in-memory kernel (a measurement, not an assertion).
+#[test]
+#[ignore = "a measurement: cargo test --release --test integration explore::search_rate -- --ignored --nocapture"]
+fn search_rate() {
+    fn kernel() {
+        let m = std::rc::Rc::new(green::Mutex::new(0));
+        let (tx, rx) = green::channel::bounded(1);
+        let gts: Vec<_> = (0..3)
+            .map(|_| {
+                let (m, tx) = (m.clone(), tx.clone());
+                green::spawn(move || {
+                    *m.lock() += 1;
+                    tx.send(1).unwrap();
+                })
+            })
+            .collect();
+        let mut n = 0;
+        for _ in 0..3 {
+            n += rx.recv().unwrap();
+        }
+        for g in gts {
+            g.join().unwrap();
+        }
+        assert_eq!(n, 3);
+    }
+    for threads in [1, 2] {
+        let x = hermetic().threads(threads).try_explore(Search::For(Duration::from_secs(2)), kernel);
+        println!("search_rate threads={threads} runs={} runs/s={:.0}", x.runs, x.runs as f64 / x.elapsed.as_secs_f64());
+    }
+}

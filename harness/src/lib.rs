@@ -886,65 +886,124 @@ fn timeline_origin(t: &[green::hooks::TimelineEvent]) -> u64 {
         .unwrap_or(0)
 }
 
-/// The per-run wall-clock budget, watched from another thread.
+/// The per-run wall-clock budget, watched from another thread: one watchdog per OS thread that
+/// runs harness runs, armed and disarmed per run (a search makes thousands of runs a second).
 struct Budget {
-    done: Arc<AtomicBool>,
+    watch: Arc<Watch>,
+}
+
+/// What the watchdog of one thread watches.
+struct Watch {
+    /// Arming count: odd while a run is armed (a new run never inherits an old deadline).
+    generation: std::sync::atomic::AtomicU64,
+    armed: std::sync::Mutex<Option<Armed>>,
+    /// The thread went away: the watchdog ends.
+    gone: AtomicBool,
+}
+
+struct Armed {
+    generation: u64,
+    start: Instant,
+    budget: Duration,
+    replay: String,
+    probe: Arc<green::probe::Probe>,
+    name: String,
+}
+
+thread_local! {
+    static WATCH: std::cell::OnceCell<WatchOwner> = const { std::cell::OnceCell::new() };
+}
+
+/// Ends the thread's watchdog when the thread exits.
+struct WatchOwner(Arc<Watch>);
+
+impl Drop for WatchOwner {
+    fn drop(&mut self) {
+        self.0.gone.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Budget {
     fn start(budget: Duration, replay: String) -> Budget {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
-        let probe = green::probe::probe();
-        let name = std::thread::current().name().unwrap_or("<unnamed>").to_string();
-        std::thread::Builder::new()
-            .name("green-harness-budget".into())
-            .spawn(move || {
-                let t0 = Instant::now();
-                while t0.elapsed() < budget {
-                    if d.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(10).min(budget));
-                }
-                if d.load(Ordering::SeqCst) {
-                    return;
-                }
-                // Only what is safe to read from another thread: the probe.
-                let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
-                std::thread::sleep(Duration::from_millis(50));
-                if d.load(Ordering::SeqCst) {
-                    return; // the run ended meanwhile
-                }
-                let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
-                let who = if idle {
-                    "the hub was idle in its poller (every greenthread waits on something that never comes)".to_string()
-                } else if cur == green::probe::HUB {
-                    format!("the hub itself (timers, callbacks) was running{held}")
-                } else if cur == 0 {
-                    format!("the root greenlet (the test body) was running{held}")
-                } else {
-                    format!("greenthread #{cur} was running{held}")
-                };
-                let msg = format!(
-                    "green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}\n{replay}\n"
-                );
-                // Straight to fd 2: the test harness's output capture would die with the process.
-                let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
-                std::process::abort();
+        let watch = WATCH.with(|w| {
+            w.get_or_init(|| {
+                let watch = Arc::new(Watch {
+                    generation: std::sync::atomic::AtomicU64::new(0),
+                    armed: std::sync::Mutex::new(None),
+                    gone: AtomicBool::new(false),
+                });
+                let wd = watch.clone();
+                std::thread::Builder::new()
+                    .name("green-harness-budget".into())
+                    .spawn(move || watchdog(&wd))
+                    .expect("green-harness: cannot start the budget watchdog");
+                WatchOwner(watch)
             })
-            .expect("green-harness: cannot start the budget watchdog");
-        Budget { done }
+            .0
+            .clone()
+        });
+        let generation = watch.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Armed {
+            generation,
+            start: Instant::now(),
+            budget,
+            replay,
+            probe: green::probe::probe(),
+            name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
+        });
+        Budget { watch }
     }
 
     fn stop(self) {
-        self.done.store(true, Ordering::SeqCst);
+        drop(self);
     }
 }
 
 impl Drop for Budget {
     fn drop(&mut self) {
-        // Also when the run unwinds: the watchdog must never outlive its run.
-        self.done.store(true, Ordering::SeqCst);
+        // Also when the run unwinds: the watchdog never judges a run that ended.
+        self.watch.generation.fetch_add(1, Ordering::SeqCst);
+        *self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+/// Watches one thread's runs; past a run's budget prints what can be read safely from another
+/// thread (the probe) and the replay line, then aborts the process (a busy loop cannot be
+/// stopped in-process).
+fn watchdog(w: &Watch) {
+    loop {
+        if w.gone.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let over = {
+            let a = w.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            a.as_ref()
+                .filter(|a| a.start.elapsed() >= a.budget)
+                .map(|a| (a.generation, a.budget, a.replay.clone(), a.probe.clone(), a.name.clone()))
+        };
+        let Some((generation, budget, replay, probe, name)) = over else { continue };
+        let still = || w.generation.load(Ordering::SeqCst) == generation;
+        // Only what is safe to read from another thread: the probe.
+        let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
+        std::thread::sleep(Duration::from_millis(50));
+        if !still() {
+            continue; // the run ended meanwhile
+        }
+        let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
+        let who = if idle {
+            "the hub was idle in its poller (every greenthread waits on something that never comes)".to_string()
+        } else if cur == green::probe::HUB {
+            format!("the hub itself (timers, callbacks) was running{held}")
+        } else if cur == 0 {
+            format!("the root greenlet (the test body) was running{held}")
+        } else {
+            format!("greenthread #{cur} was running{held}")
+        };
+        let msg =
+            format!("green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}\n{replay}\n");
+        // Straight to fd 2: the test harness's output capture would die with the process.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+        std::process::abort();
     }
 }
