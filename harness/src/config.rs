@@ -15,7 +15,7 @@ pub const JITTER_ENV: &str = "GREEN_JITTER_MS";
 /// Environment variable: `1` to shuffle independent greenthreads in ready batches.
 pub const SHUFFLE_ENV: &str = "GREEN_SHUFFLE";
 /// Environment variable: comma-separated fault kinds
-/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed`).
+/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow`).
 pub const FAULTS_ENV: &str = "GREEN_FAULTS";
 /// Environment variable: blocking-detection resolution in milliseconds (default off).
 pub const BLOCKING_ENV: &str = "GREEN_BLOCKING_MS";
@@ -62,11 +62,17 @@ pub enum Fault {
     Delayed,
     /// Close-while-waiting: a waiter sees its fd closed (simulated; the fd stays open).
     Closed,
+    /// A greenthread marked with [`killable`](crate::killable) is killed at a blocking green call
+    /// (drawn per call).
+    Kill,
+    /// A slow peer: a socket operation first takes a tape-drawn virtual delay (up to 255 ms), so
+    /// timeouts can land mid-operation.
+    Slow,
 }
 
 impl Fault {
     /// Every kind.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Eintr,
         Fault::WouldBlock,
         Fault::Short,
@@ -76,6 +82,8 @@ impl Fault {
         Fault::Spurious,
         Fault::Delayed,
         Fault::Closed,
+        Fault::Kill,
+        Fault::Slow,
     ];
 
     /// The name used in `GREEN_FAULTS`.
@@ -94,6 +102,8 @@ impl Fault {
             Fault::Spurious => "spurious",
             Fault::Delayed => "delayed",
             Fault::Closed => "closed",
+            Fault::Kill => "kill",
+            Fault::Slow => "slow",
         }
     }
 
@@ -110,7 +120,8 @@ impl Fault {
     /// ```
     pub fn applies_to(self, kind: FdKind) -> bool {
         match self {
-            Fault::Eintr | Fault::WouldBlock | Fault::Spurious | Fault::Delayed | Fault::Closed => true,
+            Fault::Eintr | Fault::WouldBlock | Fault::Spurious | Fault::Delayed | Fault::Closed | Fault::Slow => true,
+            Fault::Kill => false,
             Fault::Short => kind.is_stream(),
             Fault::Reset => kind == FdKind::TcpStream,
             Fault::BrokenPipe => kind.is_stream(),
@@ -120,6 +131,9 @@ impl Fault {
 
     /// Whether this fault applies to operation `op` (on a file it applies to).
     pub(crate) fn applies_to_op(self, op: IoOp) -> bool {
+        if self == Fault::Slow {
+            return true;
+        }
         match op {
             IoOp::Connect => self == Fault::Refused,
             IoOp::Accept | IoOp::Datagram => matches!(self, Fault::Eintr | Fault::WouldBlock),
@@ -141,6 +155,8 @@ impl Fault {
             "spurious" => Fault::Spurious,
             "delayed" => Fault::Delayed,
             "closed" => Fault::Closed,
+            "kill" => Fault::Kill,
+            "slow" => Fault::Slow,
             _ => return None,
         })
     }
@@ -321,7 +337,11 @@ impl Default for Config {
                 .split(',')
                 .map(|x| {
                     Fault::parse(x).unwrap_or_else(|| {
-                        invalid(FAULTS_ENV, &v, "eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed")
+                        invalid(
+                            FAULTS_ENV,
+                            &v,
+                            "eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow",
+                        )
                     })
                 })
                 .collect();

@@ -54,6 +54,15 @@ pub enum Perturbation {
     },
     /// The tie-break of a greenthread's timers among equal deadlines.
     TieBreak(u8),
+    /// A greenthread marked killable was killed at a blocking green call.
+    Kill,
+    /// A socket operation took this much (virtual) time first: a slow peer.
+    Latency {
+        /// The operation.
+        op: IoOp,
+        /// The delay.
+        delay: Duration,
+    },
     /// PCT: the highest-priority ready greenthread dropped below every other at this
     /// scheduling step.
     PriorityChange {
@@ -81,6 +90,10 @@ impl fmt::Display for FaultEvent {
             Perturbation::Jitter { extra } => write!(f, "jitter +{}us on a timer of #{gt}", extra.as_micros()),
             Perturbation::TieBreak(b) => write!(f, "tie-break {b} for the timers of #{gt}"),
             Perturbation::Shuffle { slot, with } => write!(f, "shuffle: ready slot {slot} swapped with {with}"),
+            Perturbation::Kill => write!(f, "fault kill of #{gt} at a blocking call"),
+            Perturbation::Latency { op, delay } => {
+                write!(f, "fault slow {op:?} of fd#{fd} by #{gt}: +{}ms", delay.as_millis())
+            }
             Perturbation::PriorityChange { step } => {
                 write!(f, "pct: #{gt} drops to the lowest priority at step {step}")
             }

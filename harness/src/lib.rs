@@ -98,6 +98,26 @@ pub use crate::tape::Tape;
 pub use green_detectors::BlockingReport;
 
 pub use green::hub::wait_all_blocked;
+
+/// Marks the running greenthread as one the harness may kill at its blocking calls when
+/// [`Fault::Kill`] is on (a worker cancelled after it sent a request and before it read the
+/// reply, say). Without the fault it does nothing.
+///
+/// ```
+/// use green_harness::{Fault, Harness, Tape};
+/// let (report, r) = Harness::new().tape(Tape::new(vec![1; 4])).faults(&[Fault::Kill]).try_run(|| {
+///     let w = green::spawn(|| {
+///         green_harness::killable();
+///         green::sleep(std::time::Duration::from_millis(1));
+///     });
+///     w.join()
+/// });
+/// assert!(r.unwrap().unwrap_err().is_killed());
+/// assert!(report.faults.iter().any(|f| f.what == green_harness::Perturbation::Kill));
+/// ```
+pub fn killable() {
+    green::hooks::set_killable(true);
+}
 /// Runs a test function under a default [`Harness`]: `#[green_harness::test]` in place of
 /// `#[test]`.
 ///

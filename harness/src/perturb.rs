@@ -109,6 +109,31 @@ impl Perturb for TapePerturb {
         self.shuffle || self.pct.is_some()
     }
 
+    fn kills(&self) -> bool {
+        self.faults.contains(&Fault::Kill)
+    }
+
+    fn kill_at(&mut self, gt: u64) -> bool {
+        let hit = self.draw() != 0;
+        if hit {
+            self.log(Perturbation::Kill, Some(gt), None);
+        }
+        hit
+    }
+
+    fn io_latency(&mut self, op: IoOp, fd: u64, kind: FdKind, gt: u64) -> Duration {
+        if !self.faults.contains(&Fault::Slow) {
+            return Duration::ZERO;
+        }
+        let b = self.draw();
+        if b == 0 {
+            return Duration::ZERO;
+        }
+        let delay = Duration::from_millis(u64::from(b));
+        self.log(Perturbation::Latency { op, delay }, Some(gt), Some((fd, kind)));
+        delay
+    }
+
     fn order(&mut self, gts: &[u64]) -> Option<Vec<usize>> {
         let mut pct = self.pct.take()?;
         if pct.change_points.is_none() {
@@ -161,8 +186,12 @@ impl Perturb for TapePerturb {
     }
 
     fn io_fault(&mut self, op: IoOp, fd: u64, kind: FdKind, gt: u64) -> Option<IoFault> {
-        let kinds: Vec<Fault> =
-            self.faults.iter().copied().filter(|f| f.applies_to(kind) && f.applies_to_op(op)).collect();
+        let kinds: Vec<Fault> = self
+            .faults
+            .iter()
+            .copied()
+            .filter(|f| *f != Fault::Slow && f.applies_to(kind) && f.applies_to_op(op))
+            .collect();
         if kinds.is_empty() {
             return None;
         }
@@ -178,7 +207,7 @@ impl Perturb for TapePerturb {
             Fault::Reset => IoFault::Reset,
             Fault::BrokenPipe => IoFault::BrokenPipe,
             Fault::Refused => IoFault::Refused,
-            Fault::Spurious | Fault::Delayed | Fault::Closed => return None,
+            Fault::Spurious | Fault::Delayed | Fault::Closed | Fault::Kill | Fault::Slow => return None,
         };
         self.log(Perturbation::Io { op, fault }, Some(gt), Some((fd, kind)));
         Some(fault)

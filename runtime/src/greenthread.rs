@@ -179,6 +179,9 @@ pub(crate) struct GtCore {
     /// mark at entry)`. A timeout whose call began after the current unwind started is caught
     /// inside the destructor that is running, so it may be thrown even while unwinding.
     pub(crate) calls: RefCell<Vec<(u64, u64)>>,
+    /// A harness may kill it at a blocking green call (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) killable: Cell<bool>,
 }
 
 impl GtCore {
@@ -216,6 +219,8 @@ impl GtCore {
             marks: Cell::new(0),
             unwind_mark: Cell::new(0),
             calls: RefCell::new(Vec::new()),
+            #[cfg(feature = "test-hooks")]
+            killable: Cell::new(false),
         }
     }
 
@@ -301,6 +306,10 @@ pub(crate) fn begin_green_call_at(what: &'static str, _site: &'static Location<'
 }
 
 pub(crate) fn begin_green_call(h: &Hub, cur: Rc<GtCore>) -> Ticket {
+    #[cfg(feature = "test-hooks")]
+    if h.hooks.kills.get() && cur.killable.get() && !cur.kill.get() {
+        crate::hooks::maybe_kill(&cur);
+    }
     if cur.has_pending_throw() {
         deliver_throw(&cur);
     }

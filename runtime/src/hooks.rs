@@ -179,6 +179,44 @@ pub trait Perturb {
     fn timer_tie(&mut self, _creator: u64) -> u8 {
         0
     }
+    /// Whether it kills greenthreads at blocking points at all (when false,
+    /// [`kill_at`](Perturb::kill_at) is never called). Read once, when installed.
+    fn kills(&self) -> bool {
+        false
+    }
+    /// Whether greenthread `gt` (marked with [`set_killable`]) is killed at the blocking green
+    /// call it is starting: it unwinds from there as from a `kill`.
+    fn kill_at(&mut self, _gt: u64) -> bool {
+        false
+    }
+    /// Extra virtual time (a slow peer) a socket operation `op` on fd ordinal `fd` by `gt` takes
+    /// before it is attempted; zero for none.
+    fn io_latency(&mut self, _op: IoOp, _fd: u64, _kind: FdKind, _gt: u64) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Marks the running greenthread as one a harness may kill at its blocking calls (a kill
+/// injected where a real program could be killed: a worker cancelled after it sent a request and
+/// before it read the reply). The root is never killed.
+///
+/// ```
+/// green::spawn(|| green::hooks::set_killable(true)).join().unwrap();
+/// ```
+pub fn set_killable(on: bool) {
+    if let Some(c) = hub().current() {
+        if !c.is_root {
+            c.killable.set(on);
+        }
+    }
+}
+
+/// Asks the perturbation whether to kill `gt` at the green call it starts.
+#[cold]
+pub(crate) fn maybe_kill(gt: &crate::greenthread::GtCore) {
+    if with(|p| p.kill_at(gt.id)).unwrap_or(false) {
+        gt.kill.set(true);
+    }
 }
 
 /// One event of a run's timeline (see [`set_timeline`]); times are hub nanoseconds (virtual under
@@ -235,6 +273,8 @@ pub(crate) struct Hooks {
     pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
     /// Per creator: its timers' tie-break.
     pub(crate) ties: RefCell<HashMap<u64, u8>>,
+    /// The installed perturbation's [`Perturb::kills`], read once at install.
+    pub(crate) kills: Cell<bool>,
     /// Behaviour seen so far (see [`set_coverage`]), when recording.
     pub(crate) coverage: RefCell<Option<std::collections::HashSet<u64>>>,
     pub(crate) covering: Cell<bool>,
@@ -303,6 +343,7 @@ pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     h.hooks.jitter_last.borrow_mut().clear();
     h.hooks.ties.borrow_mut().clear();
     h.hooks.shuffles.set(p.as_ref().is_some_and(|p| p.shuffles()));
+    h.hooks.kills.set(p.as_ref().is_some_and(|p| p.kills()));
     std::mem::replace(&mut *h.hooks.perturb.borrow_mut(), p)
 }
 

@@ -262,6 +262,11 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
             (_, Interest::Write) => IoOp::Write,
         };
         let gt = crate::hub::hub().current().map_or(0, |c| c.id);
+        let slow = crate::hooks::with(|p| p.io_latency(op, self.src.ordinal, kind, gt)).unwrap_or_default();
+        if !slow.is_zero() {
+            // A slow peer: the operation takes this much (virtual) time.
+            crate::time::sleep(slow);
+        }
         match crate::hooks::with(|p| p.io_fault(op, self.src.ordinal, kind, gt)).flatten()? {
             IoFault::Interrupted => Some(Injected::Retry),
             IoFault::WouldBlock => Some(Injected::Spurious),

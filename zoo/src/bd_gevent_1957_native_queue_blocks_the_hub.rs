@@ -1,0 +1,52 @@
+//! gevent/gevent#1957 (urllib3#3289): a pool kept a reference to the unpatched `LifoQueue`, so
+//! `get()` on an empty pool blocked natively, stalling the hub. Ported: a pool whose `get` waits
+//! natively (a `std::thread::sleep` poll, the stand-in for the native wait) when it finds the
+//! pool empty; the blocking detector fails the greenthread that holds the hub. Codes: BD.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use green_detectors::Mode;
+
+use crate::Kernel;
+
+pub(crate) const KERNEL: Kernel = Kernel {
+    name: "bd_gevent_1957_native_queue_blocks_the_hub",
+    source: "gevent/gevent#1957; urllib3#3289",
+    codes: &["BD", "RO"],
+    buggy: || run(false),
+    fixed: || run(true),
+    harness: || crate::base().shuffle(true).blocking(Duration::from_millis(10)).blocking_mode(Mode::Fail),
+};
+
+fn run(fixed: bool) {
+    let pool = Rc::new(green::Queue::new());
+    pool.put(1u32);
+    let users: Vec<_> = (0..2)
+        .map(|i| {
+            let pool = pool.clone();
+            green::spawn(move || {
+                // In spawn order the second user arrives after the first gave the item back.
+                for _ in 0..i {
+                    green::sleep(Duration::ZERO);
+                }
+                let item = if fixed {
+                    pool.get() // a green wait: the hub runs the others
+                } else {
+                    loop {
+                        if let Ok(x) = pool.try_get() {
+                            break x;
+                        }
+                        std::thread::sleep(Duration::from_millis(30)); // the native wait
+                        green::sleep(Duration::ZERO);
+                    }
+                };
+                green::sleep(Duration::ZERO); // use it
+                pool.put(item);
+            })
+        })
+        .collect();
+    for u in users {
+        u.join().unwrap();
+    }
+}

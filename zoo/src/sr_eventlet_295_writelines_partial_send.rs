@@ -1,0 +1,40 @@
+//! eventlet/eventlet#295: `writelines()` sent each line with one `send` and did not retry a
+//! partial send; the peer waited for ever for the missing bytes. Codes: SR.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use green_harness::Fault;
+
+use crate::Kernel;
+
+pub(crate) const KERNEL: Kernel = Kernel {
+    name: "sr_eventlet_295_writelines_partial_send",
+    source: "eventlet/eventlet#295",
+    codes: &["SR"],
+    buggy: || run(false),
+    fixed: || run(true),
+    harness: || crate::base().faults(&[Fault::Short]),
+};
+
+fn run(fixed: bool) {
+    let (mut tx, mut rx) = crate::net::tcp_pair();
+    let lines: [&[u8]; 3] = [b"HELO green\r\n", b"MAIL FROM:<a@b>\r\n", b"DATA\r\n"];
+    let writer = green::spawn(move || {
+        for line in lines {
+            if fixed {
+                tx.write_all(line).unwrap();
+            } else {
+                // The bug: one send per line, its count ignored.
+                let _ = tx.write(line).unwrap();
+            }
+        }
+        tx
+    });
+    let want: usize = lines.iter().map(|l| l.len()).sum();
+    let mut got = vec![0u8; want];
+    let r = green::with_timeout(Duration::from_secs(5), || rx.read_exact(&mut got));
+    let _tx = writer.join().unwrap();
+    assert!(matches!(r, Ok(Ok(()))), "the peer waits for ever for the missing bytes");
+    assert_eq!(got, lines.concat());
+}
