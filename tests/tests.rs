@@ -22,8 +22,8 @@ mod blocking; // the blocking detector fires on blocking code and stays quiet on
 mod calls; // timing-independent detection: blocking entry points reported at once, however short
 mod deadlock; // exact deadlock detection and its report
 mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
-mod explore; // the explorer: strategies find their bugs, shrinking, partitions, replay, thread-count independence
 mod dumps; // format_hub_timers / format_greenthreads output
+mod explore; // the explorer: strategies find their bugs, shrinking, partitions, replay, thread-count independence
 mod graceful; // graceful shutdown on SIGTERM: stop accepting, drain, kill stragglers
 mod harness; // the harness: knobs perturb, tapes replay, budgets abort, snapshots hold
 mod harness_attr; // #[green_harness::test]: the body runs under a Harness with the attribute's knobs
