@@ -23,7 +23,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use green::probe::{Probe, SliceEnd, SliceVerdict};
@@ -121,6 +121,8 @@ pub(crate) struct Watch {
     pub(crate) thread: Thread,
     resolution: Duration,
     active: AtomicBool,
+    /// The detector's own work runs on the hub's thread (symbolising a report): nobody's slice.
+    exempt: AtomicBool,
     pub(crate) state: Mutex<WatchState>,
 }
 
@@ -135,7 +137,8 @@ pub(crate) struct WatchState {
 }
 
 pub(crate) static REGISTRY: Mutex<Vec<Arc<Watch>>> = Mutex::new(Vec::new());
-static WATCHDOG: OnceLock<()> = OnceLock::new();
+/// The watchdog thread runs (in this process: a forked child starts its own).
+static WATCHDOG: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
@@ -163,6 +166,7 @@ impl Watch {
     pub(crate) fn send_alarm_if_active(&self) {
         let _st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.active.load(Ordering::SeqCst) {
+            self.capture.note_blocked_syscall(&self.thread);
             sys::send_alarm(&self.thread);
         }
     }
@@ -178,12 +182,78 @@ fn unregister(w: &Arc<Watch>) {
 }
 
 fn start_watchdog() {
-    WATCHDOG.get_or_init(|| {
+    if WATCHDOG.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
         std::thread::Builder::new()
             .name("green-blocking-watchdog".into())
             .spawn(watchdog)
             .expect("green-detectors: cannot start the watchdog thread");
+    }
+}
+
+/// Runs `f`, the detectors' own work on this hub's thread (symbolising a report), as nobody's
+/// slice: the watchdog does not count it against the greenthread that happens to run.
+pub(crate) fn exempt<R>(f: impl FnOnce() -> R) -> R {
+    struct Leave(Option<Arc<Watch>>);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            if let Some(w) = &self.0 {
+                w.exempt.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+    let w = LOCAL.try_with(|l| l.try_borrow().ok().and_then(|l| l.as_ref().map(|x| x.watch.clone()))).ok().flatten();
+    let already = w.as_ref().is_some_and(|w| w.exempt.swap(true, Ordering::SeqCst));
+    let _leave = Leave(if already { None } else { w });
+    f()
+}
+
+thread_local! {
+    /// The detectors' locks, held by the forking thread across `fork`.
+    #[allow(clippy::type_complexity)]
+    static FORK_GUARDS: RefCell<Option<(
+        MutexGuard<'static, Vec<Arc<Watch>>>,
+        MutexGuard<'static, Vec<crate::sigquit::Dumped>>,
+        MutexGuard<'static, ()>,
+    )>> = const { RefCell::new(None) };
+}
+
+/// `pthread_atfork` prepare handler: no other thread holds a detector lock while the process is
+/// copied.
+pub(crate) fn before_fork() {
+    let registry = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dumped = crate::sigquit::dumped_lock();
+    let installing = sys::installing_lock();
+    let _ = FORK_GUARDS.try_with(|g| *g.borrow_mut() = Some((registry, dumped, installing)));
+}
+
+/// `pthread_atfork` parent handler: releases the locks.
+pub(crate) fn after_fork_in_parent() {
+    let _ = FORK_GUARDS.try_with(|g| g.borrow_mut().take());
+}
+
+/// `pthread_atfork` child handler: the child has only the forking thread. The parent's watched
+/// hubs, its watchdog and its SIGQUIT thread are not in it, and the runtime gives the child a
+/// fresh hub: everything the detectors knew is forgotten (leaked, never dropped: it may refer to
+/// threads that do not exist here), so detection is off in the child until `enable` is called
+/// there, which starts a watchdog of the child's own.
+pub(crate) fn after_fork_in_child() {
+    let guards = FORK_GUARDS.try_with(|g| g.borrow_mut().take()).ok().flatten();
+    if let Some((mut registry, mut dumped, installing)) = guards {
+        std::mem::forget(std::mem::take(&mut *registry));
+        std::mem::forget(std::mem::take(&mut *dumped));
+        drop(installing);
+        drop(dumped);
+        drop(registry);
+    }
+    WATCHDOG.store(false, Ordering::SeqCst);
+    let _ = LOCAL.try_with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            std::mem::forget(l.take());
+        }
     });
+    sys::set_targets(None);
+    crate::calls::after_fork_in_child();
+    crate::sigquit::after_fork_in_child();
 }
 
 fn watchdog() {
@@ -211,7 +281,7 @@ fn check(w: &Watch) {
     let now = Instant::now();
     let sw = w.probe.switches();
     let mut st = w.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if w.probe.in_poll() || sw != st.last_switches || st.first_seen.is_none() {
+    if w.probe.in_poll() || w.exempt.load(Ordering::SeqCst) || sw != st.last_switches || st.first_seen.is_none() {
         st.last_switches = sw;
         st.first_seen = Some(now);
         st.cpu_at_first_seen = w.thread.cpu_time();
@@ -225,6 +295,7 @@ fn check(w: &Watch) {
         // unregistered (and may have exited) is never signalled.
         if w.active.load(Ordering::SeqCst) {
             w.probe.raise_alarm(sw);
+            w.capture.note_blocked_syscall(&w.thread);
             sys::send_alarm(&w.thread);
         }
     }
@@ -289,6 +360,7 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
     let old = LOCAL.with(|l| l.borrow_mut().take());
     drop(old);
     sys::install();
+    sys::register_fork_handlers();
     green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
     let watch = Arc::new(Watch {
         probe: green::probe::probe(),
@@ -298,6 +370,7 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
         thread: Thread::current(),
         resolution: config.resolution,
         active: AtomicBool::new(true),
+        exempt: AtomicBool::new(false),
         state: Mutex::new(WatchState::default()),
     });
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
@@ -369,7 +442,7 @@ fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
     let Some((sw, start, cpu0)) = slice.filter(|s| s.0 == end.slice) else { return SliceVerdict::Continue };
     let ips = watch.capture.take(sw);
     let cpu = watch.thread.cpu_time().saturating_sub(cpu0);
-    let frames = green::debug::symbolize_frames(&ips);
+    let frames = exempt(|| crate::symbols::symbolize(&ips));
     let report = BlockingReport {
         greenthread: end.greenthread,
         name: end.name.clone(),

@@ -51,6 +51,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Set once any thread enabled detection: until then the interposers do nothing else.
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -58,14 +59,39 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 thread_local! {
     /// Detection is on for this thread's hub.
     static ON: Cell<bool> = const { Cell::new(false) };
-    /// A report is being made (its stack capture and symbolisation make calls too).
-    static REPORTING: Cell<bool> = const { Cell::new(false) };
-    static STATE: RefCell<State> = const { RefCell::new(State { allow: Vec::new(), reports: Vec::new() }) };
+    /// The detectors' own machinery runs on this thread (a report being made, a stack being
+    /// symbolised): the calls it makes are not reported (the re-entrancy guard).
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+    static STATE: RefCell<State> = const { RefCell::new(State { allow: Vec::new(), probe: None, raw: Vec::new() }) };
 }
 
 struct State {
     allow: Vec<String>,
-    reports: Vec<BlockingCall>,
+    /// This thread's hub probe, kept so that a report never has to reach the hub itself.
+    probe: Option<Arc<green::probe::Probe>>,
+    /// Reports as made: raw return addresses, symbolised when taken.
+    raw: Vec<Raw>,
+}
+
+struct Raw {
+    call: &'static str,
+    /// libc's function (its start address), shown as the innermost frame; 0 if unknown.
+    entry: usize,
+    greenthread: u64,
+    name: Option<String>,
+    ips: Vec<usize>,
+}
+
+/// Runs `f` with this thread's blocking calls unreported (the detectors' own machinery).
+pub(crate) fn quiet<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = BUSY.try_with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(BUSY.try_with(|b| b.replace(true)).unwrap_or(true));
+    f()
 }
 
 /// What [`enable`] takes.
@@ -156,9 +182,13 @@ pub fn enable(config: CallsConfig) -> Result<(), Unsupported> {
     #[cfg(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux"))]
     std::hint::black_box(crate::interpose::nanosleep as *const ());
     // The hub exists before any call can be checked (its probe says who runs).
-    let _ = green::probe::probe();
-    green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
-    STATE.with(|s| s.borrow_mut().allow = config.allow);
+    let probe = green::probe::probe();
+    crate::sys::register_fork_handlers();
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.allow = config.allow;
+        s.probe = Some(probe);
+    });
     ON.with(|o| o.set(true));
     ARMED.store(true, Ordering::Relaxed);
     Ok(())
@@ -175,47 +205,87 @@ pub fn disable() {
 
 /// Takes the reports made on this thread so far.
 ///
+/// The stacks are symbolised now (not while the blocking call was made: the call may be a wait
+/// for the very lock symbolisation takes). Frames of the runtime and the detectors are trimmed;
+/// `std` and libc frames stay, the innermost being the C library function called. A report
+/// whose stack has a frame matching the allow-list is dropped here.
+///
 /// ```
 /// assert!(green_detectors::calls::take_reports().is_empty());
 /// ```
 pub fn take_reports() -> Vec<BlockingCall> {
-    STATE.with(|s| std::mem::take(&mut s.borrow_mut().reports))
+    let raw = STATE.with(|s| std::mem::take(&mut s.borrow_mut().raw));
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let allow = STATE.with(|s| s.borrow().allow.clone());
+    crate::blocking::exempt(|| {
+        raw.into_iter()
+            .filter_map(|r| {
+                let mut frames = crate::symbols::symbolize(&r.ips);
+                if allow.iter().any(|a| frames.iter().any(|f| f.contains(a.as_str()))) {
+                    return None;
+                }
+                if r.entry != 0 {
+                    if let Some(f) = crate::symbols::symbolize_function(r.entry) {
+                        frames.insert(0, f);
+                    }
+                }
+                Some(BlockingCall { call: r.call, greenthread: r.greenthread, name: r.name, frames })
+            })
+            .collect()
+    })
 }
 
 /// Cheap first test, made on every interposed call: is detection on for this thread, and is
-/// this call not one made while reporting?
+/// this call not one made by the detectors' own machinery?
 #[inline]
 #[cfg_attr(not(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 pub(crate) fn watching() -> bool {
     ARMED.load(Ordering::Relaxed)
         && ON.try_with(Cell::get).unwrap_or(false)
-        && !REPORTING.try_with(Cell::get).unwrap_or(true)
+        && !BUSY.try_with(Cell::get).unwrap_or(true)
 }
 
-/// Reports `call` if it is made from a hub's greenthread, root or callback (not from the hub's own
-/// poller) and no frame is allowed. Call only after [`watching`] said yes.
+/// Reports `call` (libc's function at `entry`) if it is made from a hub's greenthread, root or
+/// callback (not from the hub's own poller). Call only after [`watching`] said yes; called from
+/// an `extern "C"` interposer, so it never panics and never unwinds: a report that cannot be made
+/// (this thread's state is gone: thread exit) is dropped.
 #[cfg_attr(not(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
-pub(crate) fn blocking_call(call: &'static str) {
-    let _ = REPORTING.try_with(|r| r.set(true));
-    let probe = green::probe::probe();
-    if !probe.in_poll() {
-        let mut ips = Vec::with_capacity(32);
-        backtrace::trace(|f| {
-            ips.push(f.ip() as usize);
-            ips.len() < 64
-        });
-        let frames = green::debug::symbolize_frames(&ips);
-        let allowed = STATE.with(|s| s.borrow().allow.iter().any(|a| frames.iter().any(|f| f.contains(a.as_str()))));
-        if !allowed {
-            let id = probe.current();
-            let name = if id == green::probe::HUB {
-                Some("hub callback".to_string())
-            } else {
-                green::current().name().map(str::to_string)
-            };
-            let report = BlockingCall { call, greenthread: id, name, frames };
-            STATE.with(|s| s.borrow_mut().reports.push(report));
-        }
+pub(crate) fn blocking_call(call: &'static str, entry: usize) {
+    quiet(|| {
+        let _ = std::panic::catch_unwind(|| make_report(call, entry));
+    });
+}
+
+#[cfg_attr(not(all(feature = "blocking-calls", target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
+fn make_report(call: &'static str, entry: usize) {
+    let Ok(Some(probe)) = STATE.try_with(|s| s.try_borrow().ok().and_then(|s| s.probe.clone())) else { return };
+    if probe.in_poll() {
+        return;
     }
-    let _ = REPORTING.try_with(|r| r.set(false));
+    let mut ips = Vec::with_capacity(32);
+    // Raw addresses only, without backtrace's lock (see `sys::trace_here`).
+    crate::sys::trace_here(&mut ips);
+    let id = probe.current();
+    let name = if id == green::probe::HUB {
+        Some("hub callback".to_string())
+    } else {
+        green::current().name().map(str::to_string)
+    };
+    let _ = STATE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.raw.push(Raw { call, entry, greenthread: id, name, ips });
+        }
+    });
+}
+
+/// After `fork`, in the child: detection is off on the forking thread (its hub is a new one).
+pub(crate) fn after_fork_in_child() {
+    let _ = ON.try_with(|o| o.set(false));
+    let _ = STATE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.probe = None;
+        }
+    });
 }

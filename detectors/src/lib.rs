@@ -45,6 +45,7 @@ mod leak;
 mod overflow;
 mod panics;
 pub mod sigquit;
+mod symbols;
 mod sys;
 
 pub use crate::blocking::{

@@ -1,25 +1,41 @@
 //! The `SIGQUIT` dump: every hub prints its state, as Go prints every goroutine.
 //!
-//! Opt in with [`enable_sigquit_dump`] (process-wide, through signal-hook). On `SIGQUIT` each hub
-//! that has blocking detection on prints, to stderr:
+//! Opt in with [`enable_sigquit_dump`] (process-wide, through signal-hook). On `SIGQUIT` each known
+//! hub prints, to stderr: the hub of every thread that called `enable_sigquit_dump` and of every
+//! thread with blocking detection on (the runtime keeps no list of all hubs; a thread whose hub
+//! should be dumped calls `enable_sigquit_dump` once, which is cheap after the first call):
 //!
 //! * when it is idle or busy switching: its greenthreads, timers and listeners
 //!   (`format_greenthreads`, `format_hub_timers`, `format_hub_listeners`), printed by the hub
 //!   itself in hub context (its state is never read from another thread);
 //! * when it is blocked right now (its switch counter stood still while it was not waiting in its
 //!   poller): what can be read safely from another thread, the running greenthread, how long it
-//!   has held the hub and its stack, captured by the detector's signal.
+//!   has held the hub and its stack, captured by the detector's signal (only with blocking
+//!   detection on: without it, the running greenthread's id only).
 
 use std::io;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::blocking::REGISTRY;
 
-static STARTED: OnceLock<()> = OnceLock::new();
+/// The dump thread runs (in this process: a forked child starts its own).
+static STARTED: AtomicBool = AtomicBool::new(false);
 
-/// Makes `SIGQUIT` dump every hub that has blocking detection on (see the [module docs](self))
-/// instead of ending the process. Idempotent.
+/// After `fork`, in the child: the parent's dump thread is not there.
+pub(crate) fn after_fork_in_child() {
+    STARTED.store(false, Ordering::SeqCst);
+}
+
+/// Takes the dump's lock across `fork` (see [`crate::blocking::before_fork`]).
+pub(crate) fn dumped_lock() -> std::sync::MutexGuard<'static, Vec<Dumped>> {
+    DUMPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes `SIGQUIT` dump this thread's hub and every hub that has blocking detection on (see the
+/// [module docs](self)) instead of ending the process. Idempotent; call it on each thread whose
+/// hub should be dumped.
 ///
 /// # Errors
 ///
@@ -29,31 +45,102 @@ static STARTED: OnceLock<()> = OnceLock::new();
 /// green_detectors::enable_sigquit_dump().unwrap();
 /// ```
 pub fn enable_sigquit_dump() -> io::Result<()> {
-    if STARTED.get().is_some() {
+    crate::sys::register_fork_handlers();
+    register_this_hub();
+    if STARTED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
-    STARTED.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("green-sigquit-dump".into())
-            .spawn(move || {
-                for _ in signals.forever() {
-                    dump_all();
-                }
-            })
-            .expect("green-detectors: cannot start the SIGQUIT dump thread");
-    });
+    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT]) {
+        Ok(s) => s,
+        Err(e) => {
+            STARTED.store(false, Ordering::SeqCst);
+            return Err(e);
+        }
+    };
+    std::thread::Builder::new()
+        .name("green-sigquit-dump".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                dump_all();
+            }
+        })
+        .expect("green-detectors: cannot start the SIGQUIT dump thread");
     Ok(())
+}
+
+/// A hub whose thread called [`enable_sigquit_dump`] (dumped even without blocking detection).
+pub(crate) struct Dumped {
+    thread_name: String,
+    probe: std::sync::Arc<green::probe::Probe>,
+    hub: green::hub::WeakHubHandle,
+}
+
+/// Hubs registered by [`enable_sigquit_dump`].
+pub(crate) static DUMPED: Mutex<Vec<Dumped>> = Mutex::new(Vec::new());
+
+/// Registers the calling thread's hub with the dump (once per hub).
+fn register_this_hub() {
+    let probe = green::probe::probe();
+    let mut d = DUMPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Hubs of threads that ended (their handle no longer upgrades) are dropped here.
+    d.retain(|x| x.hub.upgrade().is_some());
+    if !d.iter().any(|x| std::sync::Arc::ptr_eq(&x.probe, &probe)) {
+        d.push(Dumped {
+            thread_name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
+            probe,
+            hub: green::hub::handle().downgrade(),
+        });
+    }
+}
+
+/// Prints the state of an idle (or busy switching) hub, from the hub itself.
+fn post_dump(hub: &green::hub::WeakHubHandle, thread_name: &str) {
+    if let Some(h) = hub.upgrade() {
+        let name = thread_name.to_string();
+        let _ = h.post(move || {
+            eprintln!(
+                "green: SIGQUIT: hub of thread {name}\n{}\n{}\n{}",
+                green::debug::format_greenthreads(),
+                green::debug::format_hub_timers(),
+                green::debug::format_hub_listeners()
+            );
+        });
+    }
+}
+
+/// True when the hub stood still for 20 ms outside its poller.
+fn blocked_now(probe: &green::probe::Probe, before: u64) -> bool {
+    let idle = probe.in_poll();
+    std::thread::sleep(Duration::from_millis(20));
+    !idle && !probe.in_poll() && probe.switches() == before
 }
 
 fn dump_all() {
     let watches = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    // Hubs without blocking detection (no stack can be taken there: the signal handler that
+    // captures it is the detector's).
+    let others: Vec<(String, std::sync::Arc<green::probe::Probe>, green::hub::WeakHubHandle)> = DUMPED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|d| !watches.iter().any(|w| std::sync::Arc::ptr_eq(&w.probe, &d.probe)))
+        .map(|d| (d.thread_name.clone(), d.probe.clone(), d.hub.clone()))
+        .collect();
+    for (thread_name, probe, hub) in others {
+        let before = probe.switches();
+        if blocked_now(&probe, before) {
+            eprintln!(
+                "green: SIGQUIT: hub of thread {thread_name}: BLOCKED by greenthread #{} for at least 20 ms (no stack: \
+                 blocking detection is off on this hub)",
+                probe.current()
+            );
+        } else {
+            post_dump(&hub, &thread_name);
+        }
+    }
     for w in watches {
         let before = w.probe.switches();
-        let idle = w.probe.in_poll();
-        std::thread::sleep(Duration::from_millis(20));
-        let blocked = !idle && !w.probe.in_poll() && w.probe.switches() == before;
-        if blocked {
+        if blocked_now(&w.probe, before) {
             let held = {
                 let st = w.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 match (st.last_switches == before, st.first_seen) {
@@ -63,7 +150,7 @@ fn dump_all() {
             };
             w.send_alarm_if_active();
             std::thread::sleep(Duration::from_millis(20));
-            let frames = green::debug::symbolize_frames(&w.capture.peek(before));
+            let frames = crate::symbols::symbolize(&w.capture.peek(before));
             let current = w.probe.current();
             let mut out = format!(
                 "green: SIGQUIT: hub of thread {}: BLOCKED by greenthread #{} for {} ms",
@@ -76,16 +163,8 @@ fn dump_all() {
                 out.push_str(&f);
             }
             eprintln!("{out}");
-        } else if let Some(h) = w.hub.upgrade() {
-            let name = w.thread_name.clone();
-            let _ = h.post(move || {
-                eprintln!(
-                    "green: SIGQUIT: hub of thread {name}\n{}\n{}\n{}",
-                    green::debug::format_greenthreads(),
-                    green::debug::format_hub_timers(),
-                    green::debug::format_hub_listeners()
-                );
-            });
+        } else {
+            post_dump(&w.hub, &w.thread_name);
         }
     }
 }

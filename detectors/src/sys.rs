@@ -8,8 +8,11 @@
 //!   `si_pid` ours) with [`MAGIC`] as the value. Foreign `SIGALRM`s go to the previous action, so
 //!   a user's handler installed before always sees its own. A handler installed after ours is
 //!   noticed before the next alarm is sent ([`ensure_installed`]): ours goes back on top and the
-//!   newcomer becomes the previous action, so it too sees its own signals and never ours. A
-//!   re-entrancy flag breaks the loop when the newcomer itself chains back to us.
+//!   newcomer becomes the newest previous action, so it too sees its own signals and never ours.
+//!   When the newcomer chains back to us (it calls the action it replaced, ours), the signal goes
+//!   on to the next older action, so a handler installed before us still sees it; a per-thread
+//!   depth ends the chain after the oldest. Previous actions are published (a seqlock, written
+//!   with `SIGALRM` blocked on the writer's thread) before our handler is installed over them.
 //! * The handler is async-signal-safe: no allocation, no lock, no symbolising. It copies the raw
 //!   return addresses of the interrupted stack into a preallocated thread-local buffer
 //!   ([`Capture`], const-initialised, no destructor) guarded by a re-entrancy flag. The unwinder
@@ -17,7 +20,7 @@
 //! * Alarms go to one thread only ([`send_alarm`]): never a process-wide `alarm()`.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
@@ -36,6 +39,12 @@ pub(crate) struct Capture {
     slice: AtomicU64,
     len: AtomicUsize,
     ips: [AtomicUsize; MAX_FRAMES],
+    /// Where the thread was blocked in a system call when the alarm was sent (user `pc` after the
+    /// `syscall` instruction, and `sp`), read by the sender from `/proc`; 0 when it was not.
+    restart_pc: AtomicUsize,
+    restart_sp: AtomicUsize,
+    /// The number of that system call.
+    restart_nr: AtomicI64,
 }
 
 impl Capture {
@@ -45,7 +54,19 @@ impl Capture {
             slice: AtomicU64::new(u64::MAX),
             len: AtomicUsize::new(0),
             ips: [const { AtomicUsize::new(0) }; MAX_FRAMES],
+            restart_pc: AtomicUsize::new(0),
+            restart_sp: AtomicUsize::new(0),
+            restart_nr: AtomicI64::new(-1),
         }
+    }
+
+    /// Before an alarm is sent to `t`: records the system call `t` is blocked in, if any, so that
+    /// the handler can restart it when the alarm interrupted it (see [`restart_if_interrupted`]).
+    pub(crate) fn note_blocked_syscall(&self, t: &Thread) {
+        let (nr, pc, sp) = t.blocked_syscall().unwrap_or((-1, 0, 0));
+        self.restart_nr.store(nr, Ordering::SeqCst);
+        self.restart_sp.store(sp, Ordering::SeqCst);
+        self.restart_pc.store(pc, Ordering::SeqCst);
     }
 
     /// Takes the stack captured for slice `slice` (empty if none).
@@ -89,13 +110,18 @@ pub(crate) fn set_targets(t: Option<(&std::sync::Arc<green::probe::Probe>, &std:
 }
 
 static INSTALL: Once = Once::new();
-/// The previous action's handler (`SIG_DFL`, `SIG_IGN` or a function address) and flags; written
-/// by [`install`] and [`ensure_installed`], read by the handler.
-static PREV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
-/// Seqlock over `PREV_HANDLER` and `PREV_FLAGS`: odd while a writer (serialised by
-/// `INSTALLING`, on a thread that blocks SIGALRM) updates them, so the handler never pairs a
-/// function with the wrong flags.
+/// Most previous actions kept (handlers installed over ours, each put under ours again).
+const MAX_PREV: usize = 8;
+/// The actions our handler chains foreign `SIGALRM`s to, oldest first: the one we replaced at
+/// install, then each handler installed over ours since (see [`ensure_installed`]); handler
+/// (`SIG_DFL`, `SIG_IGN` or a function address) and flags. Written by [`publish_previous`], read
+/// by the handler.
+static PREV_HANDLERS: [AtomicUsize; MAX_PREV] = [const { AtomicUsize::new(libc::SIG_DFL) }; MAX_PREV];
+static PREV_FLAGS: [AtomicI32; MAX_PREV] = [const { AtomicI32::new(0) }; MAX_PREV];
+static PREV_LEN: AtomicUsize = AtomicUsize::new(0);
+/// Seqlock over the previous actions: odd while a writer (serialised by `INSTALLING`, with
+/// SIGALRM blocked on its thread) updates them, so the handler never pairs a function with the
+/// wrong flags.
 static PREV_SEQ: AtomicUsize = AtomicUsize::new(0);
 /// Serialises (re)installation.
 static INSTALLING: Mutex<()> = Mutex::new(());
@@ -128,10 +154,67 @@ fn empty_action() -> libc::sigaction {
     unsafe { std::mem::zeroed() }
 }
 
+/// Blocks `SIGALRM` on the calling thread while it lives, restoring the previous mask on drop: a
+/// seqlock writer must never be interrupted by a handler that spins until the sequence is even.
+struct SigalrmBlocked(libc::sigset_t);
+
+impl SigalrmBlocked {
+    fn new() -> SigalrmBlocked {
+        // SAFETY: both sets are valid sigset_t values on this frame, initialised by sigemptyset
+        // (the old one is written by pthread_sigmask before it is read).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigemptyset(&mut old);
+            libc::sigaddset(&mut set, libc::SIGALRM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            SigalrmBlocked(old)
+        }
+    }
+}
+
+impl Drop for SigalrmBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `new` on this same thread (the guard is !Send
+        // in practice: it is only ever a local of the function that made it).
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Publishes the action our handler chains foreign `SIGALRM`s to (the seqlock writer). The
+/// caller holds `INSTALLING` and has `SIGALRM` blocked.
+fn publish_previous(handler: usize, flags: libc::c_int) {
+    let len = PREV_LEN.load(Ordering::SeqCst);
+    if (0..len).any(|i| PREV_HANDLERS[i].load(Ordering::SeqCst) == handler) {
+        return; // already in the chain (a handler installed over ours again)
+    }
+    let i = len.min(MAX_PREV - 1);
+    PREV_SEQ.fetch_add(1, Ordering::SeqCst);
+    PREV_FLAGS[i].store(flags, Ordering::SeqCst);
+    PREV_HANDLERS[i].store(handler, Ordering::SeqCst);
+    PREV_LEN.store(i + 1, Ordering::SeqCst);
+    PREV_SEQ.fetch_add(1, Ordering::SeqCst);
+}
+
 fn put_on_top() {
+    // SIGALRM stays blocked on this thread while the chain is rewritten: a handler landing while
+    // the sequence is odd would spin for ever.
+    let _blocked = SigalrmBlocked::new();
     let _g = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ours = on_sigalrm as *const () as usize;
+    let mut cur = empty_action();
+    // SAFETY: a null new action only queries; `cur` is a valid out-pointer on this frame.
+    if unsafe { libc::sigaction(libc::SIGALRM, std::ptr::null(), &mut cur) } != 0 || cur.sa_sigaction == ours {
+        return;
+    }
+    // Publish the action we are about to replace before ours goes live: a foreign SIGALRM
+    // landing right after the install must find it (not SIG_DFL, which ends the process).
+    publish_previous(cur.sa_sigaction, cur.sa_flags);
     let mut act = empty_action();
-    act.sa_sigaction = on_sigalrm as *const () as usize;
+    act.sa_sigaction = ours;
     act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
     let mut old = empty_action();
     // SAFETY: `act` is fully initialised (handler, flags, and an emptied mask) and `old` is a
@@ -142,17 +225,17 @@ fn put_on_top() {
             return;
         }
     }
-    if old.sa_sigaction != on_sigalrm as *const () as usize {
-        PREV_SEQ.fetch_add(1, Ordering::SeqCst);
-        PREV_FLAGS.store(old.sa_flags, Ordering::SeqCst);
-        PREV_HANDLER.store(old.sa_sigaction, Ordering::SeqCst);
-        PREV_SEQ.fetch_add(1, Ordering::SeqCst);
+    if old.sa_sigaction != ours && (old.sa_sigaction, old.sa_flags) != (cur.sa_sigaction, cur.sa_flags) {
+        // Someone installed a handler between the query and ours: it is the previous one now.
+        publish_previous(old.sa_sigaction, old.sa_flags);
     }
 }
 
 thread_local! {
-    /// Set while our handler calls the previous action (breaks handler cycles).
-    static CHAINING: Cell<bool> = const { Cell::new(false) };
+    /// How many previous actions our handler is inside on this thread: a previous action that
+    /// chains back to us (a handler installed over ours that calls the action it replaced) gets
+    /// the next older one, and the chain ends after the oldest.
+    static CHAIN_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -196,23 +279,34 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             c.slice.store(slice, Ordering::Relaxed);
         }
         c.busy.store(false, Ordering::Release);
+        restart_if_interrupted(c, ctx);
         return;
     }
-    // A foreign SIGALRM: hand it to whoever had the signal before us, once.
-    if CHAINING.try_with(|c| c.replace(true)).unwrap_or(true) {
-        return; // the previous action chained back to us: stop here
-    }
+    // A foreign SIGALRM: hand it to whoever had the signal before us, newest first.
+    let Ok(depth) = CHAIN_DEPTH.try_with(Cell::get) else { return };
     let (handler, flags) = loop {
         let s1 = PREV_SEQ.load(Ordering::SeqCst);
         if s1 & 1 == 1 {
             std::hint::spin_loop();
             continue;
         }
-        let pair = (PREV_HANDLER.load(Ordering::SeqCst), PREV_FLAGS.load(Ordering::SeqCst));
+        let len = PREV_LEN.load(Ordering::SeqCst);
+        let pair = if depth < len {
+            let i = len - 1 - depth;
+            Some((PREV_HANDLERS[i].load(Ordering::SeqCst), PREV_FLAGS[i].load(Ordering::SeqCst)))
+        } else if depth == 0 {
+            Some((libc::SIG_DFL, 0)) // nothing published: the default action
+        } else {
+            None // the oldest action chained back to us: the chain ends here
+        };
         if PREV_SEQ.load(Ordering::SeqCst) == s1 {
-            break pair;
+            match pair {
+                Some(p) => break p,
+                None => return,
+            }
         }
     };
+    let _ = CHAIN_DEPTH.try_with(|c| c.set(depth + 1));
     if handler == libc::SIG_IGN {
         // ignored before us: ignored still
     } else if handler != libc::SIG_DFL {
@@ -225,13 +319,62 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             libc::raise(libc::SIGALRM);
         }
     }
-    let _ = CHAINING.try_with(|c| c.set(false));
+    let _ = CHAIN_DEPTH.try_with(|c| c.set(depth));
+}
+
+/// The detector's own alarm must never fail a user's call: a blocking system call it interrupts
+/// that `SA_RESTART` does not restart (`poll`, `epoll_wait`, `nanosleep`, `clock_nanosleep`,
+/// `select`, socket calls with a timeout, timed futex waits: those the kernel ends with `EINTR`
+/// whenever a handler runs) is restarted here, as the kernel restarts the others: the saved
+/// context is rewound to the `syscall` instruction with the call's number back in `rax` (its
+/// arguments are still in their registers). It happens only when the interrupted context is the
+/// very system call the sender saw blocking (same `pc` and `sp`, from `/proc`) and it returned
+/// `EINTR`. A restarted call starts over: a relative timeout runs again in full (later, never
+/// earlier, and at most once per over-budget slice). Foreign signals are left alone.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn restart_if_interrupted(c: &Capture, ctx: *mut libc::c_void) {
+    let pc = c.restart_pc.swap(0, Ordering::SeqCst);
+    let sp = c.restart_sp.load(Ordering::SeqCst);
+    if pc < 2 || ctx.is_null() {
+        return;
+    }
+    let nr = c.restart_nr.load(Ordering::SeqCst);
+    if nr < 0 || !after_syscall_instruction(pc) {
+        return;
+    }
+    // SAFETY: for an SA_SIGINFO handler the kernel passes a valid ucontext_t as the third
+    // argument; the registers saved in it are restored by sigreturn, so rewriting them here is how
+    // a handler changes the interrupted context. Only plain integers are read and written.
+    unsafe {
+        let g = &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
+        let (rip, rsp, rax) =
+            (g[libc::REG_RIP as usize] as usize, g[libc::REG_RSP as usize] as usize, g[libc::REG_RAX as usize]);
+        if rip == pc && rsp == sp && rax == -(libc::EINTR as i64) {
+            g[libc::REG_RAX as usize] = nr;
+            g[libc::REG_RIP as usize] = (pc - 2) as i64;
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn restart_if_interrupted(c: &Capture, _ctx: *mut libc::c_void) {
+    c.restart_pc.store(0, Ordering::SeqCst);
+}
+
+/// True when the instruction before `pc` is `syscall`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn after_syscall_instruction(pc: usize) -> bool {
+    // SAFETY: `pc` is the user address right after the instruction the thread was blocked on in
+    // a system call (from /proc): the two bytes before it are mapped code of this process.
+    let insn = unsafe { std::ptr::read_unaligned((pc - 2) as *const [u8; 2]) };
+    insn == [0x0f, 0x05]
 }
 
 /// An OS thread, as the detector addresses it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Thread {
     pthread: libc::pthread_t,
+    tid: libc::pid_t,
     cpu_clock: libc::clockid_t,
 }
 
@@ -246,8 +389,23 @@ impl Thread {
             if libc::pthread_getcpuclockid(pthread, &mut cpu_clock) != 0 {
                 cpu_clock = libc::CLOCK_THREAD_CPUTIME_ID;
             }
-            Thread { pthread, cpu_clock }
+            Thread { pthread, tid: libc::gettid(), cpu_clock }
         }
+    }
+
+    /// The system call the thread is blocked in right now, as `/proc/self/task/<tid>/syscall`
+    /// shows it: its number, its user `pc` (after the `syscall` instruction) and `sp`. `None`
+    /// when it runs or is not in a system call.
+    fn blocked_syscall(&self) -> Option<(i64, usize, usize)> {
+        let text = std::fs::read_to_string(format!("/proc/self/task/{}/syscall", self.tid)).ok()?;
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let nr: i64 = fields.first()?.parse().ok()?;
+        if nr < 0 || fields.len() < 9 {
+            return None;
+        }
+        let hex = |s: &str| usize::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+        let (sp, pc) = (hex(fields[7])?, hex(fields[8])?);
+        Some((nr, pc, sp))
     }
 
     /// CPU time the thread has used (readable from any thread while it lives).
@@ -365,4 +523,69 @@ extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     unsafe {
         libc::signal(libc::SIGSEGV, libc::SIG_DFL);
     }
+}
+
+/// Appends the calling stack's return addresses (at most [`MAX_FRAMES`]) to `ips`, without
+/// backtrace's global lock: this may run while this very thread waits for that lock (a futex wait
+/// reported by the interposer inside `backtrace::trace`), where the locked API would re-enter it
+/// unlocked. Only the unwinder runs (libgcc's, thread-safe); nothing is symbolised.
+pub(crate) fn trace_here(ips: &mut Vec<usize>) {
+    // SAFETY: on Linux the unsynchronised trace is libgcc's `_Unwind_Backtrace` over this thread's
+    // own stack, which is thread-safe; it does not touch backtrace's symbolisation cache (the
+    // state its lock guards). The closure only pushes to a Vec this frame owns.
+    unsafe {
+        backtrace::trace_unsynchronized(|f| {
+            ips.push(f.ip() as usize);
+            ips.len() < MAX_FRAMES
+        });
+    }
+}
+
+/// The dynamic symbol containing code address `addr` and the file name of its object (as
+/// `dladdr` finds them): names frames of libraries without debug information (libc's).
+pub(crate) fn object_symbol(addr: usize) -> Option<(Option<String>, String, usize)> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only reads the loader's tables and writes `info`; any address is allowed.
+    if unsafe { libc::dladdr(addr as *const libc::c_void, info.as_mut_ptr()) } == 0 {
+        return None;
+    }
+    // SAFETY: dladdr succeeded, so `info` is written (it was zeroed before anyway).
+    let info = unsafe { info.assume_init() };
+    let cstr = |p: *const libc::c_char| {
+        // SAFETY: non-null dladdr strings are NUL-terminated and live as long as their object.
+        (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    let file = cstr(info.dli_fname)?;
+    Some((cstr(info.dli_sname), file, info.dli_saddr as usize))
+}
+
+static FORK_HANDLERS: Once = Once::new();
+
+/// Registers the detectors' `fork` handlers once per process: the detectors' locks are taken
+/// around `fork` (so the child never inherits one held by a thread it does not have), and the
+/// child forgets the parent's detection state (see [`crate::blocking::after_fork_in_child`]).
+pub(crate) fn register_fork_handlers() {
+    FORK_HANDLERS.call_once(|| {
+        // SAFETY: the three handlers are plain `extern "C" fn()`s that live for the whole process.
+        unsafe {
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+        }
+    });
+}
+
+extern "C" fn fork_prepare() {
+    crate::blocking::before_fork();
+}
+
+extern "C" fn fork_parent() {
+    crate::blocking::after_fork_in_parent();
+}
+
+extern "C" fn fork_child() {
+    crate::blocking::after_fork_in_child();
+}
+
+/// Locks `INSTALLING` across a fork (see [`register_fork_handlers`]).
+pub(crate) fn installing_lock() -> std::sync::MutexGuard<'static, ()> {
+    INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
