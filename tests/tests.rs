@@ -21,8 +21,8 @@ mod eventlet_tpool; // tests/tpool_test.py and tests/env_test.py
 mod blocking; // the blocking detector fires on blocking code and stays quiet on good code
 mod calls; // timing-independent detection: blocking entry points reported at once, however short
 mod deadlock; // exact deadlock detection and its report
-mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod detector_trust; // issue 12, detectors: regression tests of the interposer, reports, fork, signals; stress
+mod detectors; // leak, unobserved-panic, overflow and deadlock detectors fire and stay quiet
 mod dumps; // format_hub_timers / format_greenthreads output
 mod explore; // the explorer: strategies find their bugs, shrinking, partitions, replay, thread-count independence
 mod graceful; // graceful shutdown on SIGTERM: stop accepting, drain, kill stragglers
