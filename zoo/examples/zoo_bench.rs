@@ -1,0 +1,102 @@
+//! The zoo benchmark (DESIGN §9): for each kernel and each strategy, runs-to-first-failure over
+//! 10 explorer seeds (median and worst, capped at 10,000), the time to first failure, false
+//! alarms of the fixed variant over 2,000 portfolio runs, and the search rate; then the target
+//! lines.
+//!
+//! ```sh
+//! cargo run --release -p green-zoo --example zoo_bench            # everything (a few minutes)
+//! cargo run --release -p green-zoo --example zoo_bench -- --quick # 3 seeds, 500 fixed runs
+//! ```
+
+use std::time::{Duration, Instant};
+
+use green_harness::{Search, Strategy};
+
+const CAP: u64 = 10_000;
+
+fn median(v: &mut [u64]) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let seeds: u64 = if quick { 3 } else { 10 };
+    let fixed_runs: u64 = if quick { 500 } else { 2_000 };
+    let strategies = [
+        Strategy::Random,
+        Strategy::Pct { depth: 2 },
+        Strategy::Pct { depth: 3 },
+        Strategy::Swarm,
+        Strategy::Guided,
+        Strategy::Portfolio,
+    ];
+    let kernels = green_zoo::kernels();
+    println!("kernel                                          strategy    median  worst  found<=200  ms-to-first");
+    let mut portfolio_found = 0;
+    let mut portfolio_medians = Vec::new();
+    let mut random_sum = 0u64;
+    let mut portfolio_sum = 0u64;
+    let mut false_alarms = 0u64;
+    for k in &kernels {
+        for s in strategies {
+            let mut runs = Vec::new();
+            let mut times = Vec::new();
+            let mut within_200 = 0;
+            for seed in 1..=seeds {
+                let t0 = Instant::now();
+                let x = (k.harness)().seed(seed).strategy(s).try_explore(Search::Runs(CAP), k.buggy);
+                let r = x.first_failure().map_or(CAP, |f| f.run + 1);
+                if r <= 200 {
+                    within_200 += 1;
+                }
+                runs.push(r);
+                times.push(t0.elapsed());
+            }
+            let worst = *runs.iter().max().unwrap();
+            let med = median(&mut runs);
+            times.sort();
+            let t = times[times.len() / 2];
+            println!(
+                "{:<47} {:<11} {:>6} {:>6} {:>5}/{:<5} {:>8.1}",
+                k.name,
+                s.to_string(),
+                med,
+                worst,
+                within_200,
+                seeds,
+                t.as_secs_f64() * 1e3
+            );
+            match s {
+                Strategy::Random => random_sum += med,
+                Strategy::Portfolio => {
+                    portfolio_sum += med;
+                    portfolio_medians.push(med);
+                    if within_200 * 10 >= 9 * seeds {
+                        portfolio_found += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let x = (k.harness)().seed(1).try_explore(Search::Runs(fixed_runs), k.fixed);
+        false_alarms += x.failures.len() as u64;
+        println!("{:<47} fixed: {} runs, {} false alarm(s)", k.name, fixed_runs, x.failures.len());
+    }
+    // The search rate on the smallest kernel (the in-memory ordering one), every core.
+    let ro = kernels.iter().find(|k| k.name.starts_with("ro_")).unwrap();
+    let x = (ro.harness)().seed(1).try_explore(Search::For(Duration::from_secs(2)), ro.fixed);
+    let rate = x.runs as f64 / x.elapsed.as_secs_f64();
+    println!("search rate on {}: {:.0} runs/s ({} runs in {:.2?})", ro.name, rate, x.runs, x.elapsed);
+    let med_of_medians = median(&mut portfolio_medians);
+    let n = kernels.len();
+    let line = |name: &str, ratio: f64, goal: f64, lower_better: bool| {
+        let met = if lower_better { ratio <= goal } else { ratio >= goal };
+        println!("target {name} ratio={ratio:.3} goal={goal} {}", if met { "met" } else { "missed" });
+    };
+    line("zoo_found", portfolio_found as f64 / n as f64, 1.0, false);
+    line("zoo_median_runs", med_of_medians as f64, 10.0, true);
+    line("zoo_false_alarms", false_alarms as f64, 0.0, true);
+    line("zoo_portfolio_vs_random", random_sum as f64 / portfolio_sum.max(1) as f64, 3.0, false);
+    line("explore_runs_per_s", rate, 50_000.0, false);
+}
