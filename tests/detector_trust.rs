@@ -504,6 +504,14 @@ fn sigquit_without_detection_child() {
     }
     green_detectors::enable_sigquit_dump().unwrap();
     let _napper = green::Builder::new().name("napper").spawn(|| green::sleep(Duration::from_secs(60)));
+    // Another thread's hub that never enabled anything: dumped too (every hub of the process).
+    std::thread::Builder::new()
+        .name("quiet-thread".into())
+        .spawn(|| {
+            let _other = green::Builder::new().name("other-napper").spawn(|| green::sleep(Duration::from_secs(60)));
+            green::sleep(ms(600));
+        })
+        .unwrap();
     std::thread::spawn(|| {
         std::thread::sleep(ms(50));
         signal_hook::low_level::raise(SIGQUIT).unwrap();
@@ -522,6 +530,8 @@ fn sigquit_dumps_a_hub_without_blocking_detection() {
         "{stderr}"
     );
     assert!(stderr.contains("\"napper\": blocked in sleep"), "{stderr}");
+    assert!(stderr.contains("green: SIGQUIT: hub of thread quiet-thread\nGREENTHREADS:"), "{stderr}");
+    assert!(stderr.contains("\"other-napper\": blocked in sleep"), "{stderr}");
 }
 
 // ---- Stress -------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ fn sigquit_dumps_idle_hubs_and_names_the_blocker_of_a_blocked_one() {
     assert!(out.status.success() && stdout.contains("sigquit child done"), "{stdout}\n{stderr}");
     assert!(stderr.contains("green: SIGQUIT: hub of thread detectors::sigquit_child\nGREENTHREADS:"), "{stderr}");
     assert!(stderr.contains("\"napper\": blocked in sleep"), "{stderr}");
-    assert!(stderr.contains("BLOCKED by greenthread #2 for "), "{stderr}");
+    assert!(stderr.contains("BLOCKED by greenthread #2 \"hog\" for "), "{stderr}");
     assert!(stderr.contains("hog"), "{stderr}");
 }
 

@@ -1,9 +1,7 @@
 //! The `SIGQUIT` dump: every hub prints its state, as Go prints every goroutine.
 //!
-//! Opt in with [`enable_sigquit_dump`] (process-wide, through signal-hook). On `SIGQUIT` each known
-//! hub prints, to stderr: the hub of every thread that called `enable_sigquit_dump` and of every
-//! thread with blocking detection on (the runtime keeps no list of all hubs; a thread whose hub
-//! should be dumped calls `enable_sigquit_dump` once, which is cheap after the first call):
+//! Opt in with [`enable_sigquit_dump`] (process-wide, through signal-hook). On `SIGQUIT` every hub
+//! of the process ([`green::hub::hubs`]) prints, to stderr:
 //!
 //! * when it is idle or busy switching: its greenthreads, timers and listeners
 //!   (`format_greenthreads`, `format_hub_timers`, `format_hub_listeners`), printed by the hub
@@ -119,13 +117,21 @@ fn dump_all() {
     let watches = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     // Hubs without blocking detection (no stack can be taken there: the signal handler that
     // captures it is the detector's).
-    let others: Vec<(String, std::sync::Arc<green::probe::Probe>, green::hub::WeakHubHandle)> = DUMPED
+    let mut others: Vec<(String, std::sync::Arc<green::probe::Probe>, green::hub::WeakHubHandle)> = DUMPED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
         .filter(|d| !watches.iter().any(|w| std::sync::Arc::ptr_eq(&w.probe, &d.probe)))
         .map(|d| (d.thread_name.clone(), d.probe.clone(), d.hub.clone()))
         .collect();
+    // Every other hub of the process, detection or not (the runtime lists them all).
+    for h in green::hub::hubs() {
+        let known = watches.iter().any(|w| std::sync::Arc::ptr_eq(&w.probe, &h.probe))
+            || others.iter().any(|o| std::sync::Arc::ptr_eq(&o.1, &h.probe));
+        if let (false, Some(handle)) = (known, h.handle) {
+            others.push((h.thread_name, h.probe, handle));
+        }
+    }
     for (thread_name, probe, hub) in others {
         let before = probe.switches();
         if blocked_now(&probe, before) {
@@ -151,11 +157,10 @@ fn dump_all() {
             w.send_alarm_if_active();
             std::thread::sleep(Duration::from_millis(20));
             let frames = crate::symbols::symbolize(&w.capture.peek(before));
-            let current = w.probe.current();
+            let who = w.capture.label(before).unwrap_or_else(|| format!("#{}", w.probe.current()));
             let mut out = format!(
-                "green: SIGQUIT: hub of thread {}: BLOCKED by greenthread #{} for {} ms",
+                "green: SIGQUIT: hub of thread {}: BLOCKED by greenthread {who} for {} ms",
                 w.thread_name,
-                current,
                 held.as_millis()
             );
             for f in frames {

@@ -45,7 +45,13 @@ pub(crate) struct Capture {
     restart_sp: AtomicUsize,
     /// The number of that system call.
     restart_nr: AtomicI64,
+    /// The label of the greenthread the captured stack belongs to (`#2 "hog"`).
+    label: [std::sync::atomic::AtomicU8; LABEL_MAX],
+    label_len: AtomicUsize,
 }
+
+/// Bytes of a greenthread label kept per capture.
+const LABEL_MAX: usize = 96;
 
 impl Capture {
     pub(crate) fn new() -> Capture {
@@ -57,6 +63,8 @@ impl Capture {
             restart_pc: AtomicUsize::new(0),
             restart_sp: AtomicUsize::new(0),
             restart_nr: AtomicI64::new(-1),
+            label: [const { std::sync::atomic::AtomicU8::new(0) }; LABEL_MAX],
+            label_len: AtomicUsize::new(0),
         }
     }
 
@@ -75,6 +83,16 @@ impl Capture {
     }
 
     /// Reads the stack captured for slice `slice` without taking it.
+    /// The label of the greenthread of the capture of `slice`, if any.
+    pub(crate) fn label(&self, slice: u64) -> Option<String> {
+        if self.slice.load(Ordering::SeqCst) != slice {
+            return None;
+        }
+        let n = self.label_len.load(Ordering::SeqCst).min(LABEL_MAX);
+        let bytes: Vec<u8> = self.label[..n].iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        (n > 0).then(|| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub(crate) fn peek(&self, slice: u64) -> Vec<usize> {
         self.read(slice, false)
     }
@@ -276,6 +294,13 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
                 });
             }
             c.len.store(n, Ordering::Relaxed);
+            // Who holds the hub, named (async-signal-safe: no allocation, no lock).
+            let mut label = [0u8; LABEL_MAX];
+            let len = green::probe::current_label(&mut label).unwrap_or(0);
+            for (slot, b) in c.label.iter().zip(&label[..len]) {
+                slot.store(*b, Ordering::Relaxed);
+            }
+            c.label_len.store(len, Ordering::Relaxed);
             c.slice.store(slice, Ordering::Relaxed);
         }
         c.busy.store(false, Ordering::Release);

@@ -148,6 +148,7 @@ impl Drop for TeardownOnExit {
                     eprintln!("{line}");
                 }
             }
+            registry_remove(&h.probe);
             if report.leaked == 0 {
                 // Nothing holds the hub any more: free it, so a program that starts many
                 // short threads does not grow (a hub with leaked greenthreads stays leaked,
@@ -227,12 +228,68 @@ pub(crate) fn panic_is_quiet(info: &std::panic::PanicHookInfo<'_>) -> bool {
 /// without unwinding; the next green call creates a fresh, empty hub.
 pub(crate) fn forget_after_fork() {
     let _ = HUB.try_with(|c| c.set(None));
+    // The other threads (and their hubs) did not come along.
+    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+}
+
+/// Every hub of the process: its thread's name, its probe, and (once it has a poller) a way to
+/// post work to it. Entries are added when a hub is created and removed at its thread's exit.
+static REGISTRY: std::sync::Mutex<Vec<HubInfo>> = std::sync::Mutex::new(Vec::new());
+
+/// A hub of the process, as [`hubs`] lists it.
+#[derive(Clone, Debug)]
+pub struct HubInfo {
+    /// The name of the hub's thread (`<unnamed>` without one).
+    pub thread_name: String,
+    /// The hub's switch probe (readable from any thread).
+    pub probe: std::sync::Arc<crate::probe::Probe>,
+    /// Posts work to the hub, once it has a poller (every hub that ever waited has one).
+    pub handle: Option<WeakHubHandle>,
+}
+
+/// Every hub of the process (what a `SIGQUIT` dump walks, as Go prints every goroutine).
+///
+/// ```
+/// let _ = green::hub::handle(); // this thread's hub, with its poller
+/// let me = green::probe::probe();
+/// assert!(green::hub::hubs().iter().any(|h| std::sync::Arc::ptr_eq(&h.probe, &me)));
+/// ```
+pub fn hubs() -> Vec<HubInfo> {
+    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+fn registry_add(h: &Hub) {
+    let info = HubInfo {
+        thread_name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
+        probe: h.probe.clone(),
+        handle: None,
+    };
+    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(info);
+}
+
+fn registry_remove(probe: &std::sync::Arc<crate::probe::Probe>) {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|x| !std::sync::Arc::ptr_eq(&x.probe, probe));
+}
+
+/// The hub with `probe` got its poller: work can be posted to it from now on.
+pub(crate) fn registry_set_posted(
+    probe: &std::sync::Arc<crate::probe::Probe>,
+    posted: &std::sync::Arc<crate::listener::Posted>,
+) {
+    let mut r = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = r.iter_mut().find(|x| std::sync::Arc::ptr_eq(&x.probe, probe)) {
+        e.handle = Some(HubHandle { posted: posted.clone() }.downgrade());
+    }
 }
 
 fn create_hub() -> &'static Hub {
     crate::greenthread::install_panic_hook();
     let h: &'static Hub = Box::leak(Box::new(Hub::new()));
     HUB.with(|c| c.set(Some(h)));
+    registry_add(h);
     // Register the exit hook last: thread-local destructors run in reverse order of registration,
     // so teardown runs while the stack pool still exists.
     crate::sys::stack::init_pool();

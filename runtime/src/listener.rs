@@ -189,7 +189,9 @@ impl Hub {
     pub(crate) fn with_reactor<R>(&self, f: impl FnOnce(&mut Reactor) -> R) -> io::Result<R> {
         let mut r = self.reactor.borrow_mut();
         if r.is_none() {
-            *r = Some(Reactor::new()?);
+            let new = Reactor::new()?;
+            crate::hub::registry_set_posted(&self.probe, &new.posted);
+            *r = Some(new);
         }
         Ok(f(r.as_mut().expect("reactor created above")))
     }

@@ -241,6 +241,37 @@ pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
     Some(w.len)
 }
 
+/// Writes the label of what runs on this thread's hub now (`#2 "hog"`, `#0 root`, `hub`) into
+/// `buf` and returns its length; `None` without a hub.
+///
+/// Meant for a signal handler on the hub's own thread (the blocking detector's, so that a
+/// `SIGQUIT` dump can name the greenthread that holds a blocked hub): it allocates nothing, takes
+/// no lock and only reads plain fields.
+///
+/// ```
+/// let mut buf = [0u8; 64];
+/// let n = green::probe::current_label(&mut buf).unwrap();
+/// assert_eq!(&buf[..n], b"#0 root");
+/// ```
+pub fn current_label(buf: &mut [u8]) -> Option<usize> {
+    let h = crate::hub::try_hub()?;
+    let mut w = Writer { buf, len: 0 };
+    match h.current.try_borrow().ok()?.as_ref() {
+        None => w.put("hub"),
+        Some(gt) if gt.is_root => w.put("#0 root"),
+        Some(gt) => {
+            w.put("#");
+            w.num(gt.id);
+            if let Some(name) = &gt.name {
+                w.put(" \"");
+                w.put(name);
+                w.put("\"");
+            }
+        }
+    }
+    Some(w.len)
+}
+
 /// Appends to a byte buffer without allocating, truncating when full.
 struct Writer<'a> {
     buf: &'a mut [u8],
