@@ -250,6 +250,8 @@ pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
 ///
 /// ```
 /// let mut buf = [0u8; 64];
+/// assert_eq!(green::probe::current_label(&mut buf), None); // no hub on this thread yet
+/// let _ = green::probe::probe(); // the first green call creates it
 /// let n = green::probe::current_label(&mut buf).unwrap();
 /// assert_eq!(&buf[..n], b"#0 root");
 /// ```
