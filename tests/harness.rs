@@ -102,7 +102,7 @@ fn jitter_never_reorders_one_greenthreads_own_timers() {
 }
 
 /// Code that wrongly relies on spawn order.
-fn relies_on_spawn_order() -> Vec<u32> {
+pub(crate) fn relies_on_spawn_order() -> Vec<u32> {
     let log = Rc::new(RefCell::new(Vec::new()));
     let gts: Vec<_> = (0..3)
         .map(|i| {
