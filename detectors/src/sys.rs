@@ -145,8 +145,17 @@ static PREV_SEQ: AtomicUsize = AtomicUsize::new(0);
 static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// Installs the `SIGALRM` handler once per process.
+/// Running under valgrind, which emulates system calls: the interrupted call's program counter
+/// is valgrind's, not the program's, so an interrupted call is not restarted there (it may then
+/// see `EINTR`, as it would without the restart).
+static UNDER_VALGRIND: AtomicBool = AtomicBool::new(false);
+
 pub(crate) fn install() {
     INSTALL.call_once(|| {
+        UNDER_VALGRIND.store(
+            std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("vgpreload")),
+            Ordering::Relaxed,
+        );
         // Warm the unwinder up outside any handler.
         let mut n = 0;
         backtrace::trace(|_| {
@@ -360,7 +369,7 @@ extern "C" fn on_sigalrm(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
 fn restart_if_interrupted(c: &Capture, ctx: *mut libc::c_void) {
     let pc = c.restart_pc.swap(0, Ordering::SeqCst);
     let sp = c.restart_sp.load(Ordering::SeqCst);
-    if pc < 2 || ctx.is_null() {
+    if pc < 2 || ctx.is_null() || UNDER_VALGRIND.load(Ordering::Relaxed) {
         return;
     }
     let nr = c.restart_nr.load(Ordering::SeqCst);
