@@ -152,10 +152,7 @@ static UNDER_VALGRIND: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn install() {
     INSTALL.call_once(|| {
-        UNDER_VALGRIND.store(
-            std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("vgpreload")),
-            Ordering::Relaxed,
-        );
+        UNDER_VALGRIND.store(std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("vgpreload")), Ordering::Relaxed);
         // Warm the unwinder up outside any handler.
         let mut n = 0;
         backtrace::trace(|_| {
