@@ -146,19 +146,14 @@ mod sys {
     }
 }
 
-/// Runs `test` (an ignored child half) in a child process with `env` set; returns its output.
-fn run_child(test: &str, env: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", test, "--test-threads=1", "--nocapture"])
-        .env(env, "1")
-        .output()
-        .unwrap()
+/// Runs `test` (an ignored child half) in a child process with `env` set (see
+/// `util::run_child_with`): (status, stdout, stderr).
+fn run_child(test: &str, env: &str) -> (std::process::ExitStatus, String, String) {
+    crate::util::run_child_with(test, &[(env, "1")])
 }
 
-fn assert_child_ok(out: &std::process::Output, marker: &str) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stdout.contains(marker), "child {:?}:\n{stdout}\n{stderr}", out.status);
+fn assert_child_ok((status, stdout, stderr): &(std::process::ExitStatus, String, String), marker: &str) {
+    assert!(status.success() && stdout.contains(marker), "child {status:?}:\n{stdout}\n{stderr}");
 }
 
 fn detect(resolution_ms: u64) {
@@ -524,7 +519,7 @@ fn sigquit_without_detection_child() {
 fn sigquit_dumps_a_hub_without_blocking_detection() {
     let out = run_child("detector_trust::sigquit_without_detection_child", "GREEN_SIGQUIT_NO_DETECTION_CHILD");
     assert_child_ok(&out, "sigquit without detection child done");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.2;
     assert!(
         stderr.contains("green: SIGQUIT: hub of thread detector_trust::sigquit_without_detection_child\nGREENTHREADS:"),
         "{stderr}"

@@ -630,7 +630,12 @@ pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duratio
         misuse_hub_context("green::trampoline");
     }
     let mut owned = h.with_reactor(|r| r.by_fd.get(&fd).cloned())?;
-    if owned.as_ref().is_some_and(|src| src.identity != crate::sys::poll::file_identity(fd)) {
+    // A green socket owns its fd (closing it deregisters); a registration made for trampolines
+    // does not, so only there can the number name another file now (one `fstat`).
+    if owned
+        .as_ref()
+        .is_some_and(|src| src.trampolines.get() > 0 && src.identity != crate::sys::poll::file_identity(fd))
+    {
         // The fd number was closed behind the runtime's back and now names another file: the
         // old source is dead (registering anew wakes its waiters with the closed error), and
         // this waiter waits on the file it asked for.
