@@ -37,14 +37,32 @@ pub const STRATEGY_ENV: &str = "GREEN_STRATEGY";
 pub const THREADS_ENV: &str = "GREEN_EXPLORE_THREADS";
 /// Environment variable: `k/N`, the search takes run indices `k, k+N, k+2N, ...`.
 pub const PARTITION_ENV: &str = "GREEN_PARTITION";
+
+/// Environment variable: the scheduling steps over which a PCT run spreads its priority-change
+/// points (its k; default 64). A search sets it from the steps earlier runs took, and prints it
+/// in a PCT run's replay line.
+pub const PCT_STEPS_ENV: &str = "GREEN_PCT_STEPS";
+
+/// Environment variable: under the virtual clock, how long (ms of real time) a run whose
+/// greenthreads all wait on fds, with no timer pending, may hear nothing before it fails as a
+/// hang (default 10000). Where every waited fd's peer is in the hub, the hang is reported at once.
+pub const HANG_ENV: &str = "GREEN_HANG_MS";
 /// Environment variable: `1` replays one run from the environment's tape or seed instead of
 /// searching (what a search's replay lines set).
 pub const REPLAY_ENV: &str = "GREEN_REPLAY";
 
+/// [`Config::hang`]'s default.
+pub(crate) const DEFAULT_HANG: Duration = Duration::from_secs(10);
+
+/// [`Config::pct_steps`]'s default.
+pub(crate) const DEFAULT_PCT_STEPS: u32 = 64;
+
 /// A listener fault the harness may inject (DESIGN §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
-    /// `EINTR` from a socket call (retried by green sockets).
+    /// `EINTR` from a socket call (retried by green sockets), and from a
+    /// [`green::trampoline`] wait on a raw fd (returned: as `poll(2)`, code that waits on raw fds
+    /// must retry it).
     Eintr,
     /// `WouldBlock` from a ready socket (a spurious wake-up; retried).
     WouldBlock,
@@ -136,6 +154,7 @@ impl Fault {
         }
         match op {
             IoOp::Connect => self == Fault::Refused,
+            IoOp::Wait => self == Fault::Eintr,
             IoOp::Accept | IoOp::Datagram => matches!(self, Fault::Eintr | Fault::WouldBlock),
             IoOp::Read => matches!(self, Fault::Eintr | Fault::WouldBlock | Fault::Short | Fault::Reset),
             IoOp::Write => {
@@ -201,10 +220,16 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Blocking-detection resolution (`GREEN_BLOCKING_MS`; default off).
     pub blocking: Option<Duration>,
+    /// Under the virtual clock: real time a run whose greenthreads all wait on fds (no timer
+    /// pending) may hear nothing before it fails as a hang (`GREEN_HANG_MS`; default 10 s).
+    pub hang: Duration,
     /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default 60 s).
     pub budget: Duration,
     /// The search strategy (`GREEN_STRATEGY`; default [`Strategy::Portfolio`](crate::Strategy)).
     pub strategy: crate::Strategy,
+    /// The scheduling steps over which a PCT run places its priority-change points
+    /// (`GREEN_PCT_STEPS`; default 64; a search adapts it to the steps its runs take).
+    pub pct_steps: u32,
     /// Makes `Harness::run` a search (`GREEN_EXPLORE`; default `None`: one run).
     pub explore: Option<crate::Search>,
     /// Threads a search runs on (`GREEN_EXPLORE_THREADS`; default the core count).
@@ -262,8 +287,10 @@ impl Config {
             shuffle: false,
             faults: Vec::new(),
             blocking: None,
+            hang: DEFAULT_HANG,
             budget: Duration::from_secs(60),
             strategy: crate::Strategy::Portfolio,
+            pct_steps: DEFAULT_PCT_STEPS,
             explore: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             partition: (0, 1),
@@ -350,6 +377,9 @@ impl Default for Config {
         if let Some(b) = ms(BLOCKING_ENV) {
             (c.blocking, f.blocking) = (Some(b), true);
         }
+        if let Some(h) = ms(HANG_ENV) {
+            c.hang = h;
+        }
         if let Some(b) = ms(BUDGET_ENV) {
             (c.budget, f.budget) = (b, true);
         }
@@ -357,6 +387,14 @@ impl Default for Config {
             c.strategy = crate::Strategy::parse(&v)
                 .unwrap_or_else(|| invalid(STRATEGY_ENV, &v, "random, pct:<depth>, swarm, guided or portfolio"));
             f.strategy = true;
+        }
+        if let Some(v) = env(PCT_STEPS_ENV) {
+            c.pct_steps = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| invalid(PCT_STEPS_ENV, &v, "a number of steps (1 or more)"));
         }
         if let Some(v) = env(EXPLORE_ENV) {
             c.explore = Some(

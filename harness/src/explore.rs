@@ -432,6 +432,9 @@ impl crate::Harness {
             Strategy::Pct { depth } => {
                 c.strategy = Strategy::Pct { depth };
                 c.shuffle = false;
+                // PCT draws a priority per greenthread and its change points: dense draws, so
+                // most runs get distinct priorities (a zero draw keeps queue order).
+                c.density = c.density.max(0.5);
             }
             Strategy::Swarm => {
                 let (faults, jitter, shuffle, density) = swarm_knobs(seed, &self.config.faults, self.config.jitter);
@@ -473,6 +476,7 @@ impl crate::Harness {
         let mut corpus = Corpus::default();
         let mut out = LaneResult { failures: Vec::new(), first_report: None };
         let mut pos = lane;
+        let mut pct_steps = 0u32;
         loop {
             match search {
                 Search::Runs(runs) if pos >= runs => break,
@@ -494,10 +498,17 @@ impl crate::Harness {
                     mutate(&corpus.tapes[pick], &mut r)
                 }
             });
-            let h = self.for_run(strategy, seed, tape);
+            let mut h = self.for_run(strategy, seed, tape);
+            if let Strategy::Pct { .. } = strategy {
+                // PCT's k: the most steps an earlier PCT run of this lane took.
+                if pct_steps > 0 {
+                    h.config.pct_steps = pct_steps;
+                }
+            }
             CURRENT_RUN.with(|c| c.set(Some(index)));
             let (report, failure, coverage) = h.judge_run(body);
             CURRENT_RUN.with(|c| c.set(None));
+            pct_steps = pct_steps.max(report.steps);
             shared.made.fetch_add(1, Ordering::Relaxed);
             if strategy == Strategy::Guided {
                 let before = corpus.seen.len();

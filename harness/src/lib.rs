@@ -6,8 +6,9 @@
 //!
 //! * a **virtual clock**: sleeping an hour takes milliseconds; time jumps when every greenthread is
 //!   blocked (after a real-time grace for fds; a `tpool` job in flight holds time still);
-//! * **timer jitter**: deadlines delayed by a tape-drawn amount (never earlier; one greenthread's
-//!   own timers keep their order);
+//! * **timer jitter**: deadlines delayed by a tape-drawn amount drawn per timer (never earlier;
+//!   a timer made while another of its greenthread's is pending shares that one's delay, so one
+//!   greenthread's own timers keep their order);
 //! * **scheduling perturbation**: independent greenthreads (spawns, `sleep(0)` yields) reordered
 //!   in the ready batch, and ties between timers of different greenthreads broken by the tape;
 //!   hand-offs inside a semaphore, queue or event keep their FIFO order;
@@ -29,7 +30,8 @@
 //!
 //! | fault | TCP stream | Unix stream | pipe | TCP/Unix listener | UDP/Unix datagram | raw fd (`trampoline`) |
 //! |---|---|---|---|---|---|---|
-//! | `Eintr`, `WouldBlock` | read, write | read, write | read, write | accept | send, recv | — |
+//! | `Eintr` | read, write | read, write | read, write | accept | send, recv | wait (returns `Interrupted`) |
+//! | `WouldBlock` | read, write | read, write | read, write | accept | send, recv | — |
 //! | `Short` | read, write | read, write | read, write | — | — | — |
 //! | `Reset` (stays in force) | read, write | — | — | — | — | — |
 //! | `BrokenPipe` (stays in force) | write | write | write | — | — | — |
@@ -91,7 +93,7 @@ pub use crate::config::{
     Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
     SHUFFLE_ENV, TAPE_ENV, TAPE_LEN_ENV,
 };
-pub use crate::config::{EXPLORE_ENV, PARTITION_ENV, REPLAY_ENV, STRATEGY_ENV, THREADS_ENV};
+pub use crate::config::{EXPLORE_ENV, HANG_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, STRATEGY_ENV, THREADS_ENV};
 pub use crate::event::{FaultEvent, FdKind, IoFault, IoOp, Perturbation};
 pub use crate::explore::{current_run, parse_partition, Exploration, Failure, Search, Strategy, LANES};
 pub use crate::tape::Tape;
@@ -184,6 +186,8 @@ pub struct Report {
     pub switches: u64,
     /// Timers the run fired.
     pub timers_fired: u64,
+    /// Scheduling steps a priority-scheduled (PCT) run took (0 under other strategies).
+    pub steps: u32,
     /// The greenthreads switched into, in order (for determinism checks): the first
     /// [`green::hooks::TRACE_HEAD`] ids, and the count and a hash of all of them.
     pub trace: green::hooks::Trace,
@@ -615,6 +619,9 @@ impl Harness {
         if !c.virtual_clock {
             env.push_str(" GREEN_CLOCK=real");
         }
+        if c.hang != config::DEFAULT_HANG {
+            env.push_str(&format!(" GREEN_HANG_MS={}", c.hang.as_millis()));
+        }
         if c.grace != std::time::Duration::from_millis(5) {
             env.push_str(&format!(" GREEN_GRACE_MS={}", c.grace.as_millis()));
         }
@@ -633,6 +640,9 @@ impl Harness {
         }
         if let Strategy::Pct { depth } = c.strategy {
             env.push_str(&format!(" GREEN_STRATEGY=pct:{depth}"));
+            if c.pct_steps != config::DEFAULT_PCT_STEPS {
+                env.push_str(&format!(" GREEN_PCT_STEPS={}", c.pct_steps));
+            }
         }
         if c.replay {
             env.insert_str(0, "GREEN_REPLAY=1 ");
@@ -736,9 +746,9 @@ impl Harness {
         let _ = green::hub::shutdown();
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
         let c = &self.config;
-        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new() }));
+        let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new(), steps: 0 }));
         let pct = match c.strategy {
-            Strategy::Pct { depth } => Some(perturb::Pct::new(depth)),
+            Strategy::Pct { depth } => Some(perturb::Pct::new(depth, c.pct_steps)),
             _ => None,
         };
         green::hooks::install(Some(Box::new(perturb::TapePerturb {
@@ -756,6 +766,7 @@ impl Harness {
         }
         if c.virtual_clock {
             green::hooks::set_virtual_clock(true, c.grace);
+            green::hooks::set_hang_horizon(Some(c.hang));
         }
         green::hooks::set_trace(true);
         let trace_path = self.trace_path.clone().or_else(|| std::env::var_os(TRACE_ENV).map(Into::into));
@@ -823,6 +834,7 @@ impl Harness {
             invariant_violations,
             switches,
             timers_fired,
+            steps: st.steps,
             trace,
         };
         (report, outcome)

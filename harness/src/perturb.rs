@@ -15,6 +15,8 @@ use crate::tape::Tape;
 pub(crate) struct State {
     pub(crate) tape: Tape,
     pub(crate) log: Vec<FaultEvent>,
+    /// Scheduling steps a PCT run took.
+    pub(crate) steps: u32,
 }
 
 pub(crate) struct TapePerturb {
@@ -34,14 +36,13 @@ pub(crate) struct Pct {
     priorities: std::collections::HashMap<u64, i32>,
     change_points: Option<Vec<u32>>,
     step: u32,
+    /// The steps over which change points are spread (k).
+    steps: u32,
 }
 
-/// Scheduling steps over which PCT's change points are spread.
-pub(crate) const PCT_STEPS: u32 = 256;
-
 impl Pct {
-    pub(crate) fn new(depth: u8) -> Pct {
-        Pct { depth: depth.max(1), priorities: Default::default(), change_points: None, step: 0 }
+    pub(crate) fn new(depth: u8, steps: u32) -> Pct {
+        Pct { depth: depth.max(1), priorities: Default::default(), change_points: None, step: 0, steps: steps.max(1) }
     }
 }
 
@@ -80,6 +81,18 @@ impl Perturb for TapePerturb {
         self.maybe(Fault::Spurious, Perturbation::SpuriousReadiness, fd, kind, gt)
     }
 
+    fn interrupt_wait(&mut self, fd: u64, kind: FdKind, gt: u64) -> bool {
+        if !self.faults.contains(&Fault::Eintr) {
+            return false;
+        }
+        let hit = self.draw() != 0;
+        if hit {
+            let what = Perturbation::Io { op: green::hooks::IoOp::Wait, fault: IoFault::Interrupted };
+            self.log(what, Some(gt), Some((fd, kind)));
+        }
+        hit
+    }
+
     fn close_while_waiting(&mut self, fd: u64, kind: FdKind, gt: u64) -> bool {
         self.maybe(Fault::Closed, Perturbation::CloseWhileWaiting, fd, kind, gt)
     }
@@ -107,6 +120,10 @@ impl Perturb for TapePerturb {
 
     fn shuffles(&self) -> bool {
         self.shuffle || self.pct.is_some()
+    }
+
+    fn one_at_a_time(&self) -> bool {
+        self.pct.is_some()
     }
 
     fn kills(&self) -> bool {
@@ -137,17 +154,18 @@ impl Perturb for TapePerturb {
     fn order(&mut self, gts: &[u64]) -> Option<Vec<usize>> {
         let mut pct = self.pct.take()?;
         if pct.change_points.is_none() {
-            // d - 1 change points in 1..=PCT_STEPS (a zero draw places none).
+            // d - 1 change points in 1..=k (a zero draw places none).
             let points = (1..pct.depth)
                 .filter_map(|_| {
                     let hi = u32::from(self.draw());
                     let lo = u32::from(self.draw());
-                    ((hi | lo) != 0).then(|| 1 + ((hi << 8) | lo) % PCT_STEPS)
+                    ((hi | lo) != 0).then(|| 1 + ((hi << 8) | lo) % pct.steps)
                 })
                 .collect();
             pct.change_points = Some(points);
         }
         pct.step += 1;
+        self.state.borrow_mut().steps = pct.step;
         for &g in gts {
             if let std::collections::hash_map::Entry::Vacant(e) = pct.priorities.entry(g) {
                 e.insert(i32::from(self.draw()));

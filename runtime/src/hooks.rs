@@ -35,6 +35,8 @@ pub enum IoOp {
     Accept,
     /// A datagram `send`/`recv` (only `EINTR` and spurious `WouldBlock` apply).
     Datagram,
+    /// A [`trampoline`](crate::trampoline) wait on a raw fd (only `EINTR` applies).
+    Wait,
 }
 
 /// What kind of file an operation is on, so a perturbation injects only the faults the kernel
@@ -114,6 +116,10 @@ pub enum IoFault {
     Refused,
 }
 
+/// Scheduling steps of a run taken one greenthread at a time under
+/// [`Perturb::one_at_a_time`]; later steps run whole batches.
+pub const ONE_AT_A_TIME_STEPS: u32 = 1024;
+
 /// What a harness plugs into the hub; every method is called on the hub's thread.
 ///
 /// Every decision is asked for per operation the program performs (a read, a write, a wait, a
@@ -140,8 +146,10 @@ pub enum IoFault {
 /// green::hooks::install(None);
 /// ```
 pub trait Perturb {
-    /// Extra delay (≥ 0) for the timers of greenthread `creator` (0 = root); asked once per
-    /// creator (its first timer of `delay`), then applied to all its timers.
+    /// Extra delay (≥ 0) for a timer of `delay` that greenthread `creator` (0 = root) creates;
+    /// asked per timer, whenever every earlier timer of `creator` has passed. A timer made while
+    /// another of its creator's is pending shares that one's delay, so the timers one greenthread
+    /// created keep their order among themselves; no timer fires earlier than asked.
     fn timer_delay(&mut self, creator: u64, delay: Duration) -> Duration;
     /// Whether ready batches are shuffled at all (when false, [`pick`](Perturb::pick) is never
     /// called and a pass costs nothing extra). Read once, when the perturbation is installed.
@@ -157,6 +165,15 @@ pub trait Perturb {
     fn order(&mut self, _gts: &[u64]) -> Option<Vec<usize>> {
         None
     }
+    /// Whether each scheduling step runs only the first greenthread of [`order`](Perturb::order)
+    /// (the highest priority, as PCT's scheduler does), the other movable ready greenthreads
+    /// waiting for a later step, so a low-priority greenthread can be held back for many steps.
+    /// Bounded: after [`ONE_AT_A_TIME_STEPS`] steps of a run, whole batches run again (a program
+    /// that spins on `sleep(0)` until another greenthread acts still ends). Read once, when
+    /// installed.
+    fn one_at_a_time(&self) -> bool {
+        false
+    }
     /// A fault for socket operation `op` on fd ordinal `fd` (of kind `kind`) by greenthread `gt`,
     /// if any.
     fn io_fault(&mut self, op: IoOp, fd: u64, kind: FdKind, gt: u64) -> Option<IoFault>;
@@ -167,6 +184,12 @@ pub trait Perturb {
     }
     /// Whether greenthread `gt`, woken by readiness of fd ordinal `fd`, sees it one pass late.
     fn delay_readiness(&mut self, _fd: u64, _kind: FdKind, _gt: u64) -> bool {
+        false
+    }
+    /// Whether the [`trampoline`](crate::trampoline) wait greenthread `gt` is starting on fd
+    /// ordinal `fd` is interrupted by a signal instead: it returns `ErrorKind::Interrupted` (as
+    /// `poll(2)` does), and code that waits on raw fds must retry it. Green sockets never see it.
+    fn interrupt_wait(&mut self, _fd: u64, _kind: FdKind, _gt: u64) -> bool {
         false
     }
     /// Whether greenthread `gt` about to wait on fd ordinal `fd` sees it closed (simulated: the
@@ -262,14 +285,22 @@ pub(crate) struct Hooks {
     pub(crate) perturb: RefCell<Option<Box<dyn Perturb>>>,
     /// The installed perturbation's [`Perturb::shuffles`], read once at install (checked every pass).
     pub(crate) shuffles: Cell<bool>,
+    /// The installed perturbation's [`Perturb::one_at_a_time`], read once at install.
+    pub(crate) one_at_a_time: Cell<bool>,
+    /// Scheduling steps taken one at a time so far in this run.
+    pub(crate) steps: Cell<u32>,
     /// Virtual now in hub nanoseconds, when the virtual clock is on.
     pub(crate) virtual_ns: Cell<Option<u64>>,
     /// Real-time grace for fds before virtual time jumps.
     pub(crate) grace: Cell<Duration>,
+    /// Under the virtual clock: how long greenthreads may all wait on fds, with no timer pending
+    /// and nothing in flight, before the run is a hang (`None`: wait for ever).
+    pub(crate) hang_horizon: Cell<Option<Duration>>,
     pub(crate) trace: RefCell<Option<Trace>>,
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
-    /// Per creator: its jitter offset in nanoseconds (second field; drawn once per creator, so its
-    /// own timers keep their order).
+    /// Per creator: (its current jitter offset, the latest jittered deadline of its timers), both
+    /// in nanoseconds. The offset is redrawn when every timer it made has passed (see
+    /// `Hub::jitter`).
     pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
     /// Per creator: its timers' tie-break.
     pub(crate) ties: RefCell<HashMap<u64, u8>>,
@@ -343,6 +374,8 @@ pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     h.hooks.jitter_last.borrow_mut().clear();
     h.hooks.ties.borrow_mut().clear();
     h.hooks.shuffles.set(p.as_ref().is_some_and(|p| p.shuffles()));
+    h.hooks.one_at_a_time.set(p.as_ref().is_some_and(|p| p.shuffles() && p.one_at_a_time()));
+    h.hooks.steps.set(0);
     h.hooks.kills.set(p.as_ref().is_some_and(|p| p.kills()));
     std::mem::replace(&mut *h.hooks.perturb.borrow_mut(), p)
 }
@@ -370,6 +403,27 @@ pub fn set_virtual_clock(on: bool, grace: Duration) {
         let shift = v.saturating_sub(real);
         h.epoch.set(h.epoch.get() - Duration::from_nanos(shift));
     }
+}
+
+/// Under the virtual clock, makes a run whose greenthreads all wait on fds (no timer pending,
+/// no `tpool` job or [`HubHandle`](crate::hub::HubHandle) that could wake one) fail as a hang
+/// once nothing arrived for `horizon` of real time, instead of waiting for ever; `None` turns it
+/// off (the default). Where every waited fd's peer is a socket of this hub, or the fd was closed
+/// behind the runtime's back, nothing can arrive and the hang is reported at once.
+///
+/// ```
+/// use std::time::Duration;
+/// green::hooks::set_virtual_clock(true, Duration::from_millis(1));
+/// green::hooks::set_hang_horizon(Some(Duration::from_millis(20)));
+/// let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let r = std::panic::catch_unwind(|| green::trampoline(&b, green::Interest::Read, None));
+/// let msg = r.unwrap_err().downcast::<String>().unwrap();
+/// assert!(msg.starts_with("green: hang"), "{msg}");
+/// green::hooks::set_hang_horizon(None);
+/// green::hooks::set_virtual_clock(false, Duration::ZERO);
+/// ```
+pub fn set_hang_horizon(horizon: Option<Duration>) {
+    hub().hooks.hang_horizon.set(horizon);
 }
 
 /// Records (or stops recording) the id of every greenthread switched into.

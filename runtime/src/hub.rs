@@ -453,22 +453,28 @@ impl Hub {
         self.timers.borrow_mut().add(NewTimer { deadline, tie, action, why, creator, site, stack })
     }
 
-    /// Delays a deadline by the perturbation's draw for `creator`, never earlier. The offset is
-    /// drawn once per creator, so one greenthread's own timers keep their order while timers of
-    /// different greenthreads move against each other.
+    /// Delays a deadline by a tape-drawn amount, never earlier. The draw is per timer where no
+    /// order promise holds: a creator's offset is redrawn whenever all its timers have passed,
+    /// and shared by the timers it makes while one is pending (so the timers one greenthread
+    /// created keep their order among themselves), while timers of different greenthreads move
+    /// against each other.
     #[cfg(feature = "test-hooks")]
     fn jitter(&self, creator: u64, delay: Duration, base: u64) -> u64 {
-        let known = self.hooks.jitter_last.borrow().get(&creator).map(|x| x.1);
+        let now = self.now_ns();
+        let known = self.hooks.jitter_last.borrow().get(&creator).copied();
         let extra = match known {
-            Some(e) => e,
-            None => {
+            // A timer of this creator may still be pending (a cancelled one counts until its
+            // deadline passes): keep its offset.
+            Some((e, latest)) if latest >= now => e,
+            _ => {
                 let Some(d) = crate::hooks::with(|p| p.timer_delay(creator, delay)) else { return base };
-                let e = u64::try_from(d.as_nanos()).unwrap_or(0);
-                self.hooks.jitter_last.borrow_mut().insert(creator, (0, e));
-                e
+                u64::try_from(d.as_nanos()).unwrap_or(0)
             }
         };
-        base.saturating_add(extra)
+        let j = base.saturating_add(extra);
+        let latest = known.filter(|k| k.1 >= now).map_or(j, |k| k.1.max(j));
+        self.hooks.jitter_last.borrow_mut().insert(creator, (extra, latest));
+        j
     }
 
     /// The tie-break of `creator`'s timers, drawn once per creator when the harness reorders.
@@ -589,13 +595,29 @@ impl Hub {
                 // there will ever be.
                 self.poll_io(Some(Duration::ZERO));
                 if self.timers.borrow().ready.is_empty() {
-                    self.hang(root);
+                    self.hang(root, None);
+                }
+            }
+            #[cfg(feature = "test-hooks")]
+            None if !self.tearing_down.get() && self.hang_watch().is_some() => {
+                // Only fds can wake anything: wait for them up to the hang horizon.
+                let horizon = self.hang_watch().unwrap_or_default();
+                let until = Instant::now() + horizon;
+                loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    self.poll_io(Some(left));
+                    if !self.timers.borrow().ready.is_empty() || self.timers.borrow_mut().next_deadline().is_some() {
+                        break;
+                    }
+                    if left.is_zero() {
+                        self.hang(root, Some(horizon));
+                    }
                 }
             }
             t => self.wait_io(t),
         }
         #[cfg(feature = "test-hooks")]
-        self.perturb_ready();
+        let held_back = self.perturb_ready();
         // A new pass: heap timers fired from now on are compared among themselves.
         self.last_fired.set((0, 0));
         let mut batch = self.batch.borrow_mut();
@@ -608,6 +630,9 @@ impl Hub {
             self.pass_now.set(now);
             timers.collect_due(now, &mut batch);
         }
+        // Greenthreads a one-at-a-time step held back wait for the next pass, in their order.
+        #[cfg(feature = "test-hooks")]
+        timers.ready.extend(held_back);
     }
 
     /// Blocks in the poller for at most `timeout` (`None`: until an event).
@@ -658,49 +683,88 @@ impl Hub {
         self.hooks.virtual_ns.set(Some(now.saturating_add(d)));
     }
 
-    /// Shuffles independent greenthreads (spawn starts and `sleep(0)` yields) among themselves in
-    /// the ready queue that becomes the next batch; other entries keep their places.
+    /// Reorders the ready queue that becomes the next batch where no promise orders it:
+    /// independent turns (spawn starts, `sleep(0)` yields, fd readiness) move freely, hand-off
+    /// wake-ups from primitives move against everything else but keep their order among the
+    /// wake-ups of their kind (FIFO hand-off), timer actions keep their places. Under a
+    /// one-at-a-time perturbation (PCT) only the first movable entry runs in this pass; the
+    /// others are returned, held back for the next one.
     #[cfg(feature = "test-hooks")]
-    fn perturb_ready(&self) {
-        if !self.hooks.shuffles.get() {
-            return;
+    fn perturb_ready(&self) -> Vec<Ready> {
+        if !self.hooks.shuffles.get() || self.tearing_down.get() {
+            return Vec::new();
         }
         let mut timers = self.timers.borrow_mut();
-        let (slots, gts): (Vec<usize>, Vec<u64>) =
-            (0..timers.ready.len()).filter_map(|i| timers.independent_gt(i).map(|g| (i, g))).unzip();
-        if slots.len() < 2 {
-            return;
+        let mut slots = Vec::new();
+        let mut gts = Vec::new();
+        let mut groups = Vec::new();
+        for i in 0..timers.ready.len() {
+            if let Some((g, group)) = timers.reorderable(i) {
+                slots.push(i);
+                gts.push(g);
+                groups.push(group);
+            }
+        }
+        let n = slots.len();
+        if n < 2 {
+            return Vec::new();
         }
         // A whole order (priority scheduling), or a shuffle drawn slot by slot.
-        if let Some(order) = crate::hooks::with(|p| p.order(&gts)).flatten() {
-            let mut check = order.clone();
-            check.sort_unstable();
-            let is_permutation = check.iter().enumerate().all(|(i, &x)| i == x);
-            debug_assert!(is_permutation && order.len() == slots.len(), "Perturb::order must return a permutation");
-            if is_permutation && order.len() == slots.len() {
-                // Apply the permutation with swaps: `at[k]` is the original entry now at place
-                // k, `place[o]` the place of original entry o.
-                let n = slots.len();
-                let mut at: Vec<usize> = (0..n).collect();
-                let mut place: Vec<usize> = (0..n).collect();
-                for (k, &want) in order.iter().enumerate() {
-                    let want = want.min(n - 1);
-                    let from = place[want];
-                    if from != k {
-                        timers.ready.swap(slots[k], slots[from]);
-                        let displaced = at[k];
-                        at.swap(k, from);
-                        place[want] = k;
-                        place[displaced] = from;
-                    }
+        let mut order: Vec<usize> = match crate::hooks::with(|p| p.order(&gts)).flatten() {
+            Some(order) => {
+                let mut check = order.clone();
+                check.sort_unstable();
+                let is_permutation = check.iter().enumerate().all(|(i, &x)| i == x);
+                debug_assert!(is_permutation && order.len() == n, "Perturb::order must return a permutation");
+                if !is_permutation || order.len() != n {
+                    return Vec::new();
                 }
+                order
             }
-            return;
+            None => {
+                let mut order: Vec<usize> = (0..n).collect();
+                for k in (1..n).rev() {
+                    let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
+                    order.swap(k, j);
+                }
+                order
+            }
+        };
+        // Each group's members take the places the order gave the group, in their queue order.
+        let mut kinds: Vec<&'static str> = groups.iter().flatten().copied().collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let places: Vec<usize> = (0..n).filter(|&k| groups[order[k]] == Some(kind)).collect();
+            let mut members: Vec<usize> = places.iter().map(|&k| order[k]).collect();
+            members.sort_unstable();
+            for (k, m) in places.into_iter().zip(members) {
+                order[k] = m;
+            }
         }
-        for k in (1..slots.len()).rev() {
-            let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
-            timers.ready.swap(slots[k], slots[j]);
+        // Apply the permutation with swaps: `at[k]` is the original entry now at place k,
+        // `place[o]` the place of original entry o.
+        let mut at: Vec<usize> = (0..n).collect();
+        let mut place: Vec<usize> = (0..n).collect();
+        for (k, &want) in order.iter().enumerate() {
+            let from = place[want];
+            if from != k {
+                timers.ready.swap(slots[k], slots[from]);
+                let displaced = at[k];
+                at.swap(k, from);
+                place[want] = k;
+                place[displaced] = from;
+            }
         }
+        let steps = self.hooks.steps.get();
+        if !self.hooks.one_at_a_time.get() || steps >= crate::hooks::ONE_AT_A_TIME_STEPS {
+            return Vec::new();
+        }
+        self.hooks.steps.set(steps + 1);
+        // Only the first movable entry runs now; the rest wait (removed back to front).
+        let mut held: Vec<Ready> = slots[1..].iter().rev().filter_map(|&i| timers.ready.remove(i)).collect();
+        held.reverse();
+        held
     }
 
     /// Something outside the greenthreads may still wake one: a parked fd waiter, a `tpool` job in
@@ -987,14 +1051,32 @@ impl Hub {
     /// See [`Hub::closed_world`].
     #[cfg(feature = "test-hooks")]
     #[cold]
-    fn hang(&self, root: &Rc<GtCore>) -> ! {
+    fn hang(&self, root: &Rc<GtCore>, horizon: Option<Duration>) -> ! {
         let dump = debug::format_greenthreads_of(self);
         root.state.set(State::Running);
-        panic!(
-            "green: hang: every greenthread waits, on a socket whose peer is a socket of this hub or on \
-             another greenthread, no timer is pending and nothing is in flight, so nothing can ever \
-             wake anything. Wait reasons:\n{dump}"
-        );
+        match horizon {
+            None => panic!(
+                "green: hang: every greenthread waits, on a socket whose peer is a socket of this hub (or \
+                 an fd closed behind the runtime's back) or on another greenthread, no timer is pending \
+                 and nothing is in flight, so nothing can ever wake anything. Wait reasons:\n{dump}"
+            ),
+            Some(h) => panic!(
+                "green: hang: every greenthread waits, on an fd or on another greenthread, no timer is \
+                 pending, nothing is in flight, and no fd became ready for the hang horizon of {h:?} \
+                 (GREEN_HANG_MS raises it). Wait reasons:\n{dump}"
+            ),
+        }
+    }
+
+    /// The hang horizon, when it applies now: the virtual clock is on and only fds (no `tpool`
+    /// job, no live handle) could wake anything.
+    #[cfg(feature = "test-hooks")]
+    fn hang_watch(&self) -> Option<Duration> {
+        let horizon = self.hooks.hang_horizon.get()?;
+        self.hooks.virtual_ns.get()?;
+        let handles =
+            self.reactor.try_borrow().ok().and_then(|r| r.as_ref().map(|r| r.live_handles() > 0)).unwrap_or(true);
+        (self.listeners.get() > 0 && self.external.get() == 0 && !handles).then_some(horizon)
     }
 
     /// The root waits and nothing can wake anything.
@@ -1142,8 +1224,11 @@ impl Hub {
         #[cfg(feature = "test-hooks")]
         {
             self.hooks.virtual_ns.set(None);
+            self.hooks.hang_horizon.set(None);
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.shuffles.set(false);
+            self.hooks.one_at_a_time.set(false);
+            self.hooks.steps.set(0);
             self.hooks.trace.borrow_mut().take();
             self.hooks.timeline.borrow_mut().take();
             self.hooks.jitter_last.borrow_mut().clear();

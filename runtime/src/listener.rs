@@ -88,10 +88,10 @@ pub(crate) struct IoSource {
     /// Waiters woken by a readiness event that have not run yet: `[readers, writers]`.
     woken: [Cell<usize>; 2],
     /// Trampolines using a registration made for trampolines (0 for a green socket's source).
-    trampolines: Cell<usize>,
+    pub(crate) trampolines: Cell<usize>,
     /// The file the fd referred to when it was registered (`(device, inode)`): a trampoline
     /// finding another file behind the same fd number never shares this source.
-    identity: Option<(u64, u64)>,
+    pub(crate) identity: Option<(u64, u64)>,
     /// Creation stacks of the current waiters (listener stacks on): `(greenthread id, ips)`.
     stacks: RefCell<Vec<WaiterStack>>,
     /// Where the source was created.
@@ -593,7 +593,8 @@ impl Drop for Parked<'_> {
 /// source closed during the wait gives `NotConnected` wrapping one with `is_closed()`.
 ///
 /// A wake-up may still be spurious (another waiter took the data first): retry the operation and
-/// trampoline again on `WouldBlock`.
+/// trampoline again on `WouldBlock`. Under a harness injecting `EINTR` the wait may also return
+/// `ErrorKind::Interrupted`, as `poll(2)` does when a signal lands: trampoline again.
 ///
 /// # Panics
 ///
@@ -649,6 +650,16 @@ pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duratio
             (src.clone(), Some(Lease::new(src)))
         }
     };
+    #[cfg(feature = "test-hooks")]
+    {
+        let gt = h.current().map_or(0, |c| c.id);
+        let kind = crate::hooks::FdKind::of(src.kind);
+        if crate::hooks::with(|p| p.interrupt_wait(src.ordinal, kind, gt)).unwrap_or(false) {
+            // A signal landed in the wait: it returns at the next pass, interrupted.
+            crate::greenthread::yield_now_at("trampoline", site);
+            return Err(io::Error::from(io::ErrorKind::Interrupted));
+        }
+    }
     if ready_now(fd, interest) {
         crate::greenthread::yield_now_at("trampoline", site);
         return if src.closed.get() { Err(closed_error(&src)) } else { Ok(()) };

@@ -194,11 +194,15 @@ pub(crate) fn closed_world(h: &Hub) -> bool {
         Err(_) => return false,
     };
     sources.iter().filter(|s| s.has_waiters() && !s.closed.get()).all(|s| {
-        s.kind == "tcp stream"
+        let in_hub = s.kind == "tcp stream"
             && match (s.local.get(), s.peer.get()) {
                 (Some(l), Some(p)) => stream_at(h, p, l).is_some(),
                 _ => false,
-            }
+            };
+        // A trampoline registration whose fd was closed behind the runtime's back (the number no
+        // longer names its file): the poller dropped it, nothing can ever wake its waiters.
+        let dead = s.trampolines.get() > 0 && s.identity != crate::sys::poll::file_identity(s.fd);
+        in_hub || dead
     })
 }
 

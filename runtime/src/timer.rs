@@ -340,17 +340,18 @@ impl Timers {
         self.stale_batch = self.stale_batch.saturating_sub(1);
     }
 
-    /// True when ready entry `i` is an independent greenthread's turn (a start or a `sleep(0)`
-    /// yield) that a harness may reorder; hand-offs from primitives are not.
+    /// The greenthread of ready entry `i` if a harness may move it, with its order group: `None`
+    /// for an independent turn (a spawn's start, a sleep's or a yield's wake-up, a wake-up by fd
+    /// readiness: no promise orders it), `Some(why)` for a hand-off wake-up from a primitive, which
+    /// may move against other entries but keeps its place among the wake-ups of its kind (the
+    /// FIFO promise of semaphores, queues and events). Timer actions (timeouts, callbacks) stay.
     #[cfg(feature = "test-hooks")]
-    /// The greenthread of ready entry `i` if it is independent of the others (a spawn's start, a
-    /// sleep's or a yield's wake-up, a wake-up by fd readiness: no FIFO promise orders it).
-    pub(crate) fn independent_gt(&self, i: usize) -> Option<u64> {
+    pub(crate) fn reorderable(&self, i: usize) -> Option<(u64, Option<&'static str>)> {
         match &self.ready[i] {
-            Ready::Wake(w) if matches!(w.why, "sleep" | "fd readable" | "fd writable") => Some(w.gt.id),
-            Ready::Wake(_) => None,
+            Ready::Wake(w) if matches!(w.why, "sleep" | "fd readable" | "fd writable") => Some((w.gt.id, None)),
+            Ready::Wake(w) => Some((w.gt.id, Some(w.why))),
             Ready::Timer(k) if self.is_live(*k) => match &self.slab[k.idx as usize].action {
-                Some(Action::Start { gt, .. }) => Some(gt.id),
+                Some(Action::Start { gt, .. }) => Some((gt.id, None)),
                 _ => None,
             },
             Ready::Timer(_) => None,

@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --release -p green-zoo --example zoo_bench            # everything (a few minutes)
 //! cargo run --release -p green-zoo --example zoo_bench -- --quick # 3 seeds, 500 fixed runs
+//! cargo run --release -p green-zoo --example zoo_bench -- --only eventlet  # kernels matching
 //! ```
 
 use std::time::{Duration, Instant};
@@ -31,7 +32,12 @@ fn main() {
         Strategy::Guided,
         Strategy::Portfolio,
     ];
-    let kernels = green_zoo::kernels();
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let kernels: Vec<_> = green_zoo::kernels()
+        .into_iter()
+        .filter(|k| only.as_ref().is_none_or(|o| k.name.contains(o.as_str())))
+        .collect();
     println!("kernel                                          strategy    median  worst  found<=200  ms-to-first");
     let mut portfolio_found = 0;
     let mut portfolio_medians = Vec::new();
@@ -82,9 +88,12 @@ fn main() {
         let x = (k.harness)().seed(1).try_explore(Search::Runs(fixed_runs), k.fixed);
         false_alarms += x.failures.len() as u64;
         println!("{:<47} fixed: {} runs, {} false alarm(s)", k.name, fixed_runs, x.failures.len());
+        for f in &x.failures {
+            println!("    false alarm: {f}");
+        }
     }
     // The search rate on the smallest kernel (the in-memory ordering one), every core.
-    let ro = kernels.iter().find(|k| k.name.starts_with("ro_")).unwrap();
+    let Some(ro) = kernels.iter().find(|k| k.name == "ro_gevent_1487_newest_waiter_wins") else { return };
     let x = (ro.harness)().seed(1).try_explore(Search::For(Duration::from_secs(2)), ro.fixed);
     let rate = x.runs as f64 / x.elapsed.as_secs_f64();
     println!("search rate on {}: {:.0} runs/s ({} runs in {:.2?})", ro.name, rate, x.runs, x.elapsed);

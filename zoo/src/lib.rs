@@ -8,8 +8,8 @@
 //! * `fixed()` never fails, under any strategy;
 //! * each kernel's [`Kernel::harness`] turns on only the perturbations its bug needs (the
 //!   perturbation codes of the corpus: RO reorder, TJ timer jitter, TR timeout racing
-//!   completion, KB kill at a blocking point, SR short I/O, SP spurious readiness, RST resets,
-//!   BD a blocking call stalling the hub).
+//!   completion, KB kill at a blocking point, SR short I/O, EI `EINTR`, SP spurious readiness,
+//!   RST resets, CW close while another waits, BD a blocking call stalling the hub).
 //!
 //! ```
 //! for k in green_zoo::kernels() {
@@ -19,13 +19,25 @@
 #![deny(missing_docs)]
 
 mod bd_gevent_1957_native_queue_blocks_the_hub;
+mod bd_gunicorn_1840_cpu_bound_never_yields;
+mod bd_psycopg_527_native_wait_blocks_hub;
+mod cw_gevent_26_close_without_waking_reader;
+mod ei_gevent_964_send_not_retried_after_eintr;
 mod kb_gevent_1875_connection_leaked_on_cancel;
 mod net;
+mod ro_eventlet_136_release_reacquire_starves_waiter;
+mod ro_eventlet_742_rlock_release_callback_reacquires;
 mod ro_gevent_1487_newest_waiter_wins;
+mod ro_tokio_3660_notify_waiters_loses_permit;
+mod ro_tokio_5396_notify_waiters_wakes_later_waiter;
 mod rst_eventlet_1092_reset_not_an_accepted_errno;
 mod sp_eventlet_551_readiness_taken_for_data;
 mod sr_eventlet_295_writelines_partial_send;
+mod sr_fluentbit_4193_partial_write_never_resumed;
+mod tj_nova_1825584_heartbeat_late_peer_drops;
 mod tj_tokio_1700_delay_queue_waits_for_newest;
+mod tr_eventlet_498_timed_out_waiter_removes_primary;
+mod tr_mongo_472_timeout_in_acquire_leaks_inner_lock;
 mod tr_urllib3_timed_out_connection_reused;
 
 use green_harness::Harness;
@@ -58,6 +70,18 @@ pub fn kernels() -> Vec<Kernel> {
         bd_gevent_1957_native_queue_blocks_the_hub::KERNEL,
         sp_eventlet_551_readiness_taken_for_data::KERNEL,
         tr_urllib3_timed_out_connection_reused::KERNEL,
+        bd_gunicorn_1840_cpu_bound_never_yields::KERNEL,
+        bd_psycopg_527_native_wait_blocks_hub::KERNEL,
+        cw_gevent_26_close_without_waking_reader::KERNEL,
+        ei_gevent_964_send_not_retried_after_eintr::KERNEL,
+        ro_eventlet_136_release_reacquire_starves_waiter::KERNEL,
+        ro_eventlet_742_rlock_release_callback_reacquires::KERNEL,
+        ro_tokio_3660_notify_waiters_loses_permit::KERNEL,
+        ro_tokio_5396_notify_waiters_wakes_later_waiter::KERNEL,
+        sr_fluentbit_4193_partial_write_never_resumed::KERNEL,
+        tj_nova_1825584_heartbeat_late_peer_drops::KERNEL,
+        tr_eventlet_498_timed_out_waiter_removes_primary::KERNEL,
+        tr_mongo_472_timeout_in_acquire_leaks_inner_lock::KERNEL,
     ]
 }
 

@@ -21,15 +21,19 @@ pub(crate) const KERNEL: Kernel = Kernel {
 /// A one-permit semaphore whose waiters park on events; `fifo` picks who is woken.
 struct Sem {
     free: Cell<bool>,
+    /// Arrival tickets: lower is older.
+    tickets: Cell<u32>,
     waiters: RefCell<Vec<(u32, green::Event<()>)>>,
     fifo: bool,
 }
 
 impl Sem {
-    fn acquire(&self, ticket: u32) {
+    fn acquire(&self) {
         if self.free.replace(false) {
             return;
         }
+        let ticket = self.tickets.get();
+        self.tickets.set(ticket + 1);
         let ev = green::Event::new();
         self.waiters.borrow_mut().push((ticket, ev.clone()));
         ev.wait();
@@ -50,7 +54,8 @@ impl Sem {
 }
 
 fn run(fixed: bool) {
-    let sem = Rc::new(Sem { free: Cell::new(true), waiters: RefCell::new(Vec::new()), fifo: fixed });
+    let sem =
+        Rc::new(Sem { free: Cell::new(true), tickets: Cell::new(0), waiters: RefCell::new(Vec::new()), fifo: fixed });
     let workers: Vec<_> = (0..3u32)
         .map(|i| {
             let sem = sem.clone();
@@ -59,7 +64,7 @@ fn run(fixed: bool) {
                 for _ in 0..i {
                     green::sleep(Duration::ZERO);
                 }
-                sem.acquire(i);
+                sem.acquire();
                 // The critical section.
                 green::sleep(Duration::ZERO);
                 green::sleep(Duration::ZERO);

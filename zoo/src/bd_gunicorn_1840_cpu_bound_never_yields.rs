@@ -1,0 +1,59 @@
+//! benoitc/gunicorn#1840, #1955: CPU-bound request handling never yielded to the hub, so the
+//! worker could not notify the arbiter and was killed for a timeout. Ported: a handler that,
+//! finding the cache cold, computes for 20 ms without a green call (in spawn order a warmer fills
+//! the cache first); the fix yields between 1 ms chunks. The blocking detector (10 ms, `Fail`)
+//! fails the greenthread that holds the hub. Codes: BD (RO: the cache is cold only when the
+//! handler runs first).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use green_detectors::Mode;
+
+use crate::Kernel;
+
+pub(crate) const KERNEL: Kernel = Kernel {
+    name: "bd_gunicorn_1840_cpu_bound_never_yields",
+    source: "benoitc/gunicorn#1840, #1955",
+    codes: &["BD", "RO"],
+    buggy: || run(false),
+    fixed: || run(true),
+    harness: || crate::base().shuffle(true).blocking(Duration::from_millis(10)).blocking_mode(Mode::Fail),
+};
+
+/// Spins the CPU for `d` (a computation with no green call).
+fn compute(d: Duration) -> u64 {
+    let t0 = Instant::now();
+    let mut x = 1u64;
+    while t0.elapsed() < d {
+        for _ in 0..1000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+    }
+    x
+}
+
+fn run(fixed: bool) {
+    let cache: Rc<RefCell<Option<u64>>> = Rc::new(RefCell::new(None));
+    let c = cache.clone();
+    let warmer = green::spawn(move || {
+        *c.borrow_mut() = Some(42);
+    });
+    let c = cache.clone();
+    let handler = green::spawn(move || {
+        if c.borrow().is_some() {
+            return;
+        }
+        let mut x = 0;
+        for _ in 0..20 {
+            x ^= compute(Duration::from_millis(1));
+            if fixed {
+                green::sleep(Duration::ZERO); // let the hub run between chunks
+            }
+        }
+        *c.borrow_mut() = Some(x);
+    });
+    warmer.join().unwrap();
+    handler.join().unwrap();
+}
