@@ -272,3 +272,180 @@ fn search_rate() {
         println!("search_rate threads={threads} runs={} runs/s={:.0}", x.runs, x.runs as f64 / x.elapsed.as_secs_f64());
     }
 }
+
+/// A lost wake-up that needs one greenthread held back for several steps while another runs
+/// (the notifier must run twice before the waiter's check): one priority-scheduled step at a time
+/// (PCT) finds it, per-pass shuffling never can.
+fn held_back_bug() {
+    let flag = Rc::new(RefCell::new(0));
+    let f = flag.clone();
+    let setter = green::spawn(move || {
+        *f.borrow_mut() = 1;
+        green::sleep(Duration::ZERO);
+        *f.borrow_mut() = 2;
+    });
+    let f = flag.clone();
+    let checker = green::spawn(move || {
+        // In any per-pass order this runs before the setter's second step.
+        assert_ne!(*f.borrow(), 2, "the checker was held back past the setter's second step");
+    });
+    setter.join().unwrap();
+    checker.join().unwrap();
+}
+
+#[test]
+fn pct_holds_a_greenthread_back_for_several_steps() {
+    hermetic().tape(green_harness::Tape::new(vec![])).run(held_back_bug);
+    let random = hermetic().strategy(Strategy::Random).try_explore(Search::Runs(1_000), held_back_bug);
+    assert!(random.first_failure().is_none(), "per-pass shuffling cannot hold a greenthread back a whole pass");
+    let x = hermetic().strategy(Strategy::Pct { depth: 2 }).try_explore(Search::Runs(200), held_back_bug);
+    let f = x.first_failure().expect("PCT holds the checker back");
+    assert!(f.message.contains("held back"), "{f}");
+    assert!(f.found_line.contains("GREEN_STRATEGY=pct:2"), "{f}");
+}
+
+/// Hand-off wake-ups move against other ready greenthreads (no promise orders them), but the
+/// waiters of one primitive still run in their FIFO order.
+#[test]
+fn wake_ups_from_primitives_are_reordered_but_keep_their_fifo_order() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let seen_woken_first = Rc::new(RefCell::new(false));
+    for seed in 0..300 {
+        let (o, s) = (order.clone(), seen_woken_first.clone());
+        hermetic().seed(seed).shuffle(true).density(0.5).run(move || {
+            o.borrow_mut().clear();
+            let ev = green::Event::<()>::new();
+            let parked = Rc::new(RefCell::new(Vec::new()));
+            let waiters: Vec<_> = (0..3)
+                .map(|i| {
+                    let (ev, o, p) = (ev.clone(), o.clone(), parked.clone());
+                    green::spawn(move || {
+                        p.borrow_mut().push(i); // spawn starts may run in any order
+                        ev.wait();
+                        o.borrow_mut().push(i);
+                    })
+                })
+                .collect();
+            let o2 = o.clone();
+            let yielder = green::spawn(move || {
+                green::sleep(Duration::ZERO);
+                green::sleep(Duration::ZERO);
+                o2.borrow_mut().push(9);
+            });
+            while ev.waiting() < 3 {
+                green::sleep(Duration::ZERO); // until every waiter parked
+            }
+            ev.send(()).unwrap();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            yielder.join().unwrap();
+            let got: Vec<i32> = o.borrow().iter().copied().filter(|&x| x != 9).collect();
+            assert_eq!(got, *parked.borrow(), "waiters of one event run in the order they parked");
+            if o.borrow()[0] != 9 {
+                *s.borrow_mut() = true;
+            }
+        });
+    }
+    assert!(*seen_woken_first.borrow(), "some run put a woken waiter before the yielder");
+}
+
+/// Jitter is drawn per timer: a greenthread sleeping in a loop (one timer at a time) gets
+/// several different delays, and a greenthread's own timers still fire in their order.
+#[test]
+fn jitter_is_drawn_per_timer_and_keeps_one_greenthreads_order() {
+    let r = hermetic().seed(5).density(0.9).jitter(Duration::from_millis(8)).run(|| {
+        // One timer at a time: a delay drawn for each.
+        for _ in 0..6 {
+            green::sleep(Duration::from_millis(1));
+        }
+        // Pending timers of one greenthread (a long one and sleeps) keep their order.
+        let fired = Rc::new(RefCell::new(Vec::new()));
+        let f = fired.clone();
+        let _late = green::spawn_after(Duration::from_millis(30), move || f.borrow_mut().push("late"));
+        for _ in 0..6 {
+            green::sleep(Duration::from_millis(1));
+            fired.borrow_mut().push("sleep");
+        }
+        green::sleep(Duration::from_millis(100));
+        assert_eq!(*fired.borrow(), ["sleep", "sleep", "sleep", "sleep", "sleep", "sleep", "late"]);
+    });
+    let delays: std::collections::HashSet<_> = r
+        .faults
+        .iter()
+        .filter_map(|e| match e.what {
+            green_harness::Perturbation::Jitter { extra } => Some(extra),
+            _ => None,
+        })
+        .collect();
+    assert!(delays.len() >= 2, "one delay per pending-timer episode, several per greenthread: {:?}", r.faults);
+}
+
+/// With `Eintr`, a `trampoline` wait may return `Interrupted` (as `poll(2)` does); green sockets
+/// retry it and never show it.
+#[test]
+fn eintr_interrupts_trampoline_waits_and_never_reaches_green_socket_users() {
+    let x = hermetic().faults(&[Fault::Eintr]).try_explore(Search::Runs(200), || {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let w = green::spawn(move || {
+            let mut a = a;
+            a.write_all(b"x").unwrap();
+        });
+        green::trampoline(&b, green::Interest::Read, None).expect("a trampoline wait");
+        w.join().unwrap();
+    });
+    let f = x.first_failure().expect("EINTR reaches a trampoline wait");
+    assert!(f.message.contains("Interrupted"), "{f}");
+    let quiet = hermetic().faults(&[Fault::Eintr]).try_explore(Search::Runs(200), || {
+        let (a, b) = green::net::UnixStream::pair().unwrap();
+        let w = green::spawn(move || {
+            let mut a = a;
+            a.write_all(b"hello").unwrap();
+        });
+        let mut b = b;
+        let mut buf = [0u8; 5];
+        b.read_exact(&mut buf).unwrap();
+        w.join().unwrap();
+    });
+    assert!(quiet.first_failure().is_none(), "green sockets retry EINTR");
+}
+
+/// A run whose greenthreads wait on fds nobody in the hub can write (a peer outside its sockets)
+/// fails as a hang after the hang horizon, not as a budget abort.
+#[test]
+fn an_fd_wait_that_hears_nothing_is_a_hang_after_the_horizon() {
+    let mut c = Config::hermetic();
+    c.hang = Duration::from_millis(50);
+    let x = Harness::with_config(c).try_explore(Search::Runs(2), || {
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let _ = green::trampoline(&b, green::Interest::Read, None);
+    });
+    let f = x.first_failure().expect("the hang fails the run");
+    assert!(f.message.contains("green: hang") && f.message.contains("hang horizon"), "{f}");
+    assert!(f.found_line.contains("GREEN_HANG_MS=50"), "{f}");
+}
+
+/// An fd closed behind the runtime's back while a trampoline waits on it can never wake the
+/// waiter: a hang at once (the closed world), not after the horizon.
+#[test]
+fn a_wait_on_an_fd_closed_behind_the_runtimes_back_is_a_hang() {
+    let x = hermetic().try_explore(Search::Runs(1), || {
+        use std::os::fd::AsRawFd;
+        struct Fd(std::os::fd::RawFd);
+        impl AsRawFd for Fd {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.0
+            }
+        }
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = Fd(b.as_raw_fd());
+        let r = green::spawn(move || green::trampoline(&fd, green::Interest::Read, None));
+        green::sleep(Duration::ZERO);
+        drop(b);
+        let _ = r.join();
+    });
+    let f = x.first_failure().expect("the hang fails the run");
+    assert!(f.message.contains("closed behind the runtime's back"), "{f}");
+}

@@ -5,13 +5,16 @@
 //! perturbation, tears the hub down, and returns a [`Report`] (or fails the test with it):
 //!
 //! * a **virtual clock**: sleeping an hour takes milliseconds; time jumps when every greenthread is
-//!   blocked (after a real-time grace for fds; a `tpool` job in flight holds time still);
+//!   blocked (after a real-time grace for fds; while a `tpool` job is in flight it moves at the
+//!   pace of real time instead of jumping);
 //! * **timer jitter**: deadlines delayed by a tape-drawn amount drawn per timer (never earlier;
 //!   a timer made while another of its greenthread's is pending shares that one's delay, so one
 //!   greenthread's own timers keep their order);
-//! * **scheduling perturbation**: independent greenthreads (spawns, `sleep(0)` yields) reordered
-//!   in the ready batch, and ties between timers of different greenthreads broken by the tape;
-//!   hand-offs inside a semaphore, queue or event keep their FIFO order;
+//! * **scheduling perturbation**: the ready batch reordered where no promise orders it (spawns,
+//!   `sleep(0)` yields and fd wake-ups freely; wake-ups handed off by a semaphore, queue or event
+//!   move against the others but keep their FIFO order among their kind), or one greenthread per
+//!   step by priority under [`Strategy::Pct`]; ties between timers of different greenthreads broken
+//!   by the tape;
 //! * **listener faults** on real sockets: `EINTR`, spurious `WouldBlock`, short reads and writes,
 //!   resets, broken pipes, refused connections, spurious, delayed and (with shuffling) reordered
 //!   readiness, close-while-waiting (simulated), each logged with the greenthread and fd ordinal
@@ -695,16 +698,35 @@ impl Harness {
         out.into_inner().expect("green-harness: the test body returned")
     }
 
-    /// Runs `body` like [`run`](Harness::run) but returns the body's panic as `Err` (with the
-    /// report) instead of failing, and never judges the report. For property tests.
+    /// Runs `body` like [`run`](Harness::run) but returns the failure as `Err` (with the report)
+    /// instead of failing the test. For property tests. It judges the run as `run` does: a body
+    /// that returned but left a leak, an unobserved greenthread panic, a panic the hub caught or
+    /// an invariant violation gives `Err` with that verdict (a `String`); a body that panicked
+    /// (a hang and a deadlock are panics of the runtime) gives its panic.
     ///
     /// ```
-    /// let (report, r) = green_harness::Harness::new().try_run(|| -> u8 { panic!("bug") });
+    /// use green_harness::Harness;
+    /// let (report, r) = Harness::new().try_run(|| -> u8 { panic!("bug") });
     /// assert!(r.is_err());
     /// assert!(report.leaks.is_none());
+    ///
+    /// // A greenthread that panicked and that nobody waited for fails the run.
+    /// let (_, r) = Harness::new().try_run(|| {
+    ///     green::spawn(|| panic!("lost"));
+    ///     green::sleep(std::time::Duration::from_millis(1));
+    /// });
+    /// let verdict = r.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(verdict.contains("lost"), "{verdict}");
     /// ```
     pub fn try_run<R>(&self, body: impl FnOnce() -> R) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
-        self.run_inner(self.the_tape(), body, &mut Extras::default())
+        let (report, r) = self.run_inner(self.the_tape(), body, &mut Extras::default());
+        match r {
+            Ok(v) => match self.verdict(&report) {
+                Some(verdict) => (report, Err(Box::new(verdict))),
+                None => (report, Ok(v)),
+            },
+            Err(p) => (report, Err(p)),
+        }
     }
 
     fn judge(&self, report: &Report) {

@@ -3,12 +3,16 @@
 //!
 //! * A virtual clock ([`set_virtual_clock`]): `time::now()` and every timer follow it; when nothing
 //!   can run, time jumps to the next timer instead of sleeping. Greenthreads waiting on fds get a
-//!   real-time grace period first (an fd idle that long is taken as idle); a `tpool` job in flight
-//!   holds virtual time still.
-//! * A [`Perturb`] implementation ([`install`]) that delays timer deadlines (never earlier; one
-//!   greenthread's own timers keep their order), reorders independent greenthreads in the ready
-//!   batch (spawns and `sleep(0)` yields; wake-ups handed off by primitives keep their FIFO order),
-//!   and injects socket faults.
+//!   real-time grace period first (an fd idle that long is taken as idle); while a `tpool` job is
+//!   in flight time does not jump, it moves at the pace of real time (so a job waiting on green
+//!   work still sees that work's timers fire). A run that can only be woken by fds that stay
+//!   silent is a hang ([`set_hang_horizon`]).
+//! * A [`Perturb`] implementation ([`install`]) that delays timer deadlines (never earlier; drawn
+//!   per timer, and one greenthread's own timers keep their order), reorders the ready batch where
+//!   no promise orders it (spawns, `sleep(0)` yields and fd wake-ups freely; wake-ups handed off by
+//!   primitives keep their FIFO order among their kind), can run one greenthread per scheduling
+//!   step by priority (PCT, [`Perturb::one_at_a_time`]), and injects socket faults (and `EINTR`
+//!   into `trampoline` waits).
 //! * A switch trace ([`set_trace`], [`take_trace`]) for determinism checks.
 
 use std::cell::{Cell, RefCell};

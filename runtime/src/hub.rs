@@ -463,16 +463,17 @@ impl Hub {
         let now = self.now_ns();
         let known = self.hooks.jitter_last.borrow().get(&creator).copied();
         let extra = match known {
-            // A timer of this creator may still be pending (a cancelled one counts until its
-            // deadline passes): keep its offset.
-            Some((e, latest)) if latest >= now => e,
+            // A timer of this creator may still be pending after now (a cancelled one counts
+            // until its deadline passes): keep its offset. Timers due by now fire before any
+            // new one (its deadline is at least now, and ties go in creation order).
+            Some((e, latest)) if latest > now => e,
             _ => {
                 let Some(d) = crate::hooks::with(|p| p.timer_delay(creator, delay)) else { return base };
                 u64::try_from(d.as_nanos()).unwrap_or(0)
             }
         };
         let j = base.saturating_add(extra);
-        let latest = known.filter(|k| k.1 >= now).map_or(j, |k| k.1.max(j));
+        let latest = known.filter(|k| k.1 > now).map_or(j, |k| k.1.max(j));
         self.hooks.jitter_last.borrow_mut().insert(creator, (extra, latest));
         j
     }
@@ -661,8 +662,17 @@ impl Hub {
             return self.poll_io(Some(Duration::ZERO));
         }
         if self.external.get() > 0 {
-            // Real work is in flight on another thread: wait for it in real time.
-            return self.poll_io(Some(t.min(Duration::from_millis(10))));
+            // Real work is in flight on another thread: no jump; wait for it in real time, and
+            // let virtual time move at the pace of real time meanwhile (never past the next
+            // deadline), so a job that waits on green work (a greenthread's sleep, then a send)
+            // does not freeze the clock that work needs.
+            let start = Instant::now();
+            self.poll_io(Some(t.min(Duration::from_millis(10))));
+            let waited = u64::try_from(start.elapsed().min(t).as_nanos()).unwrap_or(0);
+            if let Some(v) = self.hooks.virtual_ns.get() {
+                self.hooks.virtual_ns.set(Some(v.max(now.saturating_add(waited))));
+            }
+            return;
         }
         if self.listeners.get() > 0 {
             let before = self.timers.borrow().ready.len();
