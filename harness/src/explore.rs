@@ -257,7 +257,7 @@ pub(crate) fn mutate(base: &[u8], r: &mut Rng) -> Vec<u8> {
     }
     for _ in 0..1 + r.below(4) {
         let i = r.below(t.len() as u64) as usize;
-        match r.below(6) {
+        match r.below(7) {
             0 => t[i] = 0,
             1 => t[i] = 1 + r.below(255) as u8,
             2 => t[i] = t[i].wrapping_add(1),
@@ -265,10 +265,19 @@ pub(crate) fn mutate(base: &[u8], r: &mut Rng) -> Vec<u8> {
             4 if t.len() > 1 => {
                 t.remove(i);
             }
-            _ => {
+            5 => {
                 // Extend with a few random draws past the end.
                 for _ in 0..1 + r.below(16) {
                     t.push(if r.below(4) == 0 { 1 + r.below(255) as u8 } else { 0 });
+                }
+            }
+            _ => {
+                // Havoc: redraw a region at a random density (dense regions reorder and fault
+                // many decisions in a row, which sparse single-byte edits rarely reach).
+                let density = [4u64, 8, 16, 32][r.below(4) as usize];
+                let end = (i + 1 + r.below(32) as usize).min(t.len());
+                for b in &mut t[i..end] {
+                    *b = if r.below(32) < density { 1 + r.below(255) as u8 } else { 0 };
                 }
             }
         }
@@ -491,8 +500,10 @@ impl crate::Harness {
             let strategy = self.config.strategy.at(pos);
             let tape = (strategy == Strategy::Guided).then(|| {
                 let mut r = Rng::new(seed);
-                if corpus.tapes.is_empty() || r.below(4) == 0 {
-                    Tape::from_seed(seed, 64 + r.below(512) as usize, self.config.density).bytes().to_vec()
+                if corpus.tapes.is_empty() || r.below(3) == 0 {
+                    // A fresh tape, at a density of its own (as a swarm run picks one).
+                    let density = [self.config.density, 0.05, 0.3, 0.6][r.below(4) as usize];
+                    Tape::from_seed(seed, 64 + r.below(512) as usize, density).bytes().to_vec()
                 } else {
                     let pick = r.below(corpus.tapes.len() as u64) as usize;
                     mutate(&corpus.tapes[pick], &mut r)

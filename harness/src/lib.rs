@@ -1,4 +1,6 @@
-//! The fault-injecting test harness for code built on the [`green`] runtime.
+//! The fault-injecting test harness for code built on the [`green`] runtime. See
+//! `docs/ARCHITECTURE.md` in the repository for how the hub, the hooks and the harness fit
+//! together.
 //!
 //! Downstream crates take this crate under `[dev-dependencies]`. [`Harness::run`] runs a test body
 //! as the root greenlet of a fresh hub on the calling thread, under a seeded, replayable

@@ -640,7 +640,9 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
 impl<T: 'static> GreenThread<T> {
     /// Waits until the greenthread finishes and returns a clone of its result: its return value,
     /// or an [`Error`] if it panicked (`is_panic`), was killed (`is_killed`) or let a timeout
-    /// escape (`is_timeout`). Any number of greenthreads may wait on one.
+    /// escape (`is_timeout`). Any number of greenthreads may wait on one (eventlet's semantics),
+    /// so the result must be `Clone`; [`join`](GreenThread::join) takes a result that is not (an
+    /// `io::Result`, a socket) out of one handle.
     ///
     /// # Panics
     ///

@@ -5,7 +5,8 @@
 //! **timers**. The thread's own stack is the **root greenlet**: when it blocks, it runs the hub
 //! until its wake-up is due. Greenthreads switch only at green calls ([`sleep`],
 //! [`GreenThread::wait`], [`Event::wait`], [`Queue::get`], ...), so code between two green calls
-//! runs without interruption.
+//! runs without interruption. See `docs/ARCHITECTURE.md` in the repository for how the hub, the
+//! hooks and the harness fit together.
 //!
 //! ```
 //! use std::time::Duration;

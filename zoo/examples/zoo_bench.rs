@@ -97,6 +97,15 @@ fn main() {
     let x = (ro.harness)().seed(1).try_explore(Search::For(Duration::from_secs(2)), ro.fixed);
     let rate = x.runs as f64 / x.elapsed.as_secs_f64();
     println!("search rate on {}: {:.0} runs/s ({} runs in {:.2?})", ro.name, rate, x.runs, x.elapsed);
+    let x1 = (ro.harness)().seed(1).threads(1).try_explore(Search::For(Duration::from_secs(2)), ro.fixed);
+    let r1 = x1.runs as f64 / x1.elapsed.as_secs_f64();
+    println!("search rate on {}, one thread: {:.0} runs/s ({} runs in {:.2?})", ro.name, r1, x1.runs, x1.elapsed);
+    // And on an I/O kernel (a loopback TCP pair per run, short writes): what a socket test costs.
+    if let Some(io) = kernels.iter().find(|k| k.name == "sr_eventlet_295_writelines_partial_send") {
+        let x = (io.harness)().seed(1).try_explore(Search::For(Duration::from_secs(2)), io.fixed);
+        let r = x.runs as f64 / x.elapsed.as_secs_f64();
+        println!("search rate on {} (I/O): {:.0} runs/s ({} runs in {:.2?})", io.name, r, x.runs, x.elapsed);
+    }
     let med_of_medians = median(&mut portfolio_medians);
     let n = kernels.len();
     let line = |name: &str, ratio: f64, goal: f64, lower_better: bool| {
