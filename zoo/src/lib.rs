@@ -85,6 +85,13 @@ pub fn kernels() -> Vec<Kernel> {
     ]
 }
 
+/// Yields `n` times (`sleep(0)`): a step of a kernel's greenthread in each hub pass.
+pub(crate) fn yields(n: usize) {
+    for _ in 0..n {
+        green::sleep(std::time::Duration::ZERO);
+    }
+}
+
 /// A harness that ignores the developer's environment (the zoo measures the search, not a
 /// shell's settings).
 pub(crate) fn base() -> Harness {

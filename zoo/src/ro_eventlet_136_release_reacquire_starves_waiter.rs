@@ -9,9 +9,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
 
-use crate::Kernel;
+use crate::{yields, Kernel};
 
 pub(crate) const KERNEL: Kernel = Kernel {
     name: "ro_eventlet_136_release_reacquire_starves_waiter",
@@ -59,10 +58,6 @@ impl Sem {
     }
 }
 
-fn yield_now() {
-    green::sleep(Duration::ZERO);
-}
-
 fn run(fixed: bool) {
     let sem = Rc::new(Sem { free: Cell::new(true), waiters: RefCell::new(VecDeque::new()), hand_off: fixed });
     let releases = Rc::new(Cell::new(0u32));
@@ -70,16 +65,16 @@ fn run(fixed: bool) {
     let busy = green::spawn(move || {
         for _ in 0..6 {
             s.acquire();
-            yield_now(); // the work, in two steps
-            yield_now();
+            yields(1); // the work, in two steps
+            yields(1);
             s.release();
             r.set(r.get() + 1);
-            yield_now(); // other work between rounds
+            yields(1); // other work between rounds
         }
     });
     let (s, r) = (sem.clone(), releases.clone());
     let waiter = green::spawn(move || {
-        yield_now(); // arrives while the busy greenthread holds the permit
+        yields(1); // arrives while the busy greenthread holds the permit
         let seen = r.get();
         s.acquire();
         let waited = r.get() - seen;

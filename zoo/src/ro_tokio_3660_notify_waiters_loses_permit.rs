@@ -5,9 +5,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
 
-use crate::Kernel;
+use crate::{yields, Kernel};
 
 pub(crate) const KERNEL: Kernel = Kernel {
     name: "ro_tokio_3660_notify_waiters_loses_permit",
@@ -52,12 +51,6 @@ impl Notify {
         if !self.fixed {
             self.permit.set(false); // the bug: the state goes to EMPTY, a stored permit is lost
         }
-    }
-}
-
-fn yields(n: usize) {
-    for _ in 0..n {
-        green::sleep(Duration::ZERO);
     }
 }
 

@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::Kernel;
+use crate::{yields, Kernel};
 
 pub(crate) const KERNEL: Kernel = Kernel {
     name: "ro_tokio_5396_notify_waiters_wakes_later_waiter",
@@ -56,12 +56,6 @@ impl Notify {
             }
             green::sleep(Duration::ZERO);
         }
-    }
-}
-
-fn yields(n: usize) {
-    for _ in 0..n {
-        green::sleep(Duration::ZERO);
     }
 }
 

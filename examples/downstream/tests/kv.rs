@@ -69,7 +69,9 @@ proptest! {
     /// The server agrees with a HashMap model whatever the tape perturbs.
     #[test]
     fn the_server_matches_a_model_under_random_tapes(tape in strategy::tapes(128), ops in ops()) {
-        let (_, r) = Harness::new().tape(tape).faults(&[Fault::Short, Fault::Spurious]).shuffle(true).try_run(|| {
+        // The server greenthread outlives the body on purpose: not a leak here.
+        let h = Harness::new().tape(tape).faults(&[Fault::Short, Fault::Spurious]).shuffle(true).fail_on_leaks(false);
+        let (_, r) = h.try_run(|| {
             let addr = start(Store::default());
             let mut cl = Client::connect(addr).unwrap();
             let mut model: HashMap<String, String> = HashMap::new();
@@ -84,7 +86,7 @@ proptest! {
                 }
             }
         });
-        prop_assert!(r.is_ok());
+        prop_assert!(r.is_ok(), "{:?}", r.err().and_then(|e| e.downcast::<String>().ok()));
     }
 }
 
