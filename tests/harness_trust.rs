@@ -385,3 +385,35 @@ fn the_virtual_clock_jumps_without_grace_when_every_peer_is_in_the_hub() {
     let took = t0.elapsed();
     assert!(took < Duration::from_millis(2_500), "{took:?} (with a 5 ms grace per jump: over 5 s)");
 }
+
+/// A harness run captures panics instead of printing them: a passing run whose greenthread
+/// panicked on purpose prints nothing of it (the panic is in `Report::panics`); a failing run
+/// prints every captured panic, with its location, before failing.
+#[test]
+fn expected_panics_stay_quiet_and_a_failing_run_shows_what_it_captured() {
+    let (status, _, stderr) = run_child("harness_trust::capture_child");
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("an expected boom"), "a passing run printed an expected panic:\n{stderr}");
+    let (status, _, stderr) = run_child_with("harness_trust::capture_child", &[("CAPTURE_FAIL", "1")]);
+    assert!(!status.success());
+    assert!(stderr.contains("panics during the run (captured)"), "{stderr}");
+    assert!(stderr.contains("an expected boom") && stderr.contains("the real failure"), "{stderr}");
+    assert!(stderr.contains("tests/harness_trust.rs:"), "the captured panics carry their locations:\n{stderr}");
+}
+
+#[test]
+#[ignore = "run as a child process by expected_panics_stay_quiet_and_a_failing_run_shows_what_it_captured"]
+fn capture_child() {
+    if !is_child("harness_trust::capture_child") {
+        return;
+    }
+    let r = Harness::with_config(Config::hermetic()).run(|| {
+        let e = green::spawn(|| -> () { panic!("an expected boom") }).join().unwrap_err();
+        assert!(e.is_panic());
+        if std::env::var_os("CAPTURE_FAIL").is_some() {
+            panic!("the real failure");
+        }
+    });
+    assert_eq!(r.panics.len(), 1, "{:?}", r.panics);
+    assert!(r.panics[0].contains("an expected boom") && r.panics[0].contains("harness_trust.rs:"), "{:?}", r.panics);
+}

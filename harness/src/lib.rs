@@ -193,6 +193,10 @@ pub struct Report {
     pub timers_fired: u64,
     /// Scheduling steps a priority-scheduled (PCT) run took (0 under other strategies).
     pub steps: u32,
+    /// Panics raised during the run (in greenthreads, hub callbacks or the body, expected or
+    /// not), captured instead of printed: `panicked at file:line:col: message`, oldest first.
+    /// Printed with the failure when the run fails ([`Harness::capture_panics`]).
+    pub panics: Vec<String>,
     /// The greenthreads switched into, in order (for determinism checks): the first
     /// [`green::hooks::TRACE_HEAD`] ids, and the count and a hash of all of them.
     pub trace: green::hooks::Trace,
@@ -209,8 +213,17 @@ pub struct Harness {
     keep_going: bool,
     /// Runs of a search: panics are not printed (the search reports what it found).
     quiet: bool,
+    /// Panics during a run are captured into its report instead of printed (shown on failure).
+    capture_panics: bool,
     /// Record the hub's behaviour signal (coverage-guided runs).
     coverage: bool,
+}
+
+/// Shows a failing run's captured panics (they were not printed when raised).
+fn print_captured(report: &Report) {
+    if !report.panics.is_empty() {
+        eprintln!("green-harness: panics during the run (captured):\n  {}", report.panics.join("\n  "));
+    }
 }
 
 /// What a run left besides its report (for searches).
@@ -231,6 +244,7 @@ impl Default for Harness {
             fail_on_leaks: true,
             keep_going: false,
             quiet: false,
+            capture_panics: true,
             coverage: false,
         }
     }
@@ -679,11 +693,31 @@ impl Harness {
         }
         let (report, outcome) = self.run_inner(self.the_tape(), body, &mut Extras::default());
         if let Err(p) = outcome {
+            print_captured(&report);
             eprintln!("{}", self.replay_line(&report.tape));
             std::panic::resume_unwind(p);
         }
+        if self.verdict(&report).is_some() {
+            print_captured(&report);
+        }
         self.judge(&report);
         report
+    }
+
+    /// Whether panics during a run are captured into [`Report::panics`] instead of printed
+    /// (default: yes). A run that fails prints them first, as libtest shows a failing test's
+    /// output; a passing run whose greenthreads panicked on purpose stays quiet.
+    ///
+    /// ```
+    /// let r = green_harness::Harness::new().run(|| {
+    ///     assert!(green::spawn(|| -> () { panic!("expected") }).join().unwrap_err().is_panic());
+    /// });
+    /// assert_eq!(r.panics.len(), 1);
+    /// assert!(r.panics[0].contains("expected"), "{:?}", r.panics);
+    /// ```
+    pub fn capture_panics(mut self, on: bool) -> Self {
+        self.capture_panics = on;
+        self
     }
 
     /// Runs a test function: a search over every core when one is asked for (`GREEN_EXPLORE`,
@@ -782,7 +816,7 @@ impl Harness {
             faults: c.faults.clone(),
             pct,
         })));
-        if self.quiet {
+        if self.quiet || self.capture_panics {
             green::debug::hub_exceptions(false);
         }
         if self.coverage {
@@ -811,6 +845,10 @@ impl Harness {
         if self.quiet {
             extras.panic = green::debug::take_last_panic();
         }
+        let panics: Vec<String> = green::debug::take_quiet_panics()
+            .into_iter()
+            .map(|(msg, at)| if at.is_empty() { msg } else { format!("panicked at {at}: {msg}") })
+            .collect();
         let switches = green::hub::switch_count();
         let timers_fired = green::hub::timers_fired();
         let invariant_violations = green::debug::take_invariant_violations();
@@ -859,6 +897,7 @@ impl Harness {
             switches,
             timers_fired,
             steps: st.steps,
+            panics,
             trace,
         };
         (report, outcome)

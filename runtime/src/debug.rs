@@ -110,6 +110,23 @@ pub fn take_last_panic() -> Option<(String, String)> {
     hub().last_panic.take()
 }
 
+/// Every panic on this thread that was not printed because [`hub_exceptions`] is off, since the
+/// last call (the newest 256), oldest first: message and location. What a test harness shows
+/// when the run fails, as libtest shows a failing test's captured output.
+///
+/// ```
+/// green::debug::hub_exceptions(false);
+/// let _ = green::spawn(|| -> () { panic!("one") }).wait();
+/// let _ = std::panic::catch_unwind(|| panic!("two"));
+/// let msgs: Vec<String> = green::debug::take_quiet_panics().into_iter().map(|p| p.0).collect();
+/// assert_eq!(msgs, ["one", "two"]);
+/// assert!(green::debug::take_quiet_panics().is_empty());
+/// green::debug::hub_exceptions(true);
+/// ```
+pub fn take_quiet_panics() -> Vec<(String, String)> {
+    hub().quiet_panics.take().into()
+}
+
 /// Whether a second simultaneous reader (or writer) of one fd is an error on this thread's hub
 /// (on by default, as in eventlet).
 ///

@@ -96,6 +96,9 @@ pub(crate) struct Hub {
     pub(crate) unwinding: Cell<usize>,
     /// The last panic not printed because `hub_exceptions` is off: (message, location).
     pub(crate) last_panic: std::cell::RefCell<Option<(String, String)>>,
+    /// Every panic not printed because `hub_exceptions` is off since the last take (the newest
+    /// [`QUIET_PANICS_KEPT`]): (message, location).
+    pub(crate) quiet_panics: std::cell::RefCell<VecDeque<(String, String)>>,
     /// Context switches into greenthreads (and back to the root).
     pub(crate) switches: Cell<u64>,
     /// Hub passes.
@@ -217,11 +220,20 @@ pub(crate) fn panic_is_quiet(info: &std::panic::PanicHookInfo<'_>) -> bool {
         "Box<dyn Any>".to_string()
     };
     let at = info.location().map_or_else(String::new, |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    if let Ok(mut q) = h.quiet_panics.try_borrow_mut() {
+        if q.len() == QUIET_PANICS_KEPT {
+            q.pop_front();
+        }
+        q.push_back((msg.clone(), at.clone()));
+    }
     if let Ok(mut p) = h.last_panic.try_borrow_mut() {
         *p = Some((msg, at));
     }
     true
 }
+
+/// How many unprinted panics a hub keeps for [`debug::take_quiet_panics`](crate::debug::take_quiet_panics).
+pub(crate) const QUIET_PANICS_KEPT: usize = 256;
 
 #[cold]
 /// In a forked child: the parent's hub (its greenthreads, timers, registrations) is leaked
@@ -322,6 +334,7 @@ impl Hub {
             tearing_down: Cell::new(false),
             unwinding: Cell::new(0),
             last_panic: RefCell::new(None),
+            quiet_panics: RefCell::new(VecDeque::new()),
             switches: Cell::new(0),
             passes: Cell::new(0),
             timers_fired: Cell::new(0),
@@ -1227,6 +1240,7 @@ impl Hub {
         self.passes.set(0);
         self.timers_fired.set(0);
         self.flags.reset();
+        self.quiet_panics.borrow_mut().clear();
         self.exceptions.borrow_mut().clear();
         self.unobserved.borrow_mut().clear();
         self.invariants.borrow_mut().clear();
