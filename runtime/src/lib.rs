@@ -17,6 +17,13 @@
 //!     .map(Result::unwrap)
 //!     .sum();
 //! assert_eq!(total, 999_000);
+//!
+//! // A greenthread's result: `join()` takes it (any type); `wait()` hands a clone to every
+//! // waiter (eventlet's many waiters, so the result must be `Clone`).
+//! let read = green::spawn(|| std::fs::read_to_string("/nonexistent"));
+//! assert!(read.join().unwrap().is_err());
+//! let n = green::spawn(|| 7);
+//! assert_eq!(n.wait().unwrap(), n.clone().wait().unwrap());
 //! ```
 //!
 //! # Scheduling rules
