@@ -3,8 +3,10 @@
 //! criterion benches use (`runtime/benches/workloads/`), so both measure the same code.
 //!
 //! Workloads: `switch`, `switch_detect` (blocking detection on at 50 ms), `spawn_join`,
-//! `spawn100k`, `timers` (timers per CPU second), `imap`, `echo`, `rss100k` (peak RSS in MiB) and
-//! the ceilings `raw_switch`, `raw_create` (corosensei) and `mio_echo`.
+//! `spawn100k`, `timers` (timers per CPU second), `imap`, `echo`, `rss100k` (peak RSS in MiB),
+//! `park100k` and `park1m` (seconds to spawn that many greenthreads that each park in a timed
+//! wait, then release and join them all), `rss1m` (peak RSS per greenthread of `park1m`, in KiB)
+//! and the ceilings `raw_switch`, `raw_create` (corosensei) and `mio_echo`.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -36,6 +38,9 @@ const WORKLOADS: &[&str] = &[
     "imap",
     "echo",
     "rss100k",
+    "park100k",
+    "park1m",
+    "rss1m",
     "raw_switch",
     "raw_create",
     "mio_echo",
@@ -115,6 +120,9 @@ fn main() {
             }
             mib
         }
+        "park100k" => park(100_000).0,
+        "park1m" => park(1_000_000).0,
+        "rss1m" => park(1_000_000).1,
         "raw_switch" => {
             let mut co = ceilings::RawSwitch::new();
             rate(min, Clock::Wall, || {
@@ -143,4 +151,31 @@ fn main() {
         other => runner::unknown(other, WORKLOADS),
     };
     runner::report(value);
+}
+
+/// Spawns `n` greenthreads that each park in a timed wait (a stack and a timer each), waits until
+/// all have started, then releases and joins them all. Returns the seconds it took and the peak
+/// RSS per greenthread in KiB (the process's whole peak over `n`).
+fn park(n: usize) -> (f64, f64) {
+    let t0 = std::time::Instant::now();
+    let started = Rc::new(Cell::new(0usize));
+    let release = Rc::new(green::Event::<()>::new());
+    let parked: Vec<_> = (0..n)
+        .map(|_| {
+            let (started, release) = (started.clone(), release.clone());
+            green::spawn(move || {
+                started.set(started.get() + 1);
+                release.wait_timeout(Duration::from_secs(3600));
+            })
+        })
+        .collect();
+    while started.get() < n {
+        green::sleep(Duration::ZERO);
+    }
+    release.send(()).unwrap();
+    for gt in parked {
+        gt.join().unwrap();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    (secs, runner::peak_rss_mib() * 1024.0 / n as f64)
 }
