@@ -96,30 +96,9 @@ fn main() {
                 ECHO_PER * echo::CONNS as u64
             })
         }
-        "rss100k" => {
-            // 100k greenthreads parked at once, each in a timed wait (a stack and a timer, as a
-            // sleeper has), released by one event once all have started (as in peers.py).
-            let started = Rc::new(Cell::new(0usize));
-            let release = Rc::new(green::Event::<()>::new());
-            let parked: Vec<_> = (0..RSS_THREADS)
-                .map(|_| {
-                    let (started, release) = (started.clone(), release.clone());
-                    green::spawn(move || {
-                        started.set(started.get() + 1);
-                        release.wait_timeout(Duration::from_secs(60));
-                    })
-                })
-                .collect();
-            while started.get() < RSS_THREADS {
-                green::sleep(Duration::from_millis(10));
-            }
-            let mib = runner::peak_rss_mib();
-            release.send(()).unwrap();
-            for gt in parked {
-                gt.join().unwrap();
-            }
-            mib
-        }
+        // 100k greenthreads parked at once, each in a timed wait (a stack and a timer, as a
+        // sleeper has), released by one event once all have started (as in peers.py).
+        "rss100k" => park(RSS_THREADS).1 * RSS_THREADS as f64 / 1024.0,
         "park100k" => park(100_000).0,
         "park1m" => park(1_000_000).0,
         "rss1m" => park(1_000_000).1,
