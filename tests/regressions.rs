@@ -285,8 +285,8 @@ fn trampoline_on_a_reused_fd_number_waits_on_the_new_file() {
 #[test]
 fn an_abandoned_tpool_job_neither_freezes_virtual_time_nor_hides_a_deadlock() {
     let report = green_harness::Harness::new().try_run(|| {
-        // (Under the virtual clock a job in flight holds time still, so a virtual timeout around
-        // it would wait for the job: kill its caller instead.)
+        // (Under the virtual clock time does not jump while a job is in flight, so a virtual
+        // timeout around it would wait in real time: kill its caller instead.)
         let caller = green::spawn(|| green::tpool::execute(|| std::thread::sleep(Duration::from_secs(3))));
         yield_now();
         caller.kill();

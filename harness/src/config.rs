@@ -45,7 +45,8 @@ pub const PCT_STEPS_ENV: &str = "GREEN_PCT_STEPS";
 
 /// Environment variable: under the virtual clock, how long (ms of real time) a run whose
 /// greenthreads all wait on fds, with no timer pending, may hear nothing before it fails as a
-/// hang (default 10000). Where every waited fd's peer is in the hub, the hang is reported at once.
+/// hang (default 10000; 0 turns the horizon off: such a run waits until the budget). Where every
+/// waited fd's peer is in the hub, the hang is reported at once.
 pub const HANG_ENV: &str = "GREEN_HANG_MS";
 /// Environment variable: `1` replays one run from the environment's tape or seed instead of
 /// searching (what a search's replay lines set).
@@ -221,7 +222,8 @@ pub struct Config {
     /// Blocking-detection resolution (`GREEN_BLOCKING_MS`; default off).
     pub blocking: Option<Duration>,
     /// Under the virtual clock: real time a run whose greenthreads all wait on fds (no timer
-    /// pending) may hear nothing before it fails as a hang (`GREEN_HANG_MS`; default 10 s).
+    /// pending) may hear nothing before it fails as a hang (`GREEN_HANG_MS`; default 10 s; zero
+    /// turns the horizon off).
     pub hang: Duration,
     /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default 60 s).
     pub budget: Duration,
@@ -256,6 +258,7 @@ pub(crate) struct FromEnv {
     pub(crate) blocking: bool,
     pub(crate) budget: bool,
     pub(crate) strategy: bool,
+    pub(crate) pct_steps: bool,
     pub(crate) explore: bool,
 }
 
@@ -395,6 +398,7 @@ impl Default for Config {
                 .ok()
                 .filter(|&n| n > 0)
                 .unwrap_or_else(|| invalid(PCT_STEPS_ENV, &v, "a number of steps (1 or more)"));
+            f.pct_steps = true;
         }
         if let Some(v) = env(EXPLORE_ENV) {
             c.explore = Some(

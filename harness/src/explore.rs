@@ -442,7 +442,9 @@ impl crate::Harness {
                 c.strategy = Strategy::Pct { depth };
                 c.shuffle = false;
                 // PCT draws a priority per greenthread and its change points: dense draws, so
-                // most runs get distinct priorities (a zero draw keeps queue order).
+                // most runs get distinct priorities (a zero draw keeps queue order). Every other
+                // draw of the run (configured faults, jitter) is at this density too; it is in
+                // the run's replay line.
                 c.density = c.density.max(0.5);
             }
             Strategy::Swarm => {
@@ -511,9 +513,10 @@ impl crate::Harness {
             });
             let mut h = self.for_run(strategy, seed, tape);
             if let Strategy::Pct { .. } = strategy {
-                // PCT's k: the most steps an earlier PCT run of this lane took.
-                if pct_steps > 0 {
-                    h.config.pct_steps = pct_steps;
+                // PCT's k: the most steps an earlier PCT run of this lane took (within the steps
+                // taken one at a time), unless the environment fixed it.
+                if pct_steps > 0 && !self.config.from_env.pct_steps {
+                    h.config.pct_steps = pct_steps.min(green::hooks::ONE_AT_A_TIME_STEPS);
                 }
             }
             CURRENT_RUN.with(|c| c.set(Some(index)));

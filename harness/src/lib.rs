@@ -74,7 +74,7 @@
 //!    differ, when code depends on something outside the tape (real time, thread scheduling).
 //! 5. Knobs come from the environment: `GREEN_SEED`, `GREEN_TAPE`, `GREEN_TAPE_LEN`,
 //!    `GREEN_DENSITY`, `GREEN_CLOCK`, `GREEN_GRACE_MS`, `GREEN_JITTER_MS`, `GREEN_SHUFFLE`,
-//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS` (see [`Config`];
+//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`, `GREEN_HANG_MS`, `GREEN_PCT_STEPS` (see [`Config`];
 //!    [`Config::hermetic`] ignores them).
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -824,7 +824,7 @@ impl Harness {
         }
         if c.virtual_clock {
             green::hooks::set_virtual_clock(true, c.grace);
-            green::hooks::set_hang_horizon(Some(c.hang));
+            green::hooks::set_hang_horizon(Some(c.hang).filter(|h| !h.is_zero()));
         }
         green::hooks::set_trace(true);
         let trace_path = self.trace_path.clone().or_else(|| std::env::var_os(TRACE_ENV).map(Into::into));

@@ -82,12 +82,13 @@ impl Perturb for TapePerturb {
     }
 
     fn interrupt_wait(&mut self, fd: u64, kind: FdKind, gt: u64) -> bool {
-        if !self.faults.contains(&Fault::Eintr) {
+        let op = green::hooks::IoOp::Wait;
+        if !self.faults.contains(&Fault::Eintr) || !Fault::Eintr.applies_to(kind) || !Fault::Eintr.applies_to_op(op) {
             return false;
         }
         let hit = self.draw() != 0;
         if hit {
-            let what = Perturbation::Io { op: green::hooks::IoOp::Wait, fault: IoFault::Interrupted };
+            let what = Perturbation::Io { op, fault: IoFault::Interrupted };
             self.log(what, Some(gt), Some((fd, kind)));
         }
         hit

@@ -543,9 +543,10 @@ pub fn now_ns() -> u64 {
 }
 
 /// Whether this hub's run so far can replay exactly: false once one of its TCP sockets talked
-/// to something outside the hub (another process, another thread's hub) or its loopback traffic
+/// to something outside the hub (another process, another thread's hub), its loopback traffic
 /// did not settle in time (see the crate's `settle` module docs: before each poll the hub waits
-/// until the traffic its own sockets started has landed). Reset with the hub.
+/// until the traffic its own sockets started has landed), or virtual time moved with real time
+/// while a `tpool` job was in flight. Reset with the hub.
 ///
 /// ```
 /// green::hooks::set_virtual_clock(true, std::time::Duration::from_millis(5));

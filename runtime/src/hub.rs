@@ -664,8 +664,8 @@ impl Hub {
 
     /// Under the virtual clock: jump to the next deadline when nothing outside can happen (after a
     /// real-time grace when greenthreads wait on fds that may hear from outside the hub; none
-    /// when every fd waiter's peer is a socket of this hub); a `tpool` job in flight holds time
-    /// still.
+    /// when every fd waiter's peer is a socket of this hub); while a `tpool` job is in flight time
+    /// does not jump but moves at the pace of real time (and the run is no longer exact).
     #[cfg(feature = "test-hooks")]
     fn wait_virtual(&self, now: u64, timeout: Option<Duration>) {
         let Some(t) = timeout else {
@@ -679,11 +679,13 @@ impl Hub {
             // let virtual time move at the pace of real time meanwhile (never past the next
             // deadline), so a job that waits on green work (a greenthread's sleep, then a send)
             // does not freeze the clock that work needs.
+            // Real time decides how far it moves, so the run no longer replays exactly.
             let start = Instant::now();
             self.poll_io(Some(t.min(Duration::from_millis(10))));
             let waited = u64::try_from(start.elapsed().min(t).as_nanos()).unwrap_or(0);
             if let Some(v) = self.hooks.virtual_ns.get() {
                 self.hooks.virtual_ns.set(Some(v.max(now.saturating_add(waited))));
+                self.settle.unsettled.set(true);
             }
             return;
         }

@@ -348,6 +348,8 @@ impl Timers {
     #[cfg(feature = "test-hooks")]
     pub(crate) fn reorderable(&self, i: usize) -> Option<(u64, Option<&'static str>)> {
         match &self.ready[i] {
+            // A stale wake-up (its call moved on) fires as a no-op: not worth a decision.
+            Ready::Wake(w) if w.gt.seq.get() != w.seq => None,
             Ready::Wake(w) if matches!(w.why, "sleep" | "fd readable" | "fd writable") => Some((w.gt.id, None)),
             Ready::Wake(w) => Some((w.gt.id, Some(w.why))),
             Ready::Timer(k) if self.is_live(*k) => match &self.slab[k.idx as usize].action {

@@ -4,8 +4,9 @@
 //! result: only the calling greenthread blocks; the others keep running. The result comes back
 //! across threads through the hub's [`HubHandle`](crate::hub::HubHandle) (mio's `Waker`). A job in
 //! flight counts as something that can still wake the hub, so waiting for it is never mistaken
-//! for a deadlock, and the harness's virtual clock holds still for it; a job whose caller was
-//! killed or timed out (abandoned) stops counting at once.
+//! for a deadlock, and the harness's virtual clock does not jump while it runs (it moves at the
+//! pace of real time, so a job waiting on green work sees that work's timers fire); a job whose
+//! caller was killed or timed out (abandoned) stops counting at once.
 //!
 //! The pool starts on first use with `GREEN_THREADPOOL_SIZE` threads (default 20; 0 runs every
 //! job inline on the caller, blocking the hub). A [`Timeout`](crate::Timeout) or kill interrupts
@@ -177,8 +178,8 @@ fn complete(id: u64) {
 }
 
 /// Ends a job's wait. While its caller waits, the job counts as in flight (`Hub::external`): it
-/// can still wake the hub, so the virtual clock holds still for it and the root waiting on it is
-/// no deadlock. A caller killed or timed out abandons the job: its OS thread works on, but
+/// can still wake the hub, so the virtual clock does not jump past it and the root waiting on it
+/// is no deadlock. A caller killed or timed out abandons the job: its OS thread works on, but
 /// nobody waits for its result any more, so it stops counting at once (time moves, deadlocks are
 /// seen again) and its result is dropped when it comes.
 struct InFlight {

@@ -1,7 +1,7 @@
 //! benoitc/gunicorn#1840, #1955: CPU-bound request handling never yielded to the hub, so the
 //! worker could not notify the arbiter and was killed for a timeout. Ported: a handler that,
 //! finding the cache cold, computes for 20 ms without a green call (in spawn order a warmer fills
-//! the cache first); the fix yields between 1 ms chunks. The blocking detector (10 ms, `Fail`)
+//! the cache first); the fix yields between 0.25 ms chunks. The blocking detector (10 ms, `Fail`)
 //! fails the greenthread that holds the hub. Codes: BD (RO: the cache is cold only when the
 //! handler runs first).
 
@@ -46,8 +46,9 @@ fn run(fixed: bool) {
             return;
         }
         let mut x = 0;
-        for _ in 0..20 {
-            x ^= compute(Duration::from_millis(1));
+        for _ in 0..80 {
+            // Quarter-millisecond chunks: far below the 10 ms the detector allows a slice.
+            x ^= compute(Duration::from_micros(250));
             if fixed {
                 green::sleep(Duration::ZERO); // let the hub run between chunks
             }
