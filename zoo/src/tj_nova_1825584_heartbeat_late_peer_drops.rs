@@ -1,7 +1,7 @@
 //! nova LP#1825584 (oslo.messaging 22f240b): the heartbeat greenthread resumed only when the hub
 //! got round to it; a late wake-up pushed a beat past the peer's timeout and the peer dropped the
 //! connection. Ported: a heartbeat sent every 10 ms to a peer that gives up after 12 ms of
-//! silence (no slack for a late timer); the fix beats every 3 ms (a third of the timeout, under
+//! silence (no slack for a late timer); the fix beats every 3 ms (a quarter of the timeout, under
 //! the largest delay the timers see). Codes: TJ.
 
 use std::rc::Rc;
