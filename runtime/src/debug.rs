@@ -399,21 +399,27 @@ pub fn format_hub_timers() -> String {
         Ready::Wake(w) => Some(w),
         Ready::Timer(_) => None,
     });
+    let wake_stacks = h.wake_stacks.try_borrow().ok();
     for w in batch_wakes.chain(timers.ready_wakes()) {
         if w.gt.seq.get() != w.seq || w.gt.state.get() == State::Dead {
             continue; // stale: the call it would wake is over
         }
+        let Some(note) = w.note() else {
+            continue; // a newer wake-up of the same call is queued: that one is shown
+        };
         let text = format!(
             "t{} next pass wake {} ({}), created by {} at {}:{}",
             w.tseq,
             w.gt.label(),
-            w.why,
-            labels.get(w.creator),
-            w.site.file(),
-            w.site.line()
+            note.why,
+            labels.get(note.creator),
+            note.site.file(),
+            note.site.line()
         );
-        lines.push(Line { key: (0, 0, w.tseq), text, stack: w.stack.as_ref().map(|s| s.to_vec()) });
+        let stack = wake_stacks.as_ref().and_then(|m| m.get(&w.tseq)).map(|s| s.to_vec());
+        lines.push(Line { key: (0, 0, w.tseq), text, stack });
     }
+    drop(wake_stacks);
     drop(timers);
     drop(batch);
     lines.sort_by_key(|l| l.key);

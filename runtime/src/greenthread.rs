@@ -153,6 +153,8 @@ pub(crate) struct GtCore {
     /// Expired timeouts not yet cleared by their guard: `(id, duration)`.
     pub(crate) expired: RefCell<Vec<(u64, Duration)>>,
     pub(crate) wait: Cell<Option<WaitInfo>>,
+    /// What dumps show of its latest bare wake-up (see [`crate::timer::WakeNote`]).
+    pub(crate) wake_note: Cell<crate::timer::WakeNote>,
     pub(crate) coro: RefCell<Option<Coro>>,
     /// The body of a greenthread not started yet; the hub creates its coroutine, on a stack
     /// reserved at the spawn ([`stack::reserve`]), when it first resumes it.
@@ -206,6 +208,7 @@ impl GtCore {
             kill: Cell::new(false),
             expired: RefCell::new(Vec::new()),
             wait: Cell::new(None),
+            wake_note: Cell::new(crate::timer::WakeNote::NONE),
             coro: RefCell::new(None),
             start: RefCell::new(None),
             locals: RefCell::new(Vec::new()),

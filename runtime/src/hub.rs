@@ -52,7 +52,7 @@ use crate::error::panic_message;
 use crate::greenthread::{GtCore, State, WaitInfo};
 use crate::listener::{IoSource, Reactor};
 use crate::sys::switch::{GreenYielder, Resume};
-use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, Wake};
+use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, WakeNote};
 
 pub use crate::timer::TimerStats;
 
@@ -72,6 +72,8 @@ pub(crate) struct Hub {
     pub(crate) root: RefCell<Rc<GtCore>>,
     /// The running greenthread, or the root when it runs outside the loop; `None` in hub context.
     pub(crate) current: RefCell<Option<Rc<GtCore>>>,
+    /// Creation stacks of queued bare wake-ups by ordinal (only while timer stacks are on).
+    pub(crate) wake_stacks: RefCell<std::collections::HashMap<u64, Box<[usize]>>>,
     /// True while the root is inside the hub loop.
     pub(crate) in_loop: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
@@ -320,6 +322,7 @@ impl Hub {
             pass_now: Cell::new(0),
             next_id: Cell::new(1),
             current: RefCell::new(Some(root.clone())),
+            wake_stacks: RefCell::new(std::collections::HashMap::new()),
             root: RefCell::new(root),
             in_loop: Cell::new(false),
             timers: RefCell::new(Timers::default()),
@@ -542,8 +545,11 @@ impl Hub {
         site: &'static Location<'static>,
         creator: u64,
     ) {
-        let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
-        self.timers.borrow_mut().push_wake(Wake { gt: gt.clone(), seq, tseq: 0, why, creator, site, stack });
+        let tseq = self.timers.borrow_mut().push_wake(gt.clone(), seq);
+        gt.wake_note.set(WakeNote { tseq, why, creator, site });
+        if self.flags.timer_stacks.get() {
+            self.wake_stacks.borrow_mut().insert(tseq, debug::capture_stack());
+        }
     }
 
     // ===== the loop =====
@@ -807,6 +813,9 @@ impl Hub {
             Ready::Timer(key) => self.fire_timer(key),
             Ready::Wake(w) => {
                 self.timers.borrow_mut().popped_wake();
+                if !self.wake_stacks.borrow().is_empty() {
+                    self.wake_stacks.borrow_mut().remove(&w.tseq);
+                }
                 self.fire_wake(&w.gt, w.seq)
             }
         }
@@ -1235,6 +1244,7 @@ impl Hub {
         // Keep the slots' generations: a timer handle from before the reset must stay stale.
         self.timers.borrow_mut().reset();
         self.batch.borrow_mut().clear();
+        self.wake_stacks.borrow_mut().clear();
         self.live.borrow_mut().clear();
         self.live_free.borrow_mut().clear();
         self.live_count.set(0);

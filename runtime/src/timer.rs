@@ -30,7 +30,11 @@ use crate::greenthread::GtCore;
 pub(crate) const COMPACT_THRESHOLD: usize = 1000;
 
 /// Names one timer entry; stale once the timer fired or was cancelled.
+///
+/// Aligned as one word: a ready-queue entry is then moved as whole words, never as two halves
+/// that a wider load reads back (a store-forwarding stall on the hub's hot path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(8))]
 pub(crate) struct TimerKey {
     idx: u32,
     gen: u32,
@@ -45,17 +49,40 @@ pub(crate) enum Ready {
     Wake(Wake),
 }
 
-/// A bare wake-up; see [`Ready::Wake`].
+/// A bare wake-up; see [`Ready::Wake`]. Three words: the queue entry is copied in and out on
+/// every `sleep(0)` and hand-off, so what only a dump reads lives in the woken greenthread
+/// ([`WakeNote`]), not here.
 pub(crate) struct Wake {
     pub(crate) gt: Rc<GtCore>,
     /// The green call it wakes.
     pub(crate) seq: u64,
     /// Ordinal shared with timers (`t<tseq>` in dumps).
     pub(crate) tseq: u64,
+}
+
+/// What dumps and the harness read of a greenthread's latest bare wake-up: kept in the woken
+/// greenthread (`GtCore::wake_note`), which has at most one live wake-up (one per green call; a
+/// newer one makes the older stale). Its creation stack, when timer stacks are on, is in the hub's
+/// `wake_stacks`, by `tseq`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WakeNote {
+    /// The [`Wake::tseq`] it describes (0: none yet; ordinals start at 1).
+    pub(crate) tseq: u64,
     pub(crate) why: &'static str,
     pub(crate) creator: u64,
     pub(crate) site: &'static Location<'static>,
-    pub(crate) stack: Option<Box<[usize]>>,
+}
+
+impl WakeNote {
+    pub(crate) const NONE: WakeNote = WakeNote { tseq: 0, why: "", creator: 0, site: Location::caller() };
+}
+
+impl Wake {
+    /// Its note, unless a newer wake-up of the same greenthread replaced it.
+    pub(crate) fn note(&self) -> Option<WakeNote> {
+        let n = self.gt.wake_note.get();
+        (n.tseq == self.tseq).then_some(n)
+    }
 }
 
 /// What a timer does when it fires.
@@ -197,12 +224,21 @@ impl Timers {
         self.live + self.wakes
     }
 
-    /// Queues a bare wake-up for the next pass.
-    pub(crate) fn push_wake(&mut self, mut w: Wake) {
-        w.tseq = self.next_seq;
+    /// Queues a bare wake-up of `gt`'s green call `seq` for the next pass; returns its ordinal
+    /// (the caller writes the greenthread's [`WakeNote`]).
+    #[inline(always)]
+    pub(crate) fn push_wake(&mut self, gt: Rc<GtCore>, seq: u64) -> u64 {
+        let tseq = self.next_seq;
         self.next_seq += 1;
         self.wakes += 1;
-        self.ready.push_back(Ready::Wake(w));
+        // Push a placeholder, then write the entry into its slot: pushed by value, the entry is
+        // spilled around `push_back`'s possible `grow` call and copied back with wider loads than
+        // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off.
+        self.ready.push_back(Ready::Timer(TimerKey { idx: u32::MAX, gen: 0 }));
+        if let Some(slot) = self.ready.back_mut() {
+            *slot = Ready::Wake(Wake { gt, seq, tseq });
+        }
+        tseq
     }
 
     /// Notes that a bare wake-up left the batch.
@@ -350,8 +386,11 @@ impl Timers {
         match &self.ready[i] {
             // A stale wake-up (its call moved on) fires as a no-op: not worth a decision.
             Ready::Wake(w) if w.gt.seq.get() != w.seq => None,
-            Ready::Wake(w) if matches!(w.why, "sleep" | "fd readable" | "fd writable") => Some((w.gt.id, None)),
-            Ready::Wake(w) => Some((w.gt.id, Some(w.why))),
+            Ready::Wake(w) => match w.note() {
+                None => None,
+                Some(n) if matches!(n.why, "sleep" | "fd readable" | "fd writable") => Some((w.gt.id, None)),
+                Some(n) => Some((w.gt.id, Some(n.why))),
+            },
             Ready::Timer(k) if self.is_live(*k) => match &self.slab[k.idx as usize].action {
                 Some(Action::Start { gt, .. }) => Some((gt.id, None)),
                 _ => None,
