@@ -49,6 +49,28 @@ fn timer_stacks_show_user_frames_only() {
 }
 
 #[test]
+fn queued_hand_off_wake_ups_show_their_waker_site_and_stack_once() {
+    on_fresh_thread(|| {
+        green::debug::hub_timer_stacks(true);
+        let ev = green::Event::<u32>::new();
+        let e = ev.clone();
+        let waiter = green::Builder::new().name("waiter").spawn(move || e.wait());
+        yield_now();
+        ev.send(7).unwrap(); // the waiter's wake-up is queued, not run yet
+        let dump = green::debug::format_hub_timers();
+        green::debug::hub_timer_stacks(false);
+        let wakes: Vec<&str> = dump.lines().filter(|l| l.contains(" next pass wake #1 \"waiter\"")).collect();
+        assert_eq!(wakes.len(), 1, "{dump}");
+        assert!(wakes[0].contains("created by #0 root at tests/dumps.rs:"), "{dump}");
+        let frames: Vec<&str> = dump.lines().filter(|l| l.starts_with("    at ")).collect();
+        assert!(frames.iter().any(|f| f.contains("tests/dumps.rs:")), "{dump}");
+        assert_eq!(waiter.join().unwrap(), 7);
+        // Fired: nothing of it is left to show.
+        assert_eq!(green::debug::format_hub_timers(), "TIMERS:");
+    });
+}
+
+#[test]
 fn dumping_from_a_greenthread_with_a_small_stack_symbolises_on_the_hub_stack() {
     green::debug::hub_timer_stacks(true);
     let sleeper = green::spawn(|| green::sleep(Duration::from_secs(60)));

@@ -116,7 +116,7 @@ fn payload_dropped(gt: u64, outer: Option<u64>) {
             if let Some(c) = cur.as_ref().filter(|c| c.id == gt) {
                 c.set_unwinding(h, outer.is_some());
                 if let Some(mark) = outer {
-                    c.unwind_mark.set(mark);
+                    c.cold().unwind_mark.set(mark);
                 }
             }
         }
@@ -150,8 +150,6 @@ pub(crate) struct GtCore {
     /// Number of the current (or last) green call.
     pub(crate) seq: Cell<u64>,
     pub(crate) kill: Cell<bool>,
-    /// Expired timeouts not yet cleared by their guard: `(id, duration)`.
-    pub(crate) expired: RefCell<Vec<(u64, Duration)>>,
     pub(crate) wait: Cell<Option<WaitInfo>>,
     /// What dumps show of its latest bare wake-up (see [`crate::timer::WakeNote`]).
     pub(crate) wake_note: Cell<crate::timer::WakeNote>,
@@ -159,8 +157,10 @@ pub(crate) struct GtCore {
     /// The body of a greenthread not started yet; the hub creates its coroutine, on a stack
     /// reserved at the spawn ([`stack::reserve`]), when it first resumes it.
     pub(crate) start: RefCell<Option<Body>>,
-    /// Its greenthread-local values (`green_local!`), dropped when its function is over.
-    pub(crate) locals: RefCell<crate::local::Locals>,
+    /// What few greenthreads use, allocated on first use ([`GtCore::cold`]): a plain
+    /// greenthread's record stays small (a million of them are parked at once in `bench`'s
+    /// `park1m`).
+    cold: std::cell::OnceCell<Box<Cold>>,
     pub(crate) yielder: YielderPtr,
     /// Index in the hub's live registry.
     pub(crate) slot: Cell<usize>,
@@ -172,6 +172,18 @@ pub(crate) struct GtCore {
     /// Set while this greenthread unwinds (see the module docs, "Unwinding is tracked per
     /// greenthread"); change it with [`GtCore::set_unwinding`], which keeps the hub's count.
     pub(crate) unwinding: Cell<bool>,
+    /// A harness may kill it at a blocking green call (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) killable: Cell<bool>,
+}
+
+/// The rarely used part of a greenthread's record (see `GtCore::cold`).
+#[derive(Default)]
+pub(crate) struct Cold {
+    /// Expired timeouts not yet cleared by their guard: `(id, duration)`.
+    pub(crate) expired: RefCell<Vec<(u64, Duration)>>,
+    /// Its greenthread-local values (`green_local!`), dropped when its function is over.
+    pub(crate) locals: RefCell<crate::local::Locals>,
     /// A counter of this greenthread's unwind starts and [`Timeout::call`](crate::Timeout::call)
     /// entries, to order them.
     pub(crate) marks: Cell<u64>,
@@ -181,12 +193,19 @@ pub(crate) struct GtCore {
     /// mark at entry)`. A timeout whose call began after the current unwind started is caught
     /// inside the destructor that is running, so it may be thrown even while unwinding.
     pub(crate) calls: RefCell<Vec<(u64, u64)>>,
-    /// A harness may kill it at a blocking green call (feature `test-hooks`).
-    #[cfg(feature = "test-hooks")]
-    pub(crate) killable: Cell<bool>,
 }
 
 impl GtCore {
+    /// Its rarely used part, allocated now if it was not yet.
+    pub(crate) fn cold(&self) -> &Cold {
+        self.cold.get_or_init(Box::default)
+    }
+
+    /// Its rarely used part if it was ever used (never allocates).
+    pub(crate) fn cold_if_used(&self) -> Option<&Cold> {
+        self.cold.get().map(|c| &**c)
+    }
+
     pub(crate) fn new_root() -> Rc<GtCore> {
         Rc::new(GtCore::new(0, Some("root".into()), Location::caller(), 0, true))
     }
@@ -206,12 +225,11 @@ impl GtCore {
             state: Cell::new(if is_root { State::Running } else { State::NotStarted }),
             seq: Cell::new(0),
             kill: Cell::new(false),
-            expired: RefCell::new(Vec::new()),
             wait: Cell::new(None),
             wake_note: Cell::new(crate::timer::WakeNote::NONE),
             coro: RefCell::new(None),
             start: RefCell::new(None),
-            locals: RefCell::new(Vec::new()),
+            cold: std::cell::OnceCell::new(),
             yielder: YielderPtr::null(),
             slot: Cell::new(usize::MAX),
             stack_size,
@@ -219,9 +237,6 @@ impl GtCore {
             guard: Cell::new((0, 0)),
             finisher: RefCell::new(None),
             unwinding: Cell::new(false),
-            marks: Cell::new(0),
-            unwind_mark: Cell::new(0),
-            calls: RefCell::new(Vec::new()),
             #[cfg(feature = "test-hooks")]
             killable: Cell::new(false),
         }
@@ -244,7 +259,7 @@ impl GtCore {
 
     /// Records that timeout `id` expired.
     pub(crate) fn expire(&self, id: u64, after: Duration) {
-        let mut e = self.expired.borrow_mut();
+        let mut e = self.cold().expired.borrow_mut();
         if !e.iter().any(|x| x.0 == id) {
             e.push((id, after));
         }
@@ -265,14 +280,14 @@ impl GtCore {
     /// nested in another one or not.
     pub(crate) fn start_unwinding(&self, h: &Hub) {
         self.set_unwinding(h, true);
-        self.unwind_mark.set(self.mark());
+        self.cold().unwind_mark.set(self.mark());
     }
 
     /// Flags (or unflags) this greenthread as unwinding and keeps the hub's count of flagged ones.
     pub(crate) fn set_unwinding(&self, h: &Hub, on: bool) {
         if self.unwinding.replace(on) != on {
             if on {
-                self.unwind_mark.set(self.mark());
+                self.cold().unwind_mark.set(self.mark());
             }
             let n = h.unwinding.get();
             debug_assert!(on || n > 0, "green: internal error: unwinding count underflow");
@@ -282,13 +297,14 @@ impl GtCore {
 
     /// The next mark (see [`GtCore::marks`]).
     pub(crate) fn mark(&self) -> u64 {
-        let m = self.marks.get() + 1;
-        self.marks.set(m);
+        let c = self.cold();
+        let m = c.marks.get() + 1;
+        c.marks.set(m);
         m
     }
 
     fn has_pending_throw(&self) -> bool {
-        self.kill.get() || !self.expired.borrow().is_empty()
+        self.kill.get() || self.cold_if_used().is_some_and(|c| !c.expired.borrow().is_empty())
     }
 }
 
@@ -383,15 +399,15 @@ pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
     if is_unwinding(h, gt) {
         // Only a timeout whose `Timeout::call` began after the unwind started may go: that call
         // catches it inside the destructor running now.
-        let since = gt.unwind_mark.get();
+        let since = gt.cold().unwind_mark.get();
         let safe = {
-            let calls = gt.calls.borrow();
-            let expired = gt.expired.borrow();
+            let calls = gt.cold().calls.borrow();
+            let expired = gt.cold().expired.borrow();
             calls.iter().find(|(id, m)| *m > since && expired.iter().any(|e| e.0 == *id)).map(|c| c.0)
         };
         if let Some(id) = safe {
             gt.start_unwinding(h);
-            let after = gt.expired.borrow().iter().find(|e| e.0 == id).map_or(Duration::ZERO, |e| e.1);
+            let after = gt.cold().expired.borrow().iter().find(|e| e.0 == id).map_or(Duration::ZERO, |e| e.1);
             resume_unwind(Box::new(TimeoutUnwind { id, after, gt: gt.id, outer: Some(since) }));
         }
         return;
@@ -400,7 +416,7 @@ pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
         gt.start_unwinding(h);
         resume_unwind(Box::new(KillUnwind { gt: gt.id }));
     }
-    let first = gt.expired.borrow().iter().min_by_key(|x| x.0).copied();
+    let first = gt.cold().expired.borrow().iter().min_by_key(|x| x.0).copied();
     if let Some((id, after)) = first {
         gt.start_unwinding(h);
         resume_unwind(Box::new(TimeoutUnwind { id, after, gt: gt.id, outer: None }));
@@ -594,11 +610,14 @@ struct Shared<T> {
     result: RefCell<Option<Result<T, Error>>>,
     /// Someone waited for (or joined) the result after it was set.
     observed: Cell<bool>,
-    /// Label and spawn site of a greenthread that panicked, for the unobserved-panic report.
-    who: RefCell<Option<(String, &'static Location<'static>)>>,
+    /// Label and spawn site of a greenthread that panicked, for the unobserved-panic report
+    /// (boxed: set only on a panic).
+    who: RefCell<Option<Box<(String, &'static Location<'static>)>>>,
     taken: Cell<bool>,
     waiters: WaitQueue<()>,
-    links: RefCell<VecDeque<Link<T>>>,
+    /// Its links (`GreenThread::link`), FIFO; boxed at the first link (most have none).
+    #[allow(clippy::box_collection, reason = "one word in every greenthread's record instead of four")]
+    links: RefCell<Option<Box<VecDeque<Link<T>>>>>,
     links_running: Cell<bool>,
 }
 
@@ -617,15 +636,19 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
     }
     let gt = GreenThread { core: core.clone(), shared: sh.clone() };
     loop {
-        let next = sh.links.borrow_mut().pop_front();
+        let next = sh.links.borrow_mut().as_mut().and_then(|q| q.pop_front());
         let Some(link) = next else { break };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
             core.set_unwinding(hub(), false);
             if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() {
                 // Killed (or timed out) while running its links: the rest are skipped.
                 core.kill.set(false);
-                core.expired.borrow_mut().clear();
-                sh.links.borrow_mut().clear();
+                if let Some(c) = core.cold_if_used() {
+                    c.expired.borrow_mut().clear();
+                }
+                if let Some(q) = sh.links.borrow_mut().as_mut() {
+                    q.clear();
+                }
                 break;
             }
             let msg = crate::error::panic_message(p.as_ref());
@@ -633,7 +656,9 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
                 false,
                 format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()),
             );
-            sh.links.borrow_mut().clear();
+            if let Some(q) = sh.links.borrow_mut().as_mut() {
+                q.clear();
+            }
             break;
         }
     }
@@ -775,7 +800,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert_eq!(*seen.borrow(), Some(5));
     /// ```
     pub fn link(&self, f: impl FnOnce(&GreenThread<T>) + 'static) {
-        self.shared.links.borrow_mut().push_back(Box::new(f));
+        self.shared.links.borrow_mut().get_or_insert_with(Box::default).push_back(Box::new(f));
         if self.is_finished() && !self.shared.links_running.get() && self.core.state.get() == State::Dead {
             run_links(&self.core, &self.shared);
         }
@@ -847,7 +872,7 @@ impl<T> Shared<T> {
             who: RefCell::new(None),
             taken: Cell::new(false),
             waiters: WaitQueue::default(),
-            links: RefCell::new(VecDeque::new()),
+            links: RefCell::new(None),
             links_running: Cell::new(false),
         }
     }
@@ -862,7 +887,8 @@ impl<T> Drop for Shared<T> {
         }
         if let Some(Err(e)) = self.result.get_mut() {
             if e.is_panic() {
-                let (label, site) = self.who.get_mut().take().unwrap_or_else(|| ("#?".into(), Location::caller()));
+                let (label, site) =
+                    self.who.get_mut().take().map(|b| *b).unwrap_or_else(|| ("#?".into(), Location::caller()));
                 crate::hub::record_unobserved_panic(format!(
                     "unobserved panic: greenthread {label} (spawned at {}:{}) panicked and nobody waited for it: {}",
                     site.file(),
@@ -1064,11 +1090,13 @@ fn spawn_inner<T: 'static>(
         };
         if matches!(&r, Err(e) if e.is_panic()) {
             // Named in the report if nobody ever waits for this result.
-            *sh.who.borrow_mut() = Some((core.label(), site));
+            *sh.who.borrow_mut() = Some(Box::new((core.label(), site)));
         }
         // The function is over: what was thrown at it is spent, and links may block.
         core.kill.set(false);
-        core.expired.borrow_mut().clear();
+        if let Some(c) = core.cold_if_used() {
+            c.expired.borrow_mut().clear();
+        }
         core.set_unwinding(h, false);
         drop_locals(&core);
         finish(&core, &sh, r);
@@ -1101,14 +1129,17 @@ impl Drop for GtCore {
 /// killed or times out while blocking just ends early.
 pub(crate) fn drop_locals(core: &GtCore) {
     for _round in 0..64 {
-        let values = std::mem::take(&mut *core.locals.borrow_mut());
+        let Some(cold) = core.cold_if_used() else { return };
+        let values = std::mem::take(&mut *cold.locals.borrow_mut());
         if values.is_empty() {
             return;
         }
         for v in values {
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
                 core.kill.set(false);
-                core.expired.borrow_mut().clear();
+                if let Some(c) = core.cold_if_used() {
+                    c.expired.borrow_mut().clear();
+                }
                 core.set_unwinding(hub(), false);
                 if !(p.is::<KillUnwind>() || p.is::<TimeoutUnwind>()) {
                     let msg = crate::error::panic_message(p.as_ref());

@@ -591,8 +591,41 @@ impl Hub {
     }
 
     /// Starts a new pass: waits for I/O or the next timer, then collects the batch.
+    #[inline(always)]
     fn next_pass(&self, root: &Rc<GtCore>) {
         self.passes.set(self.passes.get() + 1);
+        if !self.quick_pass() {
+            self.full_pass(root);
+        }
+    }
+
+    /// The pass of a busy hub: greenthreads are ready, no timer waits in the heap, nothing asks
+    /// for a poll, no harness reorders: the ready queue simply becomes the batch (what
+    /// [`full_pass`](Hub::full_pass) would do, without its checks). False when it does not apply.
+    #[inline(always)]
+    fn quick_pass(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        if self.hooks.shuffles.get() {
+            return false;
+        }
+        let Ok(mut timers) = self.timers.try_borrow_mut() else {
+            return false;
+        };
+        if timers.ready.is_empty() || timers.has_heap_timers() || self.tearing_down.get() {
+            return false;
+        }
+        if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {
+            return false;
+        }
+        self.last_fired.set((0, 0));
+        self.pass_now.set(0);
+        timers.collect_due(0, &mut self.batch.borrow_mut());
+        true
+    }
+
+    /// [`next_pass`](Hub::next_pass) in full: waits for I/O or the next timer as needed.
+    #[inline(never)]
+    fn full_pass(&self, root: &Rc<GtCore>) {
         let timeout = {
             let mut t = self.timers.borrow_mut();
             if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 {

@@ -99,13 +99,14 @@ impl<T: 'static> LocalKey<T> {
     pub fn try_with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Result<R, AccessError> {
         let cur = hub().current().ok_or(AccessError)?;
         let key = self as *const Self as usize;
-        let found = cur.locals.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+        let found =
+            cur.cold_if_used().and_then(|c| c.locals.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
         let value = match found {
             Some(v) => v,
             None => {
                 // The initialiser may itself use other keys: no borrow is held while it runs.
                 let v: Rc<dyn Any> = Rc::new((self.init)());
-                cur.locals.borrow_mut().push((key, v.clone()));
+                cur.cold().locals.borrow_mut().push((key, v.clone()));
                 v
             }
         };

@@ -78,7 +78,9 @@ impl Timeout {
         if let Some(k) = self.key.take() {
             hub().cancel_timer(k);
         }
-        self.gt.expired.borrow_mut().retain(|x| x.0 != self.id);
+        if let Some(c) = self.gt.cold_if_used() {
+            c.expired.borrow_mut().retain(|x| x.0 != self.id);
+        }
     }
 
     /// True while armed: neither expired nor cancelled.
@@ -128,10 +130,10 @@ impl Timeout {
         struct Entered<'a>(&'a GtCore);
         impl Drop for Entered<'_> {
             fn drop(&mut self) {
-                self.0.calls.borrow_mut().pop();
+                self.0.cold().calls.borrow_mut().pop();
             }
         }
-        self.gt.calls.borrow_mut().push((self.id, self.gt.mark()));
+        self.gt.cold().calls.borrow_mut().push((self.id, self.gt.mark()));
         let entered = Entered(&self.gt);
         let r = catch_unwind(AssertUnwindSafe(f));
         drop(entered);
