@@ -473,7 +473,7 @@ pub(crate) fn yield_now_at(what: &'static str, site: &'static Location<'static>)
 #[inline(always)]
 pub(crate) fn yield_now_in(h: &Hub, cur: Rc<GtCore>, what: &'static str, site: &'static Location<'static>) {
     let t = begin_green_call(h, cur);
-    h.push_wake_by(&t.gt, t.seq, what, site, t.gt.id);
+    h.push_wake_by(&t.gt, t.seq, what, site, t.gt.id, 0);
     // A spurious return (a throw that could not be delivered) only shortens the yield.
     park_in(h, &t, WaitInfo { what, site });
 }

@@ -520,19 +520,17 @@ impl Hub {
 
     /// Wakes `gt` from the green call numbered `seq` at the next pass (no-op when stale). Never
     /// yields.
+    /// `group` names the primitive handing off (its wait queue's address): a harness keeps the
+    /// wake-ups of one group in their order (FIFO hand-off) and may move those of different
+    /// groups against each other.
     #[track_caller]
-    pub(crate) fn wake(&self, gt: &Rc<GtCore>, seq: u64, why: &'static str) {
+    pub(crate) fn wake(&self, gt: &Rc<GtCore>, seq: u64, why: &'static str, group: usize) {
         if gt.seq.get() != seq || gt.state.get() != State::Blocked {
             return;
         }
         gt.state.set(State::Ready);
-        self.push_wake(gt, seq, why, Location::caller());
-    }
-
-    /// Queues a bare wake-up of `gt`'s green call `seq` for the next pass.
-    pub(crate) fn push_wake(&self, gt: &Rc<GtCore>, seq: u64, why: &'static str, site: &'static Location<'static>) {
         let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
-        self.push_wake_by(gt, seq, why, site, creator);
+        self.push_wake_by(gt, seq, why, Location::caller(), creator, group);
     }
 
     /// [`push_wake`](Hub::push_wake) by a known creator (a greenthread yielding wakes itself).
@@ -544,9 +542,19 @@ impl Hub {
         why: &'static str,
         site: &'static Location<'static>,
         creator: u64,
+        group: usize,
     ) {
         let tseq = self.timers.borrow_mut().push_wake(gt.clone(), seq);
-        gt.wake_note.set(WakeNote { tseq, why, creator, site });
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = group;
+        gt.wake_note.set(WakeNote {
+            tseq,
+            why,
+            creator,
+            site,
+            #[cfg(feature = "test-hooks")]
+            group,
+        });
         if self.flags.timer_stacks.get() {
             self.wake_stacks.borrow_mut().insert(tseq, debug::capture_stack());
         }
@@ -750,7 +758,7 @@ impl Hub {
     /// Reorders the ready queue that becomes the next batch where no promise orders it:
     /// independent turns (spawn starts, `sleep(0)` yields, fd readiness) move freely, hand-off
     /// wake-ups from primitives move against everything else but keep their order among the
-    /// wake-ups of their kind (FIFO hand-off), timer actions keep their places. Under a
+    /// wake-ups of the same primitive (FIFO hand-off), timer actions keep their places. Under a
     /// one-at-a-time perturbation (PCT) only the first movable entry runs in this pass; the
     /// others are returned, held back for the next one.
     #[cfg(feature = "test-hooks")]
@@ -795,7 +803,7 @@ impl Hub {
             }
         };
         // Each group's members take the places the order gave the group, in their queue order.
-        let mut kinds: Vec<&'static str> = groups.iter().flatten().copied().collect();
+        let mut kinds: Vec<usize> = groups.iter().flatten().copied().collect();
         kinds.sort_unstable();
         kinds.dedup();
         for kind in kinds {

@@ -71,10 +71,21 @@ pub(crate) struct WakeNote {
     pub(crate) why: &'static str,
     pub(crate) creator: u64,
     pub(crate) site: &'static Location<'static>,
+    /// The primitive that handed off (its wait queue's address), 0 for a yield: a harness keeps
+    /// one group's wake-ups in their order.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) group: usize,
 }
 
 impl WakeNote {
-    pub(crate) const NONE: WakeNote = WakeNote { tseq: 0, why: "", creator: 0, site: Location::caller() };
+    pub(crate) const NONE: WakeNote = WakeNote {
+        tseq: 0,
+        why: "",
+        creator: 0,
+        site: Location::caller(),
+        #[cfg(feature = "test-hooks")]
+        group: 0,
+    };
 }
 
 impl Wake {
@@ -378,18 +389,21 @@ impl Timers {
 
     /// The greenthread of ready entry `i` if a harness may move it, with its order group: `None`
     /// for an independent turn (a spawn's start, a sleep's or a yield's wake-up, a wake-up by fd
-    /// readiness: no promise orders it), `Some(why)` for a hand-off wake-up from a primitive, which
-    /// may move against other entries but keeps its place among the wake-ups of its kind (the
-    /// FIFO promise of semaphores, queues and events). Timer actions (timeouts, callbacks) stay.
+    /// readiness: no promise orders it), `Some(primitive)` for a hand-off wake-up from a
+    /// primitive, which may move against other entries but keeps its place among the wake-ups of
+    /// the same primitive (the FIFO promise of semaphores, queues and events). Timer actions
+    /// (timeouts, callbacks) stay.
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn reorderable(&self, i: usize) -> Option<(u64, Option<&'static str>)> {
+    pub(crate) fn reorderable(&self, i: usize) -> Option<(u64, Option<usize>)> {
         match &self.ready[i] {
             // A stale wake-up (its call moved on) fires as a no-op: not worth a decision.
             Ready::Wake(w) if w.gt.seq.get() != w.seq => None,
             Ready::Wake(w) => match w.note() {
                 None => None,
-                Some(n) if matches!(n.why, "sleep" | "fd readable" | "fd writable") => Some((w.gt.id, None)),
-                Some(n) => Some((w.gt.id, Some(n.why))),
+                Some(n) if n.group == 0 || matches!(n.why, "sleep" | "fd readable" | "fd writable") => {
+                    Some((w.gt.id, None))
+                }
+                Some(n) => Some((w.gt.id, Some(n.group))),
             },
             Ready::Timer(k) if self.is_live(*k) => match &self.slab[k.idx as usize].action {
                 Some(Action::Start { gt, .. }) => Some((gt.id, None)),

@@ -83,7 +83,7 @@ impl<V> WaitQueue<V> {
     #[track_caller]
     pub(crate) fn grant(&self, w: &Waiter<V>, v: V, why: &'static str) {
         *w.slot.borrow_mut() = Some(v);
-        hub().wake(&w.gt, w.seq, why);
+        hub().wake(&w.gt, w.seq, why, self as *const Self as usize);
     }
 
     /// Hands `v` to the first waiter; gives it back when nobody waits.
