@@ -401,6 +401,34 @@ fn expected_panics_stay_quiet_and_a_failing_run_shows_what_it_captured() {
     assert!(stderr.contains("tests/harness_trust.rs:"), "the captured panics carry their locations:\n{stderr}");
 }
 
+/// A panic raised while the harness tears the hub down (here: a timer callback's capture whose
+/// destructor panics when the teardown drops it) fails the run as a hub-caught panic and is in
+/// `Report::panics` (printed with the failure) with its location, not lost with the hub's state
+/// nor left over for the next run.
+#[test]
+fn panics_during_the_teardown_are_reported_with_the_run() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("a teardown boom");
+        }
+    }
+    let h = Harness::with_config(Config::hermetic()).fail_on_leaks(false);
+    let (r, out) = h.try_run(|| {
+        let bomb = Bomb;
+        let _pending = green::hub::schedule_call_global(Duration::from_secs(3600), move || drop(bomb));
+    });
+    let verdict = out.unwrap_err().downcast::<String>().unwrap();
+    assert!(verdict.contains("hub teardown: a teardown boom"), "{verdict}");
+    assert!(
+        r.panics.iter().any(|p| p.contains("a teardown boom") && p.contains("harness_trust.rs:")),
+        "{:?}",
+        r.panics
+    );
+    let next = h.run(|| {});
+    assert!(next.panics.is_empty(), "the next run starts with none: {:?}", next.panics);
+}
+
 #[test]
 #[ignore = "run as a child process by expected_panics_stay_quiet_and_a_failing_run_shows_what_it_captured"]
 fn capture_child() {

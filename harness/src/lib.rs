@@ -194,7 +194,8 @@ pub struct Report {
     /// Scheduling steps a priority-scheduled (PCT) run took (0 under other strategies).
     pub steps: u32,
     /// Panics raised during the run (in greenthreads, hub callbacks or the body, expected or
-    /// not), captured instead of printed: `panicked at file:line:col: message`, oldest first.
+    /// not, and in destructors run by the teardown that unwinds the greenthreads left), captured
+    /// instead of printed: `panicked at file:line:col: message`, oldest first.
     /// Printed with the failure when the run fails ([`Harness::capture_panics`]).
     pub panics: Vec<String>,
     /// The greenthreads switched into, in order (for determinism checks): the first
@@ -845,10 +846,7 @@ impl Harness {
         if self.quiet {
             extras.panic = green::debug::take_last_panic();
         }
-        let panics: Vec<String> = green::debug::take_quiet_panics()
-            .into_iter()
-            .map(|(msg, at)| if at.is_empty() { msg } else { format!("panicked at {at}: {msg}") })
-            .collect();
+        let mut quiet_panics = green::debug::take_quiet_panics();
         let switches = green::hub::switch_count();
         let timers_fired = green::hub::timers_fired();
         let invariant_violations = green::debug::take_invariant_violations();
@@ -870,6 +868,12 @@ impl Harness {
         let mut unobserved_panics = green::debug::take_unobserved_panics();
         let shutdown = green::hub::shutdown();
         unobserved_panics.extend(shutdown.unobserved_panics);
+        // Panics of the teardown too (a destructor panicking while its greenthread is unwound).
+        quiet_panics.extend(shutdown.quiet_panics);
+        let panics: Vec<String> = quiet_panics
+            .into_iter()
+            .map(|(msg, at)| if at.is_empty() { msg } else { format!("panicked at {at}: {msg}") })
+            .collect();
         let exceptions = shutdown.hub_context_panics;
         watchdog.stop();
         let st = state.borrow();

@@ -1242,8 +1242,16 @@ impl Hub {
             .unwrap_or_default();
         let unobserved_panics =
             self.unobserved.try_borrow_mut().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default();
+        let quiet_panics =
+            self.quiet_panics.try_borrow_mut().map(|mut q| std::mem::take(&mut *q).into()).unwrap_or_default();
         drop(fresh);
-        ShutdownReport { unwound, leaked: leaked.len(), hub_context_panics: exceptions, unobserved_panics }
+        ShutdownReport {
+            unwound,
+            leaked: leaked.len(),
+            hub_context_panics: exceptions,
+            unobserved_panics,
+            quiet_panics,
+        }
     }
 
     /// Runs passes until nothing is queued (teardown).
@@ -1596,6 +1604,11 @@ pub struct ShutdownReport {
     /// and not yet taken with [`debug::take_unobserved_panics`]: the fresh hub that follows
     /// starts with none, so this is the last chance to see them.
     pub unobserved_panics: Vec<String>,
+    /// Panics kept unprinted (with [`debug::hub_exceptions`](crate::debug::hub_exceptions) off)
+    /// and not yet taken with [`debug::take_quiet_panics`](crate::debug::take_quiet_panics),
+    /// teardown included (a destructor panicking while its greenthread is unwound): message and
+    /// location, oldest first.
+    pub quiet_panics: Vec<(String, String)>,
 }
 
 /// Switches performed and passes run by this thread's hub so far.
