@@ -469,6 +469,44 @@ fn an_fd_wait_that_hears_nothing_is_a_hang_after_the_horizon() {
     assert!(f.found_line.contains("GREEN_HANG_MS=50"), "{f}");
 }
 
+/// An fd number closed behind the runtime's back while a duplicate keeps its file open is still
+/// watched by the poller (the registration belongs to the open file): data sent later wakes the
+/// waiter, and the run is no hang.
+#[test]
+fn an_fd_closed_while_a_duplicate_keeps_its_file_open_is_still_watched() {
+    let r = hermetic().try_run(|| {
+        use std::io::Write;
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        struct Fd(std::os::fd::RawFd);
+        impl AsRawFd for Fd {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.0
+            }
+        }
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        // SAFETY: `dup` of an open fd; the new fd is owned here and closed when dropped.
+        let dup = unsafe { OwnedFd::from_raw_fd(libc::dup(b.as_raw_fd())) };
+        let fd = Fd(b.as_raw_fd());
+        let waiter = green::spawn(move || green::trampoline(&fd, green::Interest::Read, None));
+        green::sleep(Duration::ZERO);
+        drop(b); // the number goes; the file stays open through `dup`
+                 // The data comes from outside the hub, later, while nothing else is pending.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            a.write_all(b"x").unwrap();
+        });
+        let woke = waiter.join();
+        writer.join().unwrap();
+        drop(dup);
+        woke
+    });
+    let woke = match r.1 {
+        Ok(woke) => woke,
+        Err(p) => panic!("the run failed: {}", p.downcast_ref::<String>().map_or("(not a string)", |s| s.as_str())),
+    };
+    assert!(woke.is_ok(), "{woke:?}");
+}
+
 /// An fd closed behind the runtime's back while a trampoline waits on it can never wake the
 /// waiter: a hang at once (the closed world), not after the horizon.
 #[test]

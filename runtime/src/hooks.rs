@@ -413,7 +413,8 @@ pub fn set_virtual_clock(on: bool, grace: Duration) {
 /// no `tpool` job or [`HubHandle`](crate::hub::HubHandle) that could wake one) fail as a hang
 /// once nothing arrived for `horizon` of real time, instead of waiting for ever; `None` turns it
 /// off (the default). Where every waited fd's peer is a socket of this hub, or the fd was closed
-/// behind the runtime's back, nothing can arrive and the hang is reported at once.
+/// behind the runtime's back and no duplicate keeps its file open (the poller dropped it),
+/// nothing can arrive and the hang is reported at once.
 ///
 /// ```
 /// use std::time::Duration;

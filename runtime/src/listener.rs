@@ -166,6 +166,14 @@ impl Reactor {
     }
 
     /// Live sources, by ordinal.
+    /// Whether the poller still watches `src`'s file (see [`crate::sys::poll::epoll_watches`]);
+    /// `None` when that cannot be told.
+    pub(crate) fn still_watches(&self, src: &IoSource) -> Option<bool> {
+        use std::os::fd::AsRawFd;
+        let (_, ino) = src.identity?;
+        crate::sys::poll::epoll_watches(self.poll.as_raw_fd(), src.fd, ino)
+    }
+
     pub(crate) fn sources(&self) -> Vec<Rc<IoSource>> {
         let mut v: Vec<_> = self.sources.iter().flatten().cloned().collect();
         v.sort_by_key(|s| s.ordinal);

@@ -189,10 +189,11 @@ pub(crate) fn closing(h: &Hub, src: &Rc<IoSource>, closing_for_good: bool) {
 /// this hub: once the traffic has settled nothing can arrive from outside, so the virtual clock
 /// may jump at once instead of after a real-time grace.
 pub(crate) fn closed_world(h: &Hub) -> bool {
-    let sources = match h.reactor.try_borrow() {
-        Ok(r) => r.as_ref().map(|r| r.sources()).unwrap_or_default(),
+    let reactor = match h.reactor.try_borrow() {
+        Ok(r) => r,
         Err(_) => return false,
     };
+    let sources = reactor.as_ref().map(|r| r.sources()).unwrap_or_default();
     sources.iter().filter(|s| s.has_waiters() && !s.closed.get()).all(|s| {
         let in_hub = s.kind == "tcp stream"
             && match (s.local.get(), s.peer.get()) {
@@ -200,8 +201,12 @@ pub(crate) fn closed_world(h: &Hub) -> bool {
                 _ => false,
             };
         // A trampoline registration whose fd was closed behind the runtime's back (the number no
-        // longer names its file): the poller dropped it, nothing can ever wake its waiters.
-        let dead = s.trampolines.get() > 0 && s.identity != crate::sys::poll::file_identity(s.fd);
+        // longer names its file) and whose file is gone (no duplicate keeps it open: the poller
+        // dropped the registration): nothing can ever wake its waiters. While a duplicate keeps
+        // the file open the poller still reports it; when that cannot be told, it may.
+        let dead = s.trampolines.get() > 0
+            && s.identity != crate::sys::poll::file_identity(s.fd)
+            && reactor.as_ref().and_then(|r| r.still_watches(s)) == Some(false);
         in_hub || dead
     })
 }

@@ -1,5 +1,6 @@
-//! A zero-timeout `poll(2)` of one fd (its readiness level right now), and `fstat(2)` for the
-//! identity of the file behind an fd number.
+//! A zero-timeout `poll(2)` of one fd (its readiness level right now), `fstat(2)` for the
+//! identity of the file behind an fd number, and whether an epoll instance still watches a file
+//! (from `/proc/self/fdinfo`).
 //!
 //! Contract: never blocks; errors and hang-ups count as ready (the caller's next operation
 //! reports them), and so does a failing `poll` other than `EINTR`, which is retried.
@@ -22,6 +23,22 @@ pub(crate) fn ready_now(fd: RawFd, write: bool) -> bool {
             return true;
         }
     }
+}
+
+/// Whether the epoll instance `epfd` still holds the registration made for fd number `fd` on the
+/// file with inode `ino`. A registration belongs to the open file, not to the number: closing the
+/// number while a duplicate keeps the file open leaves it in place (events still come), closing
+/// the file's last fd removes it. Read from `/proc/self/fdinfo/<epfd>` (`tfd:` and `ino:` of each
+/// registration); `None` when that cannot be read.
+pub(crate) fn epoll_watches(epfd: RawFd, fd: RawFd, ino: u64) -> Option<bool> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")).ok()?;
+    let found = info.lines().filter(|l| l.starts_with("tfd:")).any(|l| {
+        let mut words = l.split_whitespace();
+        let tfd = words.nth(1).and_then(|w| w.parse::<RawFd>().ok());
+        let target = words.find_map(|w| w.strip_prefix("ino:")).and_then(|h| u64::from_str_radix(h, 16).ok());
+        tfd == Some(fd) && target == Some(ino)
+    });
+    Some(found)
 }
 
 /// The identity of the open file `fd` refers to now: `(device, inode)` from `fstat(2)`, or
