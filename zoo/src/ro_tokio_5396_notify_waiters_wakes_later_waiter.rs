@@ -1,8 +1,11 @@
 //! tokio-rs/tokio#5396 (PR#5458): `notify_waiters` woke its waiters in batches, releasing the
 //! lock between batches, and a waiter that registered between two batches was woken too: one
-//! notification ended a wait that began after it. Ported onto a user-level notifier that
-//! yields between batches (the lock release); the fix takes the waiter list once, at the call.
-//! Codes: RO (SP: a wake-up for an event that came before the wait).
+//! notification ended a wait that began after it. green's own primitives cannot do this:
+//! `Event::send` and `Condvar::notify_all` hand off to every waiter queued at the call in one go,
+//! without yielding, so a later waiter joins the next notification. The mechanism is ported onto
+//! a user-level notifier that yields between batches (tokio's lock release); the fix takes the
+//! waiter list once, at the call. Codes: RO (SP: a wake-up for an event that came before the
+//! wait).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

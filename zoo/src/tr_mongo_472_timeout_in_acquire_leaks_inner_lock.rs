@@ -1,8 +1,12 @@
 //! mongodb/mongo-python-driver PR#472: a `Timeout` raised inside `Lock.acquire` (within a
 //! `Condition`/`Semaphore`) left the inner lock held: the pool's semaphore was lost and every
-//! later checkout deadlocked. Ported onto a user-level FIFO hand-off lock: a waiter cancelled
-//! while parked stays queued, the next `unlock` hands the lock to it, and nobody ever unlocks it
-//! again. The fix cleans up on cancellation (leave the queue, or pass on a lock already handed
+//! later checkout deadlocked. green's own `Semaphore` and `Mutex` cannot do this: a wait
+//! cancelled by a `Timeout` or a kill leaves their queue, and one cancelled after the hand-off
+//! gives what it was handed back (the abandon hook of the runtime's wait queue releases the
+//! permit or passes the lock on). The
+//! mechanism is ported onto a user-level FIFO hand-off lock without that cleanup: a waiter
+//! cancelled while parked stays queued, the next `unlock` hands the lock to it, and nobody ever
+//! unlocks it again. The fix cleans up on cancellation (leave the queue, or pass on a lock already handed
 //! over). Codes: TR (KB: the same cancellation at a blocking point).
 
 use std::cell::{Cell, RefCell};
