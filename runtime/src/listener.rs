@@ -168,6 +168,7 @@ impl Reactor {
     /// Live sources, by ordinal.
     /// Whether the poller still watches `src`'s file (see [`crate::sys::poll::epoll_watches`]);
     /// `None` when that cannot be told.
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn still_watches(&self, src: &IoSource) -> Option<bool> {
         use std::os::fd::AsRawFd;
         let (_, ino) = src.identity?;

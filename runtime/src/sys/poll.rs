@@ -29,7 +29,8 @@ pub(crate) fn ready_now(fd: RawFd, write: bool) -> bool {
 /// file with inode `ino`. A registration belongs to the open file, not to the number: closing the
 /// number while a duplicate keeps the file open leaves it in place (events still come), closing
 /// the file's last fd removes it. Read from `/proc/self/fdinfo/<epfd>` (`tfd:` and `ino:` of each
-/// registration); `None` when that cannot be read.
+/// registration); `None` when that cannot be read. (The harness's closed-world check.)
+#[cfg(feature = "test-hooks")]
 pub(crate) fn epoll_watches(epfd: RawFd, fd: RawFd, ino: u64) -> Option<bool> {
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")).ok()?;
     let found = info.lines().filter(|l| l.starts_with("tfd:")).any(|l| {
