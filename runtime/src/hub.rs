@@ -1604,10 +1604,9 @@ pub struct ShutdownReport {
     /// and not yet taken with [`debug::take_unobserved_panics`]: the fresh hub that follows
     /// starts with none, so this is the last chance to see them.
     pub unobserved_panics: Vec<String>,
-    /// Panics kept unprinted (with [`debug::hub_exceptions`](crate::debug::hub_exceptions) off)
-    /// and not yet taken with [`debug::take_quiet_panics`](crate::debug::take_quiet_panics),
-    /// teardown included (a destructor panicking while its greenthread is unwound): message and
-    /// location, oldest first.
+    /// Panics kept unprinted (with [`debug::hub_exceptions`] off) and not yet taken with
+    /// [`debug::take_quiet_panics`], teardown included (a destructor panicking while its
+    /// greenthread is unwound): message and location, oldest first.
     pub quiet_panics: Vec<(String, String)>,
 }
 
