@@ -405,7 +405,7 @@ pub fn format_hub_timers() -> String {
             continue; // stale: the call it would wake is over
         }
         let Some(note) = w.note() else {
-            continue; // a newer wake-up of the same call is queued: that one is shown
+            continue; // its note was replaced by a later call's wake-up (this one is stale)
         };
         let text = format!(
             "t{} next pass wake {} ({}), created by {} at {}:{}",

@@ -533,7 +533,8 @@ impl Hub {
         self.push_wake_by(gt, seq, why, Location::caller(), creator, group);
     }
 
-    /// [`push_wake`](Hub::push_wake) by a known creator (a greenthread yielding wakes itself).
+    /// Queues a bare wake-up of `gt`'s green call `seq` for the next pass, by a known `creator`
+    /// (a greenthread yielding wakes itself, group 0) or for [`wake`](Hub::wake).
     #[inline(always)]
     pub(crate) fn push_wake_by(
         &self,

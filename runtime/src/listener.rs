@@ -165,7 +165,6 @@ impl Reactor {
         }
     }
 
-    /// Live sources, by ordinal.
     /// Whether the poller still watches `src`'s file (see [`crate::sys::poll::epoll_watches`]);
     /// `None` when that cannot be told.
     #[cfg(feature = "test-hooks")]
@@ -175,6 +174,7 @@ impl Reactor {
         crate::sys::poll::epoll_watches(self.poll.as_raw_fd(), src.fd, ino)
     }
 
+    /// Live sources, by ordinal.
     pub(crate) fn sources(&self) -> Vec<Rc<IoSource>> {
         let mut v: Vec<_> = self.sources.iter().flatten().cloned().collect();
         v.sort_by_key(|s| s.ordinal);

@@ -246,9 +246,7 @@ impl Timers {
         // spilled around `push_back`'s possible `grow` call and copied back with wider loads than
         // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off.
         self.ready.push_back(Ready::Timer(TimerKey { idx: u32::MAX, gen: 0 }));
-        if let Some(slot) = self.ready.back_mut() {
-            *slot = Ready::Wake(Wake { gt, seq, tseq });
-        }
+        *self.ready.back_mut().expect("the placeholder was just pushed") = Ready::Wake(Wake { gt, seq, tseq });
         tseq
     }
 
