@@ -295,7 +295,7 @@ impl GtCore {
         }
     }
 
-    /// The next mark (see [`GtCore::marks`]).
+    /// The next mark (see [`Cold::marks`]).
     pub(crate) fn mark(&self) -> u64 {
         let c = self.cold();
         let m = c.marks.get() + 1;
