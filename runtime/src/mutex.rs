@@ -217,12 +217,9 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Hands the lock to the first waiter, or frees it.
     fn unlock(&self) {
-        match self.waiters.pop() {
-            Some(w) => {
-                self.owner.set(Some(w.gt.id));
-                self.waiters.grant(&w, (), "Mutex unlock");
-            }
-            None => self.owner.set(None),
+        let handed = self.waiters.wake_one_with(|gt| self.owner.set(Some(gt.id)), "Mutex unlock");
+        if !handed {
+            self.owner.set(None);
         }
     }
 }

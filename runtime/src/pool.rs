@@ -68,13 +68,15 @@ fn check_bound(inner: &Inner) {
 
 fn grant_slots(inner: &Rc<Inner>) {
     while inner.running.get() < inner.size.get() {
-        match inner.spawners.pop() {
-            Some(w) => {
+        let granted = inner.spawners.wake_one_with(
+            |_| {
                 inner.running.set(inner.running.get() + 1);
                 check_bound(inner);
-                inner.spawners.grant(&w, (), "GreenPool slot freed");
-            }
-            None => break,
+            },
+            "GreenPool slot freed",
+        );
+        if !granted {
+            break;
         }
     }
     if inner.running.get() == 0 && inner.spawners.is_empty() {

@@ -5,11 +5,21 @@
 //! * A waiter is registered for one green call (its `seq`); waking it pushes a zero-delay wake-up,
 //!   so a waker never yields.
 //! * Hand-off is direct: the waker puts the value (a permit, an item, a result) into the waiter's
-//!   slot before waking it, so nobody can barge in between. Waiters are served FIFO.
+//!   entry before waking it, so nobody can barge in between. Waiters are served FIFO.
 //! * A waiter that unwinds (kill, timeout) after it was handed a value gives the value back through
 //!   the primitive's `on_abandon`, so nothing is lost.
-//! * A parked call may return spuriously (a suppressed throw); [`WaitQueue::wait`] loops until its
-//!   slot is filled or its own timer fired.
+//! * A parked call may return spuriously (a suppressed throw); [`WaitQueue::wait`] loops until it
+//!   was handed a value or its own timer fired.
+//!
+//! # Invariants
+//!
+//! * A wait allocates nothing: the queue's entry (greenthread, call number, value slot) is the
+//!   whole record of a parked call. A million greenthreads parked on one event cost the queue
+//!   three words each.
+//! * Every entry belongs to a call still inside [`WaitQueue::wait_at`]: the call removes its entry
+//!   on every way out (hand-off, timeout, unwind).
+//! * Hand-offs go FIFO, so the entries already handed a value (and not yet collected by their
+//!   waiter) are a prefix of the queue: the first `handed` entries hold a value, no other does.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -17,99 +27,119 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::greenthread::{begin_green_call_at, park, GtCore, WaitInfo};
+use crate::greenthread::{begin_green_call_at, park, GtCore, State, WaitInfo};
 use crate::hub::hub;
 use crate::timer::{Action, TimerKey};
 
 /// One parked green call.
-pub(crate) struct Waiter<V> {
-    pub(crate) gt: Rc<GtCore>,
-    pub(crate) seq: u64,
-    pub(crate) slot: RefCell<Option<V>>,
-    /// Set once the waiter stopped waiting (served, timed out or unwound).
-    gone: Cell<bool>,
+struct Parked<V> {
+    gt: Rc<GtCore>,
+    seq: u64,
+    /// What was handed to it (see the module's invariants).
+    slot: Option<V>,
 }
 
-impl<V> Waiter<V> {
+impl<V> Parked<V> {
+    fn is(&self, gt: &GtCore, seq: u64) -> bool {
+        std::ptr::eq(&*self.gt, gt) && self.seq == seq
+    }
+
+    /// Its greenthread is alive: an entry of a dead one (dropped without unwinding its wait) is
+    /// never served.
     fn live(&self) -> bool {
-        !self.gone.get() && self.slot.borrow().is_none() && self.gt.state.get() != crate::greenthread::State::Dead
+        self.gt.state.get() != State::Dead
     }
 }
 
 /// A FIFO of parked green calls.
 pub(crate) struct WaitQueue<V> {
-    q: RefCell<VecDeque<Rc<Waiter<V>>>>,
-    /// The last finished waiter's allocation, reused by the next wait (a socket's queue sees one
-    /// wait per read that would block).
-    spare: Cell<Option<Rc<Waiter<V>>>>,
+    q: RefCell<VecDeque<Parked<V>>>,
+    /// How many entries at the front were handed a value their waiter has not collected yet.
+    handed: Cell<usize>,
 }
 
 impl<V> Default for WaitQueue<V> {
     fn default() -> Self {
-        WaitQueue { q: RefCell::new(VecDeque::new()), spare: Cell::new(None) }
+        WaitQueue { q: RefCell::new(VecDeque::new()), handed: Cell::new(0) }
     }
 }
 
 impl<V> WaitQueue<V> {
+    /// The entries still waiting for a hand-off (past the handed prefix).
+    fn waiting<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Parked<V>>) -> R) -> Option<R> {
+        let q = self.q.try_borrow().ok()?;
+        let mut it = q.iter().skip(self.handed.get()).filter(|p| p.live());
+        Some(f(&mut it))
+    }
+
     /// Waiters still waiting for a hand-off.
     pub(crate) fn len(&self) -> usize {
-        self.q.borrow().iter().filter(|w| w.live()).count()
+        self.waiting(|it| it.count()).unwrap_or(0)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        !self.q.borrow().iter().any(|w| w.live())
+        self.waiting(|it| it.next().is_none()).unwrap_or(true)
     }
 
     /// Greenthreads (or the root) waiting, in order.
     pub(crate) fn waiting_greenthreads(&self) -> Vec<Rc<GtCore>> {
-        match self.q.try_borrow() {
-            Ok(q) => q.iter().filter(|w| w.live()).map(|w| w.gt.clone()).collect(),
-            Err(_) => Vec::new(),
-        }
+        self.waiting(|it| it.map(|p| p.gt.clone()).collect()).unwrap_or_default()
     }
 
-    /// Removes and returns the first waiter still waiting.
-    pub(crate) fn pop(&self) -> Option<Rc<Waiter<V>>> {
-        let mut q = self.q.borrow_mut();
-        while let Some(w) = q.pop_front() {
-            if w.live() {
-                return Some(w);
-            }
-        }
-        None
-    }
-
-    /// Hands `v` to waiter `w` and wakes it at the next pass.
+    /// Hands `f(its greenthread)` to the first waiter and wakes it at the next pass; returns
+    /// whether anyone waited (`f` is not called otherwise).
     #[track_caller]
-    pub(crate) fn grant(&self, w: &Waiter<V>, v: V, why: &'static str) {
-        *w.slot.borrow_mut() = Some(v);
-        hub().wake(&w.gt, w.seq, why, self as *const Self as usize);
+    pub(crate) fn wake_one_with(&self, f: impl FnOnce(&GtCore) -> V, why: &'static str) -> bool {
+        let (gt, seq) = {
+            let mut q = self.q.borrow_mut();
+            let i = self.handed.get();
+            // Entries of dead greenthreads are dropped as they come to the front.
+            while q.get(i).is_some_and(|p| !p.live()) {
+                q.remove(i);
+            }
+            let Some(p) = q.get_mut(i) else { return false };
+            debug_assert!(p.slot.is_none(), "green: internal error: a waiter past the handed prefix holds a value");
+            p.slot = Some(f(&p.gt));
+            self.handed.set(i + 1);
+            (p.gt.clone(), p.seq)
+        };
+        hub().wake(&gt, seq, why, self as *const Self as usize);
+        true
     }
 
     /// Hands `v` to the first waiter; gives it back when nobody waits.
     #[track_caller]
     pub(crate) fn wake_one(&self, v: V, why: &'static str) -> Result<(), V> {
-        match self.pop() {
-            Some(w) => {
-                self.grant(&w, v, why);
-                Ok(())
-            }
-            None => Err(v),
+        let mut v = Some(v);
+        if self.wake_one_with(|_| v.take().expect("called once"), why) {
+            Ok(())
+        } else {
+            Err(v.take().expect("not handed"))
         }
     }
 
     /// Wakes every waiter, each with a value from `f`.
     #[track_caller]
     pub(crate) fn wake_all(&self, mut f: impl FnMut() -> V, why: &'static str) {
-        while let Some(w) = self.pop() {
-            self.grant(&w, f(), why);
-        }
+        while self.wake_one_with(|_| f(), why) {}
     }
 
-    fn forget(&self, w: &Rc<Waiter<V>>) {
-        if let Ok(mut q) = self.q.try_borrow_mut() {
-            q.retain(|x| !Rc::ptr_eq(x, w));
+    /// Removes the entry of call `seq` of `gt`, returning what it was handed; `handed_only` looks
+    /// only in the handed prefix (where a woken waiter's entry is, usually first).
+    fn remove(&self, gt: &GtCore, seq: u64, handed_only: bool) -> Option<V> {
+        let Ok(mut q) = self.q.try_borrow_mut() else {
+            debug_assert!(false, "green: internal error: a wait queue borrowed while a waiter leaves it");
+            return None;
+        };
+        let handed = self.handed.get();
+        let end = if handed_only { handed } else { q.len() };
+        let i = q.range(..end).position(|p| p.is(gt, seq))?;
+        let p = q.remove(i).expect("position is in range");
+        if i < handed {
+            self.handed.set(handed - 1);
         }
+        debug_assert_eq!(p.slot.is_some(), i < handed, "green: internal error: the handed prefix is broken");
+        p.slot
     }
 
     /// Parks the current greenthread (or root) in this queue until a value is handed to it, or
@@ -133,45 +163,21 @@ impl<V> WaitQueue<V> {
             return None;
         }
         let h = hub();
-        let fresh = Waiter { gt: t.gt.clone(), seq: t.seq, slot: RefCell::new(None), gone: Cell::new(false) };
-        let w = match self.spare.take() {
-            Some(mut spare) => match Rc::get_mut(&mut spare) {
-                Some(w) => {
-                    *w = fresh;
-                    spare
-                }
-                None => Rc::new(fresh),
-            },
-            None => Rc::new(fresh),
-        };
-        self.q.borrow_mut().push_back(w.clone());
+        self.q.borrow_mut().push_back(Parked { gt: t.gt.clone(), seq: t.seq, slot: None });
         let timer = timeout.map(|d| h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site));
-        let mut guard = Guard { queue: self, w: &w, timer, on_abandon: Some(on_abandon) };
+        let mut guard = Guard { queue: self, gt: &t.gt, seq: t.seq, timer, on_abandon: Some(on_abandon) };
         loop {
             park(&t, WaitInfo { what, site });
-            let got = w.slot.borrow_mut().take();
-            if let Some(v) = got {
-                guard.finish();
-                drop(guard);
-                self.keep_spare(w);
-                return Some(v);
+            if self.handed.get() > 0 {
+                if let Some(v) = self.remove(&t.gt, t.seq, true) {
+                    guard.done(false);
+                    return Some(v);
+                }
             }
             if timer.is_some_and(|k| !h.timer_is_live(k)) {
-                guard.finish();
-                drop(guard);
-                self.keep_spare(w);
+                guard.done(true);
                 return None;
             }
-        }
-    }
-
-    /// Keeps a finished waiter's allocation for the next wait, if nothing else holds it. It lets
-    /// go of its greenthread (pointing at the root instead), so a spare never keeps a finished
-    /// greenthread's record alive.
-    fn keep_spare(&self, mut w: Rc<Waiter<V>>) {
-        if let Some(x) = Rc::get_mut(&mut w) {
-            x.gt = hub().root();
-            self.spare.set(Some(w));
         }
     }
 }
@@ -179,32 +185,33 @@ impl<V> WaitQueue<V> {
 /// Cleans up a wait: cancels its timer, leaves the queue, and on unwind returns a handed value.
 struct Guard<'a, V, A: FnOnce(V)> {
     queue: &'a WaitQueue<V>,
-    w: &'a Rc<Waiter<V>>,
+    gt: &'a GtCore,
+    seq: u64,
     timer: Option<TimerKey>,
     on_abandon: Option<A>,
 }
 
 impl<V, A: FnOnce(V)> Guard<'_, V, A> {
-    fn finish(&mut self) {
+    /// The wait is over without unwinding; its entry is still queued unless it collected a value.
+    fn done(&mut self, queued: bool) {
         self.on_abandon = None;
-        self.cleanup();
-    }
-
-    fn cleanup(&mut self) {
-        self.w.gone.set(true);
         if let Some(k) = self.timer.take() {
             hub().cancel_timer(k);
         }
-        self.queue.forget(self.w);
+        if queued {
+            let handed = self.queue.remove(self.gt, self.seq, false);
+            debug_assert!(handed.is_none(), "green: internal error: a timed-out waiter was handed a value");
+        }
     }
 }
 
 impl<V, A: FnOnce(V)> Drop for Guard<'_, V, A> {
     fn drop(&mut self) {
         if let Some(abandon) = self.on_abandon.take() {
-            self.cleanup();
-            let handed = self.w.slot.borrow_mut().take();
-            if let Some(v) = handed {
+            if let Some(k) = self.timer.take() {
+                hub().cancel_timer(k);
+            }
+            if let Some(v) = self.queue.remove(self.gt, self.seq, false) {
                 abandon(v);
             }
         }
