@@ -315,11 +315,11 @@ fn symbolize_on_parent_stack(h: &Hub, ips: Vec<usize>) -> Vec<String> {
 /// (the hub's stack, a stale `current`) symbolises where it is.
 fn on_own_stack(gt: &crate::greenthread::GtCore) -> bool {
     let here = std::ptr::addr_of!(gt) as usize;
-    let (_, limit) = gt.guard.get();
+    let (_, limit) = gt.guard_range();
     gt.state.get() == State::Running
         && limit != 0
         && here > limit
-        && here <= limit + gt.stack_size + crate::sys::stack::page_size()
+        && here <= limit + gt.stack_size() + crate::sys::stack::page_size()
 }
 
 /// Symbolises raw return addresses (captured on this thread) into `function (file:line)` lines of
@@ -531,7 +531,7 @@ pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
                 ", spawned at {}:{}, stack {} KiB",
                 g.spawn_site.file(),
                 g.spawn_site.line(),
-                g.stack_size / 1024
+                g.stack_size() / 1024
             );
         }
     }

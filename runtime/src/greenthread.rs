@@ -72,8 +72,15 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 pub(crate) type Coro = Coroutine<Resume, (), (), PooledStack>;
 
-/// What a greenthread's coroutine runs, boxed until its first resume creates the coroutine.
-pub(crate) type Body = Box<dyn FnOnce(&GreenYielder, Resume)>;
+/// A greenthread's function with its result's record, boxed until its first resume creates
+/// the coroutine (or a kill finishes it unstarted).
+pub(crate) trait Start {
+    /// Runs the function on the greenthread's own coroutine.
+    fn run(self: Box<Self>, y: &GreenYielder, first: Resume);
+    /// Finishes the greenthread without running it (killed before it started), in the caller:
+    /// the function is dropped, the result set, the links run.
+    fn fail(self: Box<Self>, core: &Rc<GtCore>, err: Error);
+}
 
 /// Where a greenthread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,15 +142,14 @@ impl Drop for TimeoutUnwind {
     }
 }
 
-/// Finishes a greenthread from outside (killed before it started).
-pub(crate) trait Finish {
-    fn fail(self: Rc<Self>, core: &Rc<GtCore>, err: Error);
-}
-
 /// The type-erased record of a greenthread (or of the root greenlet).
+///
+/// Kept small: a million greenthreads parked at once (`bench`'s `park1m`) hold a million of
+/// these, so what few greenthreads use lives in [`Cold`] and sizes are packed (`u32` slot and
+/// stack size, one word for the guard page and for the start timer).
 pub(crate) struct GtCore {
     pub(crate) id: u64,
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<Box<str>>,
     pub(crate) spawn_site: &'static Location<'static>,
     pub(crate) is_root: bool,
     pub(crate) state: Cell<State>,
@@ -154,21 +160,24 @@ pub(crate) struct GtCore {
     /// What dumps show of its latest bare wake-up (see [`crate::timer::WakeNote`]).
     pub(crate) wake_note: Cell<crate::timer::WakeNote>,
     pub(crate) coro: RefCell<Option<Coro>>,
-    /// The body of a greenthread not started yet; the hub creates its coroutine, on a stack
+    /// The function of a greenthread not started yet; the hub creates its coroutine, on a stack
     /// reserved at the spawn ([`stack::reserve`]), when it first resumes it.
-    pub(crate) start: RefCell<Option<Body>>,
+    pub(crate) start: Cell<Option<Box<dyn Start>>>,
     /// What few greenthreads use, allocated on first use ([`GtCore::cold`]): a plain
     /// greenthread's record stays small (a million of them are parked at once in `bench`'s
     /// `park1m`).
     cold: std::cell::OnceCell<Box<Cold>>,
     pub(crate) yielder: YielderPtr,
-    /// Index in the hub's live registry.
-    pub(crate) slot: Cell<usize>,
-    pub(crate) stack_size: usize,
-    pub(crate) start_timer: Cell<Option<TimerKey>>,
-    /// Address range of its stack's guard page (for stack-overflow reports).
-    pub(crate) guard: Cell<(usize, usize)>,
-    pub(crate) finisher: RefCell<Option<Rc<dyn Finish>>>,
+    /// Index in the hub's live registry (`u32::MAX`: not registered).
+    pub(crate) slot: Cell<u32>,
+    /// Its stack's usable size in KiB (whole pages, at most `MAX_STACK_SIZE`); see
+    /// [`GtCore::stack_size`].
+    stack_kib: u32,
+    /// The timer that starts it, until it starts ([`TimerKey::NONE`] then).
+    pub(crate) start_timer: Cell<TimerKey>,
+    /// The end of its stack's guard page, which is the page below (0: no stack yet); see
+    /// [`GtCore::guard_range`], read by stack-overflow reports.
+    pub(crate) guard_end: Cell<usize>,
     /// Set while this greenthread unwinds (see the module docs, "Unwinding is tracked per
     /// greenthread"); change it with [`GtCore::set_unwinding`], which keeps the hub's count.
     pub(crate) unwinding: Cell<bool>,
@@ -219,7 +228,7 @@ impl GtCore {
     ) -> GtCore {
         GtCore {
             id,
-            name,
+            name: name.map(String::into_boxed_str),
             spawn_site: site,
             is_root,
             state: Cell::new(if is_root { State::Running } else { State::NotStarted }),
@@ -228,17 +237,29 @@ impl GtCore {
             wait: Cell::new(None),
             wake_note: Cell::new(crate::timer::WakeNote::NONE),
             coro: RefCell::new(None),
-            start: RefCell::new(None),
+            start: Cell::new(None),
             cold: std::cell::OnceCell::new(),
             yielder: YielderPtr::null(),
-            slot: Cell::new(usize::MAX),
-            stack_size,
-            start_timer: Cell::new(None),
-            guard: Cell::new((0, 0)),
-            finisher: RefCell::new(None),
+            slot: Cell::new(u32::MAX),
+            stack_kib: u32::try_from(stack_size / 1024).expect("stack sizes are bounded by MAX_STACK_SIZE"),
+            start_timer: Cell::new(TimerKey::NONE),
+            guard_end: Cell::new(0),
             unwinding: Cell::new(false),
             #[cfg(feature = "test-hooks")]
             killable: Cell::new(false),
+        }
+    }
+
+    /// Its stack's usable size in bytes (0 for the root and for records that never run).
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_kib as usize * 1024
+    }
+
+    /// The address range `[lo, hi)` of its stack's guard page; `(0, 0)` before it has a stack.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        match self.guard_end.get() {
+            0 => (0, 0),
+            hi => (hi - stack::page_size(), hi),
         }
     }
 
@@ -254,7 +275,7 @@ impl GtCore {
     }
 
     pub(crate) fn who(&self) -> Option<(u64, Option<String>)> {
-        Some((self.id, self.name.clone()))
+        Some((self.id, self.name.as_deref().map(String::from)))
     }
 
     /// Records that timeout `id` expired.
@@ -270,9 +291,9 @@ impl GtCore {
         crate::probe::SliceEnd {
             slice,
             greenthread: self.id,
-            name: self.name.clone(),
+            name: self.name.as_deref().map(String::from),
             spawn_site: if self.is_root { None } else { Some(self.spawn_site) },
-            stack_size: self.stack_size,
+            stack_size: self.stack_size(),
         }
     }
 
@@ -491,28 +512,29 @@ impl Drop for CancelTimer {
 pub(crate) fn kill_unstarted(h: &Hub, gt: &Rc<GtCore>) {
     gt.state.set(State::Dead);
     gt.kill.set(true);
-    if let Some(k) = gt.start_timer.take() {
-        h.cancel_timer(k);
-    }
-    let body = gt.start.borrow_mut().take();
-    if body.is_some() {
-        stack::unreserve(gt.stack_size);
+    cancel_start_timer(h, gt);
+    let start = gt.start.take();
+    if start.is_some() {
+        stack::unreserve(gt.stack_size());
     }
     h.unregister(gt);
-    // Dropping the unstarted body drops its closure here, in the killer's context.
-    drop(body);
-    let fin = gt.finisher.borrow_mut().take();
-    if let Some(f) = fin {
-        f.fail(gt, Error::killed(gt.who()));
+    // The unstarted function is dropped here, in the killer's context, then the links run.
+    if let Some(s) = start {
+        s.fail(gt, Error::killed(gt.who()));
+    }
+}
+
+fn cancel_start_timer(h: &Hub, gt: &GtCore) {
+    let k = gt.start_timer.replace(TimerKey::NONE);
+    if k != TimerKey::NONE {
+        h.cancel_timer(k);
     }
 }
 
 /// Starts an unstarted greenthread with its kill pending: its function never runs, and its
 /// closure's destructors and its links run on its own stack, not in the caller (hub context).
 pub(crate) fn start_killed(h: &Hub, gt: &Rc<GtCore>) {
-    if let Some(k) = gt.start_timer.take() {
-        h.cancel_timer(k);
-    }
+    cancel_start_timer(h, gt);
     gt.kill.set(true);
     h.resume(gt, Resume::Wake);
 }
@@ -624,7 +646,6 @@ struct Shared<T> {
 /// Stores the result, wakes every waiter, then runs the links FIFO (in the caller: the dying
 /// greenthread, or the killer of an unstarted one).
 fn finish<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>, r: Result<T, Error>) {
-    drop(core.finisher.borrow_mut().take());
     *sh.result.borrow_mut() = Some(r);
     sh.waiters.wake_all(|| (), "greenthread finished");
     run_links(core, sh);
@@ -1066,8 +1087,25 @@ fn spawn_inner<T: 'static>(
     stack::reserve(size).unwrap_or_else(|e| panic!("{e}"));
     let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
-    let sh = shared.clone();
-    let body = Box::new(move |y: &GreenYielder, _first: Resume| {
+    core.start.set(Some(Box::new(Spawned { f, shared: shared.clone(), site })));
+    h.register(&core);
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "green", greenthread = core.id, name = core.name.as_deref(), site = %site, how = why, "spawn");
+    let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
+    core.start_timer.set(key);
+    GreenThread { core, shared }
+}
+
+/// What a spawn leaves for the first resume: the function and the record of its result.
+struct Spawned<T, F> {
+    f: F,
+    shared: Rc<Shared<T>>,
+    site: &'static Location<'static>,
+}
+
+impl<T: 'static, F: FnOnce() -> T + 'static> Start for Spawned<T, F> {
+    fn run(self: Box<Self>, y: &GreenYielder, _first: Resume) {
+        let Spawned { f, shared: sh, site } = *self;
         let h = hub();
         let core = h.current().expect("green: internal error: a starting greenthread is current");
         core.yielder.set(y);
@@ -1102,16 +1140,13 @@ fn spawn_inner<T: 'static>(
         finish(&core, &sh, r);
         // Links (run by `finish`) may have created values too.
         drop_locals(&core);
-    });
-    *core.start.borrow_mut() = Some(body);
-    let fin: Rc<dyn Finish> = shared.clone();
-    *core.finisher.borrow_mut() = Some(fin);
-    h.register(&core);
-    #[cfg(feature = "tracing")]
-    tracing::debug!(target: "green", greenthread = core.id, name = core.name.as_deref(), site = %site, how = why, "spawn");
-    let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
-    core.start_timer.set(Some(key));
-    GreenThread { core, shared }
+    }
+
+    fn fail(self: Box<Self>, core: &Rc<GtCore>, err: Error) {
+        let Spawned { f, shared, .. } = *self;
+        drop(f);
+        finish(core, &shared, Err(err));
+    }
 }
 
 impl Drop for GtCore {
@@ -1119,7 +1154,7 @@ impl Drop for GtCore {
         // Spawned but never started nor killed (a hub reset dropped it): its stack reservation
         // goes back to the pool.
         if self.start.get_mut().take().is_some() {
-            stack::unreserve(self.stack_size);
+            stack::unreserve(self.stack_size());
         }
     }
 }
@@ -1150,13 +1185,6 @@ pub(crate) fn drop_locals(core: &GtCore) {
                 }
             }
         }
-    }
-}
-
-/// Finishes an unstarted greenthread with an error (its shared state, type-erased).
-impl<T: 'static> Finish for Shared<T> {
-    fn fail(self: Rc<Self>, core: &Rc<GtCore>, err: Error) {
-        finish(core, &self, Err(err));
     }
 }
 

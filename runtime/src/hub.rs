@@ -81,7 +81,7 @@ pub(crate) struct Hub {
     pub(crate) batch: RefCell<VecDeque<Ready>>,
     /// Live greenthreads (not the root), indexed by their `slot`.
     pub(crate) live: RefCell<Vec<Option<Rc<GtCore>>>>,
-    live_free: RefCell<Vec<usize>>,
+    live_free: RefCell<Vec<u32>>,
     pub(crate) live_count: Cell<usize>,
     /// The poller and registered fds, created on first use.
     pub(crate) reactor: RefCell<Option<Reactor>>,
@@ -401,12 +401,12 @@ impl Hub {
         let mut live = self.live.borrow_mut();
         let slot = match self.live_free.borrow_mut().pop() {
             Some(s) => {
-                live[s] = Some(gt.clone());
+                live[s as usize] = Some(gt.clone());
                 s
             }
             None => {
                 live.push(Some(gt.clone()));
-                live.len() - 1
+                u32::try_from(live.len() - 1).expect("green: more than 4 billion live greenthreads on one hub")
             }
         };
         gt.slot.set(slot);
@@ -417,7 +417,7 @@ impl Hub {
         let slot = gt.slot.get();
         let removed = {
             let mut live = self.live.borrow_mut();
-            match live.get_mut(slot) {
+            match live.get_mut(slot as usize) {
                 Some(s) if s.as_ref().is_some_and(|g| std::ptr::eq(&**g, gt)) => s.take(),
                 _ => None,
             }
@@ -886,7 +886,7 @@ impl Hub {
             Action::Wake { gt, seq } => return self.fire_wake(&gt, seq),
             Action::Start { gt, owner } => {
                 if gt.state.get() == State::NotStarted {
-                    gt.start_timer.set(None);
+                    gt.start_timer.set(crate::timer::TimerKey::NONE);
                     if owner.is_some_and(|o| o.state.get() == State::Dead) {
                         crate::greenthread::start_killed(self, &gt);
                     } else {
@@ -1066,10 +1066,10 @@ impl Hub {
     #[cold]
     #[inline(never)]
     fn first_coroutine(gt: &GtCore) -> Option<crate::greenthread::Coro> {
-        let body = gt.start.borrow_mut().take()?;
-        let stack = crate::sys::stack::take(gt.stack_size).unwrap_or_else(|e| panic!("{e}"));
-        gt.guard.set(stack.guard_range());
-        Some(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| body(y, r)))
+        let start = gt.start.take()?;
+        let stack = crate::sys::stack::take(gt.stack_size()).unwrap_or_else(|e| panic!("{e}"));
+        gt.guard_end.set(stack.guard_range().1);
+        Some(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| start.run(y, r)))
     }
 
     /// A greenthread's function returned: it is dead, and its stack goes back to the pool.

@@ -215,7 +215,7 @@ pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
     let h = crate::hub::try_hub()?;
     let cur = h.current.try_borrow().ok()?;
     let gt = cur.as_ref()?;
-    let (lo, hi) = gt.guard.get();
+    let (lo, hi) = gt.guard_range();
     // A frame larger than a page can jump past the guard page's start: allow a little below it.
     if gt.is_root || lo == 0 || fault_addr >= hi || fault_addr + 64 * 1024 < lo {
         return None;
@@ -233,7 +233,7 @@ pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
     w.put(":");
     w.num(u64::from(gt.spawn_site.line()));
     w.put(", stack ");
-    w.num((gt.stack_size / 1024) as u64);
+    w.num((gt.stack_size() / 1024) as u64);
     w.put(
         " KiB): it hit its guard page. Give it a bigger stack with green::Builder::stack_size, or make it \
            recurse less.\n",

@@ -40,6 +40,11 @@ pub(crate) struct TimerKey {
     gen: u32,
 }
 
+impl TimerKey {
+    /// Names no timer (no slab reaches index `u32::MAX`): a one-word "none".
+    pub(crate) const NONE: TimerKey = TimerKey { idx: u32::MAX, gen: 0 };
+}
+
 /// An entry of the ready queue (next pass) or of the batch being fired.
 pub(crate) enum Ready {
     /// A timer of the slab: cancellable, due now.
@@ -245,7 +250,7 @@ impl Timers {
         // Push a placeholder, then write the entry into its slot: pushed by value, the entry is
         // spilled around `push_back`'s possible `grow` call and copied back with wider loads than
         // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off.
-        self.ready.push_back(Ready::Timer(TimerKey { idx: u32::MAX, gen: 0 }));
+        self.ready.push_back(Ready::Timer(TimerKey::NONE));
         *self.ready.back_mut().expect("the placeholder was just pushed") = Ready::Wake(Wake { gt, seq, tseq });
         tseq
     }
