@@ -374,9 +374,9 @@ pub fn format_hub_timers() -> String {
             return out;
         }
     };
-    for e in timers.entries() {
+    for (e, stack) in timers.entries() {
         let Some(action) = &e.action else { continue };
-        let (key, when) = match e.deadline {
+        let (key, when) = match e.deadline() {
             None => ((0, 0, e.seq), "next pass".to_string()),
             Some(d) => {
                 let rel = d as i128 - now as i128;
@@ -393,7 +393,7 @@ pub fn format_hub_timers() -> String {
             e.site.file(),
             e.site.line()
         );
-        lines.push(Line { key, text, stack: e.stack.as_ref().map(|s| s.to_vec()) });
+        lines.push(Line { key, text, stack: stack.map(<[usize]>::to_vec) });
     }
     let batch_wakes = batch.iter().filter_map(|r| match r {
         Ready::Wake(w) => Some(w),

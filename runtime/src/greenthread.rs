@@ -634,7 +634,7 @@ struct Shared<T> {
     observed: Cell<bool>,
     /// Label and spawn site of a greenthread that panicked, for the unobserved-panic report
     /// (boxed: set only on a panic).
-    who: RefCell<Option<Box<(String, &'static Location<'static>)>>>,
+    who: Cell<Option<Box<(String, &'static Location<'static>)>>>,
     taken: Cell<bool>,
     waiters: WaitQueue<()>,
     /// Its links (`GreenThread::link`), FIFO; boxed at the first link (most have none).
@@ -890,7 +890,7 @@ impl<T> Shared<T> {
         Shared {
             result: RefCell::new(None),
             observed: Cell::new(false),
-            who: RefCell::new(None),
+            who: Cell::new(None),
             taken: Cell::new(false),
             waiters: WaitQueue::default(),
             links: RefCell::new(None),
@@ -1128,7 +1128,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Start for Spawned<T, F> {
         };
         if matches!(&r, Err(e) if e.is_panic()) {
             // Named in the report if nobody ever waits for this result.
-            *sh.who.borrow_mut() = Some(Box::new((core.label(), site)));
+            sh.who.set(Some(Box::new((core.label(), site))));
         }
         // The function is over: what was thrown at it is spent, and links may block.
         core.kill.set(false);

@@ -20,7 +20,7 @@
 //!   memory stays bounded by about twice the live timers (eventlet's `TestTimerCleanup` rule).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::Location;
 use std::rc::Rc;
 
@@ -132,11 +132,15 @@ impl Action {
     }
 }
 
-/// One timer slot.
+/// One timer slot. Eleven words: a million parked timed waits hold a million of them, so what
+/// only some timers have (a creation stack) lives in [`Timers::stacks`], and the deadline's
+/// "none" is a flag packed with the other small fields.
 pub(crate) struct Entry {
     gen: u32,
-    /// Absolute deadline in hub nanoseconds; `None` for zero-delay timers (due at once).
-    pub(crate) deadline: Option<u64>,
+    /// A zero-delay timer (due at once): `deadline` is meaningless.
+    immediate: bool,
+    /// Absolute deadline in hub nanoseconds (see [`Entry::deadline`]).
+    deadline: u64,
     pub(crate) seq: u64,
     /// `None` when the slot is free.
     pub(crate) action: Option<Action>,
@@ -146,12 +150,17 @@ pub(crate) struct Entry {
     pub(crate) creator: u64,
     /// The user call that created it.
     pub(crate) site: &'static Location<'static>,
-    /// Raw return addresses captured at creation when timer stacks are on.
-    pub(crate) stack: Option<Box<[usize]>>,
     /// Which queue holds the key.
     loc: Loc,
     /// Tie-break drawn for its creator (see [`NewTimer::tie`]).
     tie: u8,
+}
+
+impl Entry {
+    /// Absolute deadline in hub nanoseconds; `None` for zero-delay timers (due at once).
+    pub(crate) fn deadline(&self) -> Option<u64> {
+        (!self.immediate).then_some(self.deadline)
+    }
 }
 
 /// The heap's second key: the tie-break above the creation order.
@@ -186,6 +195,8 @@ pub struct TimerStats {
 /// Where a popped due timer goes.
 pub(crate) struct Timers {
     slab: Vec<Entry>,
+    /// Raw return addresses captured when a timer was created with timer stacks on, by slot.
+    stacks: HashMap<u32, Box<[usize]>>,
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u64, TimerKeyOrd)>>,
     pub(crate) ready: VecDeque<Ready>,
@@ -208,6 +219,7 @@ impl Default for Timers {
     fn default() -> Self {
         Timers {
             slab: Vec::new(),
+            stacks: HashMap::new(),
             free: Vec::new(),
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
@@ -277,13 +289,13 @@ impl Timers {
             None => {
                 self.slab.push(Entry {
                     gen: 0,
-                    deadline: None,
+                    immediate: true,
+                    deadline: 0,
                     seq: 0,
                     action: None,
                     why: "",
                     creator: 0,
                     site: Location::caller(),
-                    stack: None,
                     loc: Loc::Ready,
                     tie: 0,
                 });
@@ -292,16 +304,19 @@ impl Timers {
         };
         let e = &mut self.slab[idx as usize];
         debug_assert!(e.action.is_none(), "timer slot reused while live");
-        e.deadline = t.deadline;
+        e.immediate = t.deadline.is_none();
+        e.deadline = t.deadline.unwrap_or(0);
         e.seq = seq;
         e.action = Some(t.action);
         e.why = t.why;
         e.creator = t.creator;
         e.site = t.site;
-        e.stack = t.stack;
         e.loc = if t.deadline.is_none() { Loc::Ready } else { Loc::Heap };
         e.tie = t.tie;
         let key = TimerKey { idx, gen: e.gen };
+        if let Some(stack) = t.stack {
+            self.stacks.insert(idx, stack);
+        }
         match t.deadline {
             None => self.ready.push_back(Ready::Timer(key)),
             Some(d) => self.heap.push(Reverse((d, order_of(t.tie, seq), TimerKeyOrd(idx, key.gen)))),
@@ -328,7 +343,9 @@ impl Timers {
         let e = &mut self.slab[idx as usize];
         let a = e.action.take();
         e.gen = e.gen.wrapping_add(1);
-        e.stack = None;
+        if !self.stacks.is_empty() {
+            self.stacks.remove(&idx);
+        }
         self.free.push(idx);
         self.live -= 1;
         a
@@ -340,7 +357,7 @@ impl Timers {
             return None;
         }
         let e = &self.slab[key.idx as usize];
-        e.deadline.map(|d| (d, order_of(e.tie, e.seq)))
+        e.deadline().map(|d| (d, order_of(e.tie, e.seq)))
     }
 
     /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
@@ -474,9 +491,13 @@ impl Timers {
         self.collect_due(u64::MAX, batch);
     }
 
-    /// Live entries, for dumps.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.slab.iter().filter(|e| e.action.is_some())
+    /// Live entries with their creation stacks (when timer stacks were on), for dumps.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Entry, Option<&[usize]>)> {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.action.is_some())
+            .map(|(i, e)| (e, self.stacks.get(&(i as u32)).map(|s| &**s)))
     }
 
     /// Bare wake-ups of the ready queue, for dumps.

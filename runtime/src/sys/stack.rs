@@ -92,6 +92,8 @@ pub(crate) fn round_stack_size(size: usize) -> io::Result<usize> {
 struct Slab {
     addr: usize,
     len: usize,
+    /// The usable size of each of its stacks.
+    usable: usize,
     /// Each stack registered with Valgrind (a no-op elsewhere), so memcheck follows the switches
     /// between stacks instead of reporting the frames it cannot place. Deregistered on drop.
     _valgrind: Vec<corosensei::stack::valgrind::ValgrindStackRegistration>,
@@ -107,14 +109,33 @@ impl Drop for Slab {
     }
 }
 
-/// A free stack slot: `usable` bytes starting at `limit`, the guard page just below.
+/// A stack slot: its slab's `usable` bytes starting at `limit`, the guard page just below. Two
+/// words: the free lists hold one per reserved stack (a million for `bench`'s `park1m`), and a
+/// lent one sits in its greenthread's coroutine.
 #[derive(Debug)]
 struct Slot {
-    limit: usize,
-    usable: usize,
-    /// Its pages hold no memory: never touched, or released by [`trim`] and not run on since.
-    released: bool,
-    _slab: Rc<Slab>,
+    /// `limit` (page aligned) with bit 0 set while the slot is released: its pages hold no
+    /// memory (never touched, or released by [`trim`] and not run on since).
+    limit_released: usize,
+    slab: Rc<Slab>,
+}
+
+impl Slot {
+    fn limit(&self) -> usize {
+        self.limit_released & !1
+    }
+
+    fn usable(&self) -> usize {
+        self.slab.usable
+    }
+
+    fn released(&self) -> bool {
+        self.limit_released & 1 != 0
+    }
+
+    fn set_released(&mut self, released: bool) {
+        self.limit_released = self.limit() | usize::from(released);
+    }
 }
 
 /// A greenthread stack lent by the pool; it returns to its thread's pool when dropped.
@@ -126,7 +147,7 @@ pub(crate) struct PooledStack {
 impl PooledStack {
     /// The guard page's address range `[lo, hi)`.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
-        self.slot.as_ref().map_or((0, 0), |s| (s.limit - page_size(), s.limit))
+        self.slot.as_ref().map_or((0, 0), |s| (s.limit() - page_size(), s.limit()))
     }
 }
 
@@ -152,13 +173,13 @@ impl Drop for PooledStack {
 unsafe impl Stack for PooledStack {
     fn base(&self) -> StackPointer {
         let s = self.slot.as_ref().expect("stack slot present while lent");
-        StackPointer::new(s.limit + s.usable).expect("non-null stack base")
+        StackPointer::new(s.limit() + s.usable()).expect("non-null stack base")
     }
 
     fn limit(&self) -> StackPointer {
         // corosensei's contract: the limit includes the guard page.
         let s = self.slot.as_ref().expect("stack slot present while lent");
-        NonZeroUsize::new(s.limit - page_size()).expect("non-null stack limit")
+        NonZeroUsize::new(s.limit() - page_size()).expect("non-null stack limit")
     }
 }
 
@@ -215,7 +236,7 @@ pub(crate) fn stats() -> StackPoolStats {
     POOL.with(|p| {
         let p = p.borrow();
         let slots = || p.free.iter().flat_map(|c| &c.slots);
-        StackPoolStats { free: slots().count(), released: slots().filter(|s| s.released).count() }
+        StackPoolStats { free: slots().count(), released: slots().filter(|s| s.released()).count() }
     })
 }
 
@@ -259,7 +280,7 @@ pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
             new_slab(usable, &mut class.slots)?;
         }
         let mut slot = class.slots.pop().expect("slab filled the free list");
-        slot.released = false; // its pages are about to be touched
+        slot.set_released(false); // its pages are about to be touched
         if p.free.iter().all(|c| c.slots.len() <= HOT_STACKS + c.reserved) {
             // No size has an excess any more: only an excess that lasts is trimmed.
             p.excess_since = None;
@@ -289,7 +310,7 @@ pub(crate) fn init_pool() {
 
 impl Pool {
     fn put(&mut self, slot: Slot) {
-        let class = self.class(slot.usable);
+        let class = self.class(slot.usable());
         class.slots.push(slot);
         let over = class.slots.len() > HOT_STACKS + class.reserved;
         if over && self.excess_since.is_none() {
@@ -307,14 +328,14 @@ impl Pool {
         self.excess_since = None;
         for class in &mut self.free {
             let excess = class.slots.len().saturating_sub(HOT_STACKS + class.reserved);
-            for slot in class.slots[..excess].iter_mut().filter(|s| !s.released) {
+            for slot in class.slots[..excess].iter_mut().filter(|s| !s.released()) {
                 // SAFETY: the slot's usable range lies inside its live slab mapping and no
                 // coroutine runs on it (it is on the free list); dropping its pages only zeroes
                 // them.
                 unsafe {
-                    libc::madvise(slot.limit as *mut libc::c_void, slot.usable, libc::MADV_DONTNEED);
+                    libc::madvise(slot.limit() as *mut libc::c_void, slot.usable(), libc::MADV_DONTNEED);
                 }
-                slot.released = true;
+                slot.set_released(true);
             }
         }
     }
@@ -365,7 +386,7 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
             corosensei::stack::valgrind::ValgrindStackRegistration::new(limit as *mut u8, usable)
         })
         .collect();
-    let slab = Rc::new(Slab { addr: addr as usize, len, _valgrind: valgrind });
+    let slab = Rc::new(Slab { addr: addr as usize, len, usable, _valgrind: valgrind });
     for i in 0..SLAB_STACKS {
         let guard = slab.addr + i * slot_len;
         install_guard(guard, page).map_err(|e| {
@@ -383,7 +404,9 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
     // Hand slots out lowest address last so that pops walk the slab upwards.
     for i in (0..SLAB_STACKS).rev() {
         let guard = slab.addr + i * slot_len;
-        out.push(Slot { limit: guard + page, usable, released: true, _slab: slab.clone() });
+        let limit = guard + page;
+        debug_assert_eq!(limit % page, 0, "a stack limit is page aligned (its bit 0 is the released flag)");
+        out.push(Slot { limit_released: limit | 1, slab: slab.clone() });
     }
     Ok(())
 }
