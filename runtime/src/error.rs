@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::panic::Location;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ struct Inner {
     kind: Kind,
     /// Ordinal id and name of the greenthread the error is about, if any.
     who: Option<(u64, Option<String>)>,
+    /// Where that greenthread was spawned, for a panic's unobserved-panic report.
+    spawn_site: Option<&'static Location<'static>>,
 }
 
 enum Kind {
@@ -45,12 +48,30 @@ enum Kind {
 
 impl Error {
     fn new(kind: Kind, who: Option<(u64, Option<String>)>) -> Self {
-        Error { inner: Arc::new(Inner { kind, who }) }
+        Error { inner: Arc::new(Inner { kind, who, spawn_site: None }) }
     }
 
-    pub(crate) fn panic(payload: Box<dyn Any + Send>, who: Option<(u64, Option<String>)>) -> Self {
+    /// A panic of the greenthread `who` spawned at `spawn_site` (both unknown for a panic caught
+    /// outside a greenthread's function: `tpool`, a re-entrant pool spawn).
+    pub(crate) fn panic(
+        payload: Box<dyn Any + Send>,
+        who: Option<(u64, Option<String>)>,
+        spawn_site: Option<&'static Location<'static>>,
+    ) -> Self {
         let message = panic_message(payload.as_ref());
-        Error::new(Kind::Panic { message, payload: Mutex::new(Some(payload)) }, who)
+        let kind = Kind::Panic { message, payload: Mutex::new(Some(payload)) };
+        Error { inner: Arc::new(Inner { kind, who, spawn_site }) }
+    }
+
+    /// The label (`#3 "name"`, `#?` when unknown) and spawn site of the greenthread a panic is
+    /// about, for the unobserved-panic report.
+    pub(crate) fn panic_origin(&self) -> (String, Option<&'static Location<'static>>) {
+        let label = match &self.inner.who {
+            Some((id, Some(name))) => format!("#{id} \"{name}\""),
+            Some((id, None)) => format!("#{id}"),
+            None => "#?".to_string(),
+        };
+        (label, self.inner.spawn_site)
     }
 
     pub(crate) fn killed(who: Option<(u64, Option<String>)>) -> Self {

@@ -82,6 +82,34 @@ pub(crate) trait Start {
     fn fail(self: Box<Self>, core: &Rc<GtCore>, err: Error);
 }
 
+/// What a greenthread runs: one field for the function and the coroutine, since it never has
+/// both.
+pub(crate) enum Run {
+    /// Not started: its function. The hub creates its coroutine, on a stack reserved at the
+    /// spawn ([`stack::reserve`]), when it first resumes it.
+    Start(Box<dyn Start>),
+    /// Started: its coroutine, on its own stack.
+    Coro(Coro),
+    /// Nothing to run: finished, killed before it started, or the root (which runs on the
+    /// thread's own stack).
+    Idle,
+}
+
+impl Run {
+    /// Takes the function out of a greenthread not started yet (`None` otherwise, or when the
+    /// record is borrowed: it is being resumed).
+    pub(crate) fn take_start(cell: &RefCell<Run>) -> Option<Box<dyn Start>> {
+        let mut r = cell.try_borrow_mut().ok()?;
+        if !matches!(*r, Run::Start(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut *r, Run::Idle) {
+            Run::Start(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// Where a greenthread is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
@@ -149,7 +177,6 @@ impl Drop for TimeoutUnwind {
 /// stack size, one word for the guard page and for the start timer).
 pub(crate) struct GtCore {
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
     pub(crate) spawn_site: &'static Location<'static>,
     pub(crate) is_root: bool,
     pub(crate) state: Cell<State>,
@@ -159,10 +186,8 @@ pub(crate) struct GtCore {
     pub(crate) wait: Cell<Option<WaitInfo>>,
     /// What dumps show of its latest bare wake-up (see [`crate::timer::WakeNote`]).
     pub(crate) wake_note: Cell<crate::timer::WakeNote>,
-    pub(crate) coro: RefCell<Option<Coro>>,
-    /// The function of a greenthread not started yet; the hub creates its coroutine, on a stack
-    /// reserved at the spawn ([`stack::reserve`]), when it first resumes it.
-    pub(crate) start: Cell<Option<Box<dyn Start>>>,
+    /// Its function until it starts, then its coroutine.
+    pub(crate) run: RefCell<Run>,
     /// What few greenthreads use, allocated on first use ([`GtCore::cold`]): a plain
     /// greenthread's record stays small (a million of them are parked at once in `bench`'s
     /// `park1m`).
@@ -189,6 +214,8 @@ pub(crate) struct GtCore {
 /// The rarely used part of a greenthread's record (see `GtCore::cold`).
 #[derive(Default)]
 pub(crate) struct Cold {
+    /// The name given with [`Builder::name`] (most greenthreads have none).
+    name: Option<Box<str>>,
     /// Expired timeouts not yet cleared by their guard: `(id, duration)`.
     pub(crate) expired: RefCell<Vec<(u64, Duration)>>,
     /// Its greenthread-local values (`green_local!`), dropped when its function is over.
@@ -226,9 +253,12 @@ impl GtCore {
         stack_size: usize,
         is_root: bool,
     ) -> GtCore {
+        let cold = std::cell::OnceCell::new();
+        if let Some(name) = name {
+            let _ = cold.set(Box::new(Cold { name: Some(name.into_boxed_str()), ..Cold::default() }));
+        }
         GtCore {
             id,
-            name: name.map(String::into_boxed_str),
             spawn_site: site,
             is_root,
             state: Cell::new(if is_root { State::Running } else { State::NotStarted }),
@@ -236,9 +266,8 @@ impl GtCore {
             kill: Cell::new(false),
             wait: Cell::new(None),
             wake_note: Cell::new(crate::timer::WakeNote::NONE),
-            coro: RefCell::new(None),
-            start: Cell::new(None),
-            cold: std::cell::OnceCell::new(),
+            run: RefCell::new(Run::Idle),
+            cold,
             yielder: YielderPtr::null(),
             slot: Cell::new(u32::MAX),
             stack_kib: u32::try_from(stack_size / 1024).expect("stack sizes are bounded by MAX_STACK_SIZE"),
@@ -263,19 +292,25 @@ impl GtCore {
         }
     }
 
+    /// The name given with [`Builder::name`]; reading it never allocates (the overflow report
+    /// reads it in a signal handler).
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.cold_if_used().and_then(|c| c.name.as_deref())
+    }
+
     /// `#3 "name"` or `#3`; the root is `#0 root`.
     pub(crate) fn label(&self) -> String {
         if self.is_root {
             return "#0 root".to_string();
         }
-        match &self.name {
+        match self.name() {
             Some(n) => format!("#{} \"{}\"", self.id, n),
             None => format!("#{}", self.id),
         }
     }
 
     pub(crate) fn who(&self) -> Option<(u64, Option<String>)> {
-        Some((self.id, self.name.as_deref().map(String::from)))
+        Some((self.id, self.name().map(String::from)))
     }
 
     /// Records that timeout `id` expired.
@@ -291,7 +326,7 @@ impl GtCore {
         crate::probe::SliceEnd {
             slice,
             greenthread: self.id,
-            name: self.name.as_deref().map(String::from),
+            name: self.name().map(String::from),
             spawn_site: if self.is_root { None } else { Some(self.spawn_site) },
             stack_size: self.stack_size(),
         }
@@ -513,7 +548,7 @@ pub(crate) fn kill_unstarted(h: &Hub, gt: &Rc<GtCore>) {
     gt.state.set(State::Dead);
     gt.kill.set(true);
     cancel_start_timer(h, gt);
-    let start = gt.start.take();
+    let start = Run::take_start(&gt.run);
     if start.is_some() {
         stack::unreserve(gt.stack_size());
     }
@@ -632,14 +667,12 @@ struct Shared<T> {
     result: RefCell<Option<Result<T, Error>>>,
     /// Someone waited for (or joined) the result after it was set.
     observed: Cell<bool>,
-    /// Label and spawn site of a greenthread that panicked, for the unobserved-panic report
-    /// (boxed: set only on a panic).
-    who: Cell<Option<Box<(String, &'static Location<'static>)>>>,
     taken: Cell<bool>,
     waiters: WaitQueue<()>,
-    /// Its links (`GreenThread::link`), FIFO; boxed at the first link (most have none).
+    /// Its links (`GreenThread::link`), FIFO; boxed at the first link (most have none). A
+    /// `Cell`, taken and put back around each use: one word in every greenthread's record.
     #[allow(clippy::box_collection, reason = "one word in every greenthread's record instead of four")]
-    links: RefCell<Option<Box<VecDeque<Link<T>>>>>,
+    links: Cell<Option<Box<VecDeque<Link<T>>>>>,
     links_running: Cell<bool>,
 }
 
@@ -657,7 +690,7 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
     }
     let gt = GreenThread { core: core.clone(), shared: sh.clone() };
     loop {
-        let next = sh.links.borrow_mut().as_mut().and_then(|q| q.pop_front());
+        let next = sh.with_links(VecDeque::pop_front);
         let Some(link) = next else { break };
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| link(&gt))) {
             core.set_unwinding(hub(), false);
@@ -667,9 +700,7 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
                 if let Some(c) = core.cold_if_used() {
                     c.expired.borrow_mut().clear();
                 }
-                if let Some(q) = sh.links.borrow_mut().as_mut() {
-                    q.clear();
-                }
+                sh.with_links(VecDeque::clear);
                 break;
             }
             let msg = crate::error::panic_message(p.as_ref());
@@ -677,9 +708,7 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
                 false,
                 format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()),
             );
-            if let Some(q) = sh.links.borrow_mut().as_mut() {
-                q.clear();
-            }
+            sh.with_links(VecDeque::clear);
             break;
         }
     }
@@ -821,7 +850,9 @@ impl<T: 'static> GreenThread<T> {
     /// assert_eq!(*seen.borrow(), Some(5));
     /// ```
     pub fn link(&self, f: impl FnOnce(&GreenThread<T>) + 'static) {
-        self.shared.links.borrow_mut().get_or_insert_with(Box::default).push_back(Box::new(f));
+        let mut links = self.shared.links.take().unwrap_or_default();
+        links.push_back(Box::new(f));
+        self.shared.links.set(Some(links));
         if self.is_finished() && !self.shared.links_running.get() && self.core.state.get() == State::Dead {
             run_links(&self.core, &self.shared);
         }
@@ -846,7 +877,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert_eq!(gt.name(), Some("worker"));
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.core.name.as_deref()
+        self.core.name()
     }
 
     /// True once the greenthread's function returned, panicked or was killed (links may still be
@@ -886,14 +917,21 @@ impl<T: 'static> GreenThread<T> {
 }
 
 impl<T> Shared<T> {
+    /// Runs `f` on its links, if it has any.
+    fn with_links<R: Default>(&self, f: impl FnOnce(&mut VecDeque<Link<T>>) -> R) -> R {
+        let mut links = self.links.take();
+        let r = links.as_deref_mut().map(f).unwrap_or_default();
+        self.links.set(links);
+        r
+    }
+
     fn new() -> Self {
         Shared {
             result: RefCell::new(None),
             observed: Cell::new(false),
-            who: Cell::new(None),
             taken: Cell::new(false),
             waiters: WaitQueue::default(),
-            links: RefCell::new(None),
+            links: Cell::new(None),
             links_running: Cell::new(false),
         }
     }
@@ -908,8 +946,8 @@ impl<T> Drop for Shared<T> {
         }
         if let Some(Err(e)) = self.result.get_mut() {
             if e.is_panic() {
-                let (label, site) =
-                    self.who.get_mut().take().map(|b| *b).unwrap_or_else(|| ("#?".into(), Location::caller()));
+                let (label, site) = e.panic_origin();
+                let site = site.unwrap_or(Location::caller());
                 crate::hub::record_unobserved_panic(format!(
                     "unobserved panic: greenthread {label} (spawned at {}:{}) panicked and nobody waited for it: {}",
                     site.file(),
@@ -925,7 +963,7 @@ impl<T> fmt::Debug for GreenThread<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GreenThread")
             .field("id", &self.core.id)
-            .field("name", &self.core.name)
+            .field("name", &self.core.name())
             .field("state", &self.core.state.get())
             .finish()
     }
@@ -1087,25 +1125,25 @@ fn spawn_inner<T: 'static>(
     stack::reserve(size).unwrap_or_else(|e| panic!("{e}"));
     let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
-    core.start.set(Some(Box::new(Spawned { f, shared: shared.clone(), site })));
+    *core.run.borrow_mut() = Run::Start(Box::new(Spawned { f, shared: shared.clone() }));
     h.register(&core);
     #[cfg(feature = "tracing")]
-    tracing::debug!(target: "green", greenthread = core.id, name = core.name.as_deref(), site = %site, how = why, "spawn");
+    tracing::debug!(target: "green", greenthread = core.id, name = core.name(), site = %site, how = why, "spawn");
     let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);
     core.start_timer.set(key);
     GreenThread { core, shared }
 }
 
-/// What a spawn leaves for the first resume: the function and the record of its result.
+/// What a spawn leaves for the first resume: the function and the record of its result (boxed
+/// until then, so kept to what the greenthread's record does not hold already).
 struct Spawned<T, F> {
     f: F,
     shared: Rc<Shared<T>>,
-    site: &'static Location<'static>,
 }
 
 impl<T: 'static, F: FnOnce() -> T + 'static> Start for Spawned<T, F> {
     fn run(self: Box<Self>, y: &GreenYielder, _first: Resume) {
-        let Spawned { f, shared: sh, site } = *self;
+        let Spawned { f, shared: sh } = *self;
         let h = hub();
         let core = h.current().expect("green: internal error: a starting greenthread is current");
         core.yielder.set(y);
@@ -1126,10 +1164,6 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Start for Spawned<T, F> {
             },
             r => r,
         };
-        if matches!(&r, Err(e) if e.is_panic()) {
-            // Named in the report if nobody ever waits for this result.
-            sh.who.set(Some(Box::new((core.label(), site))));
-        }
         // The function is over: what was thrown at it is spent, and links may block.
         core.kill.set(false);
         if let Some(c) = core.cold_if_used() {
@@ -1143,7 +1177,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Start for Spawned<T, F> {
     }
 
     fn fail(self: Box<Self>, core: &Rc<GtCore>, err: Error) {
-        let Spawned { f, shared, .. } = *self;
+        let Spawned { f, shared } = *self;
         drop(f);
         finish(core, &shared, Err(err));
     }
@@ -1153,7 +1187,7 @@ impl Drop for GtCore {
     fn drop(&mut self) {
         // Spawned but never started nor killed (a hub reset dropped it): its stack reservation
         // goes back to the pool.
-        if self.start.get_mut().take().is_some() {
+        if matches!(self.run.get_mut(), Run::Start(_)) {
             stack::unreserve(self.stack_size());
         }
     }
@@ -1196,7 +1230,7 @@ fn classify(h: &Hub, core: &GtCore, p: Box<dyn Any + Send>) -> Error {
     if let Some(t) = p.downcast_ref::<TimeoutUnwind>() {
         return Error::timeout(Some(t.after), core.who());
     }
-    let e = Error::panic(p, core.who());
+    let e = Error::panic(p, core.who(), (!core.is_root).then_some(core.spawn_site));
     h.record_exception(
         false,
         format!(
@@ -1309,7 +1343,7 @@ impl Current {
     /// assert_eq!(green::current().name(), Some("root"));
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.core.name.as_deref()
+        self.core.name()
     }
 
     /// True for the root greenlet (the thread's own stack).

@@ -49,7 +49,7 @@ use corosensei::CoroutineResult;
 
 use crate::debug;
 use crate::error::panic_message;
-use crate::greenthread::{GtCore, State, WaitInfo};
+use crate::greenthread::{GtCore, Run, State, WaitInfo};
 use crate::listener::{IoSource, Reactor};
 use crate::sys::switch::{GreenYielder, Resume};
 use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, WakeNote};
@@ -466,7 +466,25 @@ impl Hub {
         if deadline.is_some() {
             tie = self.tie_of(creator);
         }
-        self.timers.borrow_mut().add(NewTimer { deadline, tie, action, why, creator, site, stack })
+        let mut timers = self.timers.borrow_mut();
+        if deadline.is_none() && timers.ready.len() == timers.ready.capacity() {
+            self.ready_full(&mut timers);
+        }
+        timers.add(NewTimer { deadline, tie, action, why, creator, site, stack })
+    }
+
+    /// Called before a push onto a full ready queue, where bursts land (a million starts, a
+    /// million wake-ups). If the batch's buffer, which the last burst grew, is empty now and
+    /// bigger, the ready queue takes it over (keeping what it holds) instead of growing a second
+    /// burst-sized buffer.
+    #[cold]
+    #[inline(never)]
+    fn ready_full(&self, timers: &mut Timers) {
+        let Ok(mut batch) = self.batch.try_borrow_mut() else { return };
+        if batch.is_empty() && batch.capacity() > timers.ready.capacity() {
+            std::mem::swap(&mut *batch, &mut timers.ready);
+            timers.ready.extend(batch.drain(..));
+        }
     }
 
     /// Delays a deadline by a tape-drawn amount, never earlier. The draw is per timer where no
@@ -545,7 +563,13 @@ impl Hub {
         creator: u64,
         group: usize,
     ) {
-        let tseq = self.timers.borrow_mut().push_wake(gt.clone(), seq);
+        let tseq = {
+            let mut timers = self.timers.borrow_mut();
+            if timers.ready.len() == timers.ready.capacity() {
+                self.ready_full(&mut timers);
+            }
+            timers.push_wake(gt.clone(), seq)
+        };
         #[cfg(not(feature = "test-hooks"))]
         let _ = group;
         gt.wake_note.set(WakeNote {
@@ -1002,13 +1026,13 @@ impl Hub {
     /// a running greenthread finds it borrowed and returns.
     #[inline(always)]
     pub(crate) fn resume(&self, gt: &Rc<GtCore>, r: Resume) {
-        let Ok(mut slot) = gt.coro.try_borrow_mut() else {
+        let Ok(mut slot) = gt.run.try_borrow_mut() else {
             return;
         };
-        if slot.is_none() {
-            *slot = Self::first_coroutine(gt);
+        if !matches!(*slot, Run::Coro(_)) {
+            Self::first_coroutine(gt, &mut slot);
         }
-        let Some(coro) = slot.as_mut() else {
+        let Run::Coro(coro) = &mut *slot else {
             return;
         };
         // The hub's own slice ends here, while `current` still says the hub runs: the slice-end
@@ -1051,9 +1075,9 @@ impl Hub {
                 drop(slot);
             }
             CoroutineResult::Return(()) => {
-                let coro = slot.take();
+                let run = std::mem::replace(&mut *slot, Run::Idle);
                 drop(slot);
-                self.finished(gt, coro);
+                self.finished(gt, run);
             }
         }
         if let Some(slice) = alarmed {
@@ -1062,24 +1086,28 @@ impl Hub {
     }
 
     /// A greenthread's first resume: its coroutine is created now, on the warmest free stack
-    /// (see [`crate::sys::stack::reserve`]). `None` if it has no body (it never starts).
+    /// (see [`crate::sys::stack::reserve`]). Nothing happens if it has no function (it never
+    /// starts).
     #[cold]
     #[inline(never)]
-    fn first_coroutine(gt: &GtCore) -> Option<crate::greenthread::Coro> {
-        let start = gt.start.take()?;
+    fn first_coroutine(gt: &GtCore, run: &mut Run) {
+        let Run::Start(_) = run else { return };
+        let Run::Start(start) = std::mem::replace(run, Run::Idle) else { unreachable!("checked above") };
         let stack = crate::sys::stack::take(gt.stack_size()).unwrap_or_else(|e| panic!("{e}"));
         gt.guard_end.set(stack.guard_range().1);
-        Some(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| start.run(y, r)))
+        *run = Run::Coro(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| start.run(y, r)));
     }
 
     /// A greenthread's function returned: it is dead, and its stack goes back to the pool.
     #[cold]
     #[inline(never)]
-    fn finished(&self, gt: &Rc<GtCore>, coro: Option<crate::greenthread::Coro>) {
+    fn finished(&self, gt: &Rc<GtCore>, run: Run) {
         gt.state.set(State::Dead);
         gt.yielder.clear();
         self.unregister(gt);
-        drop(coro.map(|c| c.into_stack()));
+        if let Run::Coro(c) = run {
+            drop(c.into_stack());
+        }
     }
 
     /// The slice that just ended was alarmed but ended without a green call (the greenthread
@@ -1222,9 +1250,11 @@ impl Hub {
                 gt.wait.get().map_or("a green call", |w: WaitInfo| w.what)
             );
             self.record_exception(true, line);
-            if let Some(c) = gt.coro.borrow_mut().take() {
-                std::mem::forget(c);
+            let mut run = gt.run.borrow_mut();
+            if matches!(*run, Run::Coro(_)) {
+                std::mem::forget(std::mem::replace(&mut *run, Run::Idle));
             }
+            drop(run);
             // Dead: primitives that outlive the hub never hand anything to its waiters.
             gt.state.set(State::Dead);
             self.unregister(gt);

@@ -144,7 +144,7 @@ impl GreenPool {
         site: &'static Location<'static>,
     ) -> GreenThread<T> {
         if !self.acquire_slot(site) {
-            let r = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None));
+            let r = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None, None));
             return GreenThread::finished(r, site);
         }
         let slot = Slot { inner: self.inner.clone(), id: Cell::new(0) };

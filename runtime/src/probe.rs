@@ -223,7 +223,7 @@ pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
     let mut w = Writer { buf, len: 0 };
     w.put("\ngreen: stack overflow in greenthread #");
     w.num(gt.id);
-    if let Some(name) = &gt.name {
+    if let Some(name) = gt.name() {
         w.put(" \"");
         w.put(name);
         w.put("\"");
@@ -264,7 +264,7 @@ pub fn current_label(buf: &mut [u8]) -> Option<usize> {
         Some(gt) => {
             w.put("#");
             w.num(gt.id);
-            if let Some(name) = &gt.name {
+            if let Some(name) = gt.name() {
                 w.put(" \"");
                 w.put(name);
                 w.put("\"");

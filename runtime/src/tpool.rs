@@ -114,7 +114,7 @@ where
     R: Send + 'static,
 {
     if IN_WORKER.with(Cell::get) {
-        return catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None));
+        return catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None, None));
     }
     let h = hub();
     if h.in_hub_context() {
@@ -122,7 +122,7 @@ where
     }
     let p = pool();
     if p.size == 0 {
-        return catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None));
+        return catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None, None));
     }
     let id = NEXT_ID.with(|n| {
         let id = n.get();
@@ -161,7 +161,7 @@ where
     let r = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     match r {
         Some(Ok(v)) => Ok(v),
-        Some(Err(p)) => Err(Error::panic(p, None)),
+        Some(Err(p)) => Err(Error::panic(p, None, None)),
         None => unreachable!("green: tpool job completed without a result"),
     }
 }

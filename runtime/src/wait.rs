@@ -13,11 +13,11 @@
 //!
 //! # Invariants
 //!
-//! * A wait allocates nothing: the queue's entry (greenthread, call number, value slot) is the
-//!   whole record of a parked call. A million greenthreads parked on one event cost the queue
-//!   three words each.
+//! * A wait allocates nothing: the queue's entry (greenthread, value slot) is the whole record
+//!   of a parked call. A million greenthreads parked on one event cost the queue two words each.
 //! * Every entry belongs to a call still inside [`WaitQueue::wait_at`]: the call removes its entry
-//!   on every way out (hand-off, timeout, unwind).
+//!   on every way out (hand-off, timeout, unwind). So a greenthread has at most one entry in all
+//!   queues, and while it has one its current call (`GtCore::seq`) is the call that waits.
 //! * Hand-offs go FIFO, so the entries already handed a value (and not yet collected by their
 //!   waiter) are a prefix of the queue: the first `handed` entries hold a value, no other does.
 
@@ -31,17 +31,16 @@ use crate::greenthread::{begin_green_call_at, park, GtCore, State, WaitInfo};
 use crate::hub::hub;
 use crate::timer::{Action, TimerKey};
 
-/// One parked green call.
+/// One parked green call: the current call of `gt` (see the module's invariants).
 struct Parked<V> {
     gt: Rc<GtCore>,
-    seq: u64,
     /// What was handed to it (see the module's invariants).
     slot: Option<V>,
 }
 
 impl<V> Parked<V> {
-    fn is(&self, gt: &GtCore, seq: u64) -> bool {
-        std::ptr::eq(&*self.gt, gt) && self.seq == seq
+    fn is(&self, gt: &GtCore) -> bool {
+        std::ptr::eq(&*self.gt, gt)
     }
 
     /// Its greenthread is alive: an entry of a dead one (dropped without unwinding its wait) is
@@ -101,7 +100,7 @@ impl<V> WaitQueue<V> {
             debug_assert!(p.slot.is_none(), "green: internal error: a waiter past the handed prefix holds a value");
             p.slot = Some(f(&p.gt));
             self.handed.set(i + 1);
-            (p.gt.clone(), p.seq)
+            (p.gt.clone(), p.gt.seq.get())
         };
         hub().wake(&gt, seq, why, self as *const Self as usize);
         true
@@ -124,16 +123,16 @@ impl<V> WaitQueue<V> {
         while self.wake_one_with(|_| f(), why) {}
     }
 
-    /// Removes the entry of call `seq` of `gt`, returning what it was handed; `handed_only` looks
-    /// only in the handed prefix (where a woken waiter's entry is, usually first).
-    fn remove(&self, gt: &GtCore, seq: u64, handed_only: bool) -> Option<V> {
+    /// Removes the entry of `gt`'s waiting call, returning what it was handed; `handed_only`
+    /// looks only in the handed prefix (where a woken waiter's entry is, usually first).
+    fn remove(&self, gt: &GtCore, handed_only: bool) -> Option<V> {
         let Ok(mut q) = self.q.try_borrow_mut() else {
             debug_assert!(false, "green: internal error: a wait queue borrowed while a waiter leaves it");
             return None;
         };
         let handed = self.handed.get();
         let end = if handed_only { handed } else { q.len() };
-        let i = q.range(..end).position(|p| p.is(gt, seq))?;
+        let i = q.range(..end).position(|p| p.is(gt))?;
         let p = q.remove(i).expect("position is in range");
         if i < handed {
             self.handed.set(handed - 1);
@@ -163,13 +162,15 @@ impl<V> WaitQueue<V> {
             return None;
         }
         let h = hub();
-        self.q.borrow_mut().push_back(Parked { gt: t.gt.clone(), seq: t.seq, slot: None });
+        debug_assert_eq!(t.gt.seq.get(), t.seq, "green: internal error: a wait that is not the current call");
+        self.q.borrow_mut().push_back(Parked { gt: t.gt.clone(), slot: None });
         let timer = timeout.map(|d| h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site));
-        let mut guard = Guard { queue: self, gt: &t.gt, seq: t.seq, timer, on_abandon: Some(on_abandon) };
+        let mut guard = Guard { queue: self, gt: &t.gt, timer, on_abandon: Some(on_abandon) };
         loop {
             park(&t, WaitInfo { what, site });
+            debug_assert_eq!(t.gt.seq.get(), t.seq, "green: internal error: a green call made while parked");
             if self.handed.get() > 0 {
-                if let Some(v) = self.remove(&t.gt, t.seq, true) {
+                if let Some(v) = self.remove(&t.gt, true) {
                     guard.done(false);
                     return Some(v);
                 }
@@ -186,7 +187,6 @@ impl<V> WaitQueue<V> {
 struct Guard<'a, V, A: FnOnce(V)> {
     queue: &'a WaitQueue<V>,
     gt: &'a GtCore,
-    seq: u64,
     timer: Option<TimerKey>,
     on_abandon: Option<A>,
 }
@@ -199,7 +199,7 @@ impl<V, A: FnOnce(V)> Guard<'_, V, A> {
             hub().cancel_timer(k);
         }
         if queued {
-            let handed = self.queue.remove(self.gt, self.seq, false);
+            let handed = self.queue.remove(self.gt, false);
             debug_assert!(handed.is_none(), "green: internal error: a timed-out waiter was handed a value");
         }
     }
@@ -211,7 +211,7 @@ impl<V, A: FnOnce(V)> Drop for Guard<'_, V, A> {
             if let Some(k) = self.timer.take() {
                 hub().cancel_timer(k);
             }
-            if let Some(v) = self.queue.remove(self.gt, self.seq, false) {
+            if let Some(v) = self.queue.remove(self.gt, false) {
                 abandon(v);
             }
         }
