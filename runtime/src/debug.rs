@@ -405,19 +405,19 @@ pub fn format_hub_timers() -> String {
             continue; // stale: the call it would wake is over
         }
         let Some(note) = w.note() else {
-            continue; // its note was replaced by a later call's wake-up (this one is stale)
+            continue; // stale: its note may describe a later call's wake-up
         };
         let text = format!(
             "t{} next pass wake {} ({}), created by {} at {}:{}",
-            w.tseq,
+            note.tseq,
             w.gt.label(),
             note.why,
             labels.get(note.creator),
             note.site.file(),
             note.site.line()
         );
-        let stack = wake_stacks.as_ref().and_then(|m| m.get(&w.tseq)).map(|s| s.to_vec());
-        lines.push(Line { key: (0, 0, w.tseq), text, stack });
+        let stack = wake_stacks.as_ref().and_then(|m| m.get(&w.gt.id)).map(|s| s.to_vec());
+        lines.push(Line { key: (0, 0, note.tseq), text, stack });
     }
     drop(wake_stacks);
     drop(timers);

@@ -80,32 +80,56 @@ pub(crate) trait Start {
     /// Finishes the greenthread without running it (killed before it started), in the caller:
     /// the function is dropped, the result set, the links run.
     fn fail(self: Box<Self>, core: &Rc<GtCore>, err: Error);
+    /// True for [`Idle`], which stands for "nothing to run".
+    fn idle(&self) -> bool {
+        false
+    }
+}
+
+/// Nothing to run (see [`Run`]): zero-sized, so its box allocates nothing.
+struct Idle;
+
+impl Start for Idle {
+    fn run(self: Box<Self>, _: &GreenYielder, _: Resume) {}
+    fn fail(self: Box<Self>, _: &Rc<GtCore>, _: Error) {}
+    fn idle(&self) -> bool {
+        true
+    }
 }
 
 /// What a greenthread runs: one field for the function and the coroutine, since it never has
-/// both.
+/// both. Two variants, so the tag hides in a niche of the coroutine (five words, not six, in a
+/// record a million parked greenthreads hold each); "nothing to run" is [`Run::idle`].
 pub(crate) enum Run {
     /// Not started: its function. The hub creates its coroutine, on a stack reserved at the
-    /// spawn ([`stack::reserve`]), when it first resumes it.
+    /// spawn ([`stack::reserve`]), when it first resumes it. Or nothing to run ([`Run::idle`]):
+    /// finished, killed before it started, or the root (which runs on the thread's own stack).
     Start(Box<dyn Start>),
     /// Started: its coroutine, on its own stack.
     Coro(Coro),
-    /// Nothing to run: finished, killed before it started, or the root (which runs on the
-    /// thread's own stack).
-    Idle,
 }
 
 impl Run {
+    /// Nothing to run (allocates nothing).
+    pub(crate) fn idle() -> Run {
+        Run::Start(Box::new(Idle))
+    }
+
+    /// A function waiting for its first resume.
+    pub(crate) fn is_start(&self) -> bool {
+        matches!(self, Run::Start(s) if !s.idle())
+    }
+
     /// Takes the function out of a greenthread not started yet (`None` otherwise, or when the
     /// record is borrowed: it is being resumed).
     pub(crate) fn take_start(cell: &RefCell<Run>) -> Option<Box<dyn Start>> {
         let mut r = cell.try_borrow_mut().ok()?;
-        if !matches!(*r, Run::Start(_)) {
+        if !r.is_start() {
             return None;
         }
-        match std::mem::replace(&mut *r, Run::Idle) {
+        match std::mem::replace(&mut *r, Run::idle()) {
             Run::Start(s) => Some(s),
-            _ => None,
+            Run::Coro(_) => None,
         }
     }
 }
@@ -266,7 +290,7 @@ impl GtCore {
             kill: Cell::new(false),
             wait: Cell::new(None),
             wake_note: Cell::new(crate::timer::WakeNote::NONE),
-            run: RefCell::new(Run::Idle),
+            run: RefCell::new(Run::idle()),
             cold,
             yielder: YielderPtr::null(),
             slot: Cell::new(u32::MAX),
@@ -1187,7 +1211,7 @@ impl Drop for GtCore {
     fn drop(&mut self) {
         // Spawned but never started nor killed (a hub reset dropped it): its stack reservation
         // goes back to the pool.
-        if matches!(self.run.get_mut(), Run::Start(_)) {
+        if self.run.get_mut().is_start() {
             stack::unreserve(self.stack_size());
         }
     }

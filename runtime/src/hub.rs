@@ -72,7 +72,8 @@ pub(crate) struct Hub {
     pub(crate) root: RefCell<Rc<GtCore>>,
     /// The running greenthread, or the root when it runs outside the loop; `None` in hub context.
     pub(crate) current: RefCell<Option<Rc<GtCore>>>,
-    /// Creation stacks of queued bare wake-ups by ordinal (only while timer stacks are on).
+    /// Creation stack of each greenthread's latest bare wake-up, by greenthread id (only while
+    /// timer stacks are on).
     pub(crate) wake_stacks: RefCell<std::collections::HashMap<u64, Box<[usize]>>>,
     /// True while the root is inside the hub loop.
     pub(crate) in_loop: Cell<bool>,
@@ -581,7 +582,7 @@ impl Hub {
             group,
         });
         if self.flags.timer_stacks.get() {
-            self.wake_stacks.borrow_mut().insert(tseq, debug::capture_stack());
+            self.wake_stacks.borrow_mut().insert(gt.id, debug::capture_stack());
         }
     }
 
@@ -879,8 +880,10 @@ impl Hub {
             Ready::Timer(key) => self.fire_timer(key),
             Ready::Wake(w) => {
                 self.timers.borrow_mut().popped_wake();
-                if !self.wake_stacks.borrow().is_empty() {
-                    self.wake_stacks.borrow_mut().remove(&w.tseq);
+                if !self.wake_stacks.borrow().is_empty() && w.gt.seq.get() == w.seq {
+                    // A stale entry's stack was replaced by a later wake-up's, or goes when its
+                    // greenthread finishes.
+                    self.wake_stacks.borrow_mut().remove(&w.gt.id);
                 }
                 self.fire_wake(&w.gt, w.seq)
             }
@@ -1075,7 +1078,7 @@ impl Hub {
                 drop(slot);
             }
             CoroutineResult::Return(()) => {
-                let run = std::mem::replace(&mut *slot, Run::Idle);
+                let run = std::mem::replace(&mut *slot, Run::idle());
                 drop(slot);
                 self.finished(gt, run);
             }
@@ -1091,8 +1094,10 @@ impl Hub {
     #[cold]
     #[inline(never)]
     fn first_coroutine(gt: &GtCore, run: &mut Run) {
-        let Run::Start(_) = run else { return };
-        let Run::Start(start) = std::mem::replace(run, Run::Idle) else { unreachable!("checked above") };
+        if !run.is_start() {
+            return;
+        }
+        let Run::Start(start) = std::mem::replace(run, Run::idle()) else { unreachable!("checked above") };
         let stack = crate::sys::stack::take(gt.stack_size()).unwrap_or_else(|e| panic!("{e}"));
         gt.guard_end.set(stack.guard_range().1);
         *run = Run::Coro(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| start.run(y, r)));
@@ -1105,6 +1110,9 @@ impl Hub {
         gt.state.set(State::Dead);
         gt.yielder.clear();
         self.unregister(gt);
+        if !self.wake_stacks.borrow().is_empty() {
+            self.wake_stacks.borrow_mut().remove(&gt.id);
+        }
         if let Run::Coro(c) = run {
             drop(c.into_stack());
         }
@@ -1252,7 +1260,7 @@ impl Hub {
             self.record_exception(true, line);
             let mut run = gt.run.borrow_mut();
             if matches!(*run, Run::Coro(_)) {
-                std::mem::forget(std::mem::replace(&mut *run, Run::Idle));
+                std::mem::forget(std::mem::replace(&mut *run, Run::idle()));
             }
             drop(run);
             // Dead: primitives that outlive the hub never hand anything to its waiters.

@@ -54,24 +54,27 @@ pub(crate) enum Ready {
     Wake(Wake),
 }
 
-/// A bare wake-up; see [`Ready::Wake`]. Three words: the queue entry is copied in and out on
-/// every `sleep(0)` and hand-off, so what only a dump reads lives in the woken greenthread
-/// ([`WakeNote`]), not here.
+/// A bare wake-up; see [`Ready::Wake`]. Two words: the queue entry is copied in and out on
+/// every `sleep(0)` and hand-off (and a burst queues a million of them), so what only a dump reads
+/// lives in the woken greenthread ([`WakeNote`]), not here.
+///
+/// A green call has at most one bare wake-up (the hub wakes only a blocked call and marks it
+/// ready), so a live entry, whose call is still the greenthread's current one, is the one its
+/// greenthread's note describes.
 pub(crate) struct Wake {
     pub(crate) gt: Rc<GtCore>,
     /// The green call it wakes.
     pub(crate) seq: u64,
-    /// Ordinal shared with timers (`t<tseq>` in dumps).
-    pub(crate) tseq: u64,
 }
 
 /// What dumps and the harness read of a greenthread's latest bare wake-up: kept in the woken
 /// greenthread (`GtCore::wake_note`), which has at most one live wake-up (one per green call; a
 /// newer one makes the older stale). Its creation stack, when timer stacks are on, is in the hub's
-/// `wake_stacks`, by `tseq`.
+/// `wake_stacks`, by greenthread id.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WakeNote {
-    /// The [`Wake::tseq`] it describes (0: none yet; ordinals start at 1).
+    /// Ordinal of the wake-up it describes, shared with timers (`t<tseq>` in dumps; 0: none yet,
+    /// ordinals start at 1).
     pub(crate) tseq: u64,
     pub(crate) why: &'static str,
     pub(crate) creator: u64,
@@ -94,10 +97,10 @@ impl WakeNote {
 }
 
 impl Wake {
-    /// Its note, unless a newer wake-up of the same greenthread replaced it.
+    /// Its note, if it is live (its call is still the greenthread's current one); a stale entry's
+    /// note may have been replaced by a later call's.
     pub(crate) fn note(&self) -> Option<WakeNote> {
-        let n = self.gt.wake_note.get();
-        (n.tseq == self.tseq).then_some(n)
+        (self.gt.seq.get() == self.seq).then(|| self.gt.wake_note.get())
     }
 }
 
@@ -263,7 +266,7 @@ impl Timers {
         // spilled around `push_back`'s possible `grow` call and copied back with wider loads than
         // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off.
         self.ready.push_back(Ready::Timer(TimerKey::NONE));
-        *self.ready.back_mut().expect("the placeholder was just pushed") = Ready::Wake(Wake { gt, seq, tseq });
+        *self.ready.back_mut().expect("the placeholder was just pushed") = Ready::Wake(Wake { gt, seq });
         tseq
     }
 
