@@ -227,6 +227,9 @@ pub(crate) struct GtCore {
     /// The end of its stack's guard page, which is the page below (0: no stack yet); see
     /// [`GtCore::guard_range`], read by stack-overflow reports.
     pub(crate) guard_end: Cell<usize>,
+    /// Its links (`GreenThread::link`) are running now (kept here, where a byte is free, rather
+    /// than in its result's record).
+    pub(crate) links_running: Cell<bool>,
     /// Set while this greenthread unwinds (see the module docs, "Unwinding is tracked per
     /// greenthread"); change it with [`GtCore::set_unwinding`], which keeps the hub's count.
     pub(crate) unwinding: Cell<bool>,
@@ -298,6 +301,7 @@ impl GtCore {
             start_timer: Cell::new(TimerKey::NONE),
             guard_end: Cell::new(0),
             unwinding: Cell::new(false),
+            links_running: Cell::new(false),
             #[cfg(feature = "test-hooks")]
             killable: Cell::new(false),
         }
@@ -687,29 +691,42 @@ impl<T> Clone for GreenThread<T> {
 
 type Link<T> = Box<dyn FnOnce(&GreenThread<T>)>;
 
+/// A greenthread's result, as its handles see it.
+enum Outcome<T> {
+    /// Not finished yet.
+    Pending,
+    /// Finished; `observed` once someone waited for it after it was set.
+    Done { result: Result<T, Error>, observed: bool },
+    /// Taken out by [`GreenThread::join`].
+    Taken,
+}
+
+/// The record a greenthread's handles share: five words (a million parked greenthreads hold
+/// one each), so what few use is boxed when first used.
 struct Shared<T> {
-    result: RefCell<Option<Result<T, Error>>>,
-    /// Someone waited for (or joined) the result after it was set.
-    observed: Cell<bool>,
-    taken: Cell<bool>,
-    waiters: WaitQueue<()>,
+    outcome: RefCell<Outcome<T>>,
+    /// Greenthreads waiting for it to finish; boxed at the first wait that parks (most
+    /// greenthreads finish before anyone waits: one word instead of six in every record).
+    #[allow(clippy::box_collection, reason = "one word in every greenthread's record instead of six")]
+    waiters: std::cell::OnceCell<Box<WaitQueue<()>>>,
     /// Its links (`GreenThread::link`), FIFO; boxed at the first link (most have none). A
     /// `Cell`, taken and put back around each use: one word in every greenthread's record.
     #[allow(clippy::box_collection, reason = "one word in every greenthread's record instead of four")]
     links: Cell<Option<Box<VecDeque<Link<T>>>>>,
-    links_running: Cell<bool>,
 }
 
 /// Stores the result, wakes every waiter, then runs the links FIFO (in the caller: the dying
 /// greenthread, or the killer of an unstarted one).
 fn finish<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>, r: Result<T, Error>) {
-    *sh.result.borrow_mut() = Some(r);
-    sh.waiters.wake_all(|| (), "greenthread finished");
+    *sh.outcome.borrow_mut() = Outcome::Done { result: r, observed: false };
+    if let Some(waiters) = sh.waiters.get() {
+        waiters.wake_all(|| (), "greenthread finished");
+    }
     run_links(core, sh);
 }
 
 fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
-    if sh.links_running.replace(true) {
+    if core.links_running.replace(true) {
         return;
     }
     let gt = GreenThread { core: core.clone(), shared: sh.clone() };
@@ -736,7 +753,7 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
             break;
         }
     }
-    sh.links_running.set(false);
+    core.links_running.set(false);
 }
 
 impl<T: 'static> GreenThread<T> {
@@ -765,9 +782,9 @@ impl<T: 'static> GreenThread<T> {
         T: Clone,
     {
         self.wait_finished();
-        match &*self.shared.result.borrow() {
-            Some(r) => r.clone(),
-            None => self.taken_misuse(),
+        match &*self.shared.outcome.borrow() {
+            Outcome::Done { result, .. } => result.clone(),
+            Outcome::Pending | Outcome::Taken => self.taken_misuse(),
         }
     }
 
@@ -781,13 +798,10 @@ impl<T: 'static> GreenThread<T> {
     #[track_caller]
     pub fn join(self) -> Result<T, Error> {
         self.wait_finished();
-        let r = self.shared.result.borrow_mut().take();
-        match r {
-            Some(r) => {
-                self.shared.taken.set(true);
-                r
-            }
-            None => self.taken_misuse(),
+        let outcome = std::mem::replace(&mut *self.shared.outcome.borrow_mut(), Outcome::Taken);
+        match outcome {
+            Outcome::Done { result, .. } => result,
+            Outcome::Pending | Outcome::Taken => self.taken_misuse(),
         }
     }
 
@@ -803,7 +817,7 @@ impl<T: 'static> GreenThread<T> {
     #[track_caller]
     fn wait_finished(&self) {
         if self.is_finished() {
-            self.shared.observed.set(true);
+            self.shared.observe();
             return;
         }
         let h = hub();
@@ -817,9 +831,9 @@ impl<T: 'static> GreenThread<T> {
             }
         }
         while !self.is_finished() {
-            self.shared.waiters.wait("GreenThread::wait", None, |()| {});
+            self.shared.waiters.get_or_init(Box::default).wait("GreenThread::wait", None, |()| {});
         }
-        self.shared.observed.set(true);
+        self.shared.observe();
     }
 
     /// Kills the greenthread. If it has not started, it never runs: it finishes as killed at once
@@ -877,7 +891,7 @@ impl<T: 'static> GreenThread<T> {
         let mut links = self.shared.links.take().unwrap_or_default();
         links.push_back(Box::new(f));
         self.shared.links.set(Some(links));
-        if self.is_finished() && !self.shared.links_running.get() && self.core.state.get() == State::Dead {
+        if self.is_finished() && !self.core.links_running.get() && self.core.state.get() == State::Dead {
             run_links(&self.core, &self.shared);
         }
     }
@@ -914,7 +928,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert!(gt.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.shared.taken.get() || self.shared.result.borrow().is_some()
+        !matches!(*self.shared.outcome.borrow(), Outcome::Pending)
     }
 
     /// True once the hub has switched into the greenthread (or it finished).
@@ -935,7 +949,7 @@ impl<T: 'static> GreenThread<T> {
         let core = Rc::new(GtCore::new(h.alloc_id(), None, site, 0, false));
         core.state.set(State::Dead);
         let shared = Rc::new(Shared::new());
-        *shared.result.borrow_mut() = Some(result);
+        *shared.outcome.borrow_mut() = Outcome::Done { result, observed: false };
         GreenThread { core, shared }
     }
 }
@@ -950,13 +964,13 @@ impl<T> Shared<T> {
     }
 
     fn new() -> Self {
-        Shared {
-            result: RefCell::new(None),
-            observed: Cell::new(false),
-            taken: Cell::new(false),
-            waiters: WaitQueue::default(),
-            links: Cell::new(None),
-            links_running: Cell::new(false),
+        Shared { outcome: RefCell::new(Outcome::Pending), waiters: std::cell::OnceCell::new(), links: Cell::new(None) }
+    }
+
+    /// Someone waited for the result after it was set.
+    fn observe(&self) {
+        if let Outcome::Done { observed, .. } = &mut *self.outcome.borrow_mut() {
+            *observed = true;
         }
     }
 }
@@ -965,10 +979,7 @@ impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         // The last reference to a greenthread's result is gone: a panic nobody waited for is
         // reported to the hub (the unobserved-panic detector reads it).
-        if self.observed.get() {
-            return;
-        }
-        if let Some(Err(e)) = self.result.get_mut() {
+        if let Outcome::Done { result: Err(e), observed: false } = self.outcome.get_mut() {
             if e.is_panic() {
                 let (label, site) = e.panic_origin();
                 let site = site.unwrap_or(Location::caller());
