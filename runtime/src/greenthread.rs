@@ -707,7 +707,6 @@ struct Shared<T> {
     outcome: RefCell<Outcome<T>>,
     /// Greenthreads waiting for it to finish; boxed at the first wait that parks (most
     /// greenthreads finish before anyone waits: one word instead of six in every record).
-    #[allow(clippy::box_collection, reason = "one word in every greenthread's record instead of six")]
     waiters: std::cell::OnceCell<Box<WaitQueue<()>>>,
     /// Its links (`GreenThread::link`), FIFO; boxed at the first link (most have none). A
     /// `Cell`, taken and put back around each use: one word in every greenthread's record.

@@ -94,8 +94,9 @@ struct Slab {
     len: usize,
     /// The usable size of each of its stacks.
     usable: usize,
-    /// Each stack registered with Valgrind (a no-op elsewhere), so memcheck follows the switches
-    /// between stacks instead of reporting the frames it cannot place. Deregistered on drop.
+    /// Each stack registered with Valgrind when running under it (see `under_valgrind`), so
+    /// memcheck follows the switches between stacks instead of reporting the frames it cannot
+    /// place. Deregistered on drop.
     _valgrind: Vec<corosensei::stack::valgrind::ValgrindStackRegistration>,
 }
 
@@ -380,12 +381,16 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
             ),
         ));
     }
-    let valgrind = (0..SLAB_STACKS)
-        .map(|i| {
-            let limit = addr as usize + i * slot_len + page;
-            corosensei::stack::valgrind::ValgrindStackRegistration::new(limit as *mut u8, usable)
-        })
-        .collect();
+    let valgrind = if under_valgrind() {
+        (0..SLAB_STACKS)
+            .map(|i| {
+                let limit = addr as usize + i * slot_len + page;
+                corosensei::stack::valgrind::ValgrindStackRegistration::new(limit as *mut u8, usable)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let slab = Rc::new(Slab { addr: addr as usize, len, usable, _valgrind: valgrind });
     for i in 0..SLAB_STACKS {
         let guard = slab.addr + i * slot_len;
@@ -409,6 +414,23 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
         out.push(Slot { limit_released: limit | 1, slab: slab.clone() });
     }
     Ok(())
+}
+
+/// True when the process runs under Valgrind, which preloads its core into the program it runs
+/// (`vgpreload_core-<platform>.so` in `LD_PRELOAD`). Stacks are registered with it only then:
+/// natively a registration does nothing but costs a word per stack (a million parked
+/// greenthreads hold a million stacks).
+fn under_valgrind() -> bool {
+    static UNDER: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 no, 2 yes
+    match UNDER.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let yes = std::env::var_os("LD_PRELOAD").is_some_and(|p| p.to_string_lossy().contains("vgpreload_core"));
+            UNDER.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 fn install_guard(addr: usize, page: usize) -> io::Result<()> {
