@@ -81,8 +81,7 @@ pub(crate) struct Hub {
     /// Entries of the pass being fired.
     pub(crate) batch: RefCell<VecDeque<Ready>>,
     /// Live greenthreads (not the root), indexed by their `slot`.
-    pub(crate) live: RefCell<Vec<Option<Rc<GtCore>>>>,
-    live_free: RefCell<Vec<u32>>,
+    pub(crate) live: RefCell<Vec<Rc<GtCore>>>,
     pub(crate) live_count: Cell<usize>,
     /// The poller and registered fds, created on first use.
     pub(crate) reactor: RefCell<Option<Reactor>>,
@@ -329,7 +328,6 @@ impl Hub {
             timers: RefCell::new(Timers::default()),
             batch: RefCell::new(VecDeque::new()),
             live: RefCell::new(Vec::new()),
-            live_free: RefCell::new(Vec::new()),
             live_count: Cell::new(0),
             reactor: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
@@ -400,40 +398,37 @@ impl Hub {
 
     pub(crate) fn register(&self, gt: &Rc<GtCore>) {
         let mut live = self.live.borrow_mut();
-        let slot = match self.live_free.borrow_mut().pop() {
-            Some(s) => {
-                live[s as usize] = Some(gt.clone());
-                s
-            }
-            None => {
-                live.push(Some(gt.clone()));
-                u32::try_from(live.len() - 1).expect("green: more than 4 billion live greenthreads on one hub")
-            }
-        };
+        let slot = u32::try_from(live.len()).expect("green: more than 4 billion live greenthreads on one hub");
+        live.push(gt.clone());
         gt.slot.set(slot);
-        self.live_count.set(self.live_count.get() + 1);
+        self.live_count.set(live.len());
     }
 
+    /// Takes `gt` out of the registry: the last entry moves into its slot, so the registry stays
+    /// dense and needs no free list.
     pub(crate) fn unregister(&self, gt: &GtCore) {
-        let slot = gt.slot.get();
+        let slot = gt.slot.get() as usize;
         let removed = {
             let mut live = self.live.borrow_mut();
-            match live.get_mut(slot as usize) {
-                Some(s) if s.as_ref().is_some_and(|g| std::ptr::eq(&**g, gt)) => s.take(),
-                _ => None,
+            if !live.get(slot).is_some_and(|g| std::ptr::eq(&**g, gt)) {
+                return;
             }
+            let removed = live.swap_remove(slot);
+            if let Some(moved) = live.get(slot) {
+                moved.slot.set(gt.slot.get());
+            }
+            gt.slot.set(u32::MAX);
+            self.live_count.set(live.len());
+            removed
         };
-        if removed.is_some() {
-            self.live_free.borrow_mut().push(slot);
-            self.live_count.set(self.live_count.get() - 1);
-        }
+        // Dropped outside the borrow: the last reference runs the record's destructor.
         drop(removed);
     }
 
     /// Live greenthreads sorted by id.
     pub(crate) fn live_greenthreads(&self) -> Vec<Rc<GtCore>> {
         let mut v: Vec<Rc<GtCore>> = match self.live.try_borrow() {
-            Ok(l) => l.iter().flatten().cloned().collect(),
+            Ok(l) => l.to_vec(),
             Err(_) => Vec::new(),
         };
         v.sort_by_key(|g| g.id);
@@ -1334,7 +1329,6 @@ impl Hub {
         self.batch.borrow_mut().clear();
         self.wake_stacks.borrow_mut().clear();
         self.live.borrow_mut().clear();
-        self.live_free.borrow_mut().clear();
         self.live_count.set(0);
         self.switches.set(0);
         self.passes.set(0);
