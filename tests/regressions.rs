@@ -384,3 +384,44 @@ fn a_tpool_job_waiting_on_green_work_does_not_freeze_the_virtual_clock() {
         answer.join().unwrap();
     });
 }
+
+/// When the ready queue fills while the batch has drained and has the bigger buffer (a burst of
+/// wake-ups after a burst of starts), the ready queue takes that buffer over: what it held stays
+/// first, in order, and the burst keeps its FIFO order.
+#[test]
+fn the_ready_queue_taking_over_the_batch_buffer_keeps_every_entry_in_order() {
+    on_fresh_thread(|| {
+        const N: usize = 3000;
+        let log: Log<usize> = Log::new();
+        let go = Rc::new(green::Event::<()>::new());
+        let parked: Vec<_> = (0..N)
+            .map(|i| {
+                let (log, go) = (log.clone(), go.clone());
+                green::spawn(move || {
+                    if i == 0 {
+                        // Queued in the ready queue's own (small) buffer while the batch runs.
+                        green::sleep(Duration::ZERO);
+                    }
+                    go.wait();
+                    log.push(i);
+                })
+            })
+            .collect();
+        // One pass: N starts; the root's wake-up ends the batch, which has drained when it runs.
+        green::sleep(Duration::ZERO);
+        assert_eq!(go.waiting(), N - 1);
+        // More starts fill the small buffer; then the release's wake-ups follow them.
+        let extra: Vec<_> = (N..N + 8)
+            .map(|i| {
+                let log = log.clone();
+                green::spawn(move || log.push(i))
+            })
+            .collect();
+        go.send(()).unwrap();
+        for gt in parked.into_iter().chain(extra) {
+            gt.join().unwrap();
+        }
+        let want: Vec<usize> = std::iter::once(0).chain(N..N + 8).chain(1..N).collect();
+        assert_eq!(log.get(), want);
+    });
+}

@@ -264,9 +264,12 @@ impl Timers {
         self.wakes += 1;
         // Push a placeholder, then write the entry into its slot: pushed by value, the entry is
         // spilled around `push_back`'s possible `grow` call and copied back with wider loads than
-        // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off.
+        // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off. The
+        // placeholder owns nothing and is forgotten, not dropped: a drop check, whose branch may
+        // call `Rc`'s destructor, makes the compiler spill the entry the same way.
         self.ready.push_back(Ready::Timer(TimerKey::NONE));
-        *self.ready.back_mut().expect("the placeholder was just pushed") = Ready::Wake(Wake { gt, seq });
+        let slot = self.ready.back_mut().expect("the placeholder was just pushed");
+        std::mem::forget(std::mem::replace(slot, Ready::Wake(Wake { gt, seq })));
         tseq
     }
 
