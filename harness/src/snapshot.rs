@@ -60,7 +60,7 @@ fn hide_std_sites(line: &str) -> String {
 
 /// Asserts an insta snapshot of a hub dump (its [stable view](crate::snapshot::stable_view)),
 /// stored as `<name>.snap` in the calling workspace's top-level `snapshots/` folder (see
-/// [`workspace_snapshots_dir`](crate::snapshot::workspace_snapshots_dir)).
+/// [`workspace_snapshots_dir`]).
 ///
 /// ```no_run
 /// green_harness::Harness::new().run(|| {

@@ -1405,3 +1405,20 @@ impl fmt::Debug for Current {
         write!(f, "Current({})", self.core.label())
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use std::mem::size_of;
+
+    /// What a parked greenthread costs (`bench`'s `rss1m`, DESIGN §7's 4.5 KiB) rests on these
+    /// sizes: a field added to one of these records shows up there, so it must be a choice.
+    #[test]
+    fn per_greenthread_records_stay_within_the_memory_budget() {
+        let record = if cfg!(feature = "test-hooks") { 192 } else { 184 };
+        assert!(size_of::<super::GtCore>() <= record, "GtCore: {} bytes", size_of::<super::GtCore>());
+        assert!(size_of::<super::Run>() <= 40, "Run: {} bytes", size_of::<super::Run>());
+        assert!(size_of::<super::Shared<()>>() <= 40, "Shared<()>: {} bytes", size_of::<super::Shared<()>>());
+        assert!(size_of::<crate::timer::Entry>() <= 88, "timer Entry: {} bytes", size_of::<crate::timer::Entry>());
+        assert!(size_of::<crate::timer::Ready>() <= 16, "Ready: {} bytes", size_of::<crate::timer::Ready>());
+    }
+}

@@ -187,7 +187,7 @@ pub(crate) fn record_invariant(line: String) {
     }
 }
 
-/// Records a greenthread panic nobody waited for (see [`debug::unobserved_panics`]).
+/// Records a greenthread panic nobody waited for (see [`debug::take_unobserved_panics`]).
 pub(crate) fn record_unobserved_panic(line: String) {
     if let Some(h) = HUB.try_with(Cell::get).ok().flatten() {
         if let Ok(mut u) = h.unobserved.try_borrow_mut() {
@@ -234,7 +234,7 @@ pub(crate) fn panic_is_quiet(info: &std::panic::PanicHookInfo<'_>) -> bool {
     true
 }
 
-/// How many unprinted panics a hub keeps for [`debug::take_quiet_panics`](crate::debug::take_quiet_panics).
+/// How many unprinted panics a hub keeps for [`debug::take_quiet_panics`].
 pub(crate) const QUIET_PANICS_KEPT: usize = 256;
 
 #[cold]

@@ -217,3 +217,13 @@ impl<V, A: FnOnce(V)> Drop for Guard<'_, V, A> {
         }
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    /// A million greenthreads parked on one event cost its queue one entry each (`bench`'s
+    /// `rss1m`): two words, no allocation.
+    #[test]
+    fn a_parked_call_is_two_words() {
+        assert_eq!(std::mem::size_of::<super::Parked<()>>(), 16);
+    }
+}

@@ -1,5 +1,5 @@
 //! Green sockets: `TcpListener`, `TcpStream`, `UdpSocket`, the Unix-domain `UnixListener`,
-//! `UnixStream` and `UnixDatagram`, green pipes ([`pipe`]), and [`lookup_host`].
+//! `UnixStream` and `UnixDatagram`, green pipes ([`pipe()`]), and [`lookup_host`].
 //!
 //! They look like their `std::net` namesakes and implement `std::io::Read`/`Write` (so sync
 //! protocol code generic over `Read + Write` runs on them unchanged), but a call that would block

@@ -17,7 +17,7 @@
 //! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`) and the identity of
 //!   the file it refers to (`fstat(2)`), for `trampoline`.
-//! * [`settle`] (feature `test-hooks`): a TCP socket's `TCP_INFO` and addresses, to settle
+//! * `settle` (feature `test-hooks`): a TCP socket's `TCP_INFO` and addresses, to settle
 //!   loopback traffic before the hub decides anything that depends on readiness.
 //! * [`thread`]: whether the calling thread is the process's main thread, and freeing its hub at
 //!   its exit.
