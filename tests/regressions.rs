@@ -425,3 +425,28 @@ fn the_ready_queue_taking_over_the_batch_buffer_keeps_every_entry_in_order() {
         assert_eq!(log.get(), want);
     });
 }
+
+/// After a link panics, the links queued then are skipped; a link that one of their destructors
+/// adds is neither lost nor skipped: it runs.
+#[test]
+fn a_link_added_while_skipped_links_are_dropped_still_runs() {
+    green::debug::hub_exceptions(false);
+    let log: Log<&str> = Log::new();
+    let gt = green::spawn(|| ());
+    struct LinksOnDrop(green::GreenThread<()>, Log<&'static str>);
+    impl Drop for LinksOnDrop {
+        fn drop(&mut self) {
+            let l = self.1.clone();
+            self.0.link(move |_| l.push("added by a destructor"));
+        }
+    }
+    gt.link(|_| panic!("the first link panics"));
+    let guard = LinksOnDrop(gt.clone(), log.clone());
+    let l = log.clone();
+    gt.link(move |_| {
+        let _g = &guard;
+        l.push("skipped");
+    });
+    gt.wait().unwrap();
+    assert_eq!(log.get(), ["added by a destructor"]);
+}

@@ -416,7 +416,11 @@ pub fn format_hub_timers() -> String {
             note.site.file(),
             note.site.line()
         );
-        let stack = wake_stacks.as_ref().and_then(|m| m.get(&w.gt.id)).map(|s| s.to_vec());
+        let stack = wake_stacks
+            .as_ref()
+            .and_then(|m| m.get(&w.gt.id))
+            .filter(|(tseq, _)| *tseq == note.tseq)
+            .map(|(_, s)| s.to_vec());
         lines.push(Line { key: (0, 0, note.tseq), text, stack });
     }
     drop(wake_stacks);

@@ -748,8 +748,8 @@ fn run_links<T: 'static>(core: &Rc<GtCore>, sh: &Rc<Shared<T>>) {
                 false,
                 format!("green: a link of {} panicked: {msg}; remaining links skipped", core.label()),
             );
+            // The links queued now are skipped; one that a skipped link's destructor links runs.
             sh.with_links(VecDeque::clear);
-            break;
         }
     }
     core.links_running.set(false);
@@ -958,6 +958,11 @@ impl<T> Shared<T> {
     fn with_links<R: Default>(&self, f: impl FnOnce(&mut VecDeque<Link<T>>) -> R) -> R {
         let mut links = self.links.take();
         let r = links.as_deref_mut().map(f).unwrap_or_default();
+        // A link dropped by `f` may have linked another meanwhile (into the emptied cell): it is
+        // kept, after the others, not overwritten.
+        if let Some(added) = self.links.take() {
+            links.get_or_insert_with(Box::default).extend(*added);
+        }
         self.links.set(links);
         r
     }

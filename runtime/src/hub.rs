@@ -72,9 +72,10 @@ pub(crate) struct Hub {
     pub(crate) root: RefCell<Rc<GtCore>>,
     /// The running greenthread, or the root when it runs outside the loop; `None` in hub context.
     pub(crate) current: RefCell<Option<Rc<GtCore>>>,
-    /// Creation stack of each greenthread's latest bare wake-up, by greenthread id (only while
-    /// timer stacks are on).
-    pub(crate) wake_stacks: RefCell<std::collections::HashMap<u64, Box<[usize]>>>,
+    /// Creation stack of each greenthread's latest bare wake-up captured while timer stacks were
+    /// on, by greenthread id, with the wake-up's ordinal (a dump shows it only for the wake-up
+    /// the greenthread's note describes).
+    pub(crate) wake_stacks: RefCell<std::collections::HashMap<u64, (u64, Box<[usize]>)>>,
     /// True while the root is inside the hub loop.
     pub(crate) in_loop: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
@@ -577,7 +578,7 @@ impl Hub {
             group,
         });
         if self.flags.timer_stacks.get() {
-            self.wake_stacks.borrow_mut().insert(gt.id, debug::capture_stack());
+            self.wake_stacks.borrow_mut().insert(gt.id, (tseq, debug::capture_stack()));
         }
     }
 

@@ -86,7 +86,9 @@ impl<V> WaitQueue<V> {
     }
 
     /// Hands `f(its greenthread)` to the first waiter and wakes it at the next pass; returns
-    /// whether anyone waited (`f` is not called otherwise).
+    /// whether anyone waited (`f` is not called otherwise). `f` runs while the queue is borrowed,
+    /// so it must not touch this queue: callers pass the runtime's own closures (a constant, an
+    /// `Rc` clone, a counter, the mutex's owner).
     #[track_caller]
     pub(crate) fn wake_one_with(&self, f: impl FnOnce(&GtCore) -> V, why: &'static str) -> bool {
         let (gt, seq) = {
@@ -164,8 +166,10 @@ impl<V> WaitQueue<V> {
         let h = hub();
         debug_assert_eq!(t.gt.seq.get(), t.seq, "green: internal error: a wait that is not the current call");
         self.q.borrow_mut().push_back(Parked { gt: t.gt.clone(), slot: None });
+        // The guard exists from the push on: whatever happens next, the entry leaves the queue.
+        let mut guard = Guard { queue: self, gt: &t.gt, timer: None, on_abandon: Some(on_abandon) };
         let timer = timeout.map(|d| h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site));
-        let mut guard = Guard { queue: self, gt: &t.gt, timer, on_abandon: Some(on_abandon) };
+        guard.timer = timer;
         loop {
             park(&t, WaitInfo { what, site });
             debug_assert_eq!(t.gt.seq.get(), t.seq, "green: internal error: a green call made while parked");
