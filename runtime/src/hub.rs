@@ -56,6 +56,9 @@ use crate::timer::{Action, NewTimer, Ready, TimerKey, Timers, WakeNote};
 
 pub use crate::timer::TimerStats;
 
+/// See [`Hub::wake_stacks`]: greenthread id → (wake-up ordinal, raw return addresses).
+pub(crate) type WakeStacks = std::collections::HashMap<u64, (u64, Box<[usize]>)>;
+
 /// The per-thread hub. Reached through [`hub()`]; all fields are cells so that no borrow is held
 /// across a switch.
 pub(crate) struct Hub {
@@ -75,7 +78,7 @@ pub(crate) struct Hub {
     /// Creation stack of each greenthread's latest bare wake-up captured while timer stacks were
     /// on, by greenthread id, with the wake-up's ordinal (a dump shows it only for the wake-up
     /// the greenthread's note describes).
-    pub(crate) wake_stacks: RefCell<std::collections::HashMap<u64, (u64, Box<[usize]>)>>,
+    pub(crate) wake_stacks: RefCell<WakeStacks>,
     /// True while the root is inside the hub loop.
     pub(crate) in_loop: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
