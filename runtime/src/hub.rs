@@ -87,6 +87,12 @@ pub(crate) struct Hub {
     /// Live greenthreads (not the root), indexed by their `slot`.
     pub(crate) live: RefCell<Vec<Rc<GtCore>>>,
     pub(crate) live_count: Cell<usize>,
+    /// Bare wake-ups in the ready queue and the batch (kept here, not in `timers`: firing one
+    /// then needs no borrow of the timers).
+    wakes: Cell<usize>,
+    /// Some wake-up stack was ever captured (`wake_stacks` may be non-empty): one flag read per
+    /// fired wake-up instead of a borrow of the map.
+    wake_stacks_used: Cell<bool>,
     /// The poller and registered fds, created on first use.
     pub(crate) reactor: RefCell<Option<Reactor>>,
     /// Sources made ready by the last poll (a reused buffer).
@@ -333,6 +339,8 @@ impl Hub {
             batch: RefCell::new(VecDeque::new()),
             live: RefCell::new(Vec::new()),
             live_count: Cell::new(0),
+            wakes: Cell::new(0),
+            wake_stacks_used: Cell::new(false),
             reactor: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
             listeners: Cell::new(0),
@@ -530,6 +538,11 @@ impl Hub {
         drop(action);
     }
 
+    /// Live timers, bare wake-ups included.
+    fn live_timers(&self) -> usize {
+        self.timers.borrow().live() + self.wakes.get()
+    }
+
     pub(crate) fn timer_is_live(&self, key: TimerKey) -> bool {
         self.timers.borrow().is_live(key)
     }
@@ -570,6 +583,7 @@ impl Hub {
             }
             timers.push_wake(gt.clone(), seq)
         };
+        self.wakes.set(self.wakes.get() + 1);
         #[cfg(not(feature = "test-hooks"))]
         let _ = group;
         gt.wake_note.set(WakeNote {
@@ -582,6 +596,7 @@ impl Hub {
         });
         if self.flags.timer_stacks.get() {
             self.wake_stacks.borrow_mut().insert(gt.id, (tseq, debug::capture_stack()));
+            self.wake_stacks_used.set(true);
         }
     }
 
@@ -614,7 +629,7 @@ impl Hub {
                     }
                 }
                 None => {
-                    if idle && self.live_count.get() == 0 && self.timers.borrow().live() == 0 {
+                    if idle && self.live_count.get() == 0 && self.live_timers() == 0 {
                         return Resume::Wake;
                     }
                     self.next_pass(root);
@@ -661,7 +676,7 @@ impl Hub {
     fn full_pass(&self, root: &Rc<GtCore>) {
         let timeout = {
             let mut t = self.timers.borrow_mut();
-            if !t.ready.is_empty() || self.tearing_down.get() && t.live() > 0 {
+            if !t.ready.is_empty() || self.tearing_down.get() && t.live() + self.wakes.get() > 0 {
                 Some(Duration::ZERO)
             } else {
                 t.next_deadline().map(|d| Duration::from_nanos(d.saturating_sub(self.now_ns())))
@@ -878,8 +893,8 @@ impl Hub {
         match item {
             Ready::Timer(key) => self.fire_timer(key),
             Ready::Wake(w) => {
-                self.timers.borrow_mut().popped_wake();
-                if !self.wake_stacks.borrow().is_empty() && w.gt.seq.get() == w.seq {
+                self.wakes.set(self.wakes.get() - 1);
+                if self.wake_stacks_used.get() && w.gt.seq.get() == w.seq {
                     // A stale entry's stack was replaced by a later wake-up's, or goes when its
                     // greenthread finishes.
                     self.wake_stacks.borrow_mut().remove(&w.gt.id);
@@ -1109,7 +1124,7 @@ impl Hub {
         gt.state.set(State::Dead);
         gt.yielder.clear();
         self.unregister(gt);
-        if !self.wake_stacks.borrow().is_empty() {
+        if self.wake_stacks_used.get() {
             self.wake_stacks.borrow_mut().remove(&gt.id);
         }
         if let Run::Coro(c) = run {
@@ -1267,6 +1282,7 @@ impl Hub {
             self.unregister(gt);
         }
         let drained = self.timers.borrow_mut().drain();
+        self.wakes.set(0); // the drained ready queue and the batch are dropped below
         let batch = std::mem::take(&mut *self.batch.borrow_mut());
         // Dropping them runs user destructors (callbacks' captures).
         if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop((drained, batch)))) {
@@ -1307,7 +1323,7 @@ impl Hub {
                     let _ = self.fire(item);
                 }
                 None => {
-                    let quiet = self.timers.borrow().live() == 0;
+                    let quiet = self.live_timers() == 0;
                     passes += 1;
                     if quiet || self.live_count.get() == 0 || passes > 10_000 {
                         break;
@@ -1332,6 +1348,8 @@ impl Hub {
         self.timers.borrow_mut().reset();
         self.batch.borrow_mut().clear();
         self.wake_stacks.borrow_mut().clear();
+        self.wake_stacks_used.set(false);
+        self.wakes.set(0);
         self.live.borrow_mut().clear();
         self.live_count.set(0);
         self.switches.set(0);
@@ -1478,7 +1496,7 @@ pub fn schedule_call_local(delay: Duration, f: impl FnOnce() + 'static) -> Timer
 pub fn timer_stats() -> TimerStats {
     let h = hub();
     let batch_len = h.batch.borrow().len();
-    h.timers.borrow().stats(batch_len)
+    h.timers.borrow().stats(batch_len, h.wakes.get())
 }
 
 /// True when called from hub context (a timer callback the hub runs directly), where blocking green

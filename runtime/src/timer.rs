@@ -203,8 +203,6 @@ pub(crate) struct Timers {
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(u64, u64, TimerKeyOrd)>>,
     pub(crate) ready: VecDeque<Ready>,
-    /// Bare wake-ups in the ready queue and the batch.
-    wakes: usize,
     stale_heap: usize,
     stale_ready: usize,
     /// Stale keys in the hub's current batch (keys move there from `ready` and the heap).
@@ -226,7 +224,6 @@ impl Default for Timers {
             free: Vec::new(),
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
-            wakes: 0,
             stale_heap: 0,
             stale_ready: 0,
             stale_batch: 0,
@@ -250,9 +247,10 @@ pub(crate) struct NewTimer {
 }
 
 impl Timers {
-    /// Number of live timers, bare wake-ups included.
+    /// Number of live timers of the slab; the hub adds its count of queued bare wake-ups
+    /// (`Hub::wakes`).
     pub(crate) fn live(&self) -> usize {
-        self.live + self.wakes
+        self.live
     }
 
     /// Queues a bare wake-up of `gt`'s green call `seq` for the next pass; returns its ordinal
@@ -261,7 +259,6 @@ impl Timers {
     pub(crate) fn push_wake(&mut self, gt: Rc<GtCore>, seq: u64) -> u64 {
         let tseq = self.next_seq;
         self.next_seq += 1;
-        self.wakes += 1;
         // Push a placeholder, then write the entry into its slot: pushed by value, the entry is
         // spilled around `push_back`'s possible `grow` call and copied back with wider loads than
         // the spill's stores, a store-forwarding stall on every `sleep(0)` and hand-off. The
@@ -273,16 +270,12 @@ impl Timers {
         tseq
     }
 
-    /// Notes that a bare wake-up left the batch.
-    pub(crate) fn popped_wake(&mut self) {
-        self.wakes -= 1;
-    }
-
-    pub(crate) fn stats(&self, batch_len: usize) -> TimerStats {
+    /// The counters, given the batch's length and the queued bare wake-ups.
+    pub(crate) fn stats(&self, batch_len: usize, wakes: usize) -> TimerStats {
         TimerStats {
             queued: self.heap.len() + self.ready.len() + batch_len,
             cancelled: self.stale_heap + self.stale_ready + self.stale_batch,
-            live: self.live + self.wakes,
+            live: self.live + wakes,
         }
     }
 
@@ -520,7 +513,6 @@ impl Timers {
         debug_assert_eq!(self.live, 0, "reset with live timers");
         self.heap.clear();
         self.ready.clear();
-        self.wakes = 0;
         self.stale_heap = 0;
         self.stale_ready = 0;
         self.stale_batch = 0;
@@ -539,7 +531,6 @@ impl Timers {
         }
         self.heap.clear();
         let ready = std::mem::take(&mut self.ready);
-        self.wakes = 0;
         self.stale_heap = 0;
         self.stale_ready = 0;
         self.stale_batch = 0;
