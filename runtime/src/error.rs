@@ -67,8 +67,7 @@ impl Error {
     /// about, for the unobserved-panic report.
     pub(crate) fn panic_origin(&self) -> (String, Option<&'static Location<'static>>) {
         let label = match &self.inner.who {
-            Some((id, Some(name))) => format!("#{id} \"{name}\""),
-            Some((id, None)) => format!("#{id}"),
+            Some((id, name)) => crate::greenthread::label_of(*id, name.as_deref()),
             None => "#?".to_string(),
         };
         (label, self.inner.spawn_site)

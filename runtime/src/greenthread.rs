@@ -80,21 +80,6 @@ pub(crate) trait Start {
     /// Finishes the greenthread without running it (killed before it started), in the caller:
     /// the function is dropped, the result set, the links run.
     fn fail(self: Box<Self>, core: &Rc<GtCore>, err: Error);
-    /// True for [`Idle`], which stands for "nothing to run".
-    fn idle(&self) -> bool {
-        false
-    }
-}
-
-/// Nothing to run (see [`Run`]): zero-sized, so its box allocates nothing.
-struct Idle;
-
-impl Start for Idle {
-    fn run(self: Box<Self>, _: &GreenYielder, _: Resume) {}
-    fn fail(self: Box<Self>, _: &Rc<GtCore>, _: Error) {}
-    fn idle(&self) -> bool {
-        true
-    }
 }
 
 /// What a greenthread runs: one field for the function and the coroutine, since it never has
@@ -102,35 +87,39 @@ impl Start for Idle {
 /// record a million parked greenthreads hold each); "nothing to run" is [`Run::idle`].
 pub(crate) enum Run {
     /// Not started: its function. The hub creates its coroutine, on a stack reserved at the
-    /// spawn ([`stack::reserve`]), when it first resumes it. Or nothing to run ([`Run::idle`]):
-    /// finished, killed before it started, or the root (which runs on the thread's own stack).
-    Start(Box<dyn Start>),
+    /// spawn ([`stack::reserve`]), when it first resumes it. `None`: nothing to run (finished,
+    /// killed before it started, or the root, which runs on the thread's own stack).
+    Start(Option<Box<dyn Start>>),
     /// Started: its coroutine, on its own stack.
     Coro(Coro),
 }
 
 impl Run {
-    /// Nothing to run (allocates nothing).
+    /// Nothing to run.
     pub(crate) fn idle() -> Run {
-        Run::Start(Box::new(Idle))
+        Run::Start(None)
     }
 
     /// A function waiting for its first resume.
     pub(crate) fn is_start(&self) -> bool {
-        matches!(self, Run::Start(s) if !s.idle())
+        matches!(self, Run::Start(Some(_)))
     }
 
     /// Takes the function out of a greenthread not started yet (`None` otherwise, or when the
     /// record is borrowed: it is being resumed).
     pub(crate) fn take_start(cell: &RefCell<Run>) -> Option<Box<dyn Start>> {
-        let mut r = cell.try_borrow_mut().ok()?;
-        if !r.is_start() {
-            return None;
-        }
-        match std::mem::replace(&mut *r, Run::idle()) {
-            Run::Start(s) => Some(s),
+        match &mut *cell.try_borrow_mut().ok()? {
+            Run::Start(s) => s.take(),
             Run::Coro(_) => None,
         }
+    }
+}
+
+/// A greenthread's label from its id and name: `#3 "name"` or `#3`.
+pub(crate) fn label_of(id: u64, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("#{id} \"{n}\""),
+        None => format!("#{id}"),
     }
 }
 
@@ -331,10 +320,7 @@ impl GtCore {
         if self.is_root {
             return "#0 root".to_string();
         }
-        match self.name() {
-            Some(n) => format!("#{} \"{}\"", self.id, n),
-            None => format!("#{}", self.id),
-        }
+        label_of(self.id, self.name())
     }
 
     pub(crate) fn who(&self) -> Option<(u64, Option<String>)> {
@@ -1164,7 +1150,7 @@ fn spawn_inner<T: 'static>(
     stack::reserve(size).unwrap_or_else(|e| panic!("{e}"));
     let core = Rc::new(GtCore::new(h.alloc_id(), b.name, site, size, false));
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
-    *core.run.borrow_mut() = Run::Start(Box::new(Spawned { f, shared: shared.clone() }));
+    *core.run.borrow_mut() = Run::Start(Some(Box::new(Spawned { f, shared: shared.clone() })));
     h.register(&core);
     #[cfg(feature = "tracing")]
     tracing::debug!(target: "green", greenthread = core.id, name = core.name(), site = %site, how = why, "spawn");

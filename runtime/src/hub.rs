@@ -475,16 +475,24 @@ impl Hub {
             tie = self.tie_of(creator);
         }
         let mut timers = self.timers.borrow_mut();
-        if deadline.is_none() && timers.ready.len() == timers.ready.capacity() {
-            self.ready_full(&mut timers);
+        if deadline.is_none() {
+            self.before_ready_push(&mut timers);
         }
         timers.add(NewTimer { deadline, tie, action, why, creator, site, stack })
     }
 
-    /// Called before a push onto a full ready queue, where bursts land (a million starts, a
-    /// million wake-ups). If the batch's buffer, which the last burst grew, is empty now and
-    /// bigger, the ready queue takes it over (keeping what it holds) instead of growing a second
-    /// burst-sized buffer.
+    /// Called before every push onto the ready queue, where bursts land (a million starts, a
+    /// million wake-ups): when the queue is full, see [`ready_full`](Hub::ready_full).
+    #[inline(always)]
+    fn before_ready_push(&self, timers: &mut Timers) {
+        if timers.ready.len() == timers.ready.capacity() {
+            self.ready_full(timers);
+        }
+    }
+
+    /// The ready queue is full: if the batch's buffer, which the last burst grew, is empty now
+    /// and bigger, the ready queue takes it over (keeping what it holds) instead of growing a
+    /// second burst-sized buffer.
     #[cold]
     #[inline(never)]
     fn ready_full(&self, timers: &mut Timers) {
@@ -578,9 +586,7 @@ impl Hub {
     ) {
         let tseq = {
             let mut timers = self.timers.borrow_mut();
-            if timers.ready.len() == timers.ready.capacity() {
-                self.ready_full(&mut timers);
-            }
+            self.before_ready_push(&mut timers);
             timers.push_wake(gt.clone(), seq)
         };
         self.wakes.set(self.wakes.get() + 1);
@@ -1108,10 +1114,8 @@ impl Hub {
     #[cold]
     #[inline(never)]
     fn first_coroutine(gt: &GtCore, run: &mut Run) {
-        if !run.is_start() {
-            return;
-        }
-        let Run::Start(start) = std::mem::replace(run, Run::idle()) else { unreachable!("checked above") };
+        let Run::Start(start) = run else { return };
+        let Some(start) = start.take() else { return };
         let stack = crate::sys::stack::take(gt.stack_size()).unwrap_or_else(|e| panic!("{e}"));
         gt.guard_end.set(stack.guard_range().1);
         *run = Run::Coro(corosensei::Coroutine::with_stack(stack, move |y: &GreenYielder, r: Resume| start.run(y, r)));

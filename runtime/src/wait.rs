@@ -86,25 +86,23 @@ impl<V> WaitQueue<V> {
     }
 
     /// Hands `f(its greenthread)` to the first waiter and wakes it at the next pass; returns
-    /// whether anyone waited (`f` is not called otherwise). `f` runs while the queue is borrowed,
-    /// so it must not touch this queue: callers pass the runtime's own closures (a constant, an
-    /// `Rc` clone, a counter, the mutex's owner).
+    /// whether anyone waited (`f` is not called otherwise). `f` and the wake-up run while the
+    /// queue is borrowed, so `f` must not touch this queue: callers pass the runtime's own
+    /// closures (a constant, an `Rc` clone, a counter, the mutex's owner); queueing a wake-up
+    /// never does.
     #[track_caller]
     pub(crate) fn wake_one_with(&self, f: impl FnOnce(&GtCore) -> V, why: &'static str) -> bool {
-        let (gt, seq) = {
-            let mut q = self.q.borrow_mut();
-            let i = self.handed.get();
-            // Entries of dead greenthreads are dropped as they come to the front.
-            while q.get(i).is_some_and(|p| !p.live()) {
-                q.remove(i);
-            }
-            let Some(p) = q.get_mut(i) else { return false };
-            debug_assert!(p.slot.is_none(), "green: internal error: a waiter past the handed prefix holds a value");
-            p.slot = Some(f(&p.gt));
-            self.handed.set(i + 1);
-            (p.gt.clone(), p.gt.seq.get())
-        };
-        hub().wake(&gt, seq, why, self as *const Self as usize);
+        let mut q = self.q.borrow_mut();
+        let i = self.handed.get();
+        // Entries of dead greenthreads are dropped as they come to the front.
+        while q.get(i).is_some_and(|p| !p.live()) {
+            q.remove(i);
+        }
+        let Some(p) = q.get_mut(i) else { return false };
+        debug_assert!(p.slot.is_none(), "green: internal error: a waiter past the handed prefix holds a value");
+        p.slot = Some(f(&p.gt));
+        self.handed.set(i + 1);
+        hub().wake(&p.gt, p.gt.seq.get(), why, self as *const Self as usize);
         true
     }
 
