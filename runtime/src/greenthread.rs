@@ -216,6 +216,10 @@ pub(crate) struct GtCore {
     /// The end of its stack's guard page, which is the page below (0: no stack yet); see
     /// [`GtCore::guard_range`], read by stack-overflow reports.
     pub(crate) guard_end: Cell<usize>,
+    /// How far below its stack's top its latest `park` sat, in 16-byte units (0: unknown):
+    /// where the stack lines it resumes on are, for the hub to prefetch ([`GtCore::park_frame`]).
+    /// Two bytes, in the padding after the flags, so the record stays 184 bytes.
+    park_depth: Cell<u16>,
     /// Its links (`GreenThread::link`) are running now (kept here, where a byte is free, rather
     /// than in its result's record).
     pub(crate) links_running: Cell<bool>,
@@ -289,6 +293,7 @@ impl GtCore {
             stack_kib: u32::try_from(stack_size / 1024).expect("stack sizes are bounded by MAX_STACK_SIZE"),
             start_timer: Cell::new(TimerKey::NONE),
             guard_end: Cell::new(0),
+            park_depth: Cell::new(0),
             unwinding: Cell::new(false),
             links_running: Cell::new(false),
             #[cfg(feature = "test-hooks")]
@@ -299,6 +304,28 @@ impl GtCore {
     /// Its stack's usable size in bytes (0 for the root and for records that never run).
     pub(crate) fn stack_size(&self) -> usize {
         self.stack_kib as usize * 1024
+    }
+
+    /// Notes `here`, an address in the frame of the `park` it is about to suspend in (a
+    /// depth past what two bytes say, 1 MiB, is noted as unknown, as is an address off its
+    /// stack).
+    #[inline(always)]
+    fn note_park_frame(&self, here: usize) {
+        let lo = self.guard_end.get();
+        if lo == 0 {
+            return; // the root, which parks on its thread's own stack
+        }
+        let top = lo + self.stack_size();
+        let depth = if (lo..top).contains(&here) { (top - here) / 16 } else { 0 };
+        self.park_depth.set(u16::try_from(depth).unwrap_or(0));
+    }
+
+    /// An address in the frame of its latest `park`, if known: the stack lines around it are
+    /// the ones a resume lands on and returns through.
+    #[inline(always)]
+    pub(crate) fn park_frame(&self) -> Option<usize> {
+        let (lo, depth) = (self.guard_end.get(), self.park_depth.get());
+        (lo != 0 && depth != 0).then(|| lo + self.stack_size() - usize::from(depth) * 16)
     }
 
     /// The address range `[lo, hi)` of its stack's guard page; `(0, 0)` before it has a stack.
@@ -437,6 +464,8 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
     crate::hooks::note_park(h, gt.spawn_site, info.what, info.site);
     gt.state.set(State::Blocked);
     gt.wait.set(Some(info));
+    let here = 0u8;
+    gt.note_park_frame(std::ptr::addr_of!(here) as usize);
     let r = if gt.is_root { h.run_loop(gt, false) } else { gt.yielder.suspend() };
     gt.wait.set(None);
     // A kill or timeout that arrived after this call was woken but before it resumed (its wake-up
@@ -1411,5 +1440,44 @@ mod tests {
         assert!(size_of::<super::Shared<()>>() <= 40, "Shared<()>: {} bytes", size_of::<super::Shared<()>>());
         assert!(size_of::<crate::timer::Entry>() <= 88, "timer Entry: {} bytes", size_of::<crate::timer::Entry>());
         assert!(size_of::<crate::timer::Ready>() <= 16, "Ready: {} bytes", size_of::<crate::timer::Ready>());
+    }
+
+    /// The hub prefetches the stack lines a resume lands on from the frame a greenthread parked
+    /// in: that frame must be on the greenthread's own stack, and unknown where it cannot be said.
+    #[test]
+    fn a_parked_greenthread_notes_its_park_frame_on_its_own_stack() {
+        use std::time::Duration;
+        let on_stack = |core: &super::GtCore| {
+            let (_, lo) = core.guard_range();
+            let top = lo + core.stack_size();
+            let frame = core.park_frame().expect("a parked greenthread's frame is known");
+            assert!((lo..top).contains(&frame), "frame {frame:#x} off the stack [{lo:#x}, {top:#x})");
+            top - frame
+        };
+        let shallow = crate::spawn(|| crate::sleep(Duration::from_millis(5)));
+        crate::sleep(Duration::ZERO);
+        let depth = on_stack(&shallow.core);
+        assert!(depth < 16 * 1024, "a park called near the top sits near the top: {depth} bytes down");
+        // Deeper than two bytes of 16-byte units say (1 MiB): unknown, not wrong.
+        fn deep(n: usize) {
+            let pad = std::hint::black_box([0u8; 64 * 1024]);
+            if n == 0 {
+                crate::sleep(Duration::from_millis(5));
+            } else {
+                deep(n - 1);
+            }
+            std::hint::black_box(pad);
+        }
+        let deeper = crate::Builder::new().stack_size(16 << 20).spawn(|| deep(20));
+        let beside = crate::Builder::new().stack_size(16 << 20).spawn(|| deep(2));
+        crate::sleep(Duration::ZERO);
+        assert_eq!(deeper.core.park_frame(), None, "a park 1.3 MiB down is past what is noted");
+        assert!(on_stack(&beside.core) > 128 * 1024, "a park under three 64 KiB frames sits below them");
+        // The root parks on its thread's own stack: nothing to note.
+        crate::sleep(Duration::from_millis(1));
+        assert_eq!(crate::hub::hub().root().park_frame(), None);
+        for gt in [shallow, deeper, beside] {
+            gt.join().unwrap();
+        }
     }
 }

@@ -270,6 +270,30 @@ impl Timers {
         tseq
     }
 
+    /// The greenthread a queue entry would resume, if any (a hint: a stale entry may name one).
+    #[inline(always)]
+    pub(crate) fn target_of<'a>(&'a self, r: &'a Ready) -> Option<&'a Rc<GtCore>> {
+        match r {
+            Ready::Wake(w) => Some(&w.gt),
+            Ready::Timer(k) => match self.slab.get(k.idx as usize)?.action.as_ref()? {
+                Action::Wake { gt, .. }
+                | Action::Start { gt, .. }
+                | Action::Expire { gt, .. }
+                | Action::Kill { gt } => Some(gt),
+                Action::Call { .. } => None,
+            },
+        }
+    }
+
+    /// The address of a queue entry's slab slot (0 for a bare wake-up, which has none).
+    #[inline(always)]
+    pub(crate) fn slot_addr(&self, r: &Ready) -> usize {
+        match r {
+            Ready::Timer(k) => self.slab.as_ptr().wrapping_add(k.idx as usize) as usize,
+            Ready::Wake(_) => 0,
+        }
+    }
+
     /// The counters, given the batch's length and the queued bare wake-ups.
     pub(crate) fn stats(&self, batch_len: usize, wakes: usize) -> TimerStats {
         TimerStats {

@@ -17,6 +17,8 @@
 //! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`) and the identity of
 //!   the file it refers to (`fstat(2)`), for `trampoline`.
+//! * [`prefetch`]: a cache prefetch hint (never faults, changes no result), with which the hub
+//!   loads what the next greenthreads of a batch will touch while it runs the current one.
 //! * `settle` (feature `test-hooks`): a TCP socket's `TCP_INFO` and addresses, to settle
 //!   loopback traffic before the hub decides anything that depends on readiness.
 //! * [`thread`]: whether the calling thread is the process's main thread, and freeing its hub at
@@ -30,6 +32,7 @@
 pub(crate) mod clock;
 pub(crate) mod fork;
 pub(crate) mod poll;
+pub(crate) mod prefetch;
 #[cfg(feature = "test-hooks")]
 pub(crate) mod settle;
 pub(crate) mod stack;
