@@ -450,3 +450,23 @@ fn a_link_added_while_skipped_links_are_dropped_still_runs() {
     gt.wait().unwrap();
     assert_eq!(log.get(), ["added by a destructor"]);
 }
+
+/// `sleep` forgets its timer's guard once the timer fired (no cancel on that path): the guard
+/// must still cancel the timer when the sleep is cut short by a kill or an expired timeout.
+#[test]
+fn a_sleep_cut_short_by_a_kill_or_a_timeout_leaves_no_live_timer() {
+    let base = green::hub::timer_stats().live;
+    let sleeper = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    yield_now();
+    assert_eq!(green::hub::timer_stats().live, base + 1, "the sleep's timer is pending");
+    sleeper.kill();
+    assert!(sleeper.wait().unwrap_err().is_killed());
+    assert_eq!(green::hub::timer_stats().live, base, "the killed sleep's timer was cancelled");
+
+    let cut = green::Timeout::new(ms(5)).call(|| green::sleep(Duration::from_secs(3600)));
+    assert!(cut.unwrap_err().is_timeout(), "the timeout ended the sleep");
+    assert_eq!(green::hub::timer_stats().live, base, "the timed-out sleep's timer was cancelled");
+
+    green::sleep(ms(1));
+    assert_eq!(green::hub::timer_stats().live, base, "a finished sleep leaves nothing behind");
+}

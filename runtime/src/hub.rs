@@ -948,15 +948,14 @@ impl Hub {
     /// Fires a timer of the batch (the bare wake-ups of [`fire`](Hub::fire) are the hot path).
     #[inline(never)]
     fn fire_timer(&self, key: TimerKey) -> Option<Resume> {
-        let deadline = self.timers.borrow().deadline_of(key);
-        if let Some((d, seq)) = deadline {
-            self.check_timer_order(d, seq);
-        }
         let taken = self.timers.borrow_mut().take(key);
-        let Some((action, why)) = taken else {
+        let Some((action, why, deadline)) = taken else {
             self.timers.borrow_mut().popped_stale_from_batch();
             return None;
         };
+        if let Some((d, seq)) = deadline {
+            self.check_timer_order(d, seq);
+        }
         self.timers_fired.set(self.timers_fired.get() + 1);
         #[cfg(feature = "test-hooks")]
         crate::hooks::record(|| crate::hooks::TimelineEvent::Timer {

@@ -56,8 +56,11 @@ pub fn sleep(d: Duration) {
         return crate::greenthread::yield_now_at("sleep", site);
     }
     let key = h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, "sleep", site);
-    let _cancel = CancelTimer(key);
+    // Cancels the timer if the sleep unwinds (a kill, an expired timeout) while it is pending.
+    let cancel = CancelTimer(key);
     while h.timer_is_live(key) {
         park(&t, WaitInfo { what: "sleep", site });
     }
+    // The timer fired: nothing left to cancel.
+    std::mem::forget(cancel);
 }

@@ -374,22 +374,12 @@ impl Timers {
         a
     }
 
-    /// Deadline and ordinal of a live heap timer (`None` for zero-delay timers and stale keys).
-    pub(crate) fn deadline_of(&self, key: TimerKey) -> Option<(u64, u64)> {
-        if !self.is_live(key) {
-            return None;
-        }
-        let e = &self.slab[key.idx as usize];
-        e.deadline().map(|d| (d, order_of(e.tie, e.seq)))
-    }
-
-    /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
-    pub(crate) fn take(&mut self, key: TimerKey) -> Option<(Action, &'static str)> {
-        if !self.is_live(key) {
-            return None;
-        }
-        let why = self.slab[key.idx as usize].why;
-        self.free_slot(key.idx).map(|a| (a, why))
+    /// Takes the action of a popped key, freeing its slot, with why it existed and, for a heap
+    /// timer, its deadline and order; `None` when the key is stale.
+    pub(crate) fn take(&mut self, key: TimerKey) -> Option<(Action, &'static str, Option<(u64, u64)>)> {
+        let e = self.slab.get(key.idx as usize).filter(|e| e.gen == key.gen && e.action.is_some())?;
+        let (why, due) = (e.why, e.deadline().map(|d| (d, order_of(e.tie, e.seq))));
+        self.free_slot(key.idx).map(|a| (a, why, due))
     }
 
     /// Cancels a timer. Returns its action, which the caller must drop only after releasing any
