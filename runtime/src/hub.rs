@@ -949,7 +949,7 @@ impl Hub {
     #[inline(never)]
     fn fire_timer(&self, key: TimerKey) -> Option<Resume> {
         let taken = self.timers.borrow_mut().take(key);
-        let Some((action, why, deadline)) = taken else {
+        let Some(crate::timer::Fired { action, why, due: deadline }) = taken else {
             self.timers.borrow_mut().popped_stale_from_batch();
             return None;
         };

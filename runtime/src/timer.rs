@@ -233,6 +233,15 @@ impl Default for Timers {
     }
 }
 
+/// A timer taken from the slab to fire ([`Timers::take`]).
+pub(crate) struct Fired {
+    pub(crate) action: Action,
+    /// Why it existed.
+    pub(crate) why: &'static str,
+    /// A heap timer's deadline and order (`None` for a zero-delay timer).
+    pub(crate) due: Option<(u64, u64)>,
+}
+
 /// What `add` needs to know about a new timer.
 pub(crate) struct NewTimer {
     pub(crate) deadline: Option<u64>,
@@ -374,12 +383,11 @@ impl Timers {
         a
     }
 
-    /// Takes the action of a popped key, freeing its slot, with why it existed and, for a heap
-    /// timer, its deadline and order; `None` when the key is stale.
-    pub(crate) fn take(&mut self, key: TimerKey) -> Option<(Action, &'static str, Option<(u64, u64)>)> {
+    /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
+    pub(crate) fn take(&mut self, key: TimerKey) -> Option<Fired> {
         let e = self.slab.get(key.idx as usize).filter(|e| e.gen == key.gen && e.action.is_some())?;
         let (why, due) = (e.why, e.deadline().map(|d| (d, order_of(e.tie, e.seq))));
-        self.free_slot(key.idx).map(|a| (a, why, due))
+        self.free_slot(key.idx).map(|action| Fired { action, why, due })
     }
 
     /// Cancels a timer. Returns its action, which the caller must drop only after releasing any
