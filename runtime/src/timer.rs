@@ -341,12 +341,12 @@ impl Timers {
         }
     }
 
-    /// The address of a queue entry's slab slot (0 for a bare wake-up, which has none).
+    /// The address of a queue entry's slab slot (a bare wake-up has none), for a prefetch.
     #[inline(always)]
-    pub(crate) fn slot_addr(&self, r: &Ready) -> usize {
+    pub(crate) fn slot_addr(&self, r: &Ready) -> Option<usize> {
         match r {
-            Ready::Timer(k) => self.slab.as_ptr().wrapping_add(k.idx as usize) as usize,
-            Ready::Wake(_) => 0,
+            Ready::Timer(k) => Some(self.slab.as_ptr().wrapping_add(k.idx as usize) as usize),
+            Ready::Wake(_) => None,
         }
     }
 
@@ -415,7 +415,13 @@ impl Timers {
 
     /// True when `key` still names a live timer.
     pub(crate) fn is_live(&self, key: TimerKey) -> bool {
-        self.slab.get(key.idx as usize).is_some_and(|e| e.gen == key.gen && e.action.is_some())
+        self.live_entry(key).is_some()
+    }
+
+    /// The slot `key` names, if it still holds that timer.
+    #[inline]
+    fn live_entry(&self, key: TimerKey) -> Option<&Entry> {
+        self.slab.get(key.idx as usize).filter(|e| e.gen == key.gen && e.action.is_some())
     }
 
     fn free_slot(&mut self, idx: u32) -> Option<Action> {
@@ -432,7 +438,7 @@ impl Timers {
 
     /// Takes the action of a popped key, freeing its slot; `None` when the key is stale.
     pub(crate) fn take(&mut self, key: TimerKey) -> Option<Fired> {
-        let e = self.slab.get(key.idx as usize).filter(|e| e.gen == key.gen && e.action.is_some())?;
+        let e = self.live_entry(key)?;
         let (why, due) = (e.why, e.deadline().map(|d| (d, order_of(e.tie, e.seq))));
         self.free_slot(key.idx).map(|action| Fired { action, why, due })
     }
