@@ -119,38 +119,87 @@ fn one_hundred_thousand_live_greenthreads() {
     });
 }
 
-/// Child half of `overflowing_a_stack_faults_on_the_guard_page`: overflows a greenthread stack.
+/// Child half of the guard-page tests: overflows a greenthread stack, the first one of a fresh slab
+/// (`GREEN_OVERFLOW_CHILD=first`) or its last one (`=last`).
 #[test]
-#[ignore = "run as a child process by overflowing_a_stack_faults_on_the_guard_page"]
+#[ignore = "run as a child process by the guard-page tests"]
 fn overflow_child() {
-    if std::env::var_os("GREEN_OVERFLOW_CHILD").is_none() {
+    let Some(which) = std::env::var_os("GREEN_OVERFLOW_CHILD") else {
         return;
+    };
+    /// Recurses, 4 KiB or more per level, until it is 38 KiB below `top`: past the end of a
+    /// 32 KiB stack and its 4 KiB guard page, but short of the next stack's guard. Then it
+    /// returns, so that a missing guard shows as a clean exit.
+    fn deep(top: usize) -> u64 {
+        let pad = std::hint::black_box([top as u64; 512]);
+        if top - pad.as_ptr() as usize > 38 * 1024 {
+            return pad[1];
+        }
+        deep(top) + pad[1]
     }
-    #[allow(unconditional_recursion)]
-    fn deep(n: u64) -> u64 {
-        let pad = std::hint::black_box([n; 512]);
-        deep(pad[0] + 1) + pad[1]
+    let sized = || green::Builder::new().stack_size(32 * 1024);
+    if which == "last" {
+        // A fresh slab hands its slots out in address order as greenthreads start: fill all but
+        // its last one with parked greenthreads, then overflow the stack of the last.
+        let hold: green::Event<()> = green::Event::new();
+        let mut holders = Vec::new();
+        loop {
+            let hold = hold.clone();
+            holders.push(sized().spawn(move || hold.wait()));
+            green::sleep(Duration::ZERO); // it starts, taking its stack, and parks
+            if green::stack_pool_stats().free == 1 {
+                break;
+            }
+        }
+        assert!(holders.len() >= 2, "a slab holds more than two stacks");
     }
-    let gt = green::Builder::new().stack_size(32 * 1024).spawn(|| deep(0));
+    let gt = sized().spawn(|| {
+        let top = 0u8;
+        deep(std::ptr::addr_of!(top) as usize)
+    });
     let _ = gt.wait();
+    // Without a guard the overflow ran into the stack below, a parked holder's: leave at once,
+    // without running thread-local destructors (the hub's teardown would unwind the holder and
+    // crash on the damage).
+    // SAFETY: `_exit` ends the process; nothing runs after it.
+    unsafe { libc::_exit(0) }
+}
+
+fn overflow_in_child(which: &str) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    std::process::Command::new(exe)
+        .args(["--ignored", "--exact", "stacks::overflow_child", "--test-threads=1"])
+        .env("GREEN_OVERFLOW_CHILD", which)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn overflowing_a_stack_faults_on_the_guard_page() {
     use std::os::unix::process::ExitStatusExt;
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args(["--ignored", "--exact", "stacks::overflow_child", "--test-threads=1"])
-        .env("GREEN_OVERFLOW_CHILD", "1")
-        .output()
-        .unwrap();
+    let out = overflow_in_child("first");
     // The guard page turns the overflow into SIGSEGV instead of silent corruption.
     assert_eq!(out.status.signal(), Some(libc_sigsegv()), "child status: {:?}", out.status);
     let _ = Duration::ZERO;
 }
 
+/// Guards: a slab's guards are installed together (one `process_madvise` where the kernel allows
+/// it); the last stack of the slab must be guarded as well as the first.
+#[test]
+fn overflowing_the_last_stack_of_a_slab_faults_on_its_guard_page() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = overflow_in_child("last");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigsegv()),
+        "child status: {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn libc_sigsegv() -> i32 {
-    11
+    libc::SIGSEGV
 }
 
 #[test]

@@ -13,7 +13,9 @@
 //! 32k live stacks. Linux 6.13 added `madvise(MADV_GUARD_INSTALL)`, which marks guard pages
 //! inside one mapping; a slab then costs one entry whatever its size. The pool tries it first and
 //! falls back to `mprotect` when the kernel refuses it. Either way a touch of a guard page raises
-//! `SIGSEGV`.
+//! `SIGSEGV`. Where the kernel lets a process advise itself through `process_madvise`
+//! (`PIDFD_SELF`, Linux 6.14+), a new slab's guards are installed in one system call rather than
+//! one per stack: a million greenthreads make about 16k calls instead of a million.
 //!
 //! # Reuse
 //!
@@ -50,6 +52,13 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 
 /// 0 = not probed, 1 = `MADV_GUARD_INSTALL` works, 2 = use `mprotect`.
 static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
+
+/// `process_madvise`'s target for the calling thread's process (Linux 6.14+); not yet in `libc`.
+const PIDFD_SELF: libc::c_int = -10000;
+
+/// 0 = not probed, 1 = `process_madvise` installs a slab's guards in one call, 2 = one `madvise`
+/// per guard.
+static BATCH_MODE: AtomicU8 = AtomicU8::new(0);
 
 /// The page size, read once.
 pub(crate) fn page_size() -> usize {
@@ -392,7 +401,8 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
         Vec::new()
     };
     let slab = Rc::new(Slab { addr: addr as usize, len, usable, _valgrind: valgrind });
-    for i in 0..SLAB_STACKS {
+    let batched = install_guards_batched(slab.addr, slot_len, page);
+    for i in batched..SLAB_STACKS {
         let guard = slab.addr + i * slot_len;
         install_guard(guard, page).map_err(|e| {
             io::Error::new(
@@ -431,6 +441,32 @@ fn under_valgrind() -> bool {
             yes
         }
     }
+}
+
+/// Installs the guard pages of a fresh slab (one page every `stride` bytes from `base`) with one
+/// `process_madvise` call on this process (`PIDFD_SELF`, Linux 6.14+) instead of one `madvise`
+/// per stack. Returns how many guards, from the first, it installed: all of them, or 0 when the
+/// kernel refuses the call (older kernels, a seccomp filter, `mprotect` guards), after which
+/// [`install_guard`] does the rest one by one and reports any real error.
+fn install_guards_batched(base: usize, stride: usize, page: usize) -> usize {
+    if GUARD_MODE.load(Ordering::Relaxed) == 2 || BATCH_MODE.load(Ordering::Relaxed) == 2 {
+        return 0;
+    }
+    let iov: [libc::iovec; SLAB_STACKS] =
+        std::array::from_fn(|i| libc::iovec { iov_base: (base + i * stride) as *mut libc::c_void, iov_len: page });
+    // SAFETY: every range is a page of a mapping this module just created and owns, holding no
+    // data yet; `iov` outlives the call and its length is passed with it.
+    let r = unsafe {
+        libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), SLAB_STACKS, MADV_GUARD_INSTALL, 0)
+    };
+    if r < 0 {
+        BATCH_MODE.store(2, Ordering::Relaxed);
+        return 0;
+    }
+    BATCH_MODE.store(1, Ordering::Relaxed);
+    GUARD_MODE.store(1, Ordering::Relaxed);
+    // The kernel advises the ranges in order and stops at the first failure.
+    (r as usize / page).min(SLAB_STACKS)
 }
 
 fn install_guard(addr: usize, page: usize) -> io::Result<()> {
