@@ -74,7 +74,7 @@ pub(crate) struct Hub {
     /// The root greenlet's record.
     pub(crate) root: RefCell<Rc<GtCore>>,
     /// The running greenthread, or the root when it runs outside the loop; `None` in hub context.
-    pub(crate) current: RefCell<Option<Rc<GtCore>>>,
+    pub(crate) current: crate::sys::current::Current,
     /// Creation stack of each greenthread's latest bare wake-up captured while timer stacks were
     /// on, by greenthread id, with the wake-up's ordinal (a dump shows it only for the wake-up
     /// the greenthread's note describes).
@@ -209,10 +209,8 @@ pub(crate) fn record_unobserved_panic(line: String) {
 /// Called by the runtime's panic hook: the running greenthread (or root) starts unwinding.
 pub(crate) fn mark_current_unwinding() {
     if let Some(h) = HUB.try_with(Cell::get).ok().flatten() {
-        if let Ok(cur) = h.current.try_borrow() {
-            if let Some(c) = cur.as_ref() {
-                c.start_unwinding(h);
-            }
+        if let Some(c) = h.current.get() {
+            c.start_unwinding(h);
         }
     }
 }
@@ -331,7 +329,7 @@ impl Hub {
             epoch_ns: Cell::new(crate::sys::clock::monotonic_ns()),
             pass_now: Cell::new(0),
             next_id: Cell::new(1),
-            current: RefCell::new(Some(root.clone())),
+            current: crate::sys::current::Current::new(Some(root.clone())),
             wake_stacks: RefCell::new(std::collections::HashMap::new()),
             root: RefCell::new(root),
             in_loop: Cell::new(false),
@@ -388,12 +386,12 @@ impl Hub {
     /// The running greenthread or root; `None` in hub context.
     #[inline]
     pub(crate) fn current(&self) -> Option<Rc<GtCore>> {
-        self.current.borrow().clone()
+        self.current.get()
     }
 
     /// True in hub context: code the hub loop runs directly.
     pub(crate) fn in_hub_context(&self) -> bool {
-        self.current.borrow().is_none()
+        self.current.is_none()
     }
 
     pub(crate) fn root(&self) -> Rc<GtCore> {
@@ -457,7 +455,7 @@ impl Hub {
         why: &'static str,
         site: &'static Location<'static>,
     ) -> TimerKey {
-        let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
+        let creator = self.current.id();
         let deadline = if delay.is_zero() {
             None
         } else {
@@ -568,7 +566,7 @@ impl Hub {
             return;
         }
         gt.state.set(State::Ready);
-        let creator = self.current.borrow().as_ref().map_or(0, |g| g.id);
+        let creator = self.current.id();
         self.push_wake_by(gt, seq, why, Location::caller(), creator, group);
     }
 
@@ -613,12 +611,12 @@ impl Hub {
     pub(crate) fn run_loop(&self, root: &Rc<GtCore>, idle: bool) -> Resume {
         debug_assert!(root.is_root);
         self.in_loop.set(true);
-        *self.current.borrow_mut() = None;
+        drop(self.current.replace(None));
         struct Exit<'a>(&'a Hub, Rc<GtCore>);
         impl Drop for Exit<'_> {
             fn drop(&mut self) {
                 self.0.in_loop.set(false);
-                *self.0.current.borrow_mut() = Some(self.1.clone());
+                drop(self.0.current.replace(Some(self.1.clone())));
                 self.1.state.set(State::Running);
                 self.0.check_hub_slice();
                 self.0.probe.switch_to(0);
@@ -710,7 +708,7 @@ impl Hub {
         }
         self.last_fired.set((0, 0));
         self.pass_now.set(0);
-        timers.collect_due(0, &mut self.batch.borrow_mut());
+        timers.collect_ready(&mut self.batch.borrow_mut());
         true
     }
 
@@ -1046,9 +1044,9 @@ impl Hub {
         // Each callback is a slice of its own: short callbacks never add up to a report.
         self.check_hub_slice();
         self.probe.new_slice();
-        let prev = self.current.borrow_mut().take();
+        let prev = self.current.replace(None);
         let r = catch_unwind(AssertUnwindSafe(f));
-        *self.current.borrow_mut() = prev;
+        drop(self.current.replace(prev));
         if self.probe.take_alarm() {
             // A blocking callback: reported as the hub's own slice (it cannot be failed).
             let _ = crate::probe::slice_ended(crate::probe::SliceEnd {
@@ -1127,7 +1125,7 @@ impl Hub {
         // The slice ended without a green call if it is still alarmed (the greenthread finished).
         let alarmed = self.probe.take_alarm().then(|| self.probe.switches());
         self.probe.switch_to(crate::probe::HUB);
-        *self.current.borrow_mut() = prev;
+        drop(self.current.replace(prev));
         match res {
             CoroutineResult::Yield(()) => {
                 debug_assert!(gt.state.get() != State::Running, "a greenthread suspended without parking");
@@ -1270,7 +1268,7 @@ impl Hub {
             return ShutdownReport::default();
         }
         let root = self.root();
-        if self.current.borrow().as_ref().is_some_and(|c| !c.is_root) {
+        if self.current.get().is_some_and(|c| !c.is_root) {
             return ShutdownReport::default();
         }
         // The root's greenthread-local values go with the hub, first, while the hub still runs
@@ -1351,7 +1349,7 @@ impl Hub {
     /// Runs passes until nothing is queued (teardown).
     fn run_loop_until_quiet(&self, root: &Rc<GtCore>) {
         self.in_loop.set(true);
-        *self.current.borrow_mut() = None;
+        drop(self.current.replace(None));
         // A destructor that polls for ever (sleep in a loop) must not hang teardown: after this
         // many passes whatever is left is leaked.
         let mut passes = 0u32;
@@ -1373,7 +1371,7 @@ impl Hub {
             }
         }
         self.in_loop.set(false);
-        *self.current.borrow_mut() = Some(root.clone());
+        drop(self.current.replace(Some(root.clone())));
         root.state.set(State::Running);
     }
 
@@ -1382,7 +1380,7 @@ impl Hub {
         self.epoch_ns.set(crate::sys::clock::monotonic_ns());
         self.next_id.set(1);
         let root = GtCore::new_root();
-        *self.current.borrow_mut() = Some(root.clone());
+        drop(self.current.replace(Some(root.clone())));
         *self.root.borrow_mut() = root;
         // Keep the slots' generations: a timer handle from before the reset must stay stale.
         self.timers.borrow_mut().reset();

@@ -213,8 +213,7 @@ pub(crate) type HookSlot = RefCell<Option<SliceEndHook>>;
 /// ```
 pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
     let h = crate::hub::try_hub()?;
-    let cur = h.current.try_borrow().ok()?;
-    let gt = cur.as_ref()?;
+    let gt = h.current.get()?;
     let (lo, hi) = gt.guard_range();
     // A frame larger than a page can jump past the guard page's start: allow a little below it.
     if gt.is_root || lo == 0 || fault_addr >= hi || fault_addr + 64 * 1024 < lo {
@@ -258,7 +257,7 @@ pub fn overflow_report(fault_addr: usize, buf: &mut [u8]) -> Option<usize> {
 pub fn current_label(buf: &mut [u8]) -> Option<usize> {
     let h = crate::hub::try_hub()?;
     let mut w = Writer { buf, len: 0 };
-    match h.current.try_borrow().ok()?.as_ref() {
+    match h.current.get().as_ref() {
         None => w.put("hub"),
         Some(gt) if gt.is_root => w.put("#0 root"),
         Some(gt) => {

@@ -36,18 +36,24 @@ pub fn now() -> Instant {
 /// assert!(t0.elapsed() >= Duration::from_millis(3));
 /// ```
 #[track_caller]
+#[inline]
 pub fn sleep(d: Duration) {
-    let h = hub();
-    let Some(cur) = h.current() else {
-        if d.is_zero() {
-            return;
-        }
-        misuse_hub_context("green::sleep");
-    };
     let site = Location::caller();
     if d.is_zero() {
-        return crate::greenthread::yield_now_in(h, cur, "sleep", site);
+        // Inlined into the caller down to the switch (see `yield_inline`).
+        return crate::greenthread::yield_inline("sleep", site);
     }
+    sleep_for(d, site);
+}
+
+/// A non-zero [`sleep`] (`track_caller`: a misuse panic names the caller's line).
+#[track_caller]
+#[inline(never)]
+fn sleep_for(d: Duration, site: &'static Location<'static>) {
+    let h = hub();
+    let Some(cur) = h.current() else {
+        misuse_hub_context("green::sleep");
+    };
     let t = crate::greenthread::begin_green_call(h, cur);
     if t.fast_forward {
         // Teardown fast-forwards time: the sleep is over, but it still yields, so a destructor

@@ -558,6 +558,19 @@ impl Timers {
         }
     }
 
+    /// [`collect_due`](Timers::collect_due) for a pass that finds the heap empty: the ready
+    /// queue becomes the batch. Inline, it is a swap when no timer lives and nothing is stale
+    /// (a ping-pong of `sleep(0)`s), the full call otherwise.
+    #[inline(always)]
+    pub(crate) fn collect_ready(&mut self, batch: &mut VecDeque<Ready>) {
+        debug_assert!(self.heap.is_empty(), "collect_ready with heap timers");
+        if self.live == 0 && self.stale_ready == 0 && batch.is_empty() {
+            std::mem::swap(batch, &mut self.ready);
+        } else {
+            self.collect_due(0, batch);
+        }
+    }
+
     /// Moves every live heap timer into `batch` regardless of deadline (teardown fast-forward).
     pub(crate) fn collect_all(&mut self, batch: &mut VecDeque<Ready>) {
         self.collect_due(u64::MAX, batch);

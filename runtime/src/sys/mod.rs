@@ -13,6 +13,8 @@
 //!   hands a `&Yielder` to the coroutine's entry closure only; the runtime stores a raw pointer to
 //!   it so that `sleep` deep in user code can suspend. [`switch::YielderPtr`] is the one place that
 //!   pointer is dereferenced.
+//! * [`current`]: the running greenthread's record, in a cell that owns a count of it and that
+//!   signal handlers may read while the hub switches.
 //! * [`clock`]: the monotonic clock as whole nanoseconds (what the hub's timers run on).
 //! * [`fork`]: `fork(2)` (the rules are [`crate::process::fork`]'s).
 //! * [`poll`]: an fd's readiness level right now (a zero-timeout `poll(2)`) and the identity of
@@ -30,6 +32,7 @@
 //! comment.
 
 pub(crate) mod clock;
+pub(crate) mod current;
 pub(crate) mod fork;
 pub(crate) mod poll;
 pub(crate) mod prefetch;

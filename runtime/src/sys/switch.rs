@@ -41,6 +41,7 @@ impl YielderPtr {
     /// Suspends the calling greenthread back to the hub and returns what the hub resumed it with.
     ///
     /// Must be called only by the greenthread that owns this pointer, while it runs.
+    #[inline(always)]
     pub(crate) fn suspend(&self) -> Resume {
         let p = self.0.get();
         assert!(!p.is_null(), "green: internal error: suspend without a yielder");
