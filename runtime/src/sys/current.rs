@@ -8,6 +8,9 @@
 //! interrupts a switch (the blocking detector's slice report, the stack-overflow report) reads
 //! either the record before the switch or the one after it. Both are alive, since a record
 //! leaves the cell only through [`Current::replace`], which hands the cell's count to the caller.
+//! A handler that takes a count of its own ([`Current::get`]) drops it before the interrupted code
+//! resumes, so even a count update it interrupts halfway ends right, and never at zero (the cell
+//! holds one).
 //!
 //! It replaces a `RefCell<Option<Rc<GtCore>>>`: a switch in and out of a greenthread then
 //! checks no borrow flag, and a read from a signal handler never finds the cell borrowed.
