@@ -460,7 +460,12 @@ fn install_guards_batched(base: usize, stride: usize, page: usize) -> usize {
         libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), SLAB_STACKS, MADV_GUARD_INSTALL, 0)
     };
     if r < 0 {
-        BATCH_MODE.store(2, Ordering::Relaxed);
+        // Refused at the probe: this kernel or sandbox does not batch, so stop asking. A later
+        // failure (out of memory for page tables, say) is this slab's: the one-by-one installs
+        // meet it again and report it.
+        if BATCH_MODE.load(Ordering::Relaxed) == 0 {
+            BATCH_MODE.store(2, Ordering::Relaxed);
+        }
         return 0;
     }
     BATCH_MODE.store(1, Ordering::Relaxed);
