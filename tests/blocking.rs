@@ -315,3 +315,111 @@ fn a_late_alarm_never_blames_the_next_slice() {
     }
     green_detectors::disable();
 }
+
+/// Threads that keep one CPU busy until dropped.
+struct Hogs {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Hogs {
+    fn on_cpu(cpu: usize, n: usize) -> Hogs {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    pin_to(cpu);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Hogs { stop, threads }
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn pin_to(cpu: usize) {
+    // SAFETY: `set` is a valid cpu_set_t on this frame; 0 names the calling thread.
+    let r = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(r, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+}
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec on this frame.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Spins until this thread has used `cpu` of CPU time, however long the OS keeps it off the CPU.
+#[inline(never)]
+fn compute_for(cpu: Duration) {
+    let t0 = thread_cpu_time();
+    while thread_cpu_time() - t0 < cpu {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn a_short_slice_kept_off_the_cpu_by_other_threads_is_not_blocking() {
+    // Regression guard (zoo flake, bd_gunicorn_1840 fixed: held_ms=11 cpu_ms=0 under a 10 ms
+    // budget): a slice that used 5 ms of CPU, stretched by seven busy threads on the same CPU to
+    // ~35 ms of wall time, did not hold the hub for 15 ms; the run queue held the thread.
+    let (reports, walls) = on_fresh_thread(|| {
+        pin_to(0);
+        let _hogs = Hogs::on_cpu(0, 7);
+        detect(15, Mode::Collect);
+        let mut walls = Vec::new();
+        let gt = green::spawn(move || {
+            for _ in 0..6 {
+                let (_, wall) = timed(|| compute_for(ms(5)));
+                walls.push(wall);
+                green::sleep(Duration::ZERO);
+            }
+            walls
+        });
+        let walls = gt.wait().unwrap();
+        let reports: Vec<_> =
+            green_detectors::take_reports().into_iter().filter(|r| r.greenthread == gt.id().as_u64()).collect();
+        green_detectors::disable();
+        (reports, walls)
+    });
+    // The test means something only if slices took far longer than the budget in wall time.
+    assert!(walls.iter().filter(|w| **w >= ms(30)).count() >= 3, "the hogs did not stretch the slices: {walls:?}");
+    assert!(reports.is_empty(), "slices stretched to {walls:?} by the run queue were blamed: {reports:#?}");
+}
+
+#[test]
+fn a_busy_loop_kept_off_the_cpu_by_other_threads_is_still_reported() {
+    // The other side: a slice whose own CPU time is over budget is blocking however much of its
+    // wall time the run queue took.
+    let reports = on_fresh_thread(|| {
+        pin_to(0);
+        let _hogs = Hogs::on_cpu(0, 3);
+        detect(20, Mode::Collect);
+        let gt = green::spawn(|| compute_for(ms(80)));
+        gt.wait().unwrap();
+        let reports: Vec<_> =
+            green_detectors::take_reports().into_iter().filter(|r| r.greenthread == gt.id().as_u64()).collect();
+        green_detectors::disable();
+        reports
+    });
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(reports[0].cpu >= ms(20), "{}", reports[0]);
+    assert!(reports[0].frames.iter().any(|f| f.contains("compute_for")), "{}", reports[0]);
+}

@@ -1,4 +1,5 @@
-//! Signal plumbing and thread clocks: every `unsafe` block of the detectors.
+//! Signal plumbing, thread clocks and the scheduler's view of a thread: every `unsafe` block of
+//! the detectors.
 //!
 //! # Contract
 //!
@@ -449,6 +450,60 @@ impl Thread {
             return Duration::ZERO;
         }
         Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+}
+
+/// The scheduler's view of one hub thread, read from `/proc` by the watchdog: is the thread
+/// runnable (on a CPU or waiting for one) and how long has it waited for a CPU in total (the
+/// kernel's run delay). Time spent waiting for a CPU is the machine's, not the slice's: a busy
+/// `cargo test` on two cores keeps a hub thread queued for milliseconds between two switches.
+pub(crate) struct SchedView {
+    stat: std::fs::File,
+    schedstat: std::fs::File,
+}
+
+/// One reading of a [`SchedView`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SchedSample {
+    /// The thread is running or waiting for a CPU (`R`), not sleeping in a system call.
+    pub(crate) runnable: bool,
+    /// Total time the thread has waited in a run queue, completed waits only: a wait in progress
+    /// is added when the thread next gets a CPU.
+    pub(crate) run_delay: Duration,
+}
+
+impl SchedView {
+    /// The calling thread's view, or `None` where `/proc/thread-self/schedstat` is missing (a
+    /// kernel without `CONFIG_SCHED_INFO`): the watchdog then counts wall time only.
+    pub(crate) fn of_current_thread() -> Option<SchedView> {
+        let stat = std::fs::File::open("/proc/thread-self/stat").ok()?;
+        let schedstat = std::fs::File::open("/proc/thread-self/schedstat").ok()?;
+        let view = SchedView { stat, schedstat };
+        view.sample().map(|_| view)
+    }
+
+    /// The thread's total run delay (one `pread`); `None` when it cannot be read.
+    pub(crate) fn run_delay(&self) -> Option<Duration> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        let n = self.schedstat.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        // `<ns on cpu> <ns waiting for a cpu> <timeslices>`
+        let ns: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+        Some(Duration::from_nanos(ns))
+    }
+
+    /// Reads both files (two `pread`s); `None` when either cannot be read or parsed.
+    pub(crate) fn sample(&self) -> Option<SchedSample> {
+        use std::os::unix::fs::FileExt;
+        let run_delay = self.run_delay()?;
+        let mut buf = [0u8; 1024];
+        let n = self.stat.read_at(&mut buf, 0).ok()?;
+        // `pid (comm) S ...`: the command may hold spaces and parentheses, the state follows the
+        // last `)`.
+        let close = buf[..n].iter().rposition(|&b| b == b')')?;
+        let state = *buf[close + 1..n].iter().find(|b| !b.is_ascii_whitespace())?;
+        Some(SchedSample { runnable: state == b'R', run_delay })
     }
 }
 
