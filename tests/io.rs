@@ -462,3 +462,83 @@ fn unix_stream_and_datagram_read_timeouts_fail_with_timed_out() {
     d.set_read_timeout(Some(ms(10))).unwrap();
     assert_eq!(d.recv(&mut [0u8; 4]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
 }
+
+/// Runs `f`, counting the read system calls this thread made meanwhile (`syscr` in
+/// `/proc/thread-self/io`, less the reads of the counting itself).
+fn reads_during<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let count = || {
+        let text = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        text.lines().find_map(|l| l.strip_prefix("syscr: ")).unwrap().trim().parse::<u64>().unwrap()
+    };
+    let own = {
+        let a = count();
+        count() - a
+    };
+    let before = count();
+    let r = f();
+    (r, count() - before - own)
+}
+
+#[test]
+fn a_read_after_a_short_read_waits_for_readiness_without_a_read_system_call() {
+    // A short read took everything the stream had: the next read parks until the poller reports
+    // an arrival, instead of first making a read that finds nothing (one read system call per
+    // message in an echo loop instead of two). Nothing is lost: data written later is read, and
+    // end of stream still reads as 0.
+    on_fresh_thread(|| {
+        let (mut w, r) = green::net::pipe().unwrap();
+        w.write_all(b"abc").unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!((&r).read(&mut buf).unwrap(), 3);
+        let writer = green::spawn(move || {
+            green::sleep(ms(5));
+            w.write_all(b"defg").unwrap();
+            w
+        });
+        let (n, reads) = reads_during(|| (&r).read(&mut buf).unwrap());
+        assert_eq!(&buf[..n], b"defg");
+        assert_eq!(reads, 1, "the read after a short read tried the pipe before it was readable");
+        drop(writer.join().unwrap());
+        assert_eq!((&r).read(&mut buf).unwrap(), 0);
+    });
+}
+
+#[test]
+fn a_full_read_keeps_reading_until_the_stream_would_block() {
+    // A read that filled its buffer may have left bytes behind: the next read tries at once.
+    on_fresh_thread(|| {
+        let (mut w, r) = green::net::pipe().unwrap();
+        w.write_all(b"0123456789").unwrap();
+        let mut buf = [0u8; 4];
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let n = (&r).read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"0123456789");
+        drop(w);
+        let (n, reads) = reads_during(|| (&r).read(&mut buf).unwrap());
+        assert_eq!(n, 0);
+        // The last short read (2 of 4 bytes) drained the pipe; the end of file came as an event.
+        assert_eq!(reads, 1);
+    });
+}
+
+#[test]
+fn the_last_bytes_and_the_end_of_stream_in_one_event_still_read_to_the_end() {
+    // Regression guard: the peer's last bytes and its end of stream arrive in one readiness event.
+    // The short read of those bytes must not make the next read wait for another event: none
+    // will come, and the end of stream is there to read.
+    on_fresh_thread(|| {
+        let (mut w, mut r) = green::net::UnixStream::pair().unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let writer = green::spawn(move || {
+            w.write_all(b"last").unwrap();
+            // `w` dropped here: both arrive before the reader runs again.
+        });
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).expect("the end of stream was not read");
+        writer.wait().unwrap();
+        assert_eq!(got, b"last");
+    });
+}

@@ -5,9 +5,14 @@
 //! * Every green socket registers its fd once, at creation, for both readable and writable
 //!   readiness (mio is edge-triggered). An [`IoSource`] caches the readiness the poller reported:
 //!   a flag is set by a readiness event and cleared by the socket operation that hit
-//!   `WouldBlock`. A wait first looks at the flag, so readiness reported while nobody waited is
-//!   never lost.
-//! * Waiters park in the source's reader or writer queue; a readiness event wakes all of them at
+//!   `WouldBlock`, or by a stream read that came back short (it took all the stream had; not
+//!   once the poller reported the peer's end, which no later event repeats). A wait first looks
+//!   at the flag, so readiness reported while nobody waited is never lost, and an operation
+//!   whose flag is clear waits for the next event before it makes its system call: the poller
+//!   reports every arrival after the clear, so the call it skips could only have found nothing.
+//! * A waiter parks in the source's sole-waiter slot for its interest when nobody else waits for
+//!   it (the usual case: one reader, one writer), in the reader or writer queue behind it
+//!   otherwise; a readiness event wakes the slot's waiter and then all the queued ones at
 //!   the next pass (they retry their operation; one that finds `WouldBlock` waits again), so a
 //!   spurious wake-up is harmless and never reaches the caller. A waiter about to park while
 //!   others woken by the last event have not retried yet lets them go first, so the one that got
@@ -44,7 +49,7 @@ use mio::{Interest as MioInterest, Token};
 use crate::error::Error;
 use crate::greenthread::GtCore;
 use crate::hub::{hub, misuse_hub_context, Hub};
-use crate::wait::WaitQueue;
+use crate::wait::{SoleWaiter, WaitQueue};
 
 /// Which readiness a wait is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +73,9 @@ pub(crate) struct IoSource {
     pub(crate) readable: Cell<bool>,
     pub(crate) writable: Cell<bool>,
     pub(crate) closed: Cell<bool>,
+    /// The poller reported the peer's end of the stream (or an error): reads never block again,
+    /// so a short read no longer means the next one would (see `Socket::read_returned`).
+    pub(crate) read_closed: Cell<bool>,
     pub(crate) allow_multiple: Cell<bool>,
     /// An injected reset or broken pipe that stays in force (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
@@ -83,6 +91,10 @@ pub(crate) struct IoSource {
     pub(crate) local: Cell<Option<std::net::SocketAddr>>,
     #[cfg(feature = "test-hooks")]
     pub(crate) peer: Cell<Option<std::net::SocketAddr>>,
+    /// The one waiter for each interest (`[read, write]`) while nobody else waits for it: the
+    /// usual case parks here, outside the queues. A second waiter (allowed with
+    /// `allow_multiple_waiters`) queues behind it.
+    sole: [SoleWaiter; 2],
     readers: WaitQueue<()>,
     writers: WaitQueue<()>,
     /// Waiters woken by a readiness event that have not run yet: `[readers, writers]`.
@@ -231,6 +243,9 @@ impl Hub {
                 }
                 if let Some(src) = r.lookup(ev.token()) {
                     let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                    if ev.is_read_closed() || ev.is_error() {
+                        src.read_closed.set(true);
+                    }
                     let wr = ev.is_writable() || ev.is_write_closed() || ev.is_error();
                     fired.push((src.clone(), rd, wr));
                 }
@@ -333,6 +348,7 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             readable: Cell::new(true),
             writable: Cell::new(true),
             closed: Cell::new(false),
+            read_closed: Cell::new(false),
             allow_multiple: Cell::new(false),
             #[cfg(feature = "test-hooks")]
             broken: Cell::new(None),
@@ -344,6 +360,7 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             local: Cell::new(None),
             #[cfg(feature = "test-hooks")]
             peer: Cell::new(None),
+            sole: [SoleWaiter::default(), SoleWaiter::default()],
             readers: WaitQueue::default(),
             writers: WaitQueue::default(),
             woken: [Cell::new(0), Cell::new(0)],
@@ -382,8 +399,10 @@ fn remove_slot(r: &mut Reactor, src: &IoSource) {
 /// Wakes every waiter of `src` with the closed error.
 fn mark_closed(src: &IoSource) {
     src.closed.set(true);
-    src.readers.wake_all(|| (), "fd closed");
-    src.writers.wake_all(|| (), "fd closed");
+    for i in [Interest::Read, Interest::Write] {
+        src.sole(i).wake("fd closed", src.queue(i) as *const WaitQueue<()> as usize);
+        src.queue(i).wake_all(|| (), "fd closed");
+    }
 }
 
 /// Deregisters `src` (before its fd is closed) and wakes its waiters with the closed error.
@@ -418,7 +437,16 @@ impl IoSource {
     /// Whether greenthreads are parked waiting on it.
     #[cfg(feature = "test-hooks")]
     pub(crate) fn has_waiters(&self) -> bool {
-        !self.readers.is_empty() || !self.writers.is_empty()
+        [Interest::Read, Interest::Write].into_iter().any(|i| self.is_waited_for(i))
+    }
+
+    /// Whether a greenthread waits for `i`.
+    fn is_waited_for(&self, i: Interest) -> bool {
+        !self.sole(i).is_free() || !self.queue(i).is_empty()
+    }
+
+    fn sole(&self, i: Interest) -> &SoleWaiter {
+        &self.sole[i as usize]
     }
 
     fn queue(&self, i: Interest) -> &WaitQueue<()> {
@@ -441,8 +469,9 @@ impl IoSource {
 
     /// Wakes every waiter for `i` after a readiness event, counting them until they run.
     fn wake_for_readiness(&self, i: Interest, why: &'static str) {
-        let mut n = 0;
-        self.queue(i).wake_all(|| n += 1, why);
+        let q = self.queue(i);
+        let mut n = usize::from(self.sole(i).wake(why, q as *const WaitQueue<()> as usize));
+        q.wake_all(|| n += 1, why);
         self.woken(i).set(self.woken(i).get() + n);
     }
 
@@ -451,7 +480,14 @@ impl IoSource {
         self.woken(i).set(self.woken(i).get().saturating_sub(1));
     }
 
-    /// Notes that an operation hit `WouldBlock`: wait for the next readiness event.
+    /// Whether the poller reported readiness for `i` since an operation last found none.
+    #[inline]
+    pub(crate) fn is_ready(&self, i: Interest) -> bool {
+        self.flag(i).get()
+    }
+
+    /// Notes that an operation hit `WouldBlock` (or drained the stream): wait for the next
+    /// readiness event.
     pub(crate) fn clear(&self, i: Interest) {
         self.flag(i).set(false);
     }
@@ -484,8 +520,8 @@ impl IoSource {
                 crate::greenthread::yield_now_at(what, site);
                 continue;
             }
-            let q = self.queue(i);
-            if !q.is_empty() && !self.allow_multiple.get() && h.flags.prevent_multiple_readers.get() {
+            let waited_for = self.is_waited_for(i);
+            if waited_for && !self.allow_multiple.get() && h.flags.prevent_multiple_readers.get() {
                 let e = self.second_waiter_error(i, &me, site);
                 crate::hub::record_invariant(format!("multiple readers: {e}"));
                 return Err(e);
@@ -508,7 +544,12 @@ impl IoSource {
             h.listeners.set(h.listeners.get() + 1);
             let _parked = Parked { hub: h, src: self, id: me.id, i };
             let left = deadline.map(|d| d.saturating_duration_since(h.now()));
-            match q.wait_at(what, site, left, |()| self.woken_ran(i)) {
+            let woke = if waited_for {
+                self.queue(i).wait_at(what, site, left, |()| self.woken_ran(i))
+            } else {
+                self.sole(i).wait_at(what, site, left, || self.woken_ran(i))
+            };
+            match woke {
                 Some(()) => self.woken_ran(i),
                 None => return Err(timeout_error(timeout.unwrap_or_default())),
             }
@@ -530,9 +571,9 @@ impl IoSource {
             Interest::Write => ("write", "write to"),
         };
         let that = self
-            .queue(i)
-            .waiting_greenthreads()
-            .first()
+            .sole(i)
+            .waiting()
+            .or_else(|| self.queue(i).waiting_greenthreads().into_iter().next())
             .map(|g| {
                 let at = g
                     .wait
@@ -564,7 +605,7 @@ impl IoSource {
         let stacks = self.stacks.borrow();
         let mut out = Vec::new();
         for i in [Interest::Read, Interest::Write] {
-            for g in self.queue(i).waiting_greenthreads() {
+            for g in self.sole(i).waiting().into_iter().chain(self.queue(i).waiting_greenthreads()) {
                 let st = stacks.iter().find(|(id, ii, _)| *id == g.id && *ii == i).map(|s| s.2.clone());
                 out.push((i, g, st));
             }

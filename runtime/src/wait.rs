@@ -220,6 +220,124 @@ impl<V, A: FnOnce(V)> Drop for Guard<'_, V, A> {
     }
 }
 
+/// A one-waiter parking place: the fast path of a primitive that usually has a single waiter (a
+/// socket's reader, its writer). Parking puts the greenthread in the slot; waking takes it out and
+/// queues its wake-up: no queue entry, no search, no allocation. A primitive pairing it with a
+/// [`WaitQueue`] keeps FIFO order by parking here only while the slot is free and the queue is
+/// empty (a later waiter queues behind the one here) and by waking here first.
+///
+/// Invariant, as for the queue: the slot holds a greenthread only while that greenthread's
+/// current call is inside [`SoleWaiter::wait_at`], which clears it on every way out (woken, timed
+/// out, unwound). Being taken out of the slot is this slot's hand-off.
+#[derive(Default)]
+pub(crate) struct SoleWaiter {
+    gt: Cell<Option<Rc<GtCore>>>,
+}
+
+impl SoleWaiter {
+    fn peek<R>(&self, f: impl FnOnce(Option<&Rc<GtCore>>) -> R) -> R {
+        let gt = self.gt.take();
+        let r = f(gt.as_ref());
+        self.gt.set(gt);
+        r
+    }
+
+    /// The greenthread (or root) waiting here, if it is alive (see [`Parked::live`]).
+    pub(crate) fn waiting(&self) -> Option<Rc<GtCore>> {
+        self.peek(|g| g.filter(|g| g.state.get() != State::Dead).cloned())
+    }
+
+    /// Nobody alive waits here.
+    pub(crate) fn is_free(&self) -> bool {
+        self.peek(|g| g.is_none_or(|g| g.state.get() == State::Dead))
+    }
+
+    fn holds(&self, gt: &GtCore) -> bool {
+        self.peek(|g| g.is_some_and(|g| std::ptr::eq(&**g, gt)))
+    }
+
+    /// Takes the waiter out and wakes it at the next pass; returns whether anyone waited.
+    /// `group` is the paired queue's address (see [`Hub::wake`](crate::hub::Hub::wake)).
+    #[track_caller]
+    pub(crate) fn wake(&self, why: &'static str, group: usize) -> bool {
+        let Some(gt) = self.gt.take() else { return false };
+        hub().wake(&gt, gt.seq.get(), why, group);
+        true
+    }
+
+    /// Parks the current greenthread (or root) here until [`wake`](SoleWaiter::wake) takes it
+    /// out, or until `timeout` passes (then `None`). If the wait unwinds after it was taken out,
+    /// `on_abandon` runs. While the hub tears down, a timed wait returns `None` at once. The
+    /// slot must be free.
+    pub(crate) fn wait_at(
+        &self,
+        what: &'static str,
+        site: &'static Location<'static>,
+        timeout: Option<Duration>,
+        on_abandon: impl FnOnce(),
+    ) -> Option<()> {
+        let t = begin_green_call_at(what, site);
+        if t.fast_forward && timeout.is_some() {
+            return None;
+        }
+        let h = hub();
+        debug_assert!(self.is_free(), "green: internal error: a second waiter parked in a sole-waiter slot");
+        self.gt.set(Some(t.gt.clone()));
+        let mut guard = SoleGuard { slot: self, gt: &t.gt, timer: None, on_abandon: Some(on_abandon) };
+        let timer = timeout.map(|d| h.add_timer(d, Action::Wake { gt: t.gt.clone(), seq: t.seq }, what, site));
+        guard.timer = timer;
+        loop {
+            park(&t, WaitInfo { what, site });
+            debug_assert_eq!(t.gt.seq.get(), t.seq, "green: internal error: a green call made while parked");
+            if !self.holds(&t.gt) {
+                guard.done(false);
+                return Some(());
+            }
+            if timer.is_some_and(|k| !h.timer_is_live(k)) {
+                guard.done(true);
+                return None;
+            }
+        }
+    }
+}
+
+/// Cleans up a [`SoleWaiter`] wait: cancels its timer, frees the slot, and on unwind after a
+/// wake-up runs `on_abandon`.
+struct SoleGuard<'a, A: FnOnce()> {
+    slot: &'a SoleWaiter,
+    gt: &'a GtCore,
+    timer: Option<TimerKey>,
+    on_abandon: Option<A>,
+}
+
+impl<A: FnOnce()> SoleGuard<'_, A> {
+    /// The wait is over without unwinding; `parked`: it is still in the slot (timed out).
+    fn done(&mut self, parked: bool) {
+        self.on_abandon = None;
+        if let Some(k) = self.timer.take() {
+            hub().cancel_timer(k);
+        }
+        if parked {
+            drop(self.slot.gt.take());
+        }
+    }
+}
+
+impl<A: FnOnce()> Drop for SoleGuard<'_, A> {
+    fn drop(&mut self) {
+        if let Some(abandon) = self.on_abandon.take() {
+            if let Some(k) = self.timer.take() {
+                hub().cancel_timer(k);
+            }
+            if self.slot.holds(self.gt) {
+                drop(self.slot.gt.take());
+            } else {
+                abandon();
+            }
+        }
+    }
+}
+
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
     /// A million greenthreads parked on one event cost its queue one entry each (`bench`'s

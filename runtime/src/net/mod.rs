@@ -96,8 +96,10 @@ macro_rules! green_read {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let site = std::panic::Location::caller();
                 self.sock.op(crate::Interest::Read, None, ($name, site), |mut s, lim| {
-                    let n = buf.len().min(lim);
-                    std::io::Read::read(&mut s, &mut buf[..n])
+                    let want = buf.len().min(lim);
+                    let n = std::io::Read::read(&mut s, &mut buf[..want])?;
+                    self.sock.read_returned(n, want);
+                    Ok(n)
                 })
             }
         }
@@ -193,6 +195,18 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
         self.timeouts[i as usize].get()
     }
 
+    /// A stream read of `want` bytes returned `n`: a short read (some bytes, fewer than asked)
+    /// took all the stream had, so the next read waits for the next readiness event instead of
+    /// making a system call that would find nothing (the poller reports every arrival after
+    /// this). End of stream stays readable: a read returning 0, or any read once the poller
+    /// reported the peer's end (its last bytes and the end come in one event).
+    #[inline]
+    pub(crate) fn read_returned(&self, n: usize, want: usize) {
+        if n > 0 && n < want && !self.src.read_closed.get() {
+            self.src.clear(Interest::Read);
+        }
+    }
+
     /// Runs a non-blocking operation, waiting for readiness while it would block. `deadline`
     /// bounds the total wait (by default the socket's timeout for `i`, from the call's start).
     /// `f` gets the socket and the most bytes it may move (`usize::MAX` unless a short read or
@@ -218,6 +232,13 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 Some(Injected::Fail(e)) => return Err(e),
                 Some(Injected::Limit(n)) => limit = n,
                 None => {}
+            }
+            if !self.src.is_ready(i) {
+                // The last operation hit `WouldBlock` or drained the stream, and no readiness
+                // event came since: wait for one first, as if this one would block too.
+                let left = deadline.map(|d| d.saturating_duration_since(crate::hub::hub().now()));
+                self.src.wait(i, left, what, site)?;
+                continue;
             }
             let r = {
                 let io = self.io.borrow();
