@@ -1,6 +1,7 @@
 //! Green I/O: echo at scale, close wake-ups, EINTR, readiness never lost, generic Read + Write.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -541,4 +542,88 @@ fn the_last_bytes_and_the_end_of_stream_in_one_event_still_read_to_the_end() {
         writer.wait().unwrap();
         assert_eq!(got, b"last");
     });
+}
+
+/// Reads `want` bytes from `conn` in a greenthread that parks before `send` runs, so the poller
+/// reports everything `send` sent in one event before the first read that returns data.
+fn read_what_arrives_in_one_event<S>(conn: S, want: usize, send: impl FnOnce()) -> Vec<u8>
+where
+    S: 'static,
+    for<'a> &'a S: Read,
+{
+    let reader = green::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < want {
+            let n = (&conn).read(&mut buf).expect("data behind a short read was not read");
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    });
+    yield_now(); // the reader finds nothing and parks
+    send();
+    std::thread::sleep(Duration::from_millis(20)); // it all lands before the hub polls
+    reader.join().unwrap()
+}
+
+#[test]
+fn data_behind_tcp_urgent_data_is_read_after_the_short_read_that_stops_at_the_mark() {
+    // Regression guard: a TCP read stops at the urgent mark with data behind it, and no event
+    // repeats that data. The urgent data comes with a priority event, after which a short read
+    // proves nothing.
+    on_fresh_thread(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let got = read_what_arrives_in_one_event(conn, 6, || {
+            peer.write_all(b"abc").unwrap();
+            // SAFETY: a valid socket and a one-byte buffer that outlives the call.
+            let sent = unsafe { libc::send(peer.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
+            assert_eq!(sent, 1);
+            peer.write_all(b"def").unwrap();
+        });
+        assert_eq!(got, b"abcdef"); // the urgent byte is out of band
+    });
+}
+
+#[test]
+fn data_behind_passed_descriptors_on_a_unix_stream_is_read_after_the_short_read() {
+    // Regression guard: a Unix stream read stops after bytes that carried file descriptors, with
+    // data behind it and no further event: on a Unix stream a short read proves nothing.
+    on_fresh_thread(|| {
+        let (peer, conn) = green::net::UnixStream::pair().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let passed = std::fs::File::open("/dev/null").unwrap();
+        let got = read_what_arrives_in_one_event(conn, 7, || {
+            send_with_fd(peer.as_raw_fd(), b"hdr", passed.as_raw_fd());
+            // SAFETY: a valid socket and a buffer that outlives the call.
+            let sent = unsafe { libc::send(peer.as_raw_fd(), b"body".as_ptr().cast(), 4, 0) };
+            assert_eq!(sent, 4);
+        });
+        assert_eq!(got, b"hdrbody");
+    });
+}
+
+/// Sends `data` on the Unix socket `fd` with `pass` attached (`SCM_RIGHTS`).
+fn send_with_fd(fd: std::os::fd::RawFd, data: &[u8], pass: std::os::fd::RawFd) {
+    // SAFETY: every pointer handed to sendmsg refers to a live local buffer of the stated length;
+    // the control buffer is sized with CMSG_SPACE for one descriptor and aligned as cmsghdr.
+    unsafe {
+        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+        let mut control = [0u64; 8];
+        let space = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        assert!(space <= std::mem::size_of_val(&control));
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), pass);
+        assert_eq!(libc::sendmsg(fd, &msg, 0), data.len() as isize, "{}", std::io::Error::last_os_error());
+    }
 }

@@ -3,13 +3,14 @@
 //! # Ground rules
 //!
 //! * Every green socket registers its fd once, at creation, for both readable and writable
-//!   readiness (mio is edge-triggered). An [`IoSource`] caches the readiness the poller reported:
-//!   a flag is set by a readiness event and cleared by the socket operation that hit
-//!   `WouldBlock`, or by a stream read that came back short (it took all the stream had; not
-//!   once the poller reported the peer's end, which no later event repeats). A wait first looks
-//!   at the flag, so readiness reported while nobody waited is never lost, and an operation
-//!   whose flag is clear waits for the next event before it makes its system call: the poller
-//!   reports every arrival after the clear, so the call it skips could only have found nothing.
+//!   readiness (mio is edge-triggered; a TCP stream also for urgent data). An [`IoSource`]
+//!   caches the readiness the poller reported: a flag is set by a readiness event and cleared by
+//!   the socket operation that hit `WouldBlock`, or by a read of a TCP stream or pipe that came
+//!   back short (it took all there was; see [`IoSource::short_reads_drain`] for when a short
+//!   read proves nothing). A wait first looks at the flag, so readiness reported while nobody
+//!   waited is never lost, and an operation whose flag is clear waits for the next event before
+//!   it makes its system call: the poller reports every arrival after its last poll, so the call
+//!   it skips could only have found nothing.
 //! * A waiter parks in the source's sole-waiter slot for its interest when nobody else waits for
 //!   it (the usual case: one reader, one writer), in the reader or writer queue behind it
 //!   otherwise; a readiness event wakes the slot's waiter and then all the queued ones at
@@ -73,9 +74,11 @@ pub(crate) struct IoSource {
     pub(crate) readable: Cell<bool>,
     pub(crate) writable: Cell<bool>,
     pub(crate) closed: Cell<bool>,
-    /// The poller reported the peer's end of the stream (or an error): reads never block again,
-    /// so a short read no longer means the next one would (see `Socket::read_returned`).
-    pub(crate) read_closed: Cell<bool>,
+    /// A short read proves the stream drained (see `Socket::read_returned`): a TCP stream or a
+    /// pipe, on Linux, until the poller reports the peer's end, an error or TCP urgent data (a
+    /// read stops at the urgent mark with data behind it). Never a Unix stream: a read stops
+    /// where passed descriptors or another writer's credentials begin, with data behind it.
+    pub(crate) short_reads_drain: Cell<bool>,
     pub(crate) allow_multiple: Cell<bool>,
     /// An injected reset or broken pipe that stays in force (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
@@ -243,8 +246,10 @@ impl Hub {
                 }
                 if let Some(src) = r.lookup(ev.token()) {
                     let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                    if ev.is_read_closed() || ev.is_error() {
-                        src.read_closed.set(true);
+                    if ev.is_read_closed() || ev.is_error() || ev.is_priority() {
+                        // The end (its last bytes and the end came in one event, and no event
+                        // repeats it), an error, or urgent data a read stops at.
+                        src.short_reads_drain.set(false);
                     }
                     let wr = ev.is_writable() || ev.is_write_closed() || ev.is_error();
                     fired.push((src.clone(), rd, wr));
@@ -348,7 +353,7 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             readable: Cell::new(true),
             writable: Cell::new(true),
             closed: Cell::new(false),
-            read_closed: Cell::new(false),
+            short_reads_drain: Cell::new(drains_on_short_read(kind)),
             allow_multiple: Cell::new(false),
             #[cfg(feature = "test-hooks")]
             broken: Cell::new(None),
@@ -369,7 +374,7 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
             stacks: RefCell::new(Vec::new()),
             site,
         });
-        let reg = r.poll.registry().register(&mut SourceFd(&fd), token, MioInterest::READABLE | MioInterest::WRITABLE);
+        let reg = r.poll.registry().register(&mut SourceFd(&fd), token, interest_of(kind));
         if let Err(e) = reg {
             r.free.push(idx);
             return Err(e);
@@ -385,6 +390,24 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
     #[cfg(feature = "test-hooks")]
     crate::settle::registered(h, &src);
     Ok(src)
+}
+
+/// Whether a short read of a source of `kind` proves it drained (see
+/// [`IoSource::short_reads_drain`]).
+fn drains_on_short_read(kind: &str) -> bool {
+    cfg!(any(target_os = "linux", target_os = "android")) && matches!(kind, "tcp stream" | "pipe reader")
+}
+
+/// What the poller watches on a source of `kind`: readable and writable, and for a TCP stream on
+/// Linux also urgent data, which turns [`IoSource::short_reads_drain`] off.
+fn interest_of(kind: &str) -> MioInterest {
+    let both = MioInterest::READABLE | MioInterest::WRITABLE;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if kind == "tcp stream" {
+        return both | MioInterest::PRIORITY;
+    }
+    let _ = kind;
+    both
 }
 
 fn remove_slot(r: &mut Reactor, src: &IoSource) {
@@ -533,7 +556,9 @@ impl IoSource {
                     return Err(closed_error(self));
                 }
                 if crate::hooks::with(|p| p.spurious_wakeup(self.ordinal, kind, me.id)).unwrap_or(false) {
-                    // Woken without readiness: the caller retries its operation (and waits again).
+                    // Woken without readiness, as by a false event: the caller retries its
+                    // operation (and waits again when it finds nothing).
+                    self.flag(i).set(true);
                     crate::greenthread::yield_now_at(what, site);
                     return if self.closed.get() { Err(closed_error(self)) } else { Ok(()) };
                 }

@@ -261,6 +261,10 @@ impl SoleWaiter {
     #[track_caller]
     pub(crate) fn wake(&self, why: &'static str, group: usize) -> bool {
         let Some(gt) = self.gt.take() else { return false };
+        // A dead greenthread's entry (dropped without unwinding its wait) is dropped unserved.
+        if gt.state.get() == State::Dead {
+            return false;
+        }
         hub().wake(&gt, gt.seq.get(), why, group);
         true
     }

@@ -195,14 +195,15 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
         self.timeouts[i as usize].get()
     }
 
-    /// A stream read of `want` bytes returned `n`: a short read (some bytes, fewer than asked)
-    /// took all the stream had, so the next read waits for the next readiness event instead of
-    /// making a system call that would find nothing (the poller reports every arrival after
-    /// this). End of stream stays readable: a read returning 0, or any read once the poller
-    /// reported the peer's end (its last bytes and the end come in one event).
+    /// A stream read of `want` bytes returned `n`. On a source whose short reads prove it drained
+    /// (a TCP stream or a pipe; see `IoSource::short_reads_drain`) a short read (some bytes,
+    /// fewer than asked) took all there was, so the next read waits for the next readiness event
+    /// instead of making a system call that would find nothing: the poller reports every arrival
+    /// after the last poll. End of stream stays readable: a read returning 0, or any read once
+    /// the poller reported the peer's end (its last bytes and the end come in one event).
     #[inline]
     pub(crate) fn read_returned(&self, n: usize, want: usize) {
-        if n > 0 && n < want && !self.src.read_closed.get() {
+        if n > 0 && n < want && self.src.short_reads_drain.get() {
             self.src.clear(Interest::Read);
         }
     }
