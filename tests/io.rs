@@ -627,3 +627,40 @@ fn send_with_fd(fd: std::os::fd::RawFd, data: &[u8], pass: std::os::fd::RawFd) {
         assert_eq!(libc::sendmsg(fd, &msg, 0), data.len() as isize, "{}", std::io::Error::last_os_error());
     }
 }
+
+#[test]
+fn two_allowed_readers_are_served_in_arrival_order_and_a_killed_first_leaves_the_next_served() {
+    // The first reader parks in the socket's sole-waiter slot, later ones queue behind it: one
+    // byte goes to the first; killing the reader in the slot leaves the next one served.
+    on_fresh_thread(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        conn.allow_multiple_waiters(true);
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap(); // a wrong order fails, not hangs
+        let conn = Rc::new(conn);
+        let reader = |name: &'static str| {
+            let conn = conn.clone();
+            green::Builder::new().name(name).spawn(move || {
+                let mut b = [0u8; 1];
+                (&*conn).read_exact(&mut b).expect("no byte for this reader");
+                b[0]
+            })
+        };
+        let (r1, r2) = (reader("r1"), reader("r2"));
+        yield_now();
+        let dump = green::debug::format_hub_listeners();
+        let (p1, p2) = (dump.find("r1").expect(&dump), dump.find("r2").expect(&dump));
+        assert!(p1 < p2, "{dump}");
+        peer.write_all(b"x").unwrap();
+        assert_eq!(r1.wait().unwrap(), b'x');
+        yield_now();
+        assert!(!r2.is_finished(), "the second reader took a byte that was not there");
+        let r3 = reader("r3");
+        yield_now();
+        r2.kill();
+        peer.write_all(b"y").unwrap();
+        assert_eq!(r3.wait().unwrap(), b'y');
+        assert!(r2.wait().is_err());
+    });
+}
