@@ -505,23 +505,24 @@ fn a_read_after_a_short_read_waits_for_readiness_without_a_read_system_call() {
 }
 
 #[test]
-fn a_full_read_keeps_reading_until_the_stream_would_block() {
-    // A read that filled its buffer may have left bytes behind: the next read tries at once.
+fn a_read_that_filled_its_buffer_reads_again_at_once() {
+    // A read that filled its buffer may have left bytes behind: the next read makes its call at
+    // once, without parking (a greenthread spawned meanwhile does not get to run).
     on_fresh_thread(|| {
         let (mut w, r) = green::net::pipe().unwrap();
-        w.write_all(b"0123456789").unwrap();
+        w.write_all(b"01234567").unwrap();
         let mut buf = [0u8; 4];
-        let mut got = Vec::new();
-        while got.len() < 10 {
-            let n = (&r).read(&mut buf).unwrap();
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(got, b"0123456789");
-        drop(w);
+        assert_eq!((&r).read(&mut buf).unwrap(), 4);
+        let ran = Rc::new(std::cell::Cell::new(false));
+        let other = {
+            let ran = ran.clone();
+            green::spawn(move || ran.set(true))
+        };
         let (n, reads) = reads_during(|| (&r).read(&mut buf).unwrap());
-        assert_eq!(n, 0);
-        // The last short read (2 of 4 bytes) drained the pipe; the end of file came as an event.
+        assert_eq!((n, &buf[..n]), (4, &b"4567"[..]));
         assert_eq!(reads, 1);
+        assert!(!ran.get(), "the read after a full read parked before making its call");
+        other.wait().unwrap();
     });
 }
 

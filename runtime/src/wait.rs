@@ -350,4 +350,10 @@ mod tests {
     fn a_parked_call_is_two_words() {
         assert_eq!(std::mem::size_of::<super::Parked<()>>(), 16);
     }
+
+    /// A socket's sole waiter costs its source one word (the greenthread's `Rc`), no allocation.
+    #[test]
+    fn a_sole_waiter_slot_is_one_word() {
+        assert_eq!(std::mem::size_of::<super::SoleWaiter>(), 8);
+    }
 }
