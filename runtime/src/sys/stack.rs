@@ -310,6 +310,23 @@ pub(crate) fn take(usable: usize) -> io::Result<PooledStack> {
     }
 }
 
+/// Starts loading the top lines of the `n` free stacks of `usable` bytes that the next [`take`]s
+/// of that size will return (the top of the LIFO list), for greenthreads about to start: their
+/// first frames are written there. A hint only (see `sys/prefetch.rs`); released stacks, which
+/// hold no memory, are skipped.
+pub(crate) fn prefetch_next(usable: usize, n: usize) {
+    let _ = POOL.try_with(|p| {
+        let Ok(p) = p.try_borrow() else { return };
+        let Some(class) = p.free.iter().find(|c| c.usable == usable) else { return };
+        for slot in class.slots.iter().rev().take(n).filter(|s| !s.released()) {
+            let top = slot.limit() + usable;
+            for line in 1..=8 {
+                super::prefetch::prefetch(top - line * 64);
+            }
+        }
+    });
+}
+
 /// Makes sure this thread's pool exists, so that its destructor runs after the hub's teardown
 /// (thread-local destructors run in reverse order of registration).
 pub(crate) fn init_pool() {
