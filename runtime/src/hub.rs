@@ -13,7 +13,7 @@
 //!
 //! 1. If the current batch is empty: poll for I/O (without blocking when zero-delay work is
 //!    queued, and with no poll syscall at all then when nothing is registered), then take the
-//!    zero-delay timers queued during the previous pass and every heap timer now due into a new
+//!    zero-delay timers queued during the previous pass and every wheel timer now due into a new
 //!    batch.
 //! 2. Fire the batch in order: wake-ups resume their greenthread (or return to the root),
 //!    callbacks run in hub context.
@@ -66,7 +66,7 @@ pub(crate) struct Hub {
     pub(crate) epoch: Cell<Instant>,
     /// `epoch` on the monotonic clock in nanoseconds (see [`crate::sys::clock`]).
     epoch_ns: Cell<u64>,
-    /// The clock read at the start of the current pass, when heap timers were collected: no heap
+    /// The clock read at the start of the current pass, when wheel timers were collected: no wheel
     /// timer of this pass is due after it, so the firing-order check compares against it.
     pass_now: Cell<u64>,
     /// Next greenthread ordinal (the root is 0).
@@ -130,7 +130,7 @@ pub(crate) struct Hub {
     pub(crate) slice_end_hook: crate::probe::HookSlot,
     /// Invariant violations the runtime noticed (see `debug::take_invariant_violations`).
     pub(crate) invariants: RefCell<Vec<String>>,
-    /// Deadline and ordinal of the last heap timer fired in this pass (timer order check).
+    /// Deadline and ordinal of the last wheel timer fired in this pass (timer order check).
     pub(crate) last_fired: Cell<(u64, u64)>,
     /// Greenthread panics nobody waited for (reported when the result was dropped).
     pub(crate) unobserved: RefCell<Vec<String>>,
@@ -712,7 +712,7 @@ impl Hub {
         }
     }
 
-    /// The pass of a busy hub: greenthreads are ready, no timer waits in the heap, nothing asks
+    /// The pass of a busy hub: greenthreads are ready, no timer waits in the wheel, nothing asks
     /// for a poll, no harness reorders: the ready queue simply becomes the batch (what
     /// [`full_pass`](Hub::full_pass) would do, without its checks). False when it does not apply.
     #[inline(always)]
@@ -724,7 +724,7 @@ impl Hub {
         let Ok(mut timers) = self.timers.try_borrow_mut() else {
             return false;
         };
-        if timers.ready.is_empty() || timers.has_heap_timers() || self.tearing_down.get() {
+        if timers.ready.is_empty() || timers.has_wheel_timers() || self.tearing_down.get() {
             return false;
         }
         if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {
@@ -784,15 +784,15 @@ impl Hub {
         }
         #[cfg(feature = "test-hooks")]
         let held_back = self.perturb_ready();
-        // A new pass: heap timers fired from now on are compared among themselves.
+        // A new pass: wheel timers fired from now on are compared among themselves.
         self.last_fired.set((0, 0));
         let mut batch = self.batch.borrow_mut();
         let mut timers = self.timers.borrow_mut();
         if self.tearing_down.get() {
             timers.collect_all(&mut batch);
         } else {
-            // Read the clock only when a heap timer could be due.
-            let now = if timers.has_heap_timers() { self.now_ns() } else { 0 };
+            // Read the clock only when a wheel timer could be due.
+            let now = if timers.has_wheel_timers() { self.now_ns() } else { 0 };
             self.pass_now.set(now);
             timers.collect_due(now, &mut batch);
         }
@@ -1030,10 +1030,10 @@ impl Hub {
     }
 
     /// Invariants of firing: never before the deadline (the pass's clock read), and in
-    /// `(deadline, seq)` order among the heap timers of one pass.
+    /// `(deadline, seq)` order among the wheel timers of one pass.
     fn check_timer_order(&self, deadline: u64, order: u64) {
         let seq = order & ((1 << 56) - 1);
-        // The pass's clock read: every heap timer of this pass must have been due by then (a
+        // The pass's clock read: every wheel timer of this pass must have been due by then (a
         // fresh read, later, could hide a timer collected too early).
         let now = self.pass_now.get();
         if now < deadline && !self.tearing_down.get() {

@@ -108,6 +108,7 @@ mod timeout;
 mod timer;
 pub mod tpool;
 mod wait;
+mod wheel;
 
 pub use crate::condvar::Condvar;
 pub use crate::error::Error;

@@ -7,24 +7,24 @@
 //!   matches is stale: the timer fired or was cancelled, and the key refers to nothing.
 //! * Timers are ordered by `(deadline, seq)`. `seq` is a per-hub counter, so equal deadlines fire
 //!   in creation order (FIFO), never by address.
-//! * Zero-delay timers skip the heap: they go to the `ready` queue, which the hub turns into the
+//! * Zero-delay timers skip the wheel: they go to the `ready` queue, which the hub turns into the
 //!   next pass's batch. Bare wake-ups (`sleep(0)`, hand-offs from primitives) go there too without
 //!   a slab slot: they cannot be cancelled and are recognised as stale by the green call number
 //!   they carry. A zero-delay timer created while a pass runs therefore runs on the next
 //!   pass, after a non-blocking poll: `sleep(0)` is a fair yield.
 //! * A non-zero deadline is computed from a fresh clock read by the creator, and a timer is due
 //!   only when the hub's clock has reached it: timers never fire early.
-//! * Cancellation is lazy: the slot is freed at once, and its key stays in the heap or the ready
+//! * Cancellation is lazy: the slot is freed at once, and its key stays in the wheel or the ready
 //!   queue as a stale entry until popped. When a queue holds more than
 //!   [`COMPACT_THRESHOLD`] entries and at least half are stale, it is rebuilt without them, so
 //!   memory stays bounded by about twice the live timers (eventlet's `TestTimerCleanup` rule).
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::panic::Location;
 use std::rc::Rc;
 
 use crate::greenthread::GtCore;
+use crate::wheel::{Queued, TimerWheel};
 
 /// Queues longer than this are compacted once half their entries are stale.
 pub(crate) const COMPACT_THRESHOLD: usize = 1000;
@@ -169,7 +169,7 @@ impl Entry {
     }
 }
 
-/// The heap's second key: the tie-break above the creation order.
+/// The wheel's second key: the tie-break above the creation order.
 pub(crate) fn order_of(tie: u8, seq: u64) -> u64 {
     (u64::from(tie) << 56) | (seq & ((1 << 56) - 1))
 }
@@ -178,7 +178,7 @@ pub(crate) fn order_of(tie: u8, seq: u64) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Loc {
     Ready,
-    Heap,
+    Wheel,
     Batch,
 }
 
@@ -204,63 +204,14 @@ pub(crate) struct Timers {
     /// Raw return addresses captured when a timer was created with timer stacks on, by slot.
     stacks: HashMap<u32, Box<[usize]>>,
     free: Vec<u32>,
-    heap: BinaryHeap<Queued>,
+    wheel: TimerWheel,
     pub(crate) ready: VecDeque<Ready>,
-    stale_heap: usize,
+    stale_wheel: usize,
     stale_ready: usize,
-    /// Stale keys in the hub's current batch (keys move there from `ready` and the heap).
+    /// Stale keys in the hub's current batch (keys move there from `ready` and the wheel).
     pub(crate) stale_batch: usize,
     live: usize,
     next_seq: u64,
-}
-
-/// A heap timer's entry in the heap: its key `(deadline, order)` and its slot.
-///
-/// Keys are unique (`order` carries the creation ordinal), so the pop order is the keys' order
-/// whatever the heap's shape. The entry orders as the reverse of its key (`BinaryHeap` is a
-/// max-heap), compared as one 128-bit number: one wide comparison per heap level instead of a
-/// chain of branches over the fields.
-#[derive(Clone, Copy, Debug)]
-struct Queued {
-    deadline: u64,
-    order: u64,
-    idx: u32,
-    gen: u32,
-}
-
-impl Queued {
-    #[inline(always)]
-    fn key(&self) -> u128 {
-        (u128::from(self.deadline) << 64) | u128::from(self.order)
-    }
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-
-    // `BinaryHeap`'s sifts ask `<=`: answered with one comparison, not through a three-way
-    // result.
-    #[inline(always)]
-    fn le(&self, other: &Self) -> bool {
-        other.key() <= self.key()
-    }
-}
-
-impl Ord for Queued {
-    #[inline(always)]
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key().cmp(&self.key())
-    }
 }
 
 impl Default for Timers {
@@ -269,9 +220,9 @@ impl Default for Timers {
             slab: Vec::new(),
             stacks: HashMap::new(),
             free: Vec::new(),
-            heap: BinaryHeap::new(),
+            wheel: TimerWheel::default(),
             ready: VecDeque::new(),
-            stale_heap: 0,
+            stale_wheel: 0,
             stale_ready: 0,
             stale_batch: 0,
             live: 0,
@@ -285,7 +236,7 @@ pub(crate) struct Fired {
     pub(crate) action: Action,
     /// Why it existed.
     pub(crate) why: &'static str,
-    /// A heap timer's deadline and order (`None` for a zero-delay timer).
+    /// A wheel timer's deadline and order (`None` for a zero-delay timer).
     pub(crate) due: Option<(u64, u64)>,
 }
 
@@ -353,13 +304,14 @@ impl Timers {
     /// The counters, given the batch's length and the queued bare wake-ups.
     pub(crate) fn stats(&self, batch_len: usize, wakes: usize) -> TimerStats {
         TimerStats {
-            queued: self.heap.len() + self.ready.len() + batch_len,
-            cancelled: self.stale_heap + self.stale_ready + self.stale_batch,
+            queued: self.wheel.len() + self.ready.len() + batch_len,
+            cancelled: self.stale_wheel + self.stale_ready + self.stale_batch,
             live: self.live + wakes,
         }
     }
 
-    /// Adds a timer; zero-delay timers (`deadline == None`) join the ready queue, others the heap.
+    /// Adds a timer; zero-delay timers (`deadline == None`) join the ready queue, others the wheel
+    /// ([`TimerWheel`]).
     pub(crate) fn add(&mut self, t: NewTimer) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -390,7 +342,7 @@ impl Timers {
         e.why = t.why;
         e.creator = t.creator;
         e.site = t.site;
-        e.loc = if t.deadline.is_none() { Loc::Ready } else { Loc::Heap };
+        e.loc = if t.deadline.is_none() { Loc::Ready } else { Loc::Wheel };
         e.tie = t.tie;
         let key = TimerKey { idx, gen: e.gen };
         if let Some(stack) = t.stack {
@@ -398,7 +350,7 @@ impl Timers {
         }
         match t.deadline {
             None => self.ready.push_back(Ready::Timer(key)),
-            Some(deadline) => self.heap.push(Queued { deadline, order: order_of(t.tie, seq), idx, gen: key.gen }),
+            Some(deadline) => self.wheel.push(Queued { deadline, order: order_of(t.tie, seq), idx, gen: key.gen }),
         }
         self.live += 1;
         key
@@ -464,11 +416,11 @@ impl Timers {
                 self.stale_ready = 0;
             }
         } else {
-            self.stale_heap += 1;
-            if self.heap.len() > COMPACT_THRESHOLD && self.stale_heap * 2 >= self.heap.len() {
+            self.stale_wheel += 1;
+            if self.wheel.len() > COMPACT_THRESHOLD && self.stale_wheel * 2 >= self.wheel.len() {
                 let slab = &self.slab;
-                self.heap.retain(|q| slab[q.idx as usize].gen == q.gen && slab[q.idx as usize].action.is_some());
-                self.stale_heap = 0;
+                self.wheel.retain(|q| slab[q.idx as usize].gen == q.gen && slab[q.idx as usize].action.is_some());
+                self.stale_wheel = 0;
             }
         }
         a
@@ -505,25 +457,25 @@ impl Timers {
         }
     }
 
-    /// True when the heap holds entries (live or stale).
-    pub(crate) fn has_heap_timers(&self) -> bool {
-        !self.heap.is_empty()
+    /// True when the wheel holds entries (live or stale).
+    pub(crate) fn has_wheel_timers(&self) -> bool {
+        !self.wheel.is_empty()
     }
 
-    /// The earliest live heap deadline, discarding stale heap tops.
+    /// The earliest live wheel deadline, discarding stale entries met on the way.
     pub(crate) fn next_deadline(&mut self) -> Option<u64> {
-        while let Some(Queued { deadline: d, idx: i, gen: g, .. }) = self.heap.peek().copied() {
+        while let Some(Queued { deadline: d, idx: i, gen: g, .. }) = self.wheel.peek_min().copied() {
             if self.is_live(TimerKey { idx: i, gen: g }) {
                 return Some(d);
             }
-            self.heap.pop();
-            self.stale_heap = self.stale_heap.saturating_sub(1);
+            self.wheel.pop_min();
+            self.stale_wheel = self.stale_wheel.saturating_sub(1);
         }
         None
     }
 
-    /// Moves the ready queue and every heap timer due at `now` into `batch`, in order: ready
-    /// entries (FIFO) first, then due heap entries by `(deadline, seq)`.
+    /// Moves the ready queue and every wheel timer due at `now` into `batch`, in order: ready
+    /// entries (FIFO) first, then due wheel entries by `(deadline, seq)`.
     pub(crate) fn collect_due(&mut self, now: u64, batch: &mut VecDeque<Ready>) {
         self.stale_batch += self.stale_ready;
         self.stale_ready = 0;
@@ -543,27 +495,27 @@ impl Timers {
         } else {
             batch.append(&mut self.ready);
         }
-        while let Some(Queued { deadline: d, idx: i, gen: g, .. }) = self.heap.peek().copied() {
+        while let Some(Queued { deadline: d, idx: i, gen: g, .. }) = self.wheel.peek_min().copied() {
             if d > now {
                 break;
             }
-            self.heap.pop();
+            self.wheel.pop_min();
             let key = TimerKey { idx: i, gen: g };
             if self.is_live(key) {
                 self.slab[i as usize].loc = Loc::Batch;
                 batch.push_back(Ready::Timer(key));
             } else {
-                self.stale_heap = self.stale_heap.saturating_sub(1);
+                self.stale_wheel = self.stale_wheel.saturating_sub(1);
             }
         }
     }
 
-    /// [`collect_due`](Timers::collect_due) for a pass that finds the heap empty: the ready
+    /// [`collect_due`](Timers::collect_due) for a pass that finds the wheel empty: the ready
     /// queue becomes the batch. Inline, it is a swap when no timer lives and nothing is stale
     /// (a ping-pong of `sleep(0)`s), the full call otherwise.
     #[inline(always)]
     pub(crate) fn collect_ready(&mut self, batch: &mut VecDeque<Ready>) {
-        debug_assert!(self.heap.is_empty(), "collect_ready with heap timers");
+        debug_assert!(self.wheel.is_empty(), "collect_ready with wheel timers");
         if self.live == 0 && self.stale_ready == 0 && batch.is_empty() {
             std::mem::swap(batch, &mut self.ready);
         } else {
@@ -571,7 +523,7 @@ impl Timers {
         }
     }
 
-    /// Moves every live heap timer into `batch` regardless of deadline (teardown fast-forward).
+    /// Moves every live wheel timer into `batch` regardless of deadline (teardown fast-forward).
     pub(crate) fn collect_all(&mut self, batch: &mut VecDeque<Ready>) {
         self.collect_due(u64::MAX, batch);
     }
@@ -597,9 +549,9 @@ impl Timers {
     /// ordinals restart at 1. Call after [`drain`](Timers::drain).
     pub(crate) fn reset(&mut self) {
         debug_assert_eq!(self.live, 0, "reset with live timers");
-        self.heap.clear();
+        self.wheel.clear();
         self.ready.clear();
-        self.stale_heap = 0;
+        self.stale_wheel = 0;
         self.stale_ready = 0;
         self.stale_batch = 0;
         self.next_seq = 1;
@@ -615,43 +567,11 @@ impl Timers {
                 }
             }
         }
-        self.heap.clear();
+        self.wheel.clear();
         let ready = std::mem::take(&mut self.ready);
-        self.stale_heap = 0;
+        self.stale_wheel = 0;
         self.stale_ready = 0;
         self.stale_batch = 0;
         (out, ready)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Queued;
-    use std::collections::BinaryHeap;
-
-    /// The heap pops in `(deadline, order)` order: ties on the deadline (common under the virtual
-    /// clock) go by order, whose top byte is a harness tie-break above the creation ordinal.
-    #[test]
-    fn heap_timers_pop_by_deadline_then_order() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: u64| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 33) % n
-        };
-        let mut heap = BinaryHeap::new();
-        let mut keys = Vec::new();
-        for seq in 1..=5_000u64 {
-            let (deadline, order) = (next(40), super::order_of(next(3) as u8, seq));
-            heap.push(Queued { deadline, order, idx: seq as u32, gen: 0 });
-            keys.push((deadline, order));
-            if next(4) == 0 {
-                keys.sort_unstable();
-                let q = heap.pop().expect("not empty");
-                assert_eq!((q.deadline, q.order), keys.remove(0));
-            }
-        }
-        keys.sort_unstable();
-        let popped: Vec<_> = std::iter::from_fn(|| heap.pop()).map(|q| (q.deadline, q.order)).collect();
-        assert_eq!(popped, keys);
     }
 }
