@@ -245,7 +245,7 @@ pub(crate) fn panic_is_quiet(info: &std::panic::PanicHookInfo<'_>) -> bool {
 /// How many unprinted panics a hub keeps for [`debug::take_quiet_panics`].
 pub(crate) const QUIET_PANICS_KEPT: usize = 256;
 
-/// Batch entries whose stacks the hub starts loading together ([`Hub::prefetch_ahead`]). Two:
+/// Batch entries whose stacks the hub starts loading together ([`Hub::prefetch_groups`]). Two:
 /// in paired runs of `bench-green timers` (10,000 greenthreads waking in deadline order) groups
 /// of 2 and 3 ran 11–14% faster than one entry at a time, 4 ran 8% faster, 6 and 8 no faster.
 const PREFETCH_GROUP: usize = 2;
@@ -648,24 +648,63 @@ impl Hub {
         }
     }
 
-    /// Starts loading what the next entries of the batch will touch, in pipeline stages of
-    /// [`PREFETCH_GROUP`] entries: the stack lines of the next group (their records were loaded a
-    /// group ago), the records of the group after it (their slots were loaded a group ago), the
-    /// timer slots of the third group. A burst of due timers then overlaps its cache misses
-    /// instead of taking them one after another.
-    ///
-    /// The stages run on every other step (when the batch's length is even: each step pops one
-    /// entry, and nothing joins the batch while it runs but a kill's entry at the front), two
-    /// entries at a time, because the first touch of a parked stack is a page walk (each stack's
-    /// top page is its own TLB entry and page-table line, bench/README "What profiling found") and
-    /// a prefetch does not retire before its walk is done: issued one per step, each walk stalls
-    /// the hub on its own; issued back to back, two walks proceed together.
+    /// Starts loading what the next entries of the batch will touch, one stage each: the third
+    /// entry's timer slot, the second's greenthread record (its slot was loaded a step ago), the
+    /// next one's stack lines (its record was loaded a step ago). A burst of due timers then
+    /// overlaps its cache misses instead of taking them one after another.
     #[inline(always)]
     fn prefetch_ahead(&self) {
         use crate::sys::prefetch::prefetch;
         let Ok(batch) = self.batch.try_borrow() else { return };
         // A lone entry left is what a ping-pong of a few greenthreads leaves: its lines are
         // hot, and the prefetch costs the switch more (5%) than it could save.
+        if batch.len() < 2 {
+            return;
+        }
+        let Ok(timers) = self.timers.try_borrow() else { return };
+        if let Some(frame) = batch.front().and_then(|r| timers.target_of(r)).and_then(|gt| gt.park_frame()) {
+            // The switch's saved registers just below the frame, then `park`'s frame and its
+            // callers' as the greenthread returns up.
+            for line in -1..7isize {
+                prefetch(frame.wrapping_add_signed(line * 64));
+            }
+        }
+        if let Some(gt) = batch.get(1).and_then(|r| timers.target_of(r)) {
+            // The record (184 bytes) and the `Rc`'s two counts just before it: four lines at most.
+            let p = Rc::as_ptr(gt) as usize;
+            for off in (0..256).step_by(64) {
+                prefetch((p + off).wrapping_sub(16));
+            }
+        }
+        if let Some(a) = batch.get(2).and_then(|r| timers.slot_addr(r)) {
+            // An entry is 88 bytes: up to three lines, the last one holding its end.
+            prefetch(a);
+            prefetch(a + 64);
+            prefetch(a + crate::timer::ENTRY_SIZE - 1);
+        }
+    }
+
+    /// Starts loading, while a burst of timers fires (from [`fire_timer`](Hub::fire_timer)),
+    /// what the next entries of the batch will touch, in pipeline stages of [`PREFETCH_GROUP`]
+    /// entries: the stack lines of the next group (their records were loaded a group ago), the
+    /// records of the group after it (their slots were loaded a group ago), the timer slots of
+    /// the third group. It runs on every other step (when the batch's length is even: each step
+    /// pops one entry, and nothing joins the batch while it runs but a kill's entry at the
+    /// front), two entries at a time, because the first touch of a parked stack is a page walk
+    /// (each stack's top page is its own TLB entry and page-table line, bench/README "What
+    /// profiling found") and a prefetch does not retire before its walk is done: issued one per
+    /// step (as [`prefetch_ahead`](Hub::prefetch_ahead) does), each walk stalls the hub on its
+    /// own; issued back to back, two walks proceed together. Once it ran, the per-entry stages
+    /// find their lines on their way.
+    ///
+    /// Out of line, and not in the hub loop: there, its loops (or a call to them) made the
+    /// compiler keep the popped batch entry on the stack and read it back in halves, a
+    /// store-forwarding stall that cost a ping-pong of two greenthreads, which never gets here,
+    /// 10–20% of its switch rate.
+    #[inline(never)]
+    fn prefetch_groups(&self) {
+        use crate::sys::prefetch::prefetch;
+        let Ok(batch) = self.batch.try_borrow() else { return };
         if batch.len() < 2 || batch.len() % PREFETCH_GROUP != 0 {
             return;
         }
@@ -972,6 +1011,7 @@ impl Hub {
     /// Fires a timer of the batch (the bare wake-ups of [`fire`](Hub::fire) are the hot path).
     #[inline(never)]
     fn fire_timer(&self, key: TimerKey) -> Option<Resume> {
+        self.prefetch_groups();
         let taken = self.timers.borrow_mut().take(key);
         let Some(crate::timer::Fired { action, why, due: deadline }) = taken else {
             self.timers.borrow_mut().popped_stale_from_batch();
