@@ -3,30 +3,33 @@
 //! # Layout
 //!
 //! Deadlines are hub nanoseconds; the wheel works on their *ticks*, `deadline >> TICK_SHIFT`
-//! (65.536 µs each, a 48-bit number). Eight levels of 64 slots each cover all 48 bits, six per
+//! (65.536 µs each). Two levels of 64 slots cover the next 4,096 ticks (268 ms), six bits per
 //! level (tokio's `runtime/time` wheel is the model): level `l` holds the entries whose tick
 //! differs from the wheel's current tick `cur` first in bit group `l`, in the slot that group
-//! names. An entry therefore sits in a slot no earlier than `cur`'s own at its level, and every
-//! entry of level `l` comes after every entry of the levels below it.
+//! names. Entries further ahead wait in a binary heap, *far*: a long timeout (an idle
+//! connection's, a million parked waits') is pushed and popped in `log n` as before, and no
+//! slot ever holds so many entries that spreading it down would double their memory.
 //!
 //! Entries whose tick is below `cur` are *near*: they are kept in exact order, in a `Vec` sorted
 //! from the largest key to the smallest (the next one is popped off the end), plus a small binary
-//! heap for the few that arrive after their tick was taken out of the wheel (a timer set for
-//! less than a tick ahead). The wheel refills the near entries from its next occupied slot when
-//! they run out: a level-0 slot (one tick) is sorted and becomes the near run; a higher slot is
-//! spread over the levels below it (each entry moves down at most seven times in its life).
+//! heap, *late*, for the few that arrive after their tick was taken out of the wheel (a timer set
+//! for less than a tick ahead). When the near entries run out, the wheel takes its first
+//! occupied slot, unless the far heap's least entry comes before that slot starts: a level-0 slot
+//! (one tick) is sorted and becomes the near run; a level-1 slot is spread over level 0.
 //!
 //! # Invariants (checked by `debug_assert!`)
 //!
-//! * every entry of the wheel has a tick `>= cur`; every near entry has a tick `< cur`, so every
-//!   near key is below every wheel key;
+//! * every entry of the two levels has a tick `>= cur`; every near entry has a tick `< cur`, so
+//!   every near key is below every level's key (far entries may fall on either side: the least
+//!   entry is taken from whichever of near, late and far holds it);
 //! * the near run is sorted by key, largest first;
 //! * `occupied[l]` has bit `s` set exactly when slot `s` of level `l` holds entries;
 //! * keys are unique (their order part carries the timer's creation ordinal), so the pop order is
 //!   the keys' order, the same as a binary heap's over the same entries.
 //!
-//! Pushing costs a few instructions and one `Vec` push; popping a near entry, one `Vec` pop. A
-//! binary heap over the same 10,000 timers took ~260 instructions per pop (bench/README).
+//! Pushing a timer due within the horizon costs a few instructions and one `Vec` push; popping a
+//! near entry, one `Vec` pop. A binary heap over 10,000 timers took ~260 instructions per pop
+//! (bench/README).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -34,8 +37,8 @@ use std::collections::BinaryHeap;
 /// Nanoseconds per tick, as a shift: 2^16 ns = 65.536 µs.
 const TICK_SHIFT: u32 = 16;
 
-/// Levels of the wheel: 8 × 6 bits cover the 48 bits of a tick.
-const LEVELS: usize = 8;
+/// Levels of the wheel, 6 bits each: 4,096 ticks ahead; later entries wait in the far heap.
+const LEVELS: usize = 2;
 
 /// A timer's entry: its key `(deadline, order)` and its slot in the timer slab.
 ///
@@ -61,7 +64,7 @@ impl Queued {
     }
 }
 
-/// A near entry in the binary heap: the heap is a max-heap, so it orders by the reverse key.
+/// An entry of the late or far heap: the heap is a max-heap, so it orders by the reverse key.
 #[derive(Clone, Copy, Debug)]
 struct Late(Queued);
 
@@ -98,8 +101,18 @@ pub(crate) struct TimerWheel {
     near: Vec<Queued>,
     /// Near entries pushed after their tick was taken out.
     late: BinaryHeap<Late>,
-    /// Entries in all three places.
+    /// Entries beyond the levels' horizon when they were pushed.
+    far: BinaryHeap<Late>,
+    /// Entries in all four places.
     len: usize,
+}
+
+/// Where the least entry is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Least {
+    Near,
+    Late,
+    Far,
 }
 
 impl TimerWheel {
@@ -125,108 +138,143 @@ impl TimerWheel {
         }
     }
 
-    /// Puts an entry whose tick is `>= cur` into its slot.
+    /// Puts an entry whose tick is `>= cur` into its slot, or into the far heap.
     #[inline(always)]
     fn place(&mut self, q: Queued, tick: u64) {
         debug_assert!(tick >= self.cur, "a wheel entry before the wheel's tick");
-        if self.slots.is_empty() {
-            self.slots.resize_with(LEVELS * 64, Vec::new);
-        }
         let level = match tick ^ self.cur {
             0 => 0,
             diff => (63 - diff.leading_zeros() as usize) / 6,
         };
+        if level >= LEVELS {
+            self.far.push(Late(q));
+            return;
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(LEVELS * 64, Vec::new);
+        }
         let slot = ((tick >> (6 * level)) & 63) as usize;
         self.slots[level * 64 + slot].push(q);
         self.occupied[level] |= 1 << slot;
     }
 
-    /// The entry with the smallest key, refilling the near entries from the wheel if they ran out.
+    /// The entry with the smallest key.
     #[inline]
     pub(crate) fn peek_min(&mut self) -> Option<&Queued> {
-        if self.near.is_empty() && self.late.is_empty() {
-            if self.len == 0 {
-                return None;
-            }
-            self.refill();
+        // The common case of a burst: the next tick's entries are out, nothing else competes.
+        if self.late.is_empty() && self.far.is_empty() && !self.near.is_empty() {
+            return self.near.last();
         }
-        match (self.near.last(), self.late.peek()) {
-            (Some(n), Some(l)) if l.0.key() < n.key() => Some(&l.0),
-            (Some(n), _) => Some(n),
-            (None, l) => l.map(|l| &l.0),
+        match self.least()? {
+            Least::Near => self.near.last(),
+            Least::Late => self.late.peek().map(|l| &l.0),
+            Least::Far => self.far.peek().map(|l| &l.0),
         }
     }
 
     /// Removes the entry [`peek_min`](TimerWheel::peek_min) returns.
     #[inline]
     pub(crate) fn pop_min(&mut self) -> Option<Queued> {
-        self.peek_min()?;
-        let from_late = match (self.near.last(), self.late.peek()) {
-            (Some(n), Some(l)) => l.0.key() < n.key(),
-            (None, Some(_)) => true,
-            _ => false,
+        if self.late.is_empty() && self.far.is_empty() && !self.near.is_empty() {
+            self.len -= 1;
+            return self.near.pop();
+        }
+        let q = match self.least()? {
+            Least::Near => self.near.pop(),
+            Least::Late => self.late.pop().map(|l| l.0),
+            Least::Far => {
+                let q = self.far.pop().map(|l| l.0);
+                // With the levels empty, nothing is placed relative to `cur`: it moves up to the
+                // popped entry, so that timers set from now on land in the levels again.
+                if let Some(q) = q.filter(|_| self.occupied == [0; LEVELS]) {
+                    self.cur = self.cur.max(q.tick());
+                }
+                q
+            }
         };
         self.len -= 1;
-        if from_late {
-            self.late.pop().map(|l| l.0)
-        } else {
-            self.near.pop()
+        q
+    }
+
+    /// Where the least entry is, taking slots out of the levels as needed: near entries come
+    /// before every level's; when there are none, the first occupied slot is taken out (a level-0
+    /// slot into the near run, a level-1 slot spread over level 0) unless the far heap's least
+    /// entry comes before that slot starts.
+    #[inline(never)]
+    fn least(&mut self) -> Option<Least> {
+        loop {
+            let near = match (self.near.last(), self.late.peek()) {
+                (Some(n), Some(l)) if l.0.key() < n.key() => Some((l.0.key(), Least::Late)),
+                (Some(n), _) => Some((n.key(), Least::Near)),
+                (None, l) => l.map(|l| (l.0.key(), Least::Late)),
+            };
+            let far = self.far.peek().map(|f| f.0);
+            if let Some((key, at)) = near {
+                return Some(if far.is_some_and(|f| f.key() < key) { Least::Far } else { at });
+            }
+            let Some((start, level, slot)) = self.first_slot() else {
+                return far.map(|_| Least::Far);
+            };
+            if far.is_some_and(|f| f.tick() < start) {
+                return Some(Least::Far);
+            }
+            self.take_slot(start, level, slot);
         }
     }
 
-    /// Moves the wheel's earliest entries into the near run: takes the occupied slot that starts
-    /// first (a higher level's on a tie: it may hold entries of that same first tick), spreading
-    /// a higher slot's entries down over the levels below it, until a level-0 slot (one tick)
-    /// comes out. Called with the near entries empty and the wheel not.
-    #[cold]
-    fn refill(&mut self) {
-        debug_assert!(self.near.is_empty() && self.late.is_empty());
-        loop {
-            // (start tick, level, slot) of each level's first occupied slot; the earliest wins.
-            let mut first: Option<(u64, usize, u64)> = None;
-            for level in (0..LEVELS).rev() {
-                let bits = self.occupied[level];
-                if bits == 0 {
-                    continue;
-                }
-                let slot = u64::from(bits.trailing_zeros());
-                debug_assert!(slot >= (self.cur >> (6 * level)) & 63, "a wheel slot behind the wheel's tick");
-                // `cur` with this level's group set to `slot` and the groups below it cleared.
-                let span = 6 * (level as u32 + 1);
-                let start = (self.cur >> span << span) | (slot << (6 * level));
-                if first.is_none_or(|(s, ..)| start < s) {
-                    first = Some((start, level, slot));
-                }
+    /// The levels' occupied slot that starts first, as `(start tick, level, slot)`; a higher
+    /// level's on a tie (after the wheel's tick turned over into a level-1 slot, that slot may
+    /// hold entries of the same first tick as level 0's).
+    #[inline]
+    fn first_slot(&self) -> Option<(u64, usize, u64)> {
+        let mut first: Option<(u64, usize, u64)> = None;
+        for level in (0..LEVELS).rev() {
+            let bits = self.occupied[level];
+            if bits == 0 {
+                continue;
             }
-            let Some((start, level, slot)) = first else {
-                debug_assert_eq!(self.len, 0, "entries lost by the wheel");
-                return;
-            };
-            debug_assert!(start >= self.cur, "the wheel's tick went back");
-            self.occupied[level] &= !(1 << slot);
-            let mut taken = std::mem::take(&mut self.slots[level * 64 + slot as usize]);
-            if level == 0 {
-                self.cur = start + 1;
-                taken.sort_unstable_by_key(|q| std::cmp::Reverse(q.key()));
-                debug_assert!(taken.iter().all(|q| q.tick() == start));
-                // The emptied near run's buffer goes back to the slot: buffers circulate instead
-                // of being allocated per tick.
-                self.slots[slot as usize] = std::mem::replace(&mut self.near, taken);
-                return;
+            let slot = u64::from(bits.trailing_zeros());
+            debug_assert!(slot >= (self.cur >> (6 * level)) & 63, "a wheel slot behind the wheel's tick");
+            // `cur` with this level's group set to `slot` and the groups below it cleared.
+            let span = 6 * (level as u32 + 1);
+            let start = (self.cur >> span << span) | (slot << (6 * level));
+            if first.is_none_or(|(s, ..)| start < s) {
+                first = Some((start, level, slot));
             }
-            self.cur = start;
-            for q in taken.drain(..) {
-                self.place(q, q.tick());
-            }
-            self.slots[level * 64 + slot as usize] = taken;
         }
+        first
+    }
+
+    /// Takes a slot out of the levels: a level-0 slot (one tick) becomes the near run, sorted; a
+    /// level-1 slot is spread over level 0. Called with the near entries empty.
+    #[cold]
+    fn take_slot(&mut self, start: u64, level: usize, slot: u64) {
+        debug_assert!(self.near.is_empty() && self.late.is_empty());
+        debug_assert!(start >= self.cur, "the wheel's tick went back");
+        self.occupied[level] &= !(1 << slot);
+        let mut taken = std::mem::take(&mut self.slots[level * 64 + slot as usize]);
+        if level == 0 {
+            self.cur = start + 1;
+            taken.sort_unstable_by_key(|q| std::cmp::Reverse(q.key()));
+            debug_assert!(taken.iter().all(|q| q.tick() == start));
+            // The emptied near run's buffer goes back to the slot: buffers circulate instead of
+            // being allocated per tick.
+            self.slots[slot as usize] = std::mem::replace(&mut self.near, taken);
+            return;
+        }
+        self.cur = start;
+        for q in taken.drain(..) {
+            self.place(q, q.tick());
+        }
+        self.slots[level * 64 + slot as usize] = taken;
     }
 
     /// Keeps only the entries `keep` accepts.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Queued) -> bool) {
         self.near.retain(|q| keep(q));
         self.late.retain(|l| keep(&l.0));
-        let mut len = self.near.len() + self.late.len();
+        self.far.retain(|l| keep(&l.0));
+        let mut len = self.near.len() + self.late.len() + self.far.len();
         for level in 0..LEVELS {
             let mut bits = self.occupied[level];
             while bits != 0 {
@@ -251,6 +299,7 @@ impl TimerWheel {
         self.occupied = [0; LEVELS];
         self.near.clear();
         self.late.clear();
+        self.far.clear();
         self.len = 0;
         self.cur = 0;
     }
@@ -365,6 +414,33 @@ mod tests {
         wheel.push(at(66, 3)); // level 0 of the new window
         let orders: Vec<_> = std::iter::from_fn(|| wheel.pop_min()).map(|q| q.order).collect();
         assert_eq!(orders, [1, 3]);
+    }
+
+    /// Timers beyond the levels' horizon (268 ms) wait in the far heap: looking at the least of
+    /// a million parked waits' timeouts spreads no slot down (which would hold them twice, the
+    /// `rss1m` row), and they come out in key order, before and after timers set near them.
+    #[test]
+    fn long_timeouts_wait_in_the_far_heap_and_come_out_in_order() {
+        let second = 1_000_000_000u64;
+        let mut wheel = TimerWheel::default();
+        for i in 0..10_000u64 {
+            wheel.push(Queued { deadline: 60 * second + (i * 7919) % 1_000_000, order: i, idx: 0, gen: 0 });
+        }
+        let least = wheel.peek_min().map(|q| (q.deadline, q.order));
+        assert_eq!(least, Some((60 * second, 0)));
+        assert_eq!(wheel.occupied, [0; super::LEVELS], "a peek spread the far timers over the levels");
+        assert_eq!(wheel.far.len(), 10_000);
+        // A timer set near the far ones, after the wheel moved up to them.
+        assert_eq!(wheel.pop_min().map(|q| q.order), Some(0));
+        wheel.push(Queued { deadline: 60 * second + 1, order: 10_000, idx: 0, gen: 0 });
+        let mut last = (0, 0);
+        let mut n = 0;
+        while let Some(q) = wheel.pop_min() {
+            assert!((q.deadline, q.order) > last, "popped out of order");
+            last = (q.deadline, q.order);
+            n += 1;
+        }
+        assert_eq!(n, 10_000);
     }
 
     /// `clear` empties the wheel and lets it start over at an earlier time.
