@@ -66,23 +66,23 @@ impl Queued {
 
 /// An entry of the late or far heap: the heap is a max-heap, so it orders by the reverse key.
 #[derive(Clone, Copy, Debug)]
-struct Late(Queued);
+struct ByMin(Queued);
 
-impl PartialEq for Late {
+impl PartialEq for ByMin {
     fn eq(&self, other: &Self) -> bool {
         self.0.key() == other.0.key()
     }
 }
 
-impl Eq for Late {}
+impl Eq for ByMin {}
 
-impl PartialOrd for Late {
+impl PartialOrd for ByMin {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Late {
+impl Ord for ByMin {
     fn cmp(&self, other: &Self) -> Ordering {
         other.0.key().cmp(&self.0.key())
     }
@@ -100,9 +100,9 @@ pub(crate) struct TimerWheel {
     /// Near entries taken out of the wheel, sorted largest key first.
     near: Vec<Queued>,
     /// Near entries pushed after their tick was taken out.
-    late: BinaryHeap<Late>,
+    late: BinaryHeap<ByMin>,
     /// Entries beyond the levels' horizon when they were pushed.
-    far: BinaryHeap<Late>,
+    far: BinaryHeap<ByMin>,
     /// Entries in all four places.
     len: usize,
 }
@@ -132,7 +132,7 @@ impl TimerWheel {
         self.len += 1;
         let tick = q.tick();
         if tick < self.cur {
-            self.late.push(Late(q));
+            self.late.push(ByMin(q));
         } else {
             self.place(q, tick);
         }
@@ -147,7 +147,7 @@ impl TimerWheel {
             diff => (63 - diff.leading_zeros() as usize) / 6,
         };
         if level >= LEVELS {
-            self.far.push(Late(q));
+            self.far.push(ByMin(q));
             return;
         }
         if self.slots.is_empty() {
