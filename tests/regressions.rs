@@ -470,3 +470,66 @@ fn a_sleep_cut_short_by_a_kill_or_a_timeout_leaves_no_live_timer() {
     green::sleep(ms(1));
     assert_eq!(green::hub::timer_stats().live, base, "a finished sleep leaves nothing behind");
 }
+
+/// Timers on both sides of the timer wheel's horizon (its two levels cover 268 ms; later timers
+/// wait in a heap beside them) and on its tick boundaries (65.536 µs) fire in deadline order, in
+/// creation order on equal deadlines, and each exactly at its deadline under the virtual clock
+/// (which jumps to the least deadline the wheel reports: an early or late jump shows here).
+#[test]
+fn timers_across_the_wheels_horizon_and_tick_boundaries_fire_in_order_at_their_deadlines() {
+    const DELAYS_NS: [u64; 14] = [
+        1,
+        65_535,
+        65_536,
+        65_537,
+        1_000_000,
+        4_194_304,
+        4_200_000,
+        268_435_455,
+        268_435_456,
+        268_500_000,
+        300_000_000,
+        10_000_000_000,
+        3_600_000_000_000,
+        2_000_000,
+    ];
+    let fired: Log<(Duration, u64, usize)> = Log::new();
+    let log = fired.clone();
+    // The order in which the timers were created (one hub thread: the count is taken right
+    // before each sleep creates its timer).
+    let made = Rc::new(Cell::new(0u64));
+    green_harness::Harness::new().virtual_clock(true).jitter(Duration::ZERO).shuffle(false).run(move || {
+        let t0 = green::time::now();
+        let sleepers: Vec<_> = (0..12usize)
+            .map(|g| {
+                let (log, made) = (log.clone(), made.clone());
+                green::spawn(move || {
+                    let mut state = g as u64 + 1;
+                    for k in 0..8 {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        let delay = Duration::from_nanos(DELAYS_NS[(state >> 33) as usize % DELAYS_NS.len()]);
+                        let deadline = green::time::now() + delay;
+                        let seq = made.get();
+                        made.set(seq + 1);
+                        green::sleep(delay);
+                        assert_eq!(green::time::now(), deadline, "greenthread {g}, sleep {k} woke off its deadline");
+                        log.push((deadline - t0, seq, g));
+                    }
+                })
+            })
+            .collect();
+        for s in sleepers {
+            s.join().unwrap();
+        }
+    });
+    let order = fired.get();
+    assert_eq!(order.len(), 12 * 8);
+    for w in order.windows(2) {
+        assert!(
+            (w[0].0, w[0].1) < (w[1].0, w[1].1),
+            "fired out of (deadline, creation) order: {:?} before {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
