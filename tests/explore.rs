@@ -529,3 +529,134 @@ fn a_wait_on_an_fd_closed_behind_the_runtimes_back_is_a_hang() {
     let f = x.first_failure().expect("the hang fails the run");
     assert!(f.message.contains("closed behind the runtime's back"), "{f}");
 }
+
+/// A retry loop whose condition never comes spins in virtual time: the clock keeps jumping with
+/// only timers waking anyone. The search reports a hang as that run's failure, with the wait
+/// reasons and the limit in its replay line (before the jump limit the run spun until its
+/// wall-clock budget and the process aborted).
+#[test]
+fn a_retry_loop_spinning_in_virtual_time_is_a_livelock_hang_not_a_budget_abort() {
+    let mut c = Config::hermetic();
+    c.hang_jumps = 500;
+    let x = Harness::with_config(c).try_explore(Search::Runs(3), || {
+        let ready = Rc::new(std::cell::Cell::new(false)); // the bug: nobody ever sets it
+        let r = ready.clone();
+        let poller = green::spawn(move || {
+            while !r.get() {
+                green::sleep(Duration::from_millis(10));
+            }
+        });
+        poller.join().unwrap();
+    });
+    let f = x.first_failure().expect("the livelock fails the run");
+    assert!(f.message.starts_with("green: hang: the virtual clock jumped 500 times"), "{f}");
+    assert!(f.message.contains("Wait reasons") && f.message.contains("sleep"), "{f}");
+    assert!(f.found_line.contains("GREEN_HANG_JUMPS=500"), "{f}");
+    assert_eq!(x.runs, 1, "the first run fails");
+}
+
+/// Stays quiet: time that passes in one long sleep is one jump, and a hand-off between
+/// greenthreads starts the count over, so a day-long sleep and 300 items paced by sleeps pass
+/// under a limit of 50 jumps.
+#[test]
+fn long_sleeps_and_paced_hand_offs_are_no_livelock() {
+    let mut c = Config::hermetic();
+    c.hang_jumps = 50;
+    let x = Harness::with_config(c).try_explore(Search::Runs(3), || {
+        green::sleep(Duration::from_secs(86_400));
+        let q = green::Queue::new();
+        let q2 = q.clone();
+        let producer = green::spawn(move || {
+            for i in 0..300 {
+                green::sleep(Duration::from_millis(5));
+                q2.put(i);
+            }
+        });
+        for i in 0..300 {
+            assert_eq!(q.get(), i);
+        }
+        producer.join().unwrap();
+    });
+    assert!(x.failures.is_empty(), "{:?}", x.first_failure().map(|f| f.message.clone()));
+}
+
+/// Two greenthreads handing a token back and forth for ever progress by every measure the hub
+/// has, so no jump limit catches them; the wall-clock budget does. Their hub still passes, so
+/// it fails the run itself (a hang with every wait reason) and the search goes on instead of
+/// aborting the process. The failure is reported as found, not shrunk: each shrinking candidate
+/// would run for the whole budget again.
+#[test]
+fn a_livelock_of_hand_offs_past_the_budget_fails_the_run_in_process() {
+    let mut c = Config::hermetic();
+    c.budget = Duration::from_millis(300);
+    let x = Harness::with_config(c).try_explore(Search::Runs(2), || {
+        let (ping, pong) = (green::Queue::new(), green::Queue::new());
+        let (ping2, pong2) = (ping.clone(), pong.clone());
+        let echo = green::spawn(move || loop {
+            let v: u32 = ping2.get();
+            pong2.put(v);
+        });
+        loop {
+            ping.put(1u32);
+            if pong.get() == 0 {
+                break; // never
+            }
+        }
+        echo.join().unwrap();
+    });
+    let f = x.first_failure().expect("the budget fails the run");
+    assert!(f.message.starts_with(green::hooks::OVERRUN), "{f}");
+    assert!(f.message.contains("of 300ms") && f.message.contains("Wait reasons"), "{f}");
+    assert_eq!(f.active.0, f.active.1, "not shrunk: {f}");
+    assert!(x.elapsed < Duration::from_secs(8), "no shrinking at a budget per candidate: {:?}", x.elapsed);
+}
+
+/// Under the real clock a run waiting on an fd that never hears anything idles in its poller:
+/// past the budget the watchdog wakes the hub, which fails the run itself.
+#[test]
+fn an_idle_hub_past_the_budget_is_woken_and_fails_the_run_in_process() {
+    let mut c = Config::hermetic();
+    c.virtual_clock = false;
+    c.budget = Duration::from_millis(200);
+    let (_, r) = Harness::with_config(c).try_run(|| {
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let _ = green::trampoline(&b, green::Interest::Read, None);
+    });
+    let msg = match r {
+        Err(p) => p.downcast::<String>().map(|s| *s).unwrap_or_default(),
+        Ok(()) => panic!("the wait never ends by itself"),
+    };
+    assert!(msg.starts_with(green::hooks::OVERRUN) && msg.contains("real clock"), "{msg}");
+}
+
+/// Child half of `a_busy_loop_in_a_search_aborts_with_a_replay_line_naming_the_test`.
+#[test]
+#[ignore = "run as a child process by a_busy_loop_in_a_search_aborts_with_a_replay_line_naming_the_test"]
+fn search_budget_child() {
+    if !is_child("explore::search_budget_child") {
+        return;
+    }
+    let mut c = Config::hermetic();
+    c.budget = Duration::from_millis(200);
+    c.threads = 2;
+    Harness::with_config(c).try_explore(Search::Runs(2), || {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            std::hint::spin_loop();
+        }
+    });
+}
+
+/// A busy loop never switches, so its hub cannot fail the run: the watchdog aborts the process.
+/// The replay line it prints names the test, not the search thread the run was on
+/// (`green-explore-<k>`, which `cargo test` would match no test with).
+#[test]
+fn a_busy_loop_in_a_search_aborts_with_a_replay_line_naming_the_test() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, _, stderr) = run_child("explore::search_budget_child");
+    assert_eq!(status.signal(), Some(6), "expected SIGABRT: {status:?}\n{stderr}");
+    assert!(stderr.contains("has not switched for 1s"), "{stderr}");
+    assert!(stderr.contains("cargo test explore::search_budget_child -- --exact"), "{stderr}");
+    assert!(!stderr.contains("cargo test green-explore"), "{stderr}");
+}

@@ -48,12 +48,21 @@ pub const PCT_STEPS_ENV: &str = "GREEN_PCT_STEPS";
 /// hang (default 10000; 0 turns the horizon off: such a run waits until the budget). Where every
 /// waited fd's peer is in the hub, the hang is reported at once.
 pub const HANG_ENV: &str = "GREEN_HANG_MS";
+/// Environment variable: under the virtual clock, how many times in a row the clock may jump
+/// with nothing but timers waking greenthreads (no hand-off, no fd readiness, no spawn, no
+/// greenthread ending) before the run fails as a hang: a livelock in virtual time (default
+/// 100000; 0 turns it off).
+pub const HANG_JUMPS_ENV: &str = "GREEN_HANG_JUMPS";
 /// Environment variable: `1` replays one run from the environment's tape or seed instead of
 /// searching (what a search's replay lines set).
 pub const REPLAY_ENV: &str = "GREEN_REPLAY";
 
 /// [`Config::hang`]'s default.
 pub(crate) const DEFAULT_HANG: Duration = Duration::from_secs(10);
+
+/// [`Config::hang_jumps`]'s default: a heartbeat ticking alone for a day of one-second beats is
+/// no livelock; a retry loop spinning in virtual time gets there in about a second.
+pub(crate) const DEFAULT_HANG_JUMPS: u64 = 100_000;
 
 /// [`Config::pct_steps`]'s default.
 pub(crate) const DEFAULT_PCT_STEPS: u32 = 64;
@@ -225,7 +234,14 @@ pub struct Config {
     /// pending) may hear nothing before it fails as a hang (`GREEN_HANG_MS`; default 10 s; zero
     /// turns the horizon off).
     pub hang: Duration,
-    /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default 60 s).
+    /// Under the virtual clock: clock jumps in a row with only timers waking greenthreads before
+    /// the run fails as a livelock hang (`GREEN_HANG_JUMPS`; default 100000; zero turns it off).
+    /// A search that meets one reports it as that run's failure and goes on, where the wall-clock
+    /// budget would have had to abort the process.
+    pub hang_jumps: u64,
+    /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default
+    /// 60 s). Past it the hub fails the run as a hang if it still switches; a busy loop that
+    /// never switches makes the process abort after printing the replay line.
     pub budget: Duration,
     /// The search strategy (`GREEN_STRATEGY`; default [`Strategy::Portfolio`](crate::Strategy)).
     pub strategy: crate::Strategy,
@@ -291,6 +307,7 @@ impl Config {
             faults: Vec::new(),
             blocking: None,
             hang: DEFAULT_HANG,
+            hang_jumps: DEFAULT_HANG_JUMPS,
             budget: Duration::from_secs(60),
             strategy: crate::Strategy::Portfolio,
             pct_steps: DEFAULT_PCT_STEPS,
@@ -382,6 +399,12 @@ impl Default for Config {
         }
         if let Some(h) = ms(HANG_ENV) {
             c.hang = h;
+        }
+        if let Some(v) = env(HANG_JUMPS_ENV) {
+            c.hang_jumps = v
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| invalid(HANG_JUMPS_ENV, &v, "a number of clock jumps (0 turns the check off)"));
         }
         if let Some(b) = ms(BUDGET_ENV) {
             (c.budget, f.budget) = (b, true);

@@ -570,13 +570,17 @@ impl crate::Harness {
         }
         let start = Instant::now();
         let shared = Shared::new();
+        // The test's name (cargo test names its threads after tests), for the replay lines the
+        // search threads print.
+        let test = std::thread::current().name().map(str::to_string);
         let mut lanes: Vec<(u64, LaneResult)> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
-                    let shared = &shared;
+                    let (shared, test) = (&shared, test.clone());
                     std::thread::Builder::new()
                         .name(format!("green-explore-{t}"))
                         .spawn_scoped(s, move || {
+                            crate::SEARCH_TEST.with(|n| *n.borrow_mut() = test);
                             let mut done = Vec::new();
                             loop {
                                 let l = shared.next_lane.fetch_add(1, Ordering::SeqCst) as u64;
@@ -641,7 +645,10 @@ impl crate::Harness {
             f.is_some_and(|(m, s)| m.lines().next() == r.message.lines().next() && s == r.site)
         };
         let found_bytes = r.tape.explicit().bytes().to_vec();
-        let shrunk = Tape::new(shrink(found_bytes, shrink_budget(), same));
+        // A run that outlived its wall-clock budget took that long to fail: each shrinking
+        // candidate would too, so it is reported as found.
+        let budget = if r.message.starts_with(green::hooks::OVERRUN) { Duration::ZERO } else { shrink_budget() };
+        let shrunk = Tape::new(shrink(found_bytes, budget, same));
         let found_line = h.replay_line(&r.tape);
         let mut hs = h.clone();
         hs.config.tape = Some(shrunk.bytes().to_vec());

@@ -74,7 +74,7 @@
 //!    differ, when code depends on something outside the tape (real time, thread scheduling).
 //! 5. Knobs come from the environment: `GREEN_SEED`, `GREEN_TAPE`, `GREEN_TAPE_LEN`,
 //!    `GREEN_DENSITY`, `GREEN_CLOCK`, `GREEN_GRACE_MS`, `GREEN_JITTER_MS`, `GREEN_SHUFFLE`,
-//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`, `GREEN_HANG_MS`, `GREEN_PCT_STEPS` (see [`Config`];
+//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`, `GREEN_HANG_MS`, `GREEN_HANG_JUMPS`, `GREEN_PCT_STEPS` (see [`Config`];
 //!    [`Config::hermetic`] ignores them).
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -98,7 +98,9 @@ pub use crate::config::{
     Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
     SHUFFLE_ENV, TAPE_ENV, TAPE_LEN_ENV,
 };
-pub use crate::config::{EXPLORE_ENV, HANG_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, STRATEGY_ENV, THREADS_ENV};
+pub use crate::config::{
+    EXPLORE_ENV, HANG_ENV, HANG_JUMPS_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, STRATEGY_ENV, THREADS_ENV,
+};
 pub use crate::event::{FaultEvent, FdKind, IoFault, IoOp, Perturbation};
 pub use crate::explore::{current_run, parse_partition, Exploration, Failure, Search, Strategy, LANES};
 pub use crate::tape::Tape;
@@ -218,6 +220,12 @@ pub struct Harness {
     capture_panics: bool,
     /// Record the hub's behaviour signal (coverage-guided runs).
     coverage: bool,
+}
+
+thread_local! {
+    /// On a search's own threads: the name of the test thread that started the search (the
+    /// test a replay line must name, where the thread's own name is `green-explore-<k>`).
+    pub(crate) static SEARCH_TEST: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Shows a failing run's captured panics (they were not printed when raised).
@@ -434,7 +442,9 @@ impl Harness {
         self
     }
 
-    /// The per-run wall-clock budget.
+    /// The per-run wall-clock budget. Past it the run's hub fails the run (a panic starting
+    /// with [`green::hooks::OVERRUN`], with every wait reason), or, when a busy loop holds the
+    /// hub and it cannot, the process aborts after printing the replay line.
     ///
     /// ```
     /// green_harness::Harness::new().budget(std::time::Duration::from_secs(5)).run(|| ());
@@ -621,7 +631,9 @@ impl Harness {
     /// ```
     pub fn replay_line(&self, tape: &Tape) -> String {
         let c = &self.config;
-        let name = std::thread::current().name().unwrap_or("").to_string();
+        let name = SEARCH_TEST
+            .with(|n| n.borrow().clone())
+            .unwrap_or_else(|| std::thread::current().name().unwrap_or("").to_string());
         let test = if name.is_empty() || name == "main" { String::new() } else { format!(" {name} -- --exact") };
         let mut env = match tape.seed() {
             Some(seed) => {
@@ -641,6 +653,9 @@ impl Harness {
         }
         if c.hang != config::DEFAULT_HANG {
             env.push_str(&format!(" GREEN_HANG_MS={}", c.hang.as_millis()));
+        }
+        if c.hang_jumps != config::DEFAULT_HANG_JUMPS {
+            env.push_str(&format!(" GREEN_HANG_JUMPS={}", c.hang_jumps));
         }
         if c.grace != std::time::Duration::from_millis(5) {
             env.push_str(&format!(" GREEN_GRACE_MS={}", c.grace.as_millis()));
@@ -677,7 +692,9 @@ impl Harness {
     ///
     /// When the body panics, when the hub caught a panic in hub context, when a greenthread
     /// panicked unobserved, when an invariant was violated, or on leaks (see the `fail_on_*`
-    /// knobs). Past the budget the process aborts after printing what it could.
+    /// knobs). Past the budget the run fails as a hang when its hub still switches (a
+    /// livelock); a busy loop that never switches makes the process abort after printing what
+    /// it could.
     ///
     /// ```
     /// let r = green_harness::Harness::new().run(|| green::spawn(|| 1).wait().unwrap());
@@ -826,6 +843,7 @@ impl Harness {
         if c.virtual_clock {
             green::hooks::set_virtual_clock(true, c.grace);
             green::hooks::set_hang_horizon(Some(c.hang).filter(|h| !h.is_zero()));
+            green::hooks::set_hang_jumps(Some(c.hang_jumps));
         }
         green::hooks::set_trace(true);
         let trace_path = self.trace_path.clone().or_else(|| std::env::var_os(TRACE_ENV).map(Into::into));
@@ -1042,14 +1060,20 @@ impl Budget {
             .clone()
         });
         let generation = watch.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        *watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Armed {
+        let probe = green::probe::probe();
+        let mut armed = watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Under the lock the watchdog requests stops under: no request for an earlier run
+        // survives into this one.
+        probe.clear_stop();
+        *armed = Some(Armed {
             generation,
             start: Instant::now(),
             budget,
             replay,
-            probe: green::probe::probe(),
+            probe,
             name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
         });
+        drop(armed);
         Budget { watch }
     }
 
@@ -1062,13 +1086,23 @@ impl Drop for Budget {
     fn drop(&mut self) {
         // Also when the run unwinds: the watchdog never judges a run that ended.
         self.watch.generation.fetch_add(1, Ordering::SeqCst);
-        *self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let mut armed = self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(a) = armed.take() {
+            a.probe.clear_stop();
+        }
     }
 }
 
-/// Watches one thread's runs; past a run's budget prints what can be read safely from another
-/// thread (the probe) and the replay line, then aborts the process (a busy loop cannot be
-/// stopped in-process).
+/// How long the watchdog waits for a hub asked to stop (see [`watchdog`]) before it aborts.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Watches one thread's runs. Past a run's budget it first asks the run's hub to fail the run
+/// itself ([`green::probe::Probe::request_stop`], waking the hub in case it idles in its
+/// poller): a hub that still passes (a livelock of greenthreads that keep switching) fails the
+/// run as a hang with every wait reason, and a search goes on. If the run has not ended
+/// [`STOP_GRACE`] later (a busy loop that never switches, which cannot be stopped in-process),
+/// it prints what can be read safely from another thread (the probe) and the replay line, then
+/// aborts the process.
 fn watchdog(w: &Watch) {
     loop {
         if w.gone.load(Ordering::SeqCst) {
@@ -1083,13 +1117,36 @@ fn watchdog(w: &Watch) {
         };
         let Some((generation, budget, replay, probe, name)) = over else { continue };
         let still = || w.generation.load(Ordering::SeqCst) == generation;
+        {
+            // Under the lock a new run arms under: the request is for this run or for none.
+            let a = w.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if a.as_ref().is_none_or(|a| a.generation != generation) {
+                continue;
+            }
+            probe.request_stop(budget);
+        }
+        if let Some(handle) = green::hub::hubs()
+            .into_iter()
+            .find(|h| Arc::ptr_eq(&h.probe, &probe))
+            .and_then(|h| h.handle)
+            .and_then(|h| h.upgrade())
+        {
+            let _ = handle.post(|| ()); // wakes a hub idle in its poller; the run fails anyway
+        }
         // Only what is safe to read from another thread: the probe.
         let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
-        std::thread::sleep(Duration::from_millis(50));
-        if !still() {
-            continue; // the run ended meanwhile
+        let asked = Instant::now();
+        while still() && asked.elapsed() < STOP_GRACE {
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let held = if !idle && probe.switches() == sw { " and has not switched for 50 ms" } else { "" };
+        if !still() {
+            continue; // the run ended: failed by its hub, or finished meanwhile
+        }
+        let held = if !idle && probe.switches() == sw {
+            format!(" and has not switched for {STOP_GRACE:?}")
+        } else {
+            String::new()
+        };
         let who = if idle {
             "the hub was idle in its poller (every greenthread waits on something that never comes)".to_string()
         } else if cur == green::probe::HUB {

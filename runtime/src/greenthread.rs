@@ -1192,6 +1192,8 @@ fn spawn_inner<T: 'static>(
     let shared: Rc<Shared<T>> = Rc::new(Shared::new());
     *core.run.borrow_mut() = Run::Start(Some(Box::new(Spawned { f, shared: shared.clone() })));
     h.register(&core);
+    #[cfg(feature = "test-hooks")]
+    h.progress();
     #[cfg(feature = "tracing")]
     tracing::debug!(target: "green", greenthread = core.id, name = core.name(), site = %site, how = why, "spawn");
     let key = h.add_timer(delay, Action::Start { gt: core.clone(), owner }, why, site);

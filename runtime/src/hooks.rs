@@ -6,7 +6,8 @@
 //!   real-time grace period first (an fd idle that long is taken as idle); while a `tpool` job is
 //!   in flight time does not jump, it moves at the pace of real time (so a job waiting on green
 //!   work still sees that work's timers fire). A run that can only be woken by fds that stay
-//!   silent is a hang ([`set_hang_horizon`]).
+//!   silent is a hang ([`set_hang_horizon`]); so is a run whose clock keeps jumping with nothing
+//!   but timers waking greenthreads, a livelock in virtual time ([`set_hang_jumps`]).
 //! * A [`Perturb`] implementation ([`install`]) that delays timer deadlines (never earlier; drawn
 //!   per timer, and one greenthread's own timers keep their order), reorders the ready batch where
 //!   no promise orders it (spawns, `sleep(0)` yields and fd wake-ups freely; wake-ups handed off by
@@ -300,6 +301,12 @@ pub(crate) struct Hooks {
     /// Under the virtual clock: how long greenthreads may all wait on fds, with no timer pending
     /// and nothing in flight, before the run is a hang (`None`: wait for ever).
     pub(crate) hang_horizon: Cell<Option<Duration>>,
+    /// Under the virtual clock: clock jumps in a row without progress after which the run is a
+    /// livelock hang (`None`: never); see [`set_hang_jumps`].
+    pub(crate) hang_jumps: Cell<Option<u64>>,
+    /// Clock jumps since the last progress: a wake-up by anything but a timer (a hand-off from a
+    /// primitive or another greenthread, fd readiness), a spawn, a greenthread's end.
+    pub(crate) quiet_jumps: Cell<u64>,
     pub(crate) trace: RefCell<Option<Trace>>,
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     /// Per creator: (its current jitter offset, the latest jittered deadline of its timers), both
@@ -430,6 +437,39 @@ pub fn set_virtual_clock(on: bool, grace: Duration) {
 pub fn set_hang_horizon(horizon: Option<Duration>) {
     hub().hooks.hang_horizon.set(horizon);
 }
+
+/// Under the virtual clock, makes a run whose clock jumps `limit` times in a row with nothing but
+/// timers waking greenthreads in between fail as a hang (a livelock in virtual time: a retry loop
+/// whose condition never comes, a timeout that keeps expiring), instead of spinning until its
+/// wall-clock budget; `None` turns it off (the default). Progress, which starts the count over,
+/// is what the hub sees cheaply: a wake-up by anything but a timer (a primitive handing over, fd
+/// readiness), a spawn, a greenthread's end. Time that moves in one long sleep is one jump, so
+/// a test that sleeps a virtual day is no livelock; a heartbeat ticking alone for `limit` beats
+/// is.
+///
+/// ```
+/// use std::time::Duration;
+/// green::hooks::set_virtual_clock(true, Duration::from_millis(1));
+/// green::hooks::set_hang_jumps(Some(100));
+/// let r = std::panic::catch_unwind(|| loop {
+///     green::sleep(Duration::from_secs(1)); // polls a condition that never comes
+/// });
+/// let msg = r.unwrap_err().downcast::<String>().unwrap();
+/// assert!(msg.starts_with("green: hang") && msg.contains("100 times"), "{msg}");
+/// green::sleep(Duration::from_secs(3600)); // one jump: no livelock
+/// green::hooks::set_hang_jumps(None);
+/// green::hooks::set_virtual_clock(false, Duration::ZERO);
+/// ```
+pub fn set_hang_jumps(limit: Option<u64>) {
+    let h = hub();
+    h.hooks.hang_jumps.set(limit.filter(|&n| n > 0));
+    h.hooks.quiet_jumps.set(0);
+}
+
+/// How the failure of a run that outlived its wall-clock budget while its hub still passed
+/// begins (see [`Probe::request_stop`](crate::probe::Probe::request_stop)): such a failure
+/// depends on real time, so a search does not shrink it.
+pub const OVERRUN: &str = "green: hang: the run outlived its wall-clock budget";
 
 /// Records (or stops recording) the id of every greenthread switched into.
 ///

@@ -571,6 +571,8 @@ impl Hub {
             return;
         }
         gt.state.set(State::Ready);
+        #[cfg(feature = "test-hooks")]
+        self.progress();
         let creator = self.current.id();
         self.push_wake_by(gt, seq, why, Location::caller(), creator, group);
     }
@@ -746,6 +748,12 @@ impl Hub {
     #[inline(always)]
     fn next_pass(&self, root: &Rc<GtCore>) {
         self.passes.set(self.passes.get() + 1);
+        #[cfg(feature = "test-hooks")]
+        if let Some(budget) = self.probe.take_stop() {
+            if !self.tearing_down.get() {
+                self.overrun(root, budget);
+            }
+        }
         if !self.quick_pass() {
             self.full_pass(root);
         }
@@ -820,6 +828,12 @@ impl Hub {
                 }
             }
             t => self.wait_io(t),
+        }
+        #[cfg(feature = "test-hooks")]
+        if let Some(limit) = self.hooks.hang_jumps.get() {
+            if self.hooks.quiet_jumps.get() >= limit && !self.tearing_down.get() {
+                self.livelock(root, limit);
+            }
         }
         #[cfg(feature = "test-hooks")]
         let held_back = self.perturb_ready();
@@ -897,6 +911,7 @@ impl Hub {
         }
         let d = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX / 2);
         self.hooks.virtual_ns.set(Some(now.saturating_add(d)));
+        self.hooks.quiet_jumps.set(self.hooks.quiet_jumps.get() + 1);
     }
 
     /// Reorders the ready queue that becomes the next batch where no promise orders it:
@@ -1226,6 +1241,8 @@ impl Hub {
         gt.state.set(State::Dead);
         gt.yielder.clear();
         self.unregister(gt);
+        #[cfg(feature = "test-hooks")]
+        self.progress();
         if self.wake_stacks_used.get() {
             self.wake_stacks.borrow_mut().remove(&gt.id);
         }
@@ -1294,6 +1311,51 @@ impl Hub {
                  (GREEN_HANG_MS raises it). Wait reasons:\n{dump}"
             ),
         }
+    }
+
+    /// Under the virtual clock, the run moved: the count of clock jumps that only timers filled
+    /// starts over (see [`crate::hooks::set_hang_jumps`]).
+    #[cfg(feature = "test-hooks")]
+    #[inline(always)]
+    pub(crate) fn progress(&self) {
+        self.hooks.quiet_jumps.set(0);
+    }
+
+    /// The virtual clock jumped `limit` times in a row with only timers waking greenthreads.
+    #[cfg(feature = "test-hooks")]
+    #[cold]
+    fn livelock(&self, root: &Rc<GtCore>, limit: u64) -> ! {
+        self.hooks.quiet_jumps.set(0);
+        let dump = debug::format_greenthreads_of(self);
+        let at = Duration::from_nanos(self.hooks.virtual_ns.get().unwrap_or(0));
+        root.state.set(State::Running);
+        panic!(
+            "green: hang: the virtual clock jumped {limit} times in a row (now {at:?}) with nothing but \
+             timers waking greenthreads: no hand-off between greenthreads, no fd readiness, no \
+             greenthread spawned or ended. A livelock in virtual time, such as a retry loop whose \
+             condition never comes (GREEN_HANG_JUMPS raises the limit, 0 turns it off). Wait \
+             reasons:\n{dump}"
+        );
+    }
+
+    /// A harness's budget watchdog asked this hub to fail the run (see
+    /// [`Probe::request_stop`](crate::probe::Probe::request_stop)).
+    #[cfg(feature = "test-hooks")]
+    #[cold]
+    fn overrun(&self, root: &Rc<GtCore>, budget: Duration) -> ! {
+        let dump = debug::format_greenthreads_of(self);
+        let clock = match self.hooks.virtual_ns.get() {
+            Some(v) => format!("virtual time {:?}", Duration::from_nanos(v)),
+            None => "real clock".to_string(),
+        };
+        root.state.set(State::Running);
+        panic!(
+            "{} of {budget:?} while its hub kept running ({} switches, {clock}): a livelock \
+             (greenthreads that keep waking or yielding to each other without the run ending) or \
+             a run longer than its budget (GREEN_BUDGET_MS raises it). Wait reasons:\n{dump}",
+            crate::hooks::OVERRUN,
+            self.switches.get(),
+        );
     }
 
     /// The hang horizon, when it applies now: the virtual clock is on and only fds (no `tpool`
@@ -1467,6 +1529,8 @@ impl Hub {
         {
             self.hooks.virtual_ns.set(None);
             self.hooks.hang_horizon.set(None);
+            self.hooks.hang_jumps.set(None);
+            self.hooks.quiet_jumps.set(0);
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.shuffles.set(false);
             self.hooks.one_at_a_time.set(false);
