@@ -611,6 +611,23 @@ fn a_livelock_of_hand_offs_past_the_budget_fails_the_run_in_process() {
     assert!(x.elapsed < Duration::from_secs(8), "no shrinking at a budget per candidate: {:?}", x.elapsed);
 }
 
+/// A body that only yields never lets the clock jump and its hub only makes quick passes: the
+/// stop request reaches the hub at the next slice end, which turns the quick passes off, and the
+/// next pass fails the run.
+#[test]
+fn a_yield_loop_past_the_budget_fails_the_run_in_process() {
+    let mut c = Config::hermetic();
+    c.budget = Duration::from_millis(200);
+    let (_, r) = Harness::with_config(c).try_run(|| loop {
+        green::sleep(Duration::ZERO);
+    });
+    let msg = match r {
+        Err(p) => p.downcast::<String>().map(|s| *s).unwrap_or_default(),
+        Ok(()) => unreachable!(),
+    };
+    assert!(msg.starts_with(green::hooks::OVERRUN) && msg.contains("virtual time"), "{msg}");
+}
+
 /// Under the real clock a run waiting on an fd that never hears anything idles in its poller:
 /// past the budget the watchdog wakes the hub, which fails the run itself.
 #[test]

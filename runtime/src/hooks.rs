@@ -290,6 +290,9 @@ pub(crate) struct Hooks {
     pub(crate) perturb: RefCell<Option<Box<dyn Perturb>>>,
     /// The installed perturbation's [`Perturb::shuffles`], read once at install (checked every pass).
     pub(crate) shuffles: Cell<bool>,
+    /// Every pass is a full one (`Hub::quick_pass` is off): the perturbation shuffles, or a stop
+    /// request waits for the hub (see [`Probe::request_stop`](crate::probe::Probe::request_stop)).
+    pub(crate) full_passes: Cell<bool>,
     /// The installed perturbation's [`Perturb::one_at_a_time`], read once at install.
     pub(crate) one_at_a_time: Cell<bool>,
     /// Scheduling steps taken one at a time so far in this run.
@@ -385,6 +388,7 @@ pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     h.hooks.jitter_last.borrow_mut().clear();
     h.hooks.ties.borrow_mut().clear();
     h.hooks.shuffles.set(p.as_ref().is_some_and(|p| p.shuffles()));
+    h.hooks.full_passes.set(h.hooks.shuffles.get());
     h.hooks.one_at_a_time.set(p.as_ref().is_some_and(|p| p.shuffles() && p.one_at_a_time()));
     h.hooks.steps.set(0);
     h.hooks.kills.set(p.as_ref().is_some_and(|p| p.kills()));

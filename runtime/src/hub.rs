@@ -748,12 +748,6 @@ impl Hub {
     #[inline(always)]
     fn next_pass(&self, root: &Rc<GtCore>) {
         self.passes.set(self.passes.get() + 1);
-        #[cfg(feature = "test-hooks")]
-        if let Some(budget) = self.probe.take_stop() {
-            if !self.tearing_down.get() {
-                self.overrun(root, budget);
-            }
-        }
         if !self.quick_pass() {
             self.full_pass(root);
         }
@@ -765,7 +759,7 @@ impl Hub {
     #[inline(always)]
     fn quick_pass(&self) -> bool {
         #[cfg(feature = "test-hooks")]
-        if self.hooks.shuffles.get() {
+        if self.hooks.full_passes.get() {
             return false;
         }
         let Ok(mut timers) = self.timers.try_borrow_mut() else {
@@ -786,6 +780,10 @@ impl Hub {
     /// [`next_pass`](Hub::next_pass) in full: waits for I/O or the next timer as needed.
     #[inline(never)]
     fn full_pass(&self, root: &Rc<GtCore>) {
+        // A harness's budget ran out: the slice end that saw the request made every pass a full
+        // one (see `Probe::take_alarm`); a hub woken from its poller makes one anyway.
+        #[cfg(feature = "test-hooks")]
+        self.take_stop(root);
         let timeout = {
             let mut t = self.timers.borrow_mut();
             if !t.ready.is_empty() || self.tearing_down.get() && t.live() + self.wakes.get() > 0 {
@@ -1338,8 +1336,19 @@ impl Hub {
         );
     }
 
-    /// A harness's budget watchdog asked this hub to fail the run (see
-    /// [`Probe::request_stop`](crate::probe::Probe::request_stop)).
+    /// Fails the run if a harness's budget watchdog asked this hub to stop (see
+    /// [`Probe::request_stop`](crate::probe::Probe::request_stop)); not while tearing down.
+    #[cfg(feature = "test-hooks")]
+    #[inline(never)]
+    fn take_stop(&self, root: &Rc<GtCore>) {
+        if let Some(budget) = self.probe.take_stop() {
+            if !self.tearing_down.get() {
+                self.overrun(root, budget);
+            }
+        }
+    }
+
+    /// A harness's budget watchdog asked this hub to fail the run.
     #[cfg(feature = "test-hooks")]
     #[cold]
     fn overrun(&self, root: &Rc<GtCore>, budget: Duration) -> ! {
@@ -1533,6 +1542,7 @@ impl Hub {
             self.hooks.quiet_jumps.set(0);
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.shuffles.set(false);
+            self.hooks.full_passes.set(false);
             self.hooks.one_at_a_time.set(false);
             self.hooks.steps.set(0);
             self.hooks.trace.borrow_mut().take();

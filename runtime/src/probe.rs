@@ -47,6 +47,12 @@ pub struct Probe {
 /// No alarmed slice.
 const NONE: u64 = u64::MAX;
 
+/// `alarmed` while a stop request waits for the hub: the next slice end sees it at no cost to a
+/// switch (the alarm check is there already) and turns the hub's quick passes off, so the next
+/// pass takes the request (see [`Probe::request_stop`]).
+#[cfg(feature = "test-hooks")]
+const STOP: u64 = u64::MAX - 1;
+
 impl Default for Probe {
     fn default() -> Self {
         Probe {
@@ -116,6 +122,7 @@ impl Probe {
     pub fn request_stop(&self, budget: std::time::Duration) {
         let ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX).max(1);
         self.stop.store(ms, Ordering::Release);
+        self.alarmed.store(STOP, Ordering::Release);
     }
 
     /// Withdraws a stop request (feature `test-hooks`); see [`request_stop`](Probe::request_stop).
@@ -129,6 +136,7 @@ impl Probe {
     #[cfg(feature = "test-hooks")]
     pub fn clear_stop(&self) {
         self.stop.store(0, Ordering::Release);
+        let _ = self.alarmed.compare_exchange(STOP, NONE, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Takes a pending stop request: the budget it names.
@@ -179,6 +187,13 @@ impl Probe {
     pub(crate) fn take_alarm(&self) -> bool {
         let a = self.alarmed.load(Ordering::Relaxed);
         if a == NONE {
+            return false;
+        }
+        #[cfg(feature = "test-hooks")]
+        if a == STOP {
+            if self.alarmed.compare_exchange(STOP, NONE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                hub().hooks.full_passes.set(true);
+            }
             return false;
         }
         let now = self.switches.load(Ordering::Relaxed);
