@@ -312,6 +312,7 @@ impl Timers {
 
     /// Adds a timer; zero-delay timers (`deadline == None`) join the ready queue, others the wheel
     /// ([`TimerWheel`]).
+    #[inline(always)]
     pub(crate) fn add(&mut self, t: NewTimer) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
