@@ -192,6 +192,75 @@ fn naive_reader_child() {
     Harness::new().strategy(Strategy::Guided).faults(&[Fault::Short]).explore(500, naive_reader_bug);
 }
 
+/// Fails every run with a message that fingerprints it: the order four greenthreads finished
+/// jittered sleeps in after shuffled starts.
+fn fingerprint_body() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let gts: Vec<_> = (0..4)
+        .map(|i| {
+            let log = log.clone();
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(1 + i % 2));
+                log.borrow_mut().push(i);
+            })
+        })
+        .collect();
+    for gt in gts {
+        gt.join().unwrap();
+    }
+    panic!("fingerprint {:?}", log.borrow());
+}
+
+/// The test's own knobs, which a replay starts from.
+fn swarm_harness() -> Harness {
+    Harness::new()
+        .strategy(Strategy::Swarm)
+        .faults(&[Fault::Short, Fault::Eintr])
+        .jitter(Duration::from_millis(5))
+        .shuffle(true)
+}
+
+/// A swarm run turns some of the test's knobs off; its replay line must say so even where that
+/// is the default (`GREEN_SHUFFLE=0`, `GREEN_FAULTS=none`, `GREEN_JITTER_MS=0`), or the replay,
+/// which starts from the test's own knobs, would turn them back on and run something else
+/// (checked: without the pins, one of the runs here replays in another order).
+#[test]
+fn a_swarm_failure_replays_in_a_fresh_process_even_where_it_turned_the_tests_knobs_off() {
+    let mut pinned = 0;
+    for seed in 0..12 {
+        let x = swarm_harness().seed(seed).threads(1).try_explore(Search::Runs(1), fingerprint_body);
+        let f = x.first_failure().expect("every run fails");
+        let line = &f.found_line;
+        if !["GREEN_SHUFFLE=0", "GREEN_FAULTS=none", "GREEN_JITTER_MS=0"].iter().any(|k| line.contains(k)) {
+            continue;
+        }
+        pinned += 1;
+        let env: Vec<(String, String)> = line
+            .trim_start_matches("replay: ")
+            .split(' ')
+            .take_while(|w| w.contains('='))
+            .map(|w| {
+                let (k, v) = w.split_once('=').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (status, out, err) = run_child_with("explore::swarm_replay_child", &env);
+        assert!(!status.success(), "the replay fails again: {out}\n{err}");
+        assert!(err.contains(&f.message), "{line}: the replay ran another run; wanted {:?}:\n{err}", f.message);
+    }
+    assert!(pinned >= 2, "some swarm runs turned a knob off ({pinned})");
+}
+
+#[test]
+#[ignore = "run as a child process by a_swarm_failure_replays_in_a_fresh_process_even_where_it_turned_the_tests_knobs_off"]
+fn swarm_replay_child() {
+    if !is_child("explore::swarm_replay_child") {
+        return;
+    }
+    swarm_harness().explore(1, fingerprint_body);
+}
+
 /// `GREEN_EXPLORE` makes a plain `Harness::run` test a search, without a code change.
 #[test]
 fn green_explore_turns_a_plain_run_into_a_search() {

@@ -12,10 +12,10 @@ pub const TAPE_ENV: &str = "GREEN_TAPE";
 pub const CLOCK_ENV: &str = "GREEN_CLOCK";
 /// Environment variable: maximum timer jitter in milliseconds (default 0: off).
 pub const JITTER_ENV: &str = "GREEN_JITTER_MS";
-/// Environment variable: `1` to shuffle independent greenthreads in ready batches.
+/// Environment variable: `1` to shuffle independent greenthreads in ready batches (`0`: not).
 pub const SHUFFLE_ENV: &str = "GREEN_SHUFFLE";
 /// Environment variable: comma-separated fault kinds
-/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow`).
+/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow`), or `none`.
 pub const FAULTS_ENV: &str = "GREEN_FAULTS";
 /// Environment variable: blocking-detection resolution in milliseconds (default off).
 pub const BLOCKING_ENV: &str = "GREEN_BLOCKING_MS";
@@ -379,20 +379,25 @@ impl Default for Config {
         if let Some(v) = env(SHUFFLE_ENV) {
             (c.shuffle, f.shuffle) = (v == "1" || v == "true", true);
         }
-        if let Some(v) = env(FAULTS_ENV) {
-            c.faults = v
-                .split(',')
-                .map(|x| {
-                    Fault::parse(x).unwrap_or_else(|| {
-                        invalid(
-                            FAULTS_ENV,
-                            &v,
-                            "eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow",
-                        )
+        match env(FAULTS_ENV) {
+            None => {}
+            // What a search run's replay line says when its strategy turned the test's faults off.
+            Some(v) if v.trim() == "none" => (c.faults, f.faults) = (Vec::new(), true),
+            Some(v) => {
+                c.faults = v
+                    .split(',')
+                    .map(|x| {
+                        Fault::parse(x).unwrap_or_else(|| {
+                            invalid(
+                                FAULTS_ENV,
+                                &v,
+                                "none, or some of eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow",
+                            )
+                        })
                     })
-                })
-                .collect();
-            f.faults = true;
+                    .collect();
+                f.faults = true;
+            }
         }
         if let Some(b) = ms(BLOCKING_ENV) {
             (c.blocking, f.blocking) = (Some(b), true);

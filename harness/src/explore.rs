@@ -428,6 +428,7 @@ impl crate::Harness {
     /// The harness of one run of a search: the strategy's knobs, quiet panics, replayable alone.
     fn for_run(&self, strategy: Strategy, seed: u64, tape: Option<Vec<u8>>) -> crate::Harness {
         let mut h = self.clone();
+        h.base = Some(Box::new(self.config.clone()));
         h.quiet = true;
         h.coverage = strategy == Strategy::Guided;
         let c = &mut h.config;

@@ -220,6 +220,10 @@ pub struct Harness {
     capture_panics: bool,
     /// Record the hub's behaviour signal (coverage-guided runs).
     coverage: bool,
+    /// A search run's base: the knobs of the test that started the search, which a replay of
+    /// the run starts from. Where the run's strategy changed one (a swarm run turning the test's
+    /// faults, jitter or shuffling off), the replay line names it even at its default.
+    base: Option<Box<Config>>,
 }
 
 thread_local! {
@@ -255,6 +259,7 @@ impl Default for Harness {
             quiet: false,
             capture_panics: true,
             coverage: false,
+            base: None,
         }
     }
 }
@@ -635,10 +640,14 @@ impl Harness {
             .with(|n| n.borrow().clone())
             .unwrap_or_else(|| std::thread::current().name().unwrap_or("").to_string());
         let test = if name.is_empty() || name == "main" { String::new() } else { format!(" {name} -- --exact") };
+        // A knob is named when it is off its default, or off what the replay starts from (a
+        // search run whose strategy changed the test's own setting).
+        let base = self.base.as_deref();
+        let moved = |f: &dyn Fn(&Config) -> bool| base.is_some_and(|b| !f(b));
         let mut env = match tape.seed() {
             Some(seed) => {
                 let mut e = format!("GREEN_SEED={seed}");
-                if c.density != 0.1 {
+                if c.density != 0.1 || moved(&|b| b.density == c.density) {
                     e.push_str(&format!(" GREEN_DENSITY={}", c.density));
                 }
                 if let Some(n) = c.tape_len {
@@ -660,22 +669,26 @@ impl Harness {
         if c.grace != std::time::Duration::from_millis(5) {
             env.push_str(&format!(" GREEN_GRACE_MS={}", c.grace.as_millis()));
         }
-        if !c.jitter.is_zero() {
+        if !c.jitter.is_zero() || moved(&|b| b.jitter == c.jitter) {
             env.push_str(&format!(" GREEN_JITTER_MS={}", c.jitter.as_millis()));
         }
         if c.shuffle {
             env.push_str(" GREEN_SHUFFLE=1");
+        } else if moved(&|b| !b.shuffle) {
+            env.push_str(" GREEN_SHUFFLE=0");
         }
         if !c.faults.is_empty() {
             let names: Vec<&str> = c.faults.iter().map(|f| f.name()).collect();
             env.push_str(&format!(" GREEN_FAULTS={}", names.join(",")));
+        } else if moved(&|b| b.faults.is_empty()) {
+            env.push_str(" GREEN_FAULTS=none");
         }
         if let Some(b) = c.blocking {
             env.push_str(&format!(" GREEN_BLOCKING_MS={}", b.as_millis()));
         }
         if let Strategy::Pct { depth } = c.strategy {
             env.push_str(&format!(" GREEN_STRATEGY=pct:{depth}"));
-            if c.pct_steps != config::DEFAULT_PCT_STEPS {
+            if c.pct_steps != config::DEFAULT_PCT_STEPS || moved(&|b| b.pct_steps == c.pct_steps) {
                 env.push_str(&format!(" GREEN_PCT_STEPS={}", c.pct_steps));
             }
         }
