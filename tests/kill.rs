@@ -122,6 +122,39 @@ fn kill_from_hub_context_unwinds_the_victim_synchronously() {
     assert!(gt.wait().unwrap_err().is_killed());
 }
 
+/// A victim that was woken (its wake-up queued, not yet run) unwinds at once too, and what its
+/// wait was handed goes to the next waiter.
+#[test]
+fn kill_from_hub_context_unwinds_a_woken_victim_synchronously() {
+    let log = Log::new();
+    let q = green::Queue::new();
+    let (l, q2) = (log.clone(), q.clone());
+    let victim = green::spawn(move || {
+        struct Mark(Log);
+        impl Drop for Mark {
+            fn drop(&mut self) {
+                self.0.push("unwound");
+            }
+        }
+        let _m = Mark(l.clone());
+        let v: u32 = q2.get();
+        l.push(format!("victim got {v}"));
+    });
+    let q3 = q.clone();
+    let other = green::spawn(move || q3.get());
+    yield_now();
+    // The callback is queued before the victim's wake-up: it runs while the victim is Ready.
+    let (g, l2) = (victim.clone(), log.clone());
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        g.kill();
+        l2.push(format!("callback after kill: finished {}", g.is_finished()));
+    });
+    q.put(7);
+    assert!(victim.wait().unwrap_err().is_killed());
+    assert_eq!(log.get(), ["unwound", "callback after kill: finished true"]);
+    assert_eq!(other.wait().unwrap(), 7, "the handed item went to the next waiter");
+}
+
 #[test]
 fn killing_a_finished_greenthread_does_nothing_and_does_not_yield() {
     let gt = green::spawn(|| 3);

@@ -667,7 +667,15 @@ pub(crate) fn kill_core(victim: &Rc<GtCore>) {
                 &mut batch,
             );
         }
-        State::Ready => victim.kill.set(true),
+        State::Ready => {
+            victim.kill.set(true);
+            if h.in_hub_context() {
+                // Woken but not yet run: unwind it now too (its queued wake-up goes stale, and a
+                // wait that was handed something gives it back as it unwinds).
+                h.resume(victim, Resume::Throw);
+                return;
+            }
+        }
     }
     if !h.in_hub_context() {
         yield_now("GreenThread::kill");
