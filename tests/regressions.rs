@@ -533,3 +533,22 @@ fn timers_across_the_wheels_horizon_and_tick_boundaries_fire_in_order_at_their_d
         );
     }
 }
+
+/// A pending `Timeout` shows in the timer dump by its id; ids are per hub (they were per thread
+/// and never reset), so a second run on the same thread dumps the same text and snapshots of it
+/// hold under a search or a replay.
+#[test]
+fn timeout_ids_in_dumps_repeat_run_after_run() {
+    let dump = || {
+        let (_, d) = green_harness::Harness::with_config(green_harness::Config::hermetic()).try_run(|| {
+            let t = green::Timeout::new(Duration::from_secs(5));
+            let d = green::debug::format_hub_timers();
+            t.cancel();
+            d
+        });
+        d.unwrap_or_else(|_| panic!("the run failed"))
+    };
+    let (a, b) = (dump(), dump());
+    assert!(a.contains("expire timeout 1 "), "{a}");
+    assert_eq!(a, b);
+}

@@ -71,6 +71,8 @@ pub(crate) struct Hub {
     pass_now: Cell<u64>,
     /// Next greenthread ordinal (the root is 0).
     pub(crate) next_id: Cell<u64>,
+    /// The next `Timeout`'s id (per hub like greenthread ids, so dumps repeat run after run).
+    pub(crate) next_timeout_id: Cell<u64>,
     /// The root greenlet's record.
     pub(crate) root: RefCell<Rc<GtCore>>,
     /// The running greenthread, or the root when it runs outside the loop; `None` in hub context.
@@ -334,6 +336,7 @@ impl Hub {
             epoch_ns: Cell::new(crate::sys::clock::monotonic_ns()),
             pass_now: Cell::new(0),
             next_id: Cell::new(1),
+            next_timeout_id: Cell::new(1),
             current: crate::sys::current::Current::new(Some(root.clone())),
             wake_stacks: RefCell::new(std::collections::HashMap::new()),
             root: RefCell::new(root),
@@ -1514,6 +1517,7 @@ impl Hub {
         self.epoch.set(Instant::now());
         self.epoch_ns.set(crate::sys::clock::monotonic_ns());
         self.next_id.set(1);
+        self.next_timeout_id.set(1);
         let root = GtCore::new_root();
         drop(self.current.replace(Some(root.clone())));
         *self.root.borrow_mut() = root;

@@ -37,10 +37,6 @@ pub struct Timeout {
     _not_send: PhantomData<*const ()>,
 }
 
-thread_local! {
-    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
-}
-
 impl Timeout {
     /// Arms a timeout of `after` on the calling greenthread (or root). A zero duration expires at
     /// the next hub pass, after greenthreads spawned before it have run.
@@ -57,11 +53,8 @@ impl Timeout {
     pub fn new(after: Duration) -> Timeout {
         let h = hub();
         let Some(gt) = h.current() else { misuse_hub_context("green::Timeout::new") };
-        let id = NEXT_ID.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            id
-        });
+        let id = h.next_timeout_id.get();
+        h.next_timeout_id.set(id + 1);
         let key = h.add_timer(after, Action::Expire { gt: gt.clone(), id, after }, "timeout", Location::caller());
         Timeout { id, after, key: Cell::new(Some(key)), gt, _not_send: PhantomData }
     }
