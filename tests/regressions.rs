@@ -552,3 +552,25 @@ fn timeout_ids_in_dumps_repeat_run_after_run() {
     assert!(a.contains("expire timeout 1 "), "{a}");
     assert_eq!(a, b);
 }
+
+/// A greenthread iterating a `GreenPile` or an `imap` waits at its own `for` loop, in the dump,
+/// not inside the runtime's `pool.rs` (a path that, in a downstream crate, is an absolute path
+/// into the cargo registry and differs between machines).
+#[test]
+fn pile_and_imap_waits_are_recorded_at_the_callers_loop() {
+    let pile = green::GreenPile::new(2);
+    pile.spawn(|| green::sleep(Duration::from_secs(60)));
+    let reader = green::spawn(move || for _ in pile {});
+    let pool = green::GreenPool::new(1);
+    let mapper = green::spawn(move || for _ in pool.imap(|x: u64| green::sleep(Duration::from_secs(x)), [60]) {});
+    yield_now();
+    yield_now();
+    let dump = green::debug::format_greenthreads();
+    let lines: Vec<&str> = dump.lines().filter(|l| l.contains("blocked in GreenThread::")).collect();
+    assert_eq!(lines.len(), 2, "{dump}");
+    for l in lines {
+        assert!(l.contains(" at tests/regressions.rs:"), "{l}\n{dump}");
+    }
+    reader.kill();
+    mapper.kill();
+}

@@ -390,7 +390,7 @@ pub fn format_hub_timers() -> String {
             e.seq,
             action.describe(e.why),
             labels.get(e.creator),
-            e.site.file(),
+            site_file(e.site),
             e.site.line()
         );
         lines.push(Line { key, text, stack: stack.map(<[usize]>::to_vec) });
@@ -413,7 +413,7 @@ pub fn format_hub_timers() -> String {
             w.gt.label(),
             note.why,
             labels.get(note.creator),
-            note.site.file(),
+            site_file(note.site),
             note.site.line()
         );
         let stack = wake_stacks
@@ -472,14 +472,14 @@ pub fn format_hub_listeners() -> String {
             let at = g
                 .wait
                 .get()
-                .map(|w| format!(" waits in {} at {}:{}", w.what, w.site.file(), w.site.line()))
+                .map(|w| format!(" waits in {} at {}:{}", w.what, site_file(w.site), w.site.line()))
                 .unwrap_or_else(|| " waits".to_string());
             let _ = write!(
                 out,
                 "\nfd#{} {} (created at {}:{}): {}{at}",
                 src.ordinal,
                 src.kind,
-                src.site.file(),
+                site_file(src.site),
                 src.site.line(),
                 g.label()
             );
@@ -521,7 +521,7 @@ pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
             State::Running => "running".to_string(),
             State::Dead => "dead".to_string(),
             State::Blocked => match g.wait.get() {
-                Some(w) => format!("blocked in {} at {}:{}", w.what, w.site.file(), w.site.line()),
+                Some(w) => format!("blocked in {} at {}:{}", w.what, site_file(w.site), w.site.line()),
                 None => "blocked".to_string(),
             },
         };
@@ -533,11 +533,24 @@ pub(crate) fn format_greenthreads_of(h: &Hub) -> String {
             let _ = write!(
                 out,
                 ", spawned at {}:{}, stack {} KiB",
-                g.spawn_site.file(),
+                site_file(g.spawn_site),
                 g.spawn_site.line(),
                 g.stack_size() / 1024
             );
         }
     }
     out
+}
+
+/// The file of a site as dumps print it. Sites inside this crate (a runtime path such as a pool's
+/// slot hand-off) are printed as `green/src/...` when the crate was built from outside the
+/// workspace (a registry or path dependency, whose `file!()` is an absolute path that differs
+/// between machines), so snapshots of a downstream crate's dumps hold on every machine. Inside
+/// this workspace the runtime's paths are relative already and printed as they are.
+pub(crate) fn site_file(site: &std::panic::Location<'_>) -> String {
+    let file = site.file();
+    match file.strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")) {
+        Some(rest) => format!("green/{rest}"),
+        None => file.to_string(),
+    }
 }

@@ -312,6 +312,8 @@ where
 {
     type Item = Result<T, Error>;
 
+    /// The wait is recorded at the caller's site (a `for` loop over the `imap`).
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
         let cap = self.pool.size().max(1);
         while self.inflight.len() < cap {
@@ -324,7 +326,12 @@ where
                 None => break,
             }
         }
-        self.inflight.pop_front().map(GreenThread::join)
+        // Not `.map(GreenThread::join)`: through a closure, `join` would record this file's site.
+        #[allow(clippy::manual_map)]
+        match self.inflight.pop_front() {
+            Some(gt) => Some(gt.join()),
+            None => None,
+        }
     }
 }
 
@@ -448,6 +455,8 @@ impl<T: 'static> GreenPile<T> {
 impl<T: 'static> Iterator for GreenPile<T> {
     type Item = Result<T, Error>;
 
+    /// The wait is recorded at the caller's site (a `for` loop over the pile).
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_result()
     }
