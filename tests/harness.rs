@@ -337,8 +337,19 @@ mod properties {
     use std::time::Duration;
 
     use green_harness::proptest::prelude::*;
+    use green_harness::proptest::test_runner::FileFailurePersistence;
     use green_harness::strategy::{pool_ops, tapes, PoolOp};
     use green_harness::{Harness, Tape};
+
+    /// 48 cases; a failing case is saved next to this file (`tests/harness.proptest-regressions`,
+    /// committed) and tried first on every later run.
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 48,
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+            ..ProptestConfig::default()
+        }
+    }
 
     /// Runs `ops` on a GreenPool of size 3 and checks it against the model; `Err` names the
     /// broken invariant.
@@ -412,7 +423,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(config())]
 
         #[test]
         fn green_pool_keeps_its_invariants_under_random_tapes(tape in tapes(64), ops in pool_ops(24)) {
@@ -438,7 +449,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(config())]
 
         #[test]
         fn only_greenthreads_and_the_root_may_sleep(tape in tapes(32), program in calls()) {
