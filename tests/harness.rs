@@ -326,7 +326,44 @@ fn a_busy_loop_past_the_budget_aborts_with_the_replay_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.signal(), Some(6), "expected SIGABRT: {:?}\n{stderr}", out.status);
     assert!(stderr.contains("exceeded its budget of 200ms: the root greenlet (the test body) was running"), "{stderr}");
+    assert!(stderr.contains("and has held the hub for"), "{stderr}");
+    assert!(stderr.contains("no stack: blocking detection is off in this run; GREEN_BLOCKING_MS=50"), "{stderr}");
+    assert!(stderr.contains("GREEN_BUDGET_MS raises the budget"), "{stderr}");
     assert!(stderr.contains("replay: GREEN_SEED="), "{stderr}");
+}
+
+/// Spins without switching (what `budget_stack_child` is caught in).
+#[inline(never)]
+fn spin_without_yielding_for_30s() {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        std::hint::spin_loop();
+    }
+}
+
+/// Child half of `a_busy_loop_past_the_budget_shows_its_stack_when_blocking_detection_is_on`.
+#[test]
+#[ignore = "run as a child process by a_busy_loop_past_the_budget_shows_its_stack_when_blocking_detection_is_on"]
+fn budget_stack_child() {
+    if !is_child("harness::budget_stack_child") {
+        return;
+    }
+    Harness::new().budget(ms(300)).blocking(ms(50)).run(|| {
+        let gt = green::spawn(spin_without_yielding_for_30s);
+        gt.join().unwrap();
+    });
+}
+
+/// With blocking detection on, the watchdog's last words include the stack of the busy loop
+/// that holds the hub, captured by the detector's signal.
+#[test]
+fn a_busy_loop_past_the_budget_shows_its_stack_when_blocking_detection_is_on() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, _, stderr) = run_child("harness::budget_stack_child");
+    assert_eq!(status.signal(), Some(6), "expected SIGABRT: {status:?}\n{stderr}");
+    assert!(stderr.contains("greenthread #1 was running and has held the hub for"), "{stderr}");
+    assert!(stderr.contains("captured by the blocking detector's signal"), "{stderr}");
+    assert!(stderr.contains("spin_without_yielding_for_30s"), "{stderr}");
 }
 
 mod properties {

@@ -483,6 +483,39 @@ pub fn take_reports() -> Vec<BlockingReport> {
     LOCAL.with(|l| l.borrow_mut().as_mut().map(|x| std::mem::take(&mut x.reports)).unwrap_or_default())
 }
 
+/// What holds the hub of `probe` now, read from another thread: the holder's label and the
+/// symbolised stack the detector's signal captured from it. `None` when blocking detection is
+/// off on that hub (the signal handler that captures stacks is the detector's) or when the hub
+/// switched or idled meanwhile (nothing holds it). Takes about 20 ms: the alarm is sent and the
+/// capture waited for. What a harness's budget watchdog prints before it aborts a run that a
+/// busy loop holds.
+///
+/// ```
+/// let probe = green::probe::probe();
+/// // Detection is off on this hub, and this thread is not stuck: nothing to show.
+/// assert!(green_detectors::blocking::holder_stack(&probe).is_none());
+/// ```
+pub fn holder_stack(probe: &Arc<Probe>) -> Option<(String, Vec<String>)> {
+    let watch = REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|w| Arc::ptr_eq(&w.probe, probe))
+        .cloned()?;
+    let before = probe.switches();
+    if probe.in_poll() {
+        return None;
+    }
+    watch.send_alarm_if_active();
+    std::thread::sleep(Duration::from_millis(20));
+    if probe.switches() != before || probe.in_poll() {
+        return None;
+    }
+    let frames = crate::symbols::symbolize(&watch.capture.peek(before));
+    let who = watch.capture.label(before).unwrap_or_else(|| format!("#{}", probe.current()));
+    Some((who, frames))
+}
+
 /// Called by the runtime on the hub's thread when an alarmed slice ends.
 fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
     let now = Instant::now();

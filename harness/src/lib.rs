@@ -1117,6 +1117,9 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 /// it prints what can be read safely from another thread (the probe) and the replay line, then
 /// aborts the process.
 fn watchdog(w: &Watch) {
+    // The armed run's slice as the watchdog last saw it: (generation, switch count, first seen),
+    // to tell how long whatever runs now has held the hub.
+    let mut slice: Option<(u64, u64, Instant)> = None;
     loop {
         if w.gone.load(Ordering::SeqCst) {
             return;
@@ -1124,6 +1127,12 @@ fn watchdog(w: &Watch) {
         std::thread::sleep(Duration::from_millis(10));
         let over = {
             let a = w.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(a) = a.as_ref() {
+                let sw = a.probe.switches();
+                if slice.is_none_or(|(g, s, _)| g != a.generation || s != sw) {
+                    slice = Some((a.generation, sw, Instant::now()));
+                }
+            }
             a.as_ref()
                 .filter(|a| a.start.elapsed() >= a.budget)
                 .map(|a| (a.generation, a.budget, a.replay.clone(), a.probe.clone(), a.name.clone()))
@@ -1146,8 +1155,7 @@ fn watchdog(w: &Watch) {
         {
             let _ = handle.post(|| ()); // wakes a hub idle in its poller; the run fails anyway
         }
-        // Only what is safe to read from another thread: the probe.
-        let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
+        // Only what is safe to read from another thread: the probe (and the detector's capture).
         let asked = Instant::now();
         while still() && asked.elapsed() < STOP_GRACE {
             std::thread::sleep(Duration::from_millis(10));
@@ -1155,10 +1163,12 @@ fn watchdog(w: &Watch) {
         if !still() {
             continue; // the run ended: failed by its hub, or finished meanwhile
         }
-        let held = if !idle && probe.switches() == sw {
-            format!(" and has not switched for {STOP_GRACE:?}")
-        } else {
-            String::new()
+        let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
+        let held = match slice {
+            Some((g, s, since)) if g == generation && s == sw && !idle => {
+                format!(" and has held the hub for {:.1?} without switching", since.elapsed())
+            }
+            _ => String::new(),
         };
         let who = if idle {
             "the hub was idle in its poller (every greenthread waits on something that never comes)".to_string()
@@ -1169,8 +1179,30 @@ fn watchdog(w: &Watch) {
         } else {
             format!("greenthread #{cur} was running{held}")
         };
-        let msg =
-            format!("green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}\n{replay}\n");
+        let stack = if idle {
+            String::new()
+        } else {
+            match green_detectors::blocking::holder_stack(&probe) {
+                Some((holder, frames)) if !frames.is_empty() => {
+                    let mut s = format!("\n{holder} is here (captured by the blocking detector's signal):");
+                    for f in frames {
+                        s.push_str("\n  at ");
+                        s.push_str(&f);
+                    }
+                    s
+                }
+                Some(_) => String::new(),
+                None => format!(
+                    "\n(no stack: blocking detection is off in this run; {BLOCKING_ENV}=50 captures the \
+                     holder's stack)"
+                ),
+            }
+        };
+        let msg = format!(
+            "green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}{stack}\n\
+             A busy loop cannot be stopped in-process, so the process aborts ({BUDGET_ENV} raises the budget \
+             if the run needs longer).\n{replay}\n"
+        );
         // Straight to fd 2: the test harness's output capture would die with the process.
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
         std::process::abort();
