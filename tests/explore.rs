@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use green_harness::{Config, Fault, Harness, Search, Strategy};
+use green_harness::{Config, Fault, Harness, Search, Strategy, Tape};
 
 use crate::util::*;
 
@@ -745,4 +745,23 @@ fn a_busy_loop_in_a_search_aborts_with_a_replay_line_naming_the_test() {
     assert!(stderr.contains("has held the hub for"), "{stderr}");
     assert!(stderr.contains("cargo test explore::search_budget_child -- --exact"), "{stderr}");
     assert!(!stderr.contains("cargo test green-explore"), "{stderr}");
+}
+
+/// PCT places exactly `depth - 1` priority changes, even where the tape draws zeros (before, a
+/// zero draw placed none, so a run could search a shallower depth than asked), and its
+/// priorities order the greenthreads totally.
+#[test]
+fn pct_places_exactly_depth_minus_one_change_points_even_on_a_zero_tape() {
+    let changes = |tape: Tape| {
+        let (report, r) = hermetic().strategy(Strategy::Pct { depth: 3 }).tape(tape).try_run(|| {
+            let gts: Vec<_> = (0..4).map(|_| green::spawn(|| green::sleep(Duration::ZERO))).collect();
+            for gt in gts {
+                gt.join().unwrap();
+            }
+        });
+        r.unwrap_or_else(|_| panic!("the run failed"));
+        report.faults.iter().filter(|e| matches!(e.what, green_harness::Perturbation::PriorityChange { .. })).count()
+    };
+    assert_eq!(changes(Tape::new(Vec::new())), 2, "an all-zero tape");
+    assert_eq!(changes(Tape::new(vec![0, 3, 0, 5])), 2, "points at steps 4 and 6");
 }

@@ -42,8 +42,9 @@ pub enum Strategy {
     /// faults and jitter.
     Random,
     /// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random distinct
-    /// priorities for greenthreads, `depth - 1` priority-change points at random scheduling
-    /// steps; the hub runs the highest-priority ready greenthread.
+    /// priorities for greenthreads (16 tape-drawn bits each, ties broken by queue order, so they
+    /// always order the greenthreads totally), exactly `depth - 1` priority-change points at
+    /// random scheduling steps; the hub runs the highest-priority ready greenthread.
     Pct {
         /// The bug depth searched for (≥ 1).
         depth: u8,
@@ -442,10 +443,11 @@ impl crate::Harness {
             Strategy::Pct { depth } => {
                 c.strategy = Strategy::Pct { depth };
                 c.shuffle = false;
-                // PCT draws a priority per greenthread and its change points: dense draws, so
-                // most runs get distinct priorities (a zero draw keeps queue order). Every other
-                // draw of the run (configured faults, jitter) is at this density too; it is in
-                // the run's replay line.
+                // PCT draws two bytes per greenthread's priority and per change point: dense
+                // draws, so that priorities rarely tie (a tie keeps queue order) and change
+                // points spread over the steps (two zero draws put one at the first step). Every
+                // other draw of the run (configured faults, jitter) is at this density too; it
+                // is in the run's replay line.
                 c.density = c.density.max(0.5);
             }
             Strategy::Swarm => {

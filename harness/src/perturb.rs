@@ -155,12 +155,12 @@ impl Perturb for TapePerturb {
     fn order(&mut self, gts: &[u64]) -> Option<Vec<usize>> {
         let mut pct = self.pct.take()?;
         if pct.change_points.is_none() {
-            // d - 1 change points in 1..=k (a zero draw places none).
+            // Exactly d - 1 change points in 1..=k (zero draws place one at the first step).
             let points = (1..pct.depth)
-                .filter_map(|_| {
+                .map(|_| {
                     let hi = u32::from(self.draw());
                     let lo = u32::from(self.draw());
-                    ((hi | lo) != 0).then(|| 1 + ((hi << 8) | lo) % pct.steps)
+                    1 + ((hi << 8) | lo) % pct.steps
                 })
                 .collect();
             pct.change_points = Some(points);
@@ -169,7 +169,11 @@ impl Perturb for TapePerturb {
         self.state.borrow_mut().steps = pct.step;
         for &g in gts {
             if let std::collections::hash_map::Entry::Vacant(e) = pct.priorities.entry(g) {
-                e.insert(i32::from(self.draw()));
+                // 16 bits, so that few greenthreads tie; a tie (two zero draws, say) is broken by
+                // queue order, so the priorities always order the greenthreads totally.
+                let hi = i32::from(self.draw());
+                let lo = i32::from(self.draw());
+                e.insert((hi << 8) | lo);
             }
         }
         let hits = pct.change_points.as_ref().map_or(0, |c| c.iter().filter(|&&s| s == pct.step).count());
