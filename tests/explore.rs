@@ -765,3 +765,46 @@ fn pct_places_exactly_depth_minus_one_change_points_even_on_a_zero_tape() {
     assert_eq!(changes(Tape::new(Vec::new())), 2, "an all-zero tape");
     assert_eq!(changes(Tape::new(vec![0, 3, 0, 5])), 2, "points at steps 4 and 6");
 }
+
+/// `keep_going` collects distinct failures, deduplicated by message and site: two different
+/// panics caught in hub context (a verdict whose first line, "the hub caught 1 panic(s):", is the
+/// same for both) are two failures; the same one met in many runs is one; an assertion failing
+/// with different operands at one site is one.
+#[test]
+fn keep_going_tells_failures_apart_by_message_and_site() {
+    let x = hermetic().keep_going(true).try_explore(Search::Runs(40), || {
+        let run = green_harness::current_run().unwrap();
+        green::debug::hub_exceptions(false);
+        match run % 4 {
+            0 => drop(green::hub::schedule_call_global(Duration::ZERO, || panic!("callback A broke"))),
+            1 => drop(green::hub::schedule_call_global(Duration::ZERO, || panic!("callback B broke"))),
+            2 => assert_eq!(run, u64::MAX, "an assertion with run-dependent operands"),
+            _ => {}
+        }
+        green::sleep(Duration::ZERO);
+    });
+    let mut messages: Vec<String> = x.failures.iter().map(|f| f.message.clone()).collect();
+    messages.sort();
+    assert_eq!(x.failures.len(), 3, "{messages:#?}");
+    assert!(messages.iter().any(|m| m.contains("callback A broke")), "{messages:#?}");
+    assert!(messages.iter().any(|m| m.contains("callback B broke")), "{messages:#?}");
+    assert!(messages.iter().any(|m| m.contains("run-dependent operands")), "{messages:#?}");
+}
+
+/// Two hangs with the same first line but different places where greenthreads wait are two
+/// failures.
+#[test]
+fn keep_going_tells_hangs_apart_by_where_greenthreads_wait() {
+    let x = hermetic().keep_going(true).try_explore(Search::Runs(10), || {
+        let even = green_harness::current_run().unwrap().is_multiple_of(2);
+        let waiter = green::spawn(move || {
+            if even {
+                green::Event::<()>::new().wait();
+            } else {
+                green::Queue::<u8>::new().get();
+            }
+        });
+        waiter.join().unwrap(); // the root waits here in both: the first lines are the same
+    });
+    assert_eq!(x.failures.len(), 2, "{:#?}", x.failures.iter().map(|f| &f.message).collect::<Vec<_>>());
+}

@@ -332,6 +332,41 @@ pub(crate) fn shrink_budget() -> Duration {
         .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
+/// What makes two failures the same (with their site), for deduplication and for shrinking. A
+/// panic's first line (its site tells it apart from others; values in later lines, such as an
+/// assertion's operands, vary between runs of one bug). A verdict that lists what it found (the
+/// hub's caught panics, leaks, invariant violations: a first line ending in `:`) adds its list.
+/// A hang or deadlock, whose first line says only that nothing can progress, adds where each
+/// greenthread waits (the `blocked in ... at ...` of its wait reasons, without ids).
+pub(crate) fn failure_key(message: &str) -> String {
+    let (head, reasons) = match message.split_once("Wait reasons:") {
+        Some((h, r)) => (h, Some(r)),
+        None => (message, None),
+    };
+    let mut lines = head.lines();
+    let mut key = lines.next().unwrap_or("").to_string();
+    if key.trim_end().ends_with(':') {
+        for l in lines.take(16) {
+            key.push('\n');
+            key.push_str(l.trim());
+        }
+    }
+    if let Some(r) = reasons {
+        let mut waits: Vec<&str> = r
+            .lines()
+            .filter_map(|l| l.find("blocked in ").map(|i| &l[i..]))
+            .map(|w| w.split(", spawned at").next().unwrap_or(w))
+            .collect();
+        waits.sort_unstable();
+        waits.dedup();
+        for w in waits {
+            key.push('\n');
+            key.push_str(w);
+        }
+    }
+    key
+}
+
 /// Shrinks `bytes` while `still_fails` holds: truncation, zeroed chunks, lowered bytes.
 pub(crate) fn shrink(bytes: Vec<u8>, budget: Duration, mut still_fails: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
     let start = Instant::now();
@@ -622,7 +657,7 @@ impl crate::Harness {
         }
         raws.sort_by_key(|r| r.pos);
         let mut keys = HashSet::new();
-        raws.retain(|r| keys.insert((r.message.lines().next().unwrap_or("").to_string(), r.site.clone())));
+        raws.retain(|r| keys.insert((failure_key(&r.message), r.site.clone())));
         if !self.keep_going {
             raws.truncate(1);
         }
@@ -645,7 +680,7 @@ impl crate::Harness {
             let mut hc = h.clone();
             hc.config.tape = Some(cand.to_vec());
             let (_, f, _) = hc.judge_run(body);
-            f.is_some_and(|(m, s)| m.lines().next() == r.message.lines().next() && s == r.site)
+            f.is_some_and(|(m, s)| failure_key(&m) == failure_key(&r.message) && s == r.site)
         };
         let found_bytes = r.tape.explicit().bytes().to_vec();
         // A run that outlived its wall-clock budget took that long to fail: each shrinking

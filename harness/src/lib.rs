@@ -523,7 +523,10 @@ impl Harness {
     }
 
     /// With `keep_going`, a search does not stop at its first failure: it collects every
-    /// distinct one (by message and site).
+    /// distinct one, by message and site: a panic's first line and site (an assertion failing
+    /// with other operands at the same site is the same failure); for a verdict that lists what
+    /// it found (panics the hub caught, leaks, invariant violations) the list too; for a hang or
+    /// deadlock the places where greenthreads wait.
     ///
     /// ```
     /// let h = green_harness::Harness::new().keep_going(true);
