@@ -808,3 +808,51 @@ fn keep_going_tells_hangs_apart_by_where_greenthreads_wait() {
     });
     assert_eq!(x.failures.len(), 2, "{:#?}", x.failures.iter().map(|f| &f.message).collect::<Vec<_>>());
 }
+
+/// Coverage-guided searches keep tapes that reach new (spawn site, call site, fault kind)
+/// triples: a fault injected into a read adds a transition of its own, and another fault kind at
+/// the same read adds another.
+#[test]
+fn coverage_records_the_fault_kind_with_the_spawn_and_call_sites() {
+    use green::hooks::{FdKind, IoFault, IoOp, Perturb};
+    struct Faults(Option<IoFault>);
+    impl Perturb for Faults {
+        fn timer_delay(&mut self, _creator: u64, _delay: Duration) -> Duration {
+            Duration::ZERO
+        }
+        fn pick(&mut self, n: usize) -> usize {
+            n - 1
+        }
+        fn io_fault(&mut self, op: IoOp, _fd: u64, _kind: FdKind, _gt: u64) -> Option<IoFault> {
+            if op == IoOp::Read {
+                self.0.take()
+            } else {
+                None
+            }
+        }
+    }
+    let transitions = |fault: Option<IoFault>| {
+        on_fresh_thread(move || {
+            green::hooks::install(Some(Box::new(Faults(fault))));
+            green::hooks::set_coverage(true);
+            let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let reader = green::spawn(move || {
+                let mut b = [0u8; 4];
+                s.read_exact(&mut b).unwrap();
+            });
+            c.write_all(b"ping").unwrap();
+            reader.join().unwrap();
+            let t = green::hooks::take_coverage();
+            green::hooks::set_coverage(false);
+            green::hooks::install(None);
+            t
+        })
+    };
+    let none = transitions(None);
+    let short = transitions(Some(IoFault::Short(1)));
+    let eintr = transitions(Some(IoFault::Interrupted));
+    assert!(short.is_superset(&none) && short.len() > none.len(), "{none:?} {short:?}");
+    assert!(eintr.difference(&none).any(|t| !short.contains(t)), "another kind, another transition");
+}

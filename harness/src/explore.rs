@@ -52,8 +52,9 @@ pub enum Strategy {
     /// Swarm testing (Groce et al., ISSTA 2012): per run a random subset of the configured
     /// fault kinds, jitter and shuffling is on, at a random density.
     Swarm,
-    /// Coverage-guided: keeps the tapes that reached new behaviour (new (spawn site, wait site)
-    /// transitions, new fault kinds) and mutates them.
+    /// Coverage-guided: keeps the tapes that reached new behaviour (new (spawn site, green call,
+    /// wait site) transitions, new (spawn site, call site, fault kind) triples, new fault kinds
+    /// per fd) and mutates them.
     Guided,
     /// The default: interleaves the others run by run.
     #[default]

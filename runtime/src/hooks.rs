@@ -121,6 +121,41 @@ pub enum IoFault {
     Refused,
 }
 
+impl IoFault {
+    /// The fault's kind as coverage records it.
+    fn coverage_name(&self) -> &'static str {
+        match self {
+            IoFault::Interrupted => "fault eintr",
+            IoFault::WouldBlock => "fault wouldblock",
+            IoFault::Short(_) => "fault short",
+            IoFault::Reset => "fault reset",
+            IoFault::BrokenPipe => "fault pipe",
+            IoFault::Refused => "fault refused",
+        }
+    }
+}
+
+/// Asks the installed perturbation for a fault on `op` (fd ordinal `fd` of `kind`), an
+/// operation the current greenthread makes at `site`; when one comes and coverage is recorded,
+/// notes the (spawn site, call site, fault kind) triple that coverage-guided searches keep tapes
+/// for.
+pub(crate) fn io_fault_at(
+    op: IoOp,
+    fd: u64,
+    kind: FdKind,
+    site: &'static std::panic::Location<'static>,
+) -> Option<IoFault> {
+    let h = hub();
+    let cur = h.current();
+    let gt = cur.as_ref().map_or(0, |c| c.id);
+    let f = with(|p| p.io_fault(op, fd, kind, gt)).flatten()?;
+    if h.hooks.covering.get() {
+        let spawn = cur.map_or(site, |c| c.spawn_site);
+        note_park(h, spawn, f.coverage_name(), site);
+    }
+    Some(f)
+}
+
 /// Scheduling steps of a run taken one greenthread at a time under
 /// [`Perturb::one_at_a_time`]; later steps run whole batches.
 pub const ONE_AT_A_TIME_STEPS: u32 = 1024;

@@ -224,7 +224,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
             #[allow(unused_mut)]
             let mut limit = usize::MAX;
             #[cfg(feature = "test-hooks")]
-            match self.injected(i) {
+            match self.injected(i, site) {
                 Some(Injected::Retry) => continue,
                 Some(Injected::Spurious) => {
                     crate::greenthread::yield_now_at(what, site);
@@ -269,7 +269,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
 
     /// Asks the harness for a fault on this operation (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
-    fn injected(&self, i: Interest) -> Option<Injected> {
+    fn injected(&self, i: Interest, site: &'static Location<'static>) -> Option<Injected> {
         use crate::hooks::{IoFault, IoOp};
         if let Some(kind) = self.src.broken.get() {
             if kind == io::ErrorKind::ConnectionReset || i == Interest::Write {
@@ -289,7 +289,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
             // A slow peer: the operation takes this much (virtual) time.
             crate::time::sleep(slow);
         }
-        match crate::hooks::with(|p| p.io_fault(op, self.src.ordinal, kind, gt)).flatten()? {
+        match crate::hooks::io_fault_at(op, self.src.ordinal, kind, site)? {
             IoFault::Interrupted => Some(Injected::Retry),
             IoFault::WouldBlock => Some(Injected::Spurious),
             IoFault::Short(n) => Some(Injected::Limit(n.max(1))),

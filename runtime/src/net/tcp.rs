@@ -208,10 +208,7 @@ impl TcpStream {
     ) -> io::Result<TcpStream> {
         #[cfg(feature = "test-hooks")]
         {
-            let gt = crate::hub::hub().current().map_or(0, |c| c.id);
-            let f =
-                crate::hooks::with(|p| p.io_fault(crate::hooks::IoOp::Connect, 0, crate::hooks::FdKind::TcpStream, gt))
-                    .flatten();
+            let f = crate::hooks::io_fault_at(crate::hooks::IoOp::Connect, 0, crate::hooks::FdKind::TcpStream, site);
             if f == Some(crate::hooks::IoFault::Refused) {
                 return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
             }
