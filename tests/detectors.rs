@@ -23,6 +23,27 @@ fn leak_detector_names_what_is_left_with_creation_sites() {
     });
 }
 
+/// A greenthread left waiting on an fd is a leaked greenthread and a registered listener, named
+/// with the site that registered it.
+#[test]
+fn leak_detector_counts_registered_listeners() {
+    on_fresh_thread(|| {
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let _waiter = green::spawn(move || green::trampoline(&b, green::Interest::Read, None));
+        yield_now();
+        let leaks = green_detectors::check_leaks().unwrap_err();
+        assert_eq!((leaks.greenthreads, leaks.listeners, leaks.timers), (1, 1, 0));
+        let text = leaks.to_string();
+        assert!(
+            text.starts_with("leak detector: 1 greenthread(s) still alive, 1 listener(s) still registered"),
+            "{text}"
+        );
+        assert!(text.contains("READERS:") && text.contains("tests/detectors.rs:"), "{text}");
+        let _ = green::hub::shutdown();
+    });
+}
+
 #[test]
 fn leak_detector_is_quiet_when_everything_finished() {
     on_fresh_thread(|| {

@@ -5,13 +5,15 @@ use std::fmt;
 /// What was still alive on a hub when it should have been quiet.
 ///
 /// ```
-/// let r = green_detectors::LeakReport { greenthreads: 1, timers: 0, dump: String::new() };
+/// let r = green_detectors::LeakReport { greenthreads: 1, listeners: 0, timers: 0, dump: String::new() };
 /// assert!(r.to_string().starts_with("leak detector: 1 greenthread(s)"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeakReport {
     /// Live greenthreads (the root not counted).
     pub greenthreads: usize,
+    /// Registered listeners: green calls waiting for an fd's readiness.
+    pub listeners: usize,
     /// Live timers.
     pub timers: usize,
     /// The hub's greenthread, timer and listener dumps at the time of the check (each entry with
@@ -23,8 +25,9 @@ impl fmt::Display for LeakReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "leak detector: {} greenthread(s) still alive and {} timer(s) still pending at teardown",
-            self.greenthreads, self.timers
+            "leak detector: {} greenthread(s) still alive, {} listener(s) still registered and {} timer(s) \
+             still pending at teardown",
+            self.greenthreads, self.listeners, self.timers
         )?;
         f.write_str(&self.dump)
     }
@@ -32,7 +35,8 @@ impl fmt::Display for LeakReport {
 
 impl std::error::Error for LeakReport {}
 
-/// Checks that the calling thread's hub has no live greenthread and no pending timer.
+/// Checks that the calling thread's hub has no live greenthread, no registered listener and no
+/// pending timer.
 ///
 /// ```
 /// assert!(green_detectors::check_leaks().is_ok());
@@ -40,7 +44,8 @@ impl std::error::Error for LeakReport {}
 pub fn check_leaks() -> Result<(), LeakReport> {
     let greenthreads = green::hub::greenthread_count();
     let timers = green::hub::timer_stats().live;
-    if greenthreads == 0 && timers == 0 {
+    let listeners = green::hub::listener_count();
+    if greenthreads == 0 && timers == 0 && listeners == 0 {
         return Ok(());
     }
     let dump = format!(
@@ -49,5 +54,5 @@ pub fn check_leaks() -> Result<(), LeakReport> {
         green::debug::format_hub_timers(),
         green::debug::format_hub_listeners()
     );
-    Err(LeakReport { greenthreads, timers, dump })
+    Err(LeakReport { greenthreads, listeners, timers, dump })
 }

@@ -1821,6 +1821,22 @@ pub fn greenthread_count() -> usize {
     hub().live_count.get()
 }
 
+/// Number of listeners registered on this thread's hub: green calls waiting for an fd's
+/// readiness (the entries `format_hub_listeners` lists).
+///
+/// ```
+/// let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// b.set_nonblocking(true).unwrap();
+/// let waiter = green::spawn(move || green::trampoline(&b, green::Interest::Read, None));
+/// green::sleep(std::time::Duration::ZERO);
+/// assert_eq!(green::hub::listener_count(), 1);
+/// waiter.kill();
+/// assert_eq!(green::hub::listener_count(), 0);
+/// ```
+pub fn listener_count() -> usize {
+    hub().listeners.get()
+}
+
 /// What [`shutdown`] did.
 ///
 /// ```
