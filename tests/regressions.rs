@@ -574,3 +574,31 @@ fn pile_and_imap_waits_are_recorded_at_the_callers_loop() {
     reader.kill();
     mapper.kill();
 }
+
+/// `Event::send`, `Semaphore::release` and a `put` on a queue with room never yield (DESIGN §3),
+/// even when each wakes a waiter: the caller keeps running and the waiters run at the next pass.
+#[test]
+fn send_release_and_a_put_with_room_never_yield() {
+    let ev: green::Event<u8> = green::Event::new();
+    let sem = green::Semaphore::new(0);
+    let q: green::Queue<u8> = green::Queue::bounded(4);
+    let waiters = {
+        let (ev, sem, q) = (ev.clone(), sem.clone(), q.clone());
+        let a = green::spawn(move || ev.wait());
+        let b = green::spawn(move || {
+            sem.acquire();
+            0
+        });
+        let c = green::spawn(move || q.get());
+        [a, b, c]
+    };
+    yield_now(); // all three park
+    let before = green::hub::switch_count();
+    ev.send(1).unwrap();
+    sem.release();
+    q.put(3);
+    q.put(4); // room left, nobody waiting
+    assert_eq!(green::hub::switch_count(), before, "no switch");
+    let got: Vec<u8> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(got, [1, 0, 3]);
+}
