@@ -42,7 +42,7 @@ pub enum Strategy {
     /// faults and jitter.
     Random,
     /// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random distinct
-    /// priorities for greenthreads (16 tape-drawn bits each, ties broken by queue order, so they
+    /// priorities for greenthreads (a tape-drawn byte each, ties broken by queue order, so they
     /// always order the greenthreads totally), exactly `depth - 1` priority-change points at
     /// random scheduling steps; the hub runs the highest-priority ready greenthread.
     Pct {
@@ -479,8 +479,8 @@ impl crate::Harness {
             Strategy::Pct { depth } => {
                 c.strategy = Strategy::Pct { depth };
                 c.shuffle = false;
-                // PCT draws two bytes per greenthread's priority and per change point: dense
-                // draws, so that priorities rarely tie (a tie keeps queue order) and change
+                // PCT draws a byte per greenthread's priority and two per change point: dense
+                // draws, so that most priorities differ (a tie keeps queue order) and change
                 // points spread over the steps (two zero draws put one at the first step). Every
                 // other draw of the run (configured faults, jitter) is at this density too; it
                 // is in the run's replay line.
