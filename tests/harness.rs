@@ -715,3 +715,25 @@ fn trace_to_writes_a_chrome_timeline_of_the_run() {
         assert_eq!(l.replace("\\\"", "").matches('"').count() % 2, 0, "{l}");
     }
 }
+
+/// Child half of `a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out`.
+#[test]
+#[ignore = "run as a child process by a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out"]
+fn blocking_env_child() {
+    if !is_child("harness::blocking_env_child") {
+        return;
+    }
+    Harness::new().run(|| ());
+}
+
+/// `GREEN_BLOCKING_MS=0` is refused when the environment is read, naming the variable and what
+/// it takes (it used to reach the detector, whose message named a Rust expression instead).
+#[test]
+fn a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out() {
+    let (status, out, err) = run_child_with("harness::blocking_env_child", &[("GREEN_BLOCKING_MS", "0")]);
+    assert!(!status.success(), "{out}\n{err}");
+    assert!(
+        err.contains("invalid value for GREEN_BLOCKING_MS: \"0\"") && err.contains("unset it to turn detection off"),
+        "{err}"
+    );
+}

@@ -400,6 +400,9 @@ impl Default for Config {
             }
         }
         if let Some(b) = ms(BLOCKING_ENV) {
+            if b.is_zero() {
+                invalid(BLOCKING_ENV, "0", "a resolution of 1 ms or more, such as 50 (unset it to turn detection off)");
+            }
             (c.blocking, f.blocking) = (Some(b), true);
         }
         if let Some(h) = ms(HANG_ENV) {
