@@ -602,3 +602,41 @@ fn send_release_and_a_put_with_room_never_yield() {
     let got: Vec<u8> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
     assert_eq!(got, [1, 0, 3]);
 }
+
+/// A timer that fell due while a slice ran long fires before the yields queued after it, as in
+/// eventlet, where a zero-delay timer's deadline is the time it was made (the ready queue used to
+/// go first whatever the deadlines).
+#[test]
+fn a_timer_due_before_a_yield_was_queued_fires_before_the_yielder_resumes() {
+    on_fresh_thread(|| {
+        let fired = Rc::new(Cell::new(false));
+        let f = fired.clone();
+        green::hub::schedule_call_global(ms(1), move || f.set(true));
+        std::thread::sleep(ms(5)); // the slice runs long: the timer falls due meanwhile
+        green::sleep(Duration::ZERO); // queued after the timer's deadline
+        assert!(fired.get(), "the overdue timer fired first");
+    });
+}
+
+/// Stays as it was where the order is not known: a yield queued before the timer fell due
+/// still runs first (the ready queue goes before wheel timers due after its first entry).
+#[test]
+fn a_yield_queued_before_a_timer_fell_due_still_resumes_first() {
+    on_fresh_thread(|| {
+        let log = Log::<String>::new();
+        let l = log.clone();
+        green::hub::schedule_call_global(ms(3), move || l.push("timer"));
+        let l = log.clone();
+        let yielder = green::spawn(move || {
+            green::sleep(Duration::ZERO); // queued at once, long before the timer is due
+            l.push("yielder");
+        });
+        std::thread::sleep(ms(1));
+        let l = log.clone();
+        green::spawn(move || l.push("spawned")).join().unwrap();
+        std::thread::sleep(ms(5));
+        yielder.join().unwrap();
+        green::sleep(ms(5));
+        assert_eq!(log.get()[..2], ["spawned", "yielder"], "{:?}", log.get());
+    });
+}

@@ -491,9 +491,20 @@ impl Hub {
     /// million wake-ups): when the queue is full, see [`ready_full`](Hub::ready_full).
     #[inline(always)]
     fn before_ready_push(&self, timers: &mut Timers) {
+        if timers.ready.is_empty() {
+            self.first_ready_push(timers);
+        }
         if timers.ready.len() == timers.ready.capacity() {
             self.ready_full(timers);
         }
+    }
+
+    /// The ready queue gets its first entry since the last collection: with wheel timers
+    /// pending, note the time, so that those due before it fire first (see
+    /// [`Timers::ready_since`]); one clock read per pass, and none without wheel timers.
+    #[inline(always)]
+    fn first_ready_push(&self, timers: &mut Timers) {
+        timers.ready_since = if timers.has_wheel_timers() { self.now_ns().max(1) } else { 0 };
     }
 
     /// The ready queue is full: if the batch's buffer, which the last burst grew, is empty now

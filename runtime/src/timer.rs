@@ -206,6 +206,11 @@ pub(crate) struct Timers {
     free: Vec<u32>,
     wheel: TimerWheel,
     pub(crate) ready: VecDeque<Ready>,
+    /// The hub's clock when the ready queue got its first entry since the last collection, if
+    /// wheel timers were pending then (0: not taken). A wheel timer due before it was due before
+    /// anything now in the ready queue was queued, so it fires first, as in eventlet, where a
+    /// zero-delay timer's deadline is the time it was made.
+    pub(crate) ready_since: u64,
     stale_wheel: usize,
     stale_ready: usize,
     /// Stale keys in the hub's current batch (keys move there from `ready` and the wheel).
@@ -222,6 +227,7 @@ impl Default for Timers {
             free: Vec::new(),
             wheel: TimerWheel::default(),
             ready: VecDeque::new(),
+            ready_since: 0,
             stale_wheel: 0,
             stale_ready: 0,
             stale_batch: 0,
@@ -475,9 +481,16 @@ impl Timers {
         None
     }
 
-    /// Moves the ready queue and every wheel timer due at `now` into `batch`, in order: ready
-    /// entries (FIFO) first, then due wheel entries by `(deadline, seq)`.
+    /// Moves the ready queue and every wheel timer due at `now` into `batch`, in order: wheel
+    /// entries due before the ready queue's first entry was queued (see
+    /// [`ready_since`](Timers::ready_since)), then ready entries (FIFO), then the other due wheel
+    /// entries, each group by `(deadline, seq)`.
     pub(crate) fn collect_due(&mut self, now: u64, batch: &mut VecDeque<Ready>) {
+        if self.ready_since != 0 && !self.ready.is_empty() {
+            // Due before anything in the ready queue was queued: those fire first.
+            self.collect_wheel_until(self.ready_since.saturating_sub(1).min(now), batch);
+        }
+        self.ready_since = 0;
         self.stale_batch += self.stale_ready;
         self.stale_ready = 0;
         if self.live > 0 {
@@ -496,6 +509,11 @@ impl Timers {
         } else {
             batch.append(&mut self.ready);
         }
+        self.collect_wheel_until(now, batch);
+    }
+
+    /// Moves every wheel timer due at `now` into `batch`, by `(deadline, seq)`.
+    fn collect_wheel_until(&mut self, now: u64, batch: &mut VecDeque<Ready>) {
         while let Some(Queued { deadline: d, idx: i, gen: g, .. }) = self.wheel.peek_min().copied() {
             if d > now {
                 break;
@@ -552,6 +570,7 @@ impl Timers {
         debug_assert_eq!(self.live, 0, "reset with live timers");
         self.wheel.clear();
         self.ready.clear();
+        self.ready_since = 0;
         self.stale_wheel = 0;
         self.stale_ready = 0;
         self.stale_batch = 0;
