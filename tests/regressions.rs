@@ -640,3 +640,38 @@ fn a_yield_queued_before_a_timer_fell_due_still_resumes_first() {
         assert_eq!(log.get()[..2], ["spawned", "yielder"], "{:?}", log.get());
     });
 }
+
+/// `sleep(0)` is a fair yield (DESIGN §3): three greenthreads yielding in a loop take strict
+/// turns, each round in spawn order, and a zero-delay timer made during a pass waits for the
+/// next one.
+#[test]
+fn sleep_zero_is_a_fair_yield_and_zero_delay_timers_wait_for_the_next_pass() {
+    let log = Log::<String>::new();
+    let gts: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| {
+            let log = log.clone();
+            green::spawn(move || {
+                for i in 0..4 {
+                    log.push(format!("{name}{i}"));
+                    if name == "a" && i == 1 {
+                        // Made while "b" and "c" still wait in this pass: runs after them, first in
+                        // the next pass (queued before "a"'s own yield).
+                        let l = log.clone();
+                        let _ = green::hub::schedule_call_global(Duration::ZERO, move || l.push("timer"));
+                    }
+                    green::sleep(Duration::ZERO);
+                }
+            })
+        })
+        .collect();
+    for gt in gts {
+        gt.join().unwrap();
+    }
+    assert_eq!(
+        log.get(),
+        ["a0", "b0", "c0", "a1", "b1", "c1", "timer", "a2", "b2", "c2", "a3", "b3", "c3"].map(String::from).to_vec(),
+        "{:?}",
+        log.get()
+    );
+}
