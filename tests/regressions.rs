@@ -625,16 +625,15 @@ fn a_yield_queued_before_a_timer_fell_due_still_resumes_first() {
     on_fresh_thread(|| {
         let log = Log::<String>::new();
         let l = log.clone();
-        green::hub::schedule_call_global(ms(3), move || l.push("timer"));
+        green::hub::schedule_call_global(ms(200), move || l.push("timer"));
         let l = log.clone();
         let yielder = green::spawn(move || {
             green::sleep(Duration::ZERO); // queued at once, long before the timer is due
             l.push("yielder");
         });
-        std::thread::sleep(ms(1));
         let l = log.clone();
         green::spawn(move || l.push("spawned")).join().unwrap();
-        std::thread::sleep(ms(5));
+        std::thread::sleep(ms(300)); // the timer falls due while the yield waits in the queue
         yielder.join().unwrap();
         green::sleep(ms(5));
         assert_eq!(log.get()[..2], ["spawned", "yielder"], "{:?}", log.get());
@@ -674,4 +673,41 @@ fn sleep_zero_is_a_fair_yield_and_zero_delay_timers_wait_for_the_next_pass() {
         "{:?}",
         log.get()
     );
+}
+
+/// Work that arrived while the hub was held up beats a `Timeout` that fell due meanwhile: what a
+/// poll brings (fd readiness, work posted from another thread) happened while the hub waited, as
+/// eventlet runs fd callbacks inside its wait, so the waiter runs with the value and cancels its
+/// timeout before the timeout fires (stamping those wake-ups with the time after the poll timed
+/// the waiter out).
+#[test]
+fn an_event_sent_by_posted_work_wins_over_a_timeout_that_fell_due_meanwhile() {
+    thread_local! {
+        static EV: std::cell::RefCell<Option<green::Event<u8>>> = const { std::cell::RefCell::new(None) };
+    }
+    on_fresh_thread(|| {
+        let ev: green::Event<u8> = green::Event::new();
+        EV.with(|e| *e.borrow_mut() = Some(ev.clone()));
+        let waiter = green::spawn(move || {
+            let t = green::Timeout::new(ms(100));
+            let v = ev.wait();
+            t.cancel();
+            Some(v)
+        });
+        yield_now(); // the waiter parks, its timeout 100 ms out
+        let handle = green::hub::handle();
+        let poster = std::thread::spawn(move || {
+            std::thread::sleep(ms(20));
+            // Runs on the hub's thread, where `EV` is the event.
+            handle
+                .post(|| {
+                    EV.with(|e| e.borrow().as_ref().map(|e| e.send(7).unwrap()));
+                })
+                .unwrap();
+        });
+        std::thread::sleep(ms(300)); // the hub is held up: the work lands, the timeout falls due
+        poster.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Some(7), "the posted send won");
+        EV.with(|e| e.borrow_mut().take());
+    });
 }

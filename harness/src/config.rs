@@ -240,8 +240,7 @@ pub struct Config {
     /// budget would have had to abort the process.
     pub hang_jumps: u64,
     /// Wall-clock budget of one run, watched from outside the hub (`GREEN_BUDGET_MS`; default
-    /// 60 s). Past it the hub fails the run as a hang if it still switches; a busy loop that
-    /// never switches makes the process abort after printing the replay line.
+    /// 60 s). Past it the process aborts after printing who holds the hub and the replay line.
     pub budget: Duration,
     /// The search strategy (`GREEN_STRATEGY`; default [`Strategy::Portfolio`](crate::Strategy)).
     pub strategy: crate::Strategy,

@@ -684,10 +684,7 @@ impl crate::Harness {
             f.is_some_and(|(m, s)| failure_key(&m) == failure_key(&r.message) && s == r.site)
         };
         let found_bytes = r.tape.explicit().bytes().to_vec();
-        // A run that outlived its wall-clock budget took that long to fail: each shrinking
-        // candidate would too, so it is reported as found.
-        let budget = if r.message.starts_with(green::hooks::OVERRUN) { Duration::ZERO } else { shrink_budget() };
-        let shrunk = Tape::new(shrink(found_bytes, budget, same));
+        let shrunk = Tape::new(shrink(found_bytes, shrink_budget(), same));
         let found_line = h.replay_line(&r.tape);
         let mut hs = h.clone();
         hs.config.tape = Some(shrunk.bytes().to_vec());

@@ -447,9 +447,10 @@ impl Harness {
         self
     }
 
-    /// The per-run wall-clock budget. Past it the run's hub fails the run (a panic starting
-    /// with [`green::hooks::OVERRUN`], with every wait reason), or, when a busy loop holds the
-    /// hub and it cannot, the process aborts after printing the replay line.
+    /// The per-run wall-clock budget. Past it the watchdog prints who holds the hub, for how
+    /// long, its stack when blocking detection is on, and the replay line, then aborts the
+    /// process (a run past its budget cannot be stopped in-process). A livelock in virtual time
+    /// fails as a hang before that (see [`Config::hang_jumps`]).
     ///
     /// ```
     /// green_harness::Harness::new().budget(std::time::Duration::from_secs(5)).run(|| ());
@@ -708,9 +709,8 @@ impl Harness {
     ///
     /// When the body panics, when the hub caught a panic in hub context, when a greenthread
     /// panicked unobserved, when an invariant was violated, or on leaks (see the `fail_on_*`
-    /// knobs). Past the budget the run fails as a hang when its hub still switches (a
-    /// livelock); a busy loop that never switches makes the process abort after printing what
-    /// it could.
+    /// knobs). Past the budget the process aborts after printing what it could (a livelock in
+    /// virtual time fails as a hang first, see [`Config::hang_jumps`]).
     ///
     /// ```
     /// let r = green_harness::Harness::new().run(|| green::spawn(|| 1).wait().unwrap());
@@ -1078,9 +1078,6 @@ impl Budget {
         let generation = watch.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let probe = green::probe::probe();
         let mut armed = watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Under the lock the watchdog requests stops under: no request for an earlier run
-        // survives into this one.
-        probe.clear_stop();
         *armed = Some(Armed {
             generation,
             start: Instant::now(),
@@ -1102,23 +1099,18 @@ impl Drop for Budget {
     fn drop(&mut self) {
         // Also when the run unwinds: the watchdog never judges a run that ended.
         self.watch.generation.fetch_add(1, Ordering::SeqCst);
-        let mut armed = self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(a) = armed.take() {
-            a.probe.clear_stop();
-        }
+        *self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
 
-/// How long the watchdog waits for a hub asked to stop (see [`watchdog`]) before it aborts.
-const STOP_GRACE: Duration = Duration::from_secs(1);
+/// How long the watchdog watches a run past its budget before it judges it: long enough to see
+/// whether the hub still switches.
+const LAST_LOOK: Duration = Duration::from_millis(50);
 
-/// Watches one thread's runs. Past a run's budget it first asks the run's hub to fail the run
-/// itself ([`green::probe::Probe::request_stop`], waking the hub in case it idles in its
-/// poller): a hub that still passes (a livelock of greenthreads that keep switching) fails the
-/// run as a hang with every wait reason, and a search goes on. If the run has not ended
-/// [`STOP_GRACE`] later (a busy loop that never switches, which cannot be stopped in-process),
-/// it prints what can be read safely from another thread (the probe) and the replay line, then
-/// aborts the process.
+/// Watches one thread's runs; past a run's budget prints what can be read safely from another
+/// thread (the probe: who runs, for how long it has held the hub; the detector's capture of its
+/// stack when blocking detection is on) and the replay line, then aborts the process (a run
+/// past its budget cannot be stopped in-process; a busy loop never returns control at all).
 fn watchdog(w: &Watch) {
     // The armed run's slice as the watchdog last saw it: (generation, switch count, first seen),
     // to tell how long whatever runs now has held the hub.
@@ -1142,35 +1134,16 @@ fn watchdog(w: &Watch) {
         };
         let Some((generation, budget, replay, probe, name)) = over else { continue };
         let still = || w.generation.load(Ordering::SeqCst) == generation;
-        {
-            // Under the lock a new run arms under: the request is for this run or for none.
-            let a = w.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if a.as_ref().is_none_or(|a| a.generation != generation) {
-                continue;
-            }
-            probe.request_stop(budget);
-        }
-        if let Some(handle) = green::hub::hubs()
-            .into_iter()
-            .find(|h| Arc::ptr_eq(&h.probe, &probe))
-            .and_then(|h| h.handle)
-            .and_then(|h| h.upgrade())
-        {
-            let _ = handle.post(|| ()); // wakes a hub idle in its poller; the run fails anyway
-        }
-        // Only what is safe to read from another thread: the probe (and the detector's capture).
-        let asked = Instant::now();
-        while still() && asked.elapsed() < STOP_GRACE {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        std::thread::sleep(LAST_LOOK);
         if !still() {
-            continue; // the run ended: failed by its hub, or finished meanwhile
+            continue; // the run ended meanwhile
         }
         let (cur, sw, idle) = (probe.current(), probe.switches(), probe.in_poll());
         let held = match slice {
             Some((g, s, since)) if g == generation && s == sw && !idle => {
                 format!(" and has held the hub for {:.1?} without switching", since.elapsed())
             }
+            _ if !idle => " (the hub keeps switching: greenthreads that never finish, a livelock)".to_string(),
             _ => String::new(),
         };
         let who = if idle {
@@ -1195,6 +1168,7 @@ fn watchdog(w: &Watch) {
                     s
                 }
                 Some(_) => String::new(),
+                None if probe.switches() != sw || probe.in_poll() => String::new(), // no single holder
                 None => format!(
                     "\n(no stack: blocking detection is off in this run; {BLOCKING_ENV}=50 captures the \
                      holder's stack)"
@@ -1203,8 +1177,8 @@ fn watchdog(w: &Watch) {
         };
         let msg = format!(
             "green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}{stack}\n\
-             A busy loop cannot be stopped in-process, so the process aborts ({BUDGET_ENV} raises the budget \
-             if the run needs longer).\n{replay}\n"
+             A run past its budget cannot be stopped in-process, so the process aborts ({BUDGET_ENV} raises \
+             the budget if the run needs longer).\n{replay}\n"
         );
         // Straight to fd 2: the test harness's output capture would die with the process.
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());

@@ -158,9 +158,11 @@ impl Perturb for TapePerturb {
             // Exactly d - 1 change points in 1..=k (zero draws place one at the first step).
             let points = (1..pct.depth)
                 .map(|_| {
+                    // Both bytes count whatever k is (`hi << 8` alone would vanish modulo a
+                    // power of two up to 256).
                     let hi = u32::from(self.draw());
                     let lo = u32::from(self.draw());
-                    1 + ((hi << 8) | lo) % pct.steps
+                    1 + (hi * 251 + lo) % pct.steps
                 })
                 .collect();
             pct.change_points = Some(points);

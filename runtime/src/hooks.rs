@@ -325,9 +325,6 @@ pub(crate) struct Hooks {
     pub(crate) perturb: RefCell<Option<Box<dyn Perturb>>>,
     /// The installed perturbation's [`Perturb::shuffles`], read once at install (checked every pass).
     pub(crate) shuffles: Cell<bool>,
-    /// Every pass is a full one (`Hub::quick_pass` is off): the perturbation shuffles, or a stop
-    /// request waits for the hub (see [`Probe::request_stop`](crate::probe::Probe::request_stop)).
-    pub(crate) full_passes: Cell<bool>,
     /// The installed perturbation's [`Perturb::one_at_a_time`], read once at install.
     pub(crate) one_at_a_time: Cell<bool>,
     /// Scheduling steps taken one at a time so far in this run.
@@ -423,7 +420,6 @@ pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     h.hooks.jitter_last.borrow_mut().clear();
     h.hooks.ties.borrow_mut().clear();
     h.hooks.shuffles.set(p.as_ref().is_some_and(|p| p.shuffles()));
-    h.hooks.full_passes.set(h.hooks.shuffles.get());
     h.hooks.one_at_a_time.set(p.as_ref().is_some_and(|p| p.shuffles() && p.one_at_a_time()));
     h.hooks.steps.set(0);
     h.hooks.kills.set(p.as_ref().is_some_and(|p| p.kills()));
@@ -504,11 +500,6 @@ pub fn set_hang_jumps(limit: Option<u64>) {
     h.hooks.hang_jumps.set(limit.filter(|&n| n > 0));
     h.hooks.quiet_jumps.set(0);
 }
-
-/// How the failure of a run that outlived its wall-clock budget while its hub still passed
-/// begins (see [`Probe::request_stop`](crate::probe::Probe::request_stop)): such a failure
-/// depends on real time, so a search does not shrink it.
-pub const OVERRUN: &str = "green: hang: the run outlived its wall-clock budget";
 
 /// Records (or stops recording) the id of every greenthread switched into.
 ///

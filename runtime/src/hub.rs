@@ -773,7 +773,7 @@ impl Hub {
     #[inline(always)]
     fn quick_pass(&self) -> bool {
         #[cfg(feature = "test-hooks")]
-        if self.hooks.full_passes.get() {
+        if self.hooks.shuffles.get() {
             return false;
         }
         let Ok(mut timers) = self.timers.try_borrow_mut() else {
@@ -794,10 +794,6 @@ impl Hub {
     /// [`next_pass`](Hub::next_pass) in full: waits for I/O or the next timer as needed.
     #[inline(never)]
     fn full_pass(&self, root: &Rc<GtCore>) {
-        // A harness's budget ran out: the slice end that saw the request made every pass a full
-        // one (see `Probe::take_alarm`); a hub woken from its poller makes one anyway.
-        #[cfg(feature = "test-hooks")]
-        self.take_stop(root);
         let timeout = {
             let mut t = self.timers.borrow_mut();
             if !t.ready.is_empty() || self.tearing_down.get() && t.live() + self.wakes.get() > 0 {
@@ -1341,43 +1337,14 @@ impl Hub {
         let dump = debug::format_greenthreads_of(self);
         let at = Duration::from_nanos(self.hooks.virtual_ns.get().unwrap_or(0));
         root.state.set(State::Running);
+        // The first line is the same in every run that meets this livelock (searches tell
+        // failures apart by it); what varies follows.
         panic!(
-            "green: hang: the virtual clock jumped {limit} times in a row (now {at:?}) with nothing but \
-             timers waking greenthreads: no hand-off between greenthreads, no fd readiness, no \
-             greenthread spawned or ended. A livelock in virtual time, such as a retry loop whose \
-             condition never comes (GREEN_HANG_JUMPS raises the limit, 0 turns it off). Wait \
-             reasons:\n{dump}"
-        );
-    }
-
-    /// Fails the run if a harness's budget watchdog asked this hub to stop (see
-    /// [`Probe::request_stop`](crate::probe::Probe::request_stop)); not while tearing down.
-    #[cfg(feature = "test-hooks")]
-    #[inline(never)]
-    fn take_stop(&self, root: &Rc<GtCore>) {
-        if let Some(budget) = self.probe.take_stop() {
-            if !self.tearing_down.get() {
-                self.overrun(root, budget);
-            }
-        }
-    }
-
-    /// A harness's budget watchdog asked this hub to fail the run.
-    #[cfg(feature = "test-hooks")]
-    #[cold]
-    fn overrun(&self, root: &Rc<GtCore>, budget: Duration) -> ! {
-        let dump = debug::format_greenthreads_of(self);
-        let clock = match self.hooks.virtual_ns.get() {
-            Some(v) => format!("virtual time {:?}", Duration::from_nanos(v)),
-            None => "real clock".to_string(),
-        };
-        root.state.set(State::Running);
-        panic!(
-            "{} of {budget:?} while its hub kept running ({} switches, {clock}): a livelock \
-             (greenthreads that keep waking or yielding to each other without the run ending) or \
-             a run longer than its budget (GREEN_BUDGET_MS raises it). Wait reasons:\n{dump}",
-            crate::hooks::OVERRUN,
-            self.switches.get(),
+            "green: hang: the virtual clock jumped {limit} times in a row with nothing but timers \
+             waking greenthreads: no hand-off between greenthreads, no fd readiness, no greenthread \
+             spawned or ended. A livelock in virtual time, such as a retry loop whose condition \
+             never comes (GREEN_HANG_JUMPS raises the limit, 0 turns it off).\nVirtual time: \
+             {at:?}. Wait reasons:\n{dump}"
         );
     }
 
@@ -1398,7 +1365,7 @@ impl Hub {
         let wait = root.wait.get();
         let dump = debug::format_greenthreads_of(self);
         let what = match wait {
-            Some(w) => format!("{} at {}:{}", w.what, w.site.file(), w.site.line()),
+            Some(w) => format!("{} at {}:{}", w.what, debug::site_file(w.site), w.site.line()),
             None => "a blocking call".to_string(),
         };
         // Leave the root runnable: the panic unwinds out of its blocking call.
@@ -1557,7 +1524,6 @@ impl Hub {
             self.hooks.quiet_jumps.set(0);
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.shuffles.set(false);
-            self.hooks.full_passes.set(false);
             self.hooks.one_at_a_time.set(false);
             self.hooks.steps.set(0);
             self.hooks.trace.borrow_mut().take();

@@ -263,6 +263,10 @@ impl Hub {
         }
         #[cfg(feature = "test-hooks")]
         self.perturb_readiness(&mut fired);
+        // What the poll brings (readiness, posted work) happened while the hub waited, before any
+        // timer that fell due meanwhile fires, as eventlet runs fd callbacks inside its wait: if
+        // the ready queue was empty, its entries take no time stamp (see `Timers::ready_since`).
+        let was_empty = (!fired.is_empty() || posted) && self.timers.try_borrow().is_ok_and(|t| t.ready.is_empty());
         for (src, rd, wr) in fired.drain(..) {
             if rd {
                 src.readable.set(true);
@@ -276,6 +280,11 @@ impl Hub {
         *self.fired.borrow_mut() = fired;
         if posted {
             self.run_posted();
+        }
+        if was_empty {
+            if let Ok(mut t) = self.timers.try_borrow_mut() {
+                t.ready_since = 0;
+            }
         }
     }
 

@@ -38,20 +38,10 @@ pub struct Probe {
     in_poll: AtomicBool,
     /// The slice (switch count) found over budget; `NONE` when there is none.
     alarmed: AtomicU64,
-    /// A stop request from a harness's budget watchdog: the run's budget in milliseconds, 0 for
-    /// none (see [`Probe::request_stop`]).
-    #[cfg(feature = "test-hooks")]
-    stop: AtomicU64,
 }
 
 /// No alarmed slice.
 const NONE: u64 = u64::MAX;
-
-/// `alarmed` while a stop request waits for the hub: the next slice end sees it at no cost to a
-/// switch (the alarm check is there already) and turns the hub's quick passes off, so the next
-/// pass takes the request (see [`Probe::request_stop`]).
-#[cfg(feature = "test-hooks")]
-const STOP: u64 = u64::MAX - 1;
 
 impl Default for Probe {
     fn default() -> Self {
@@ -60,8 +50,6 @@ impl Default for Probe {
             current: AtomicU64::new(0),
             in_poll: AtomicBool::new(false),
             alarmed: AtomicU64::new(NONE),
-            #[cfg(feature = "test-hooks")]
-            stop: AtomicU64::new(0),
         }
     }
 }
@@ -98,56 +86,6 @@ impl Probe {
     /// Withdraws any pending alarm (detection turned on or off).
     pub fn clear_alarm(&self) {
         self.alarmed.store(NONE, Ordering::Release);
-    }
-
-    /// Asks the hub to fail the run it is running, at its next pass, as a hang that outlived its
-    /// wall-clock `budget` (feature `test-hooks`; what a harness's budget watchdog does from its
-    /// own thread). The failure is a panic out of the root's blocking call carrying every wait
-    /// reason, so a search records it and goes on. A hub that never passes (a greenthread in a
-    /// busy loop) cannot act on it; a hub idle in its poller acts once woken (post it work).
-    /// [`clear_stop`](Probe::clear_stop) withdraws it.
-    ///
-    /// ```
-    /// let p = green::probe::probe();
-    /// let sleeper = green::spawn(|| loop {
-    ///     green::sleep(std::time::Duration::ZERO);
-    /// });
-    /// green::sleep(std::time::Duration::ZERO);
-    /// p.request_stop(std::time::Duration::from_secs(1));
-    /// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sleeper.wait()));
-    /// let msg = r.unwrap_err().downcast::<String>().unwrap();
-    /// assert!(msg.starts_with(green::hooks::OVERRUN), "{msg}");
-    /// ```
-    #[cfg(feature = "test-hooks")]
-    pub fn request_stop(&self, budget: std::time::Duration) {
-        let ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.stop.store(ms, Ordering::Release);
-        self.alarmed.store(STOP, Ordering::Release);
-    }
-
-    /// Withdraws a stop request (feature `test-hooks`); see [`request_stop`](Probe::request_stop).
-    ///
-    /// ```
-    /// let p = green::probe::probe();
-    /// p.request_stop(std::time::Duration::from_secs(1));
-    /// p.clear_stop();
-    /// green::sleep(std::time::Duration::ZERO); // the hub passes: nothing happens
-    /// ```
-    #[cfg(feature = "test-hooks")]
-    pub fn clear_stop(&self) {
-        self.stop.store(0, Ordering::Release);
-        let _ = self.alarmed.compare_exchange(STOP, NONE, Ordering::AcqRel, Ordering::Relaxed);
-    }
-
-    /// Takes a pending stop request: the budget it names.
-    #[cfg(feature = "test-hooks")]
-    #[inline]
-    pub(crate) fn take_stop(&self) -> Option<std::time::Duration> {
-        if self.stop.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let ms = self.stop.swap(0, Ordering::AcqRel);
-        (ms != 0).then(|| std::time::Duration::from_millis(ms))
     }
 
     #[inline]
@@ -187,13 +125,6 @@ impl Probe {
     pub(crate) fn take_alarm(&self) -> bool {
         let a = self.alarmed.load(Ordering::Relaxed);
         if a == NONE {
-            return false;
-        }
-        #[cfg(feature = "test-hooks")]
-        if a == STOP {
-            if self.alarmed.compare_exchange(STOP, NONE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                hub().hooks.full_passes.set(true);
-            }
             return false;
         }
         let now = self.switches.load(Ordering::Relaxed);
