@@ -611,8 +611,8 @@ fn a_timer_due_before_a_yield_was_queued_fires_before_the_yielder_resumes() {
     on_fresh_thread(|| {
         let fired = Rc::new(Cell::new(false));
         let f = fired.clone();
-        green::hub::schedule_call_global(ms(1), move || f.set(true));
-        std::thread::sleep(ms(5)); // the slice runs long: the timer falls due meanwhile
+        green::hub::schedule_call_global(ms(5), move || f.set(true));
+        std::thread::sleep(ms(60)); // the slice runs long: the timer falls due meanwhile
         green::sleep(Duration::ZERO); // queued after the timer's deadline
         assert!(fired.get(), "the overdue timer fired first");
     });

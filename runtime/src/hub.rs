@@ -501,10 +501,22 @@ impl Hub {
 
     /// The ready queue gets its first entry since the last collection: with wheel timers
     /// pending, note the time, so that those due before it fire first (see
-    /// [`Timers::ready_since`]); one clock read per pass, and none without wheel timers.
+    /// [`Timers::ready_since`]). The coarse clock (a few loads, no time-stamp counter) may read
+    /// up to a tick early, never late: a stamp that is early only lets fewer timers go first.
     #[inline(always)]
     fn first_ready_push(&self, timers: &mut Timers) {
-        timers.ready_since = if timers.has_wheel_timers() { self.now_ns().max(1) } else { 0 };
+        timers.ready_since = if timers.has_wheel_timers() { self.coarse_now_ns().max(1) } else { 0 };
+    }
+
+    /// The hub's clock from the coarse monotonic clock (see [`first_ready_push`](Hub::first_ready_push)):
+    /// at most a kernel tick behind [`now_ns`](Hub::now_ns), never ahead.
+    #[inline]
+    fn coarse_now_ns(&self) -> u64 {
+        #[cfg(feature = "test-hooks")]
+        if let Some(v) = self.hooks.virtual_ns.get() {
+            return v;
+        }
+        crate::sys::clock::coarse_monotonic_ns().saturating_sub(self.epoch_ns.get())
     }
 
     /// The ready queue is full: if the batch's buffer, which the last burst grew, is empty now
