@@ -160,21 +160,25 @@ fn the_outcome_does_not_depend_on_the_thread_count() {
     assert_eq!(one.runs, two.runs);
 }
 
+/// The environment a replay line sets (`replay: K=V K=V cargo test ...`).
+fn replay_env(line: &str) -> Vec<(String, String)> {
+    line.trim_start_matches("replay: ")
+        .split(' ')
+        .take_while(|w| w.contains('='))
+        .map(|w| {
+            let (k, v) = w.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
 #[test]
 fn a_guided_failure_replays_in_a_fresh_process_from_its_line() {
     let x =
         hermetic().strategy(Strategy::Guided).faults(&[Fault::Short]).try_explore(Search::Runs(500), naive_reader_bug);
     let f = x.first_failure().unwrap();
     for line in [&f.found_line, &f.shrunk_line] {
-        let env: Vec<(String, String)> = line
-            .trim_start_matches("replay: ")
-            .split(' ')
-            .take_while(|w| w.contains('='))
-            .map(|w| {
-                let (k, v) = w.split_once('=').unwrap();
-                (k.to_string(), v.to_string())
-            })
-            .collect();
+        let env = replay_env(line);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let (status, out, err) = run_child_with("explore::naive_reader_child", &env);
         assert!(!status.success(), "the replay fails again: {out}\n{err}");
@@ -235,15 +239,7 @@ fn a_swarm_failure_replays_in_a_fresh_process_even_where_it_turned_the_tests_kno
             continue;
         }
         pinned += 1;
-        let env: Vec<(String, String)> = line
-            .trim_start_matches("replay: ")
-            .split(' ')
-            .take_while(|w| w.contains('='))
-            .map(|w| {
-                let (k, v) = w.split_once('=').unwrap();
-                (k.to_string(), v.to_string())
-            })
-            .collect();
+        let env = replay_env(line);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let (status, out, err) = run_child_with("explore::swarm_replay_child", &env);
         assert!(!status.success(), "the replay fails again: {out}\n{err}");
