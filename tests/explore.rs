@@ -257,6 +257,44 @@ fn swarm_replay_child() {
     swarm_harness().explore(1, fingerprint_body);
 }
 
+/// The portfolio's Random runs are dense (0.3, 0.5 or 0.7, drawn from the run's seed, where
+/// Random alone keeps the configured 0.1), and each one's replay line says its density, so the
+/// run replays from the line alone.
+#[test]
+fn a_portfolio_random_run_is_dense_and_replays_from_its_line() {
+    let mut densities = std::collections::BTreeSet::new();
+    for seed in 0..12 {
+        // Run position 0 of a portfolio is its Random member.
+        let x = Harness::new().seed(seed).threads(1).try_explore(Search::Runs(1), fingerprint_body);
+        let f = x.first_failure().expect("every run fails");
+        assert_eq!(f.strategy, Strategy::Random);
+        let line = &f.found_line;
+        let density = replay_env(line).into_iter().find(|(k, _)| k == "GREEN_DENSITY").map(|(_, v)| v);
+        let density = density.unwrap_or_else(|| panic!("{line}: no GREEN_DENSITY"));
+        assert!(["0.3", "0.5", "0.7"].contains(&density.as_str()), "{line}");
+        if densities.insert(density) {
+            let env = replay_env(line);
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (status, out, err) = run_child_with("explore::portfolio_replay_child", &env);
+            assert!(!status.success(), "the replay fails again: {out}\n{err}");
+            assert!(err.contains(&f.message), "{line}: the replay ran another run; wanted {:?}:\n{err}", f.message);
+        }
+    }
+    assert_eq!(densities.len(), 3, "every density drawn in 12 runs: {densities:?}");
+    // Random alone keeps the configured density (the default, not in the line).
+    let x = Harness::new().strategy(Strategy::Random).threads(1).try_explore(Search::Runs(1), fingerprint_body);
+    assert!(!x.first_failure().unwrap().found_line.contains("GREEN_DENSITY"));
+}
+
+#[test]
+#[ignore = "run as a child process by a_portfolio_random_run_is_dense_and_replays_from_its_line"]
+fn portfolio_replay_child() {
+    if !is_child("explore::portfolio_replay_child") {
+        return;
+    }
+    Harness::new().explore(1, fingerprint_body);
+}
+
 /// `GREEN_EXPLORE` makes a plain `Harness::run` test a search, without a code change.
 #[test]
 fn green_explore_turns_a_plain_run_into_a_search() {

@@ -352,15 +352,16 @@ pub(crate) struct Hooks {
     pub(crate) ties: RefCell<HashMap<u64, u8>>,
     /// The installed perturbation's [`Perturb::kills`], read once at install.
     pub(crate) kills: Cell<bool>,
-    /// Behaviour seen so far (see [`set_coverage`]), when recording.
-    pub(crate) coverage: RefCell<Option<std::collections::HashSet<u64>>>,
+    /// Behaviour seen so far (see [`set_coverage`]), when recording: how many times each
+    /// transition's hash was seen.
+    pub(crate) coverage: RefCell<Option<HashMap<u64, u32>>>,
     pub(crate) covering: Cell<bool>,
 }
 
-/// Records (or stops recording) this hub's behaviour signal: one 64-bit hash per distinct
-/// (spawn site of a greenthread, site and kind of the green call it parks in) transition,
-/// cheap enough to take at every park. Coverage-guided searches keep the tapes that reach new
-/// ones.
+/// Records (or stops recording) this hub's behaviour signal: per distinct (spawn site of a
+/// greenthread, site and kind of the green call it parks in) transition, how many times it was
+/// taken, cheap enough to count at every park. Coverage-guided searches keep the tapes that reach
+/// new ones (see [`take_coverage`]).
 ///
 /// ```
 /// green::hooks::set_coverage(true);
@@ -371,16 +372,42 @@ pub(crate) struct Hooks {
 pub fn set_coverage(on: bool) {
     let h = hub();
     h.hooks.covering.set(on);
-    *h.hooks.coverage.borrow_mut() = on.then(std::collections::HashSet::new);
+    *h.hooks.coverage.borrow_mut() = on.then(HashMap::new);
 }
 
-/// Takes the transitions recorded so far (see [`set_coverage`]).
+/// Takes the behaviour recorded so far (see [`set_coverage`]): one 64-bit hash per transition
+/// and power-of-two bucket of the times it was taken (1, 2, 3, 4–7, 8–15, 16–31, 32–127, 128 or
+/// more, as AFL buckets its edge counts). A run that waits at a site one more time than any run
+/// before it (a retry loop going round again, a second short write) shows new behaviour, so a
+/// search keeps its tape and mutates it further, climbing towards the bug's count.
 ///
 /// ```
-/// assert!(green::hooks::take_coverage().is_empty());
+/// use std::time::Duration;
+/// let waits = |n: usize| {
+///     green::hooks::set_coverage(true);
+///     green::spawn(move || (0..n).for_each(|_| green::sleep(Duration::from_millis(1)))).wait().unwrap();
+///     let seen = green::hooks::take_coverage();
+///     green::hooks::set_coverage(false);
+///     seen
+/// };
+/// assert_ne!(waits(1), waits(2)); // one more wait at the same site: a new bucket
+/// assert_eq!(waits(5), waits(6)); // the same bucket (4-7)
 /// ```
 pub fn take_coverage() -> std::collections::HashSet<u64> {
-    hub().hooks.coverage.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+    let counts = hub().hooks.coverage.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default();
+    counts.into_iter().map(|(x, n)| (x ^ u64::from(count_bucket(n))).wrapping_mul(0x0100_0000_01b3)).collect()
+}
+
+/// AFL's hit-count bucket of a transition taken `n` (≥ 1) times.
+fn count_bucket(n: u32) -> u8 {
+    match n {
+        0..=3 => n as u8,
+        4..=7 => 4,
+        8..=15 => 5,
+        16..=31 => 6,
+        32..=127 => 7,
+        _ => 8,
+    }
 }
 
 /// Records a park of a greenthread spawned at `spawn` in a green call `what` at `wait`.
@@ -405,7 +432,7 @@ pub(crate) fn note_park(
     }
     if let Ok(mut c) = h.hooks.coverage.try_borrow_mut() {
         if let Some(c) = c.as_mut() {
-            c.insert(x);
+            *c.entry(x).or_insert(0) += 1;
         }
     }
 }

@@ -7,7 +7,11 @@
 //! cargo run --release -p green-zoo --example zoo_bench            # everything (a few minutes)
 //! cargo run --release -p green-zoo --example zoo_bench -- --quick # 3 seeds, 500 fixed runs
 //! cargo run --release -p green-zoo --example zoo_bench -- --only eventlet  # kernels matching
+//! cargo run --release -p green-zoo --example zoo_bench -- --strategy guided # one strategy
 //! ```
+//!
+//! With `--strategy` the fixed variants are not run; the search rates and the target lines are
+//! printed only for a run over every kernel and strategy.
 
 use std::time::{Duration, Instant};
 
@@ -24,16 +28,26 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let seeds: u64 = if quick { 3 } else { 10 };
     let fixed_runs: u64 = if quick { 500 } else { 2_000 };
-    let strategies = [
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let only = flag("--only");
+    let strategy = flag("--strategy").map(|s| {
+        Strategy::parse(&s).unwrap_or_else(|| {
+            eprintln!("zoo_bench: --strategy {s}: expected random, pct:<depth>, swarm, guided or portfolio");
+            std::process::exit(2)
+        })
+    });
+    let strategies: Vec<Strategy> = [
         Strategy::Random,
         Strategy::Pct { depth: 2 },
         Strategy::Pct { depth: 3 },
         Strategy::Swarm,
         Strategy::Guided,
         Strategy::Portfolio,
-    ];
-    let args: Vec<String> = std::env::args().collect();
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    ]
+    .into_iter()
+    .filter(|s| strategy.is_none_or(|t| t == *s))
+    .collect();
     let kernels: Vec<_> = green_zoo::kernels()
         .into_iter()
         .filter(|k| only.as_ref().is_none_or(|o| k.name.contains(o.as_str())))
@@ -45,7 +59,7 @@ fn main() {
     let mut portfolio_sum = 0u64;
     let mut false_alarms = 0u64;
     for k in &kernels {
-        for s in strategies {
+        for &s in &strategies {
             let mut runs = Vec::new();
             let mut times = Vec::new();
             let mut within_200 = 0;
@@ -85,12 +99,18 @@ fn main() {
                 _ => {}
             }
         }
+        if strategy.is_some() {
+            continue;
+        }
         let x = (k.harness)().seed(1).try_explore(Search::Runs(fixed_runs), k.fixed);
         false_alarms += x.failures.len() as u64;
         println!("{:<47} fixed: {} runs, {} false alarm(s)", k.name, fixed_runs, x.failures.len());
         for f in &x.failures {
             println!("    false alarm: {f}");
         }
+    }
+    if only.is_some() || strategy.is_some() {
+        return;
     }
     // The search rate on the smallest kernel (the in-memory ordering one), every core.
     let Some(ro) = kernels.iter().find(|k| k.name == "ro_gevent_1487_newest_waiter_wins") else { return };
