@@ -8,9 +8,11 @@
 //! cargo run --release -p green-zoo --example zoo_bench -- --quick # 3 seeds, 500 fixed runs
 //! cargo run --release -p green-zoo --example zoo_bench -- --only eventlet  # kernels matching
 //! cargo run --release -p green-zoo --example zoo_bench -- --strategy guided # one strategy
+//! cargo run --release -p green-zoo --example zoo_bench -- --strategy random --density 0.5
 //! ```
 //!
-//! With `--strategy` the fixed variants are not run; the search rates and the target lines are
+//! With `--strategy` the fixed variants are not run; `--density` sets every kernel's harness
+//! density (the configured one: Random alone runs at it); the search rates and the target lines are
 //! printed only for a run over every kernel and strategy.
 
 use std::time::{Duration, Instant};
@@ -36,6 +38,13 @@ fn main() {
             eprintln!("zoo_bench: --strategy {s}: expected random, pct:<depth>, swarm, guided or portfolio");
             std::process::exit(2)
         })
+    });
+    let density = flag("--density").map(|d| match d.parse::<f64>() {
+        Ok(d) if (0.0..=1.0).contains(&d) => d,
+        _ => {
+            eprintln!("zoo_bench: --density {d}: expected a number from 0 to 1");
+            std::process::exit(2)
+        }
     });
     let strategies: Vec<Strategy> = [
         Strategy::Random,
@@ -65,7 +74,11 @@ fn main() {
             let mut within_200 = 0;
             for seed in 1..=seeds {
                 let t0 = Instant::now();
-                let x = (k.harness)().seed(seed).strategy(s).try_explore(Search::Runs(CAP), k.buggy);
+                let mut h = (k.harness)();
+                if let Some(d) = density {
+                    h = h.density(d);
+                }
+                let x = h.seed(seed).strategy(s).try_explore(Search::Runs(CAP), k.buggy);
                 let r = x.first_failure().map_or(CAP, |f| f.run + 1);
                 if r <= 200 {
                     within_200 += 1;
@@ -109,7 +122,7 @@ fn main() {
             println!("    false alarm: {f}");
         }
     }
-    if only.is_some() || strategy.is_some() {
+    if only.is_some() || strategy.is_some() || density.is_some() {
         return;
     }
     // The search rate on the smallest kernel (the in-memory ordering one), every core.
