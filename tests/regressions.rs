@@ -368,23 +368,6 @@ fn a_stack_size_near_usize_max_is_refused_with_a_clear_error() {
     assert_eq!(green::Builder::new().stack_size(1).spawn(|| 5).join().unwrap(), 5);
 }
 
-/// A `tpool` job that waits on green work (a greenthread that sleeps, then answers) finishes
-/// under the virtual clock: while the job is in flight time moves at the pace of real time
-/// instead of standing still.
-#[test]
-fn a_tpool_job_waiting_on_green_work_does_not_freeze_the_virtual_clock() {
-    green_harness::Harness::new().run(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<u32>();
-        let answer = green::spawn(move || {
-            green::sleep(Duration::from_millis(20));
-            tx.send(7).unwrap();
-        });
-        let got = green::tpool::execute(move || rx.recv_timeout(Duration::from_secs(20)).ok()).unwrap();
-        assert_eq!(got, Some(7), "the job heard from the greenthread");
-        answer.join().unwrap();
-    });
-}
-
 /// When the ready queue fills while the batch has drained and has the bigger buffer (a burst of
 /// wake-ups after a burst of starts), the ready queue takes that buffer over: what it held stays
 /// first, in order, and the burst keeps its FIFO order.

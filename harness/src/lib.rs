@@ -7,8 +7,7 @@
 //! perturbation, tears the hub down, and returns a [`Report`] (or fails the test with it):
 //!
 //! * a **virtual clock**: sleeping an hour takes milliseconds; time jumps when every greenthread is
-//!   blocked (after a real-time grace for fds; while a `tpool` job is in flight it moves at the
-//!   pace of real time instead of jumping);
+//!   blocked (after a real-time grace for fds; a `tpool` job in flight holds it still);
 //! * **timer jitter**: deadlines delayed by a tape-drawn amount drawn per timer (never earlier;
 //!   a timer made while another of its greenthread's is pending shares that one's delay, so one
 //!   greenthread's own timers keep their order);

@@ -3,11 +3,12 @@
 //!
 //! * A virtual clock ([`set_virtual_clock`]): `time::now()` and every timer follow it; when nothing
 //!   can run, time jumps to the next timer instead of sleeping. Greenthreads waiting on fds get a
-//!   real-time grace period first (an fd idle that long is taken as idle); while a `tpool` job is
-//!   in flight time does not jump, it moves at the pace of real time (so a job waiting on green
-//!   work still sees that work's timers fire). A run that can only be woken by fds that stay
-//!   silent is a hang ([`set_hang_horizon`]); so is a run whose clock keeps jumping with nothing
-//!   but timers waking greenthreads, a livelock in virtual time ([`set_hang_jumps`]).
+//!   real-time grace period first (an fd idle that long is taken as idle); a `tpool` job in flight
+//!   holds virtual time still (the hub waits for it in real time; a job that waits for a
+//!   greenthread's timer cannot finish, and is a hang after the horizon). A run that can only be
+//!   woken by fds that stay silent is a hang ([`set_hang_horizon`]); so is a run whose clock keeps
+//!   jumping with nothing but timers waking greenthreads, a livelock in virtual time
+//!   ([`set_hang_jumps`]).
 //! * A [`Perturb`] implementation ([`install`]) that delays timer deadlines (never earlier; drawn
 //!   per timer, and one greenthread's own timers keep their order), reorders the ready batch where
 //!   no promise orders it (spawns, `sleep(0)` yields and fd wake-ups freely; wake-ups handed off by
@@ -342,6 +343,9 @@ pub(crate) struct Hooks {
     /// Clock jumps since the last progress: a wake-up by anything but a timer (a hand-off from a
     /// primitive or another greenthread, fd readiness), a spawn, a greenthread's end.
     pub(crate) quiet_jumps: Cell<u64>,
+    /// Since when (real time) virtual time has been held still for a `tpool` job in flight with
+    /// nothing running, and the hub's switch count then (any switch starts it over).
+    pub(crate) held: Cell<Option<(std::time::Instant, u64)>>,
     pub(crate) trace: RefCell<Option<Trace>>,
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     /// Per creator: (its current jitter offset, the latest jittered deadline of its timers), both
@@ -654,8 +658,8 @@ pub fn now_ns() -> u64 {
 /// Whether this hub's run so far can replay exactly: false once one of its TCP sockets talked
 /// to something outside the hub (another process, another thread's hub), its loopback traffic
 /// did not settle in time (see the crate's `settle` module docs: before each poll the hub waits
-/// until the traffic its own sockets started has landed), or virtual time moved with real time
-/// while a `tpool` job was in flight. Reset with the hub.
+/// until the traffic its own sockets started has landed), or the hub waited for a `tpool` job in
+/// flight (when its result lands is real time's call). Reset with the hub.
 ///
 /// ```
 /// green::hooks::set_virtual_clock(true, std::time::Duration::from_millis(5));

@@ -856,6 +856,17 @@ impl Hub {
             }
         }
         #[cfg(feature = "test-hooks")]
+        if let (Some((since, n)), Some(horizon)) = (self.hooks.held.get(), self.hooks.hang_horizon.get()) {
+            if self.external.get() > 0
+                && n == self.switches.get()
+                && since.elapsed() >= horizon
+                && self.timers.borrow().ready.is_empty()
+                && !self.tearing_down.get()
+            {
+                self.held_hang(root, horizon);
+            }
+        }
+        #[cfg(feature = "test-hooks")]
         let held_back = self.perturb_ready();
         // A new pass: wheel timers fired from now on are compared among themselves.
         self.last_fired.set((0, 0));
@@ -889,8 +900,8 @@ impl Hub {
 
     /// Under the virtual clock: jump to the next deadline when nothing outside can happen (after a
     /// real-time grace when greenthreads wait on fds that may hear from outside the hub; none
-    /// when every fd waiter's peer is a socket of this hub); while a `tpool` job is in flight time
-    /// does not jump but moves at the pace of real time (and the run is no longer exact).
+    /// when every fd waiter's peer is a socket of this hub); a `tpool` job in flight holds virtual
+    /// time still while the hub waits for it in real time (and the run is no longer exact).
     #[cfg(feature = "test-hooks")]
     fn wait_virtual(&self, now: u64, timeout: Option<Duration>) {
         let Some(t) = timeout else {
@@ -900,18 +911,17 @@ impl Hub {
             return self.poll_io(Some(Duration::ZERO));
         }
         if self.external.get() > 0 {
-            // Real work is in flight on another thread: no jump; wait for it in real time, and
-            // let virtual time move at the pace of real time meanwhile (never past the next
-            // deadline), so a job that waits on green work (a greenthread's sleep, then a send)
-            // does not freeze the clock that work needs.
-            // Real time decides how far it moves, so the run no longer replays exactly.
-            let start = Instant::now();
-            self.poll_io(Some(t.min(Duration::from_millis(10))));
-            let waited = u64::try_from(start.elapsed().min(t).as_nanos()).unwrap_or(0);
-            if let Some(v) = self.hooks.virtual_ns.get() {
-                self.hooks.virtual_ns.set(Some(v.max(now.saturating_add(waited))));
-                self.settle.unsettled.set(true);
+            // Real work is in flight on another thread: it holds virtual time still (no jump, no
+            // drift) while the hub waits for it in real time; `full_pass` fails the run as a hang
+            // once that went on for the hang horizon with nothing running. When the job's result
+            // lands relative to other greenthreads' work is real time's call, so the run is
+            // marked inexact.
+            let switches = self.switches.get();
+            if !matches!(self.hooks.held.get(), Some((_, n)) if n == switches) {
+                self.hooks.held.set(Some((Instant::now(), switches)));
             }
+            self.poll_io(Some(t.min(Duration::from_millis(10))));
+            self.settle.unsettled.set(true);
             return;
         }
         if self.listeners.get() > 0 {
@@ -1333,6 +1343,21 @@ impl Hub {
         }
     }
 
+    /// A `tpool` job has held virtual time still for the hang horizon with nothing running.
+    #[cfg(feature = "test-hooks")]
+    #[cold]
+    fn held_hang(&self, root: &Rc<GtCore>, horizon: Duration) -> ! {
+        self.hooks.held.set(None);
+        let dump = debug::format_greenthreads_of(self);
+        root.state.set(State::Running);
+        panic!(
+            "green: hang: a tpool job has been in flight for the hang horizon of {horizon:?} of real time \
+             while every greenthread waited and virtual time held still (a job in flight holds virtual \
+             time still, so a job that waits for a greenthread's timer can never finish; GREEN_HANG_MS \
+             raises the horizon). Wait reasons:\n{dump}"
+        )
+    }
+
     /// Under the virtual clock, the run moved: the count of clock jumps that only timers filled
     /// starts over (see [`crate::hooks::set_hang_jumps`]).
     #[cfg(feature = "test-hooks")]
@@ -1534,6 +1559,7 @@ impl Hub {
             self.hooks.hang_horizon.set(None);
             self.hooks.hang_jumps.set(None);
             self.hooks.quiet_jumps.set(0);
+            self.hooks.held.set(None);
             drop(self.hooks.perturb.borrow_mut().take());
             self.hooks.shuffles.set(false);
             self.hooks.one_at_a_time.set(false);

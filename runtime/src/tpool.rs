@@ -4,9 +4,10 @@
 //! result: only the calling greenthread blocks; the others keep running. The result comes back
 //! across threads through the hub's [`HubHandle`](crate::hub::HubHandle) (mio's `Waker`). A job in
 //! flight counts as something that can still wake the hub, so waiting for it is never mistaken
-//! for a deadlock, and the harness's virtual clock does not jump while it runs (it moves at the
-//! pace of real time, so a job waiting on green work sees that work's timers fire); a job whose
-//! caller was killed or timed out (abandoned) stops counting at once.
+//! for a deadlock, and under the harness's virtual clock a job in flight holds virtual time still
+//! (no jump, no drift; the hub waits for it in real time; a job that waits for a greenthread's
+//! timer cannot finish and is reported as a hang after the hang horizon); a job whose caller was
+//! killed or timed out (abandoned) stops counting at once.
 //!
 //! The pool starts on first use with `GREEN_THREADPOOL_SIZE` threads (default 20; 0 runs every
 //! job inline on the caller, blocking the hub). A [`Timeout`](crate::Timeout) or kill interrupts
