@@ -558,6 +558,40 @@ fn pile_and_imap_waits_are_recorded_at_the_callers_loop() {
     mapper.kill();
 }
 
+/// A greenthread in `tpool::execute` shows as that call at its caller's line (not as the event
+/// `execute` waits on inside the runtime), and a semaphore's hand-off wake-up is created at the
+/// user's `release` (DESIGN §4: every entry carries the user call's location), for both kinds of
+/// semaphore.
+#[test]
+fn tpool_waits_and_semaphore_hand_offs_are_recorded_at_the_users_call() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let job = green::spawn(move || green::tpool::execute(move || rx.recv()).unwrap());
+    yield_now();
+    let dump = green::debug::format_greenthreads();
+    let line = dump.lines().find(|l| l.contains("blocked in tpool::execute")).unwrap_or_else(|| panic!("{dump}"));
+    assert!(line.contains(" at tests/regressions.rs:"), "{line}");
+    tx.send(()).unwrap();
+    job.join().unwrap().unwrap();
+
+    let sem = green::Semaphore::new(0);
+    let bounded = green::BoundedSemaphore::new(1);
+    bounded.acquire();
+    let (s, b) = (sem.clone(), bounded.clone());
+    let a = green::spawn(move || s.acquire());
+    let c = green::spawn(move || b.acquire());
+    yield_now();
+    sem.release();
+    bounded.release().unwrap();
+    let dump = green::debug::format_hub_timers();
+    let wakes: Vec<&str> = dump.lines().filter(|l| l.contains("next pass wake")).collect();
+    assert_eq!(wakes.len(), 2, "{dump}");
+    for w in wakes {
+        assert!(w.contains(" at tests/regressions.rs:"), "{w}\n{dump}");
+    }
+    a.join().unwrap();
+    c.join().unwrap();
+}
+
 /// `Event::send`, `Semaphore::release` and a `put` on a queue with room never yield (DESIGN §3),
 /// even when each wakes a waiter: the caller keeps running and the waiters run at the next pass.
 #[test]

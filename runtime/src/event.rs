@@ -175,6 +175,19 @@ impl<T: Clone + 'static> Event<T> {
         }
     }
 
+    /// [`wait`](Event::wait) recorded as the green call `what` at `site` (a runtime call that
+    /// waits on an event inside, such as `tpool::execute`, shows as itself at its caller).
+    pub(crate) fn wait_as(&self, what: &'static str, site: &'static std::panic::Location<'static>) -> T {
+        loop {
+            if let Some(v) = self.poll() {
+                return v;
+            }
+            if let Some(v) = self.inner.waiters.wait_at(what, site, None, |_| {}) {
+                return (*v).clone();
+            }
+        }
+    }
+
     /// Waits at most `timeout`; `None` when it passed first (no error is raised).
     ///
     /// ```

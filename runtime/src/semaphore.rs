@@ -30,6 +30,7 @@ struct Inner {
     waiters: WaitQueue<()>,
 }
 
+#[track_caller]
 fn release(inner: &Rc<Inner>) {
     if inner.waiters.wake_one((), "Semaphore::release").is_err() {
         inner.count.set(inner.count.get() + 1);

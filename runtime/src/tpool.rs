@@ -157,8 +157,7 @@ where
     } else if p.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).is_err() {
         panic!("green: the tpool workers are gone");
     }
-    let _site = Location::caller();
-    done.wait();
+    done.wait_as("tpool::execute", Location::caller());
     let r = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     match r {
         Some(Ok(v)) => Ok(v),
