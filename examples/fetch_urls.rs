@@ -122,8 +122,13 @@ fn get(url: &str) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     green::debug::hub_timer_stacks(true);
     green::debug::hub_listener_stacks(true);
-    // Any greenthread that holds the hub for more than 100 ms is reported.
-    green_detectors::hub_blocking_detection(true, Duration::from_millis(100)).expect("valid resolution");
+    // Any greenthread that holds the hub for more than 100 ms is reported (collect mode: reports
+    // only; `hub_blocking_detection` would also fail the offender, as eventlet's does).
+    let collect = green_detectors::BlockingConfig {
+        resolution: Duration::from_millis(100),
+        mode: green_detectors::Mode::Collect,
+    };
+    green_detectors::enable(collect).expect("valid resolution");
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");

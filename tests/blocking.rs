@@ -126,6 +126,19 @@ fn fail_mode_fails_the_offender_at_its_next_switch() {
     assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="), "{err}");
 }
 
+/// eventlet's `test_block_detect` ported literally: `hub_blocking_detection(True)`, a greenthread
+/// that blocks past the budget and ends, and its `wait()` raises; the report is kept as well.
+#[test]
+fn hub_blocking_detection_fails_the_offender_as_eventlets_does() {
+    green_detectors::hub_blocking_detection(true, ms(80)).unwrap();
+    let gt = green::Builder::new().name("look_im_blocking").spawn(|| sleep_natively(300));
+    let err = gt.wait().unwrap_err();
+    let reports = green_detectors::take_reports();
+    green_detectors::hub_blocking_detection(false, ms(80)).unwrap();
+    assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="), "{err}");
+    assert!(reports.iter().any(|r| r.name.as_deref() == Some("look_im_blocking")), "{reports:#?}");
+}
+
 #[test]
 fn a_blocking_root_is_reported_too() {
     detect(60, Mode::Collect);

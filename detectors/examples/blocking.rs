@@ -10,7 +10,9 @@ fn offend() {
 }
 
 fn main() {
-    green_detectors::hub_blocking_detection(true, Duration::from_millis(50)).expect("valid resolution");
+    let collect =
+        green_detectors::BlockingConfig { resolution: Duration::from_millis(50), mode: green_detectors::Mode::Collect };
+    green_detectors::enable(collect).expect("valid resolution");
     let ticker = green::Builder::new().name("ticker").spawn(|| {
         let mut ticks = 0;
         for _ in 0..20 {

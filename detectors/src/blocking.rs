@@ -351,8 +351,11 @@ fn own_time(
     Some(own.saturating_sub(now.duration_since(looked_at).saturating_sub(ran)))
 }
 
-/// Turns blocking detection on (or off) for this thread's hub with [`Mode::Collect`], as
-/// eventlet's `debug.hub_blocking_detection(state, resolution)` does; sub-10 ms resolutions work.
+/// Turns blocking detection on (or off) for this thread's hub as eventlet's
+/// `debug.hub_blocking_detection(state, resolution)` does: in [`Mode::Fail`], so the offender's
+/// `wait()` returns an error carrying the report (eventlet's `test_block_detect`: the blocking
+/// greenlet raises), and the report is kept for [`take_reports`] too. Sub-10 ms resolutions work.
+/// For reports alone, [`enable`] with [`Mode::Collect`].
 ///
 /// # Errors
 ///
@@ -363,7 +366,8 @@ fn own_time(
 /// assert!(green_detectors::hub_blocking_detection(true, Duration::ZERO).is_err());
 /// green_detectors::hub_blocking_detection(true, Duration::from_millis(50)).unwrap();
 /// let gt = green::spawn(|| std::thread::sleep(Duration::from_millis(200))); // blocks the hub
-/// gt.wait().unwrap();
+/// let err = gt.wait().unwrap_err(); // as eventlet's test_block_detect expects
+/// assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="));
 /// let reports: Vec<_> = green_detectors::take_reports()
 ///     .into_iter()
 ///     .filter(|r| r.greenthread == gt.id().as_u64())
@@ -374,7 +378,7 @@ fn own_time(
 /// ```
 pub fn hub_blocking_detection(on: bool, resolution: Duration) -> Result<(), ConfigError> {
     if on {
-        enable(BlockingConfig { resolution, mode: Mode::Collect })
+        enable(BlockingConfig { resolution, mode: Mode::Fail })
     } else {
         disable();
         Ok(())

@@ -21,9 +21,10 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! green_detectors::hub_blocking_detection(true, Duration::from_millis(50)).unwrap();
+//! use green_detectors::{BlockingConfig, Mode};
+//! green_detectors::enable(BlockingConfig { resolution: Duration::from_millis(50), mode: Mode::Collect }).unwrap();
 //! fn offender() { std::thread::sleep(Duration::from_millis(200)) }
-//! green::Builder::new().name("offender").spawn(offender).wait().unwrap();
+//! green::Builder::new().name("offender").spawn(offender).wait().unwrap(); // collect: it finishes
 //! let report = green_detectors::take_reports()
 //!     .into_iter()
 //!     .find(|r| r.name.as_deref() == Some("offender"))
