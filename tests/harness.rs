@@ -739,9 +739,10 @@ fn trace_to_writes_a_chrome_timeline_of_the_run() {
     }
 }
 
-/// Child half of `a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out`.
+/// Child half of `a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out` and
+/// `bad_environment_values_are_refused_naming_the_variable_and_what_it_takes`.
 #[test]
-#[ignore = "run as a child process by a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out"]
+#[ignore = "run as a child process by the environment-refusal tests"]
 fn blocking_env_child() {
     if !is_child("harness::blocking_env_child") {
         return;
@@ -759,4 +760,59 @@ fn a_zero_blocking_resolution_in_the_environment_is_refused_with_the_way_out() {
         err.contains("invalid value for GREEN_BLOCKING_MS: \"0\"") && err.contains("unset it to turn detection off"),
         "{err}"
     );
+}
+
+/// Every knob read from the environment refuses a value it cannot use, naming the variable and
+/// what it takes (DESIGN §8), instead of quietly meaning something else (`GREEN_SHUFFLE=yes` was
+/// off, `GREEN_EXPLORE=0` a search that ran nothing and passed, `GREEN_BUDGET_MS=0` an abort).
+#[test]
+fn bad_environment_values_are_refused_naming_the_variable_and_what_it_takes() {
+    let cases = [
+        ("GREEN_SHUFFLE", "yes", "1 or 0"),
+        ("GREEN_REPLAY", "yes", "1 or 0"),
+        ("GREEN_SHRINK_MS", "soon", "milliseconds"),
+        ("GREEN_EXPLORE", "0", "unset it for a single run"),
+        ("GREEN_EXPLORE", "0s", "unset it for a single run"),
+        ("GREEN_BUDGET_MS", "0", "unset it for the default"),
+        ("GREEN_JITTER_MS", "-1", "milliseconds"),
+        ("GREEN_DENSITY", "2", "a probability"),
+        ("GREEN_STRATEGY", "bogus", "random, pct:<depth>, swarm, guided or portfolio"),
+        ("GREEN_PARTITION", "4/4", "k/N with k < N"),
+    ];
+    for (var, value, want) in cases {
+        let (status, out, err) = run_child_with("harness::blocking_env_child", &[(var, value)]);
+        assert!(!status.success(), "{var}={value} was accepted:\n{out}\n{err}");
+        assert!(
+            err.contains(&format!("invalid value for {var}: {value:?}")) && err.contains(want),
+            "{var}={value}:\n{err}"
+        );
+    }
+    // Fractions of a millisecond are accepted (what replay lines print for sub-ms knobs).
+    let (status, out, err) = run_child_with("harness::blocking_env_child", &[("GREEN_JITTER_MS", "0.5")]);
+    assert!(status.success(), "{out}\n{err}");
+}
+
+/// A replay line names sub-millisecond knobs exactly, and names a knob the environment set even
+/// at its default, so that the line alone does not bring back the builder's value it overrode.
+#[test]
+fn replay_lines_keep_sub_millisecond_knobs_and_environment_overrides() {
+    let h = Harness::with_config(green_harness::Config::hermetic()).jitter(Duration::from_micros(500));
+    let line = h.replay_line(&green_harness::Tape::seeded(1, 0.1));
+    assert!(line.contains(" GREEN_JITTER_MS=0.5 "), "{line}");
+    let env = [("GREEN_JITTER_MS", "0"), ("GREEN_SHUFFLE", "0"), ("GREEN_FAULTS", "none"), ("GREEN_DENSITY", "0.1")];
+    let (status, out, err) = run_child_with("harness::replay_line_child", &env);
+    assert!(status.success(), "{out}\n{err}");
+    for (k, v) in env {
+        assert!(out.contains(&format!(" {k}={v} ")), "{k}={v} missing:\n{out}");
+    }
+}
+
+#[test]
+#[ignore = "run as a child process by replay_lines_keep_sub_millisecond_knobs_and_environment_overrides"]
+fn replay_line_child() {
+    if !is_child("harness::replay_line_child") {
+        return;
+    }
+    let h = Harness::new().jitter(ms(5)).shuffle(true).faults(&[green_harness::Fault::Short]).density(0.5);
+    println!("{}", h.replay_line(&green_harness::Tape::seeded(1, 0.1)));
 }

@@ -56,6 +56,56 @@ pub const HANG_JUMPS_ENV: &str = "GREEN_HANG_JUMPS";
 /// Environment variable: `1` replays one run from the environment's tape or seed instead of
 /// searching (what a search's replay lines set).
 pub const REPLAY_ENV: &str = "GREEN_REPLAY";
+/// Environment variable: how long a search may spend shrinking a failure, in milliseconds
+/// (default 10000).
+pub const SHRINK_ENV: &str = "GREEN_SHRINK_MS";
+
+/// Parses a duration in milliseconds, whole or with up to six decimals (`5`, `0.5`, `0.001`):
+/// what the replay lines print for sub-millisecond knobs.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(green_harness::parse_ms("5"), Some(Duration::from_millis(5)));
+/// assert_eq!(green_harness::parse_ms("0.25"), Some(Duration::from_micros(250)));
+/// assert_eq!(green_harness::parse_ms("-1"), None);
+/// ```
+pub fn parse_ms(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() && frac.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let nanos: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse::<u64>().ok()? * 1000 };
+    Duration::from_millis(whole).checked_add(Duration::from_nanos(nanos))
+}
+
+/// Formats a duration as [`parse_ms`] reads it back: whole milliseconds, or with the decimals
+/// needed (down to nanoseconds is not needed: knobs are set in microseconds at the finest).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(green_harness::format_ms(Duration::from_millis(5)), "5");
+/// assert_eq!(green_harness::format_ms(Duration::from_micros(500)), "0.5");
+/// assert_eq!(green_harness::parse_ms(&green_harness::format_ms(Duration::from_micros(1234))), Some(Duration::from_micros(1234)));
+/// ```
+pub fn format_ms(d: Duration) -> String {
+    let ms = d.as_millis();
+    let micros = (d.as_micros() % 1000) as u32;
+    if micros == 0 {
+        return ms.to_string();
+    }
+    let frac = format!("{micros:03}");
+    format!("{ms}.{}", frac.trim_end_matches('0'))
+}
+
+fn flag(name: &str, v: &str) -> bool {
+    match v.trim() {
+        "1" | "true" => true,
+        "0" | "false" => false,
+        _ => invalid(name, v, "1 or 0 (true or false)"),
+    }
+}
 
 /// [`Config::hang`]'s default.
 pub(crate) const DEFAULT_HANG: Duration = Duration::from_secs(10);
@@ -275,6 +325,7 @@ pub(crate) struct FromEnv {
     pub(crate) strategy: bool,
     pub(crate) pct_steps: bool,
     pub(crate) explore: bool,
+    pub(crate) hang: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -366,8 +417,7 @@ impl Default for Config {
             Some(v) => invalid(CLOCK_ENV, v, "virtual or real"),
         }
         let ms = |name: &str| {
-            env(name)
-                .map(|v| Duration::from_millis(v.trim().parse().unwrap_or_else(|_| invalid(name, &v, "milliseconds"))))
+            env(name).map(|v| parse_ms(&v).unwrap_or_else(|| invalid(name, &v, "milliseconds, such as 5 or 0.5")))
         };
         if let Some(g) = ms(GRACE_ENV) {
             (c.grace, f.grace) = (g, true);
@@ -376,7 +426,7 @@ impl Default for Config {
             (c.jitter, f.jitter) = (j, true);
         }
         if let Some(v) = env(SHUFFLE_ENV) {
-            (c.shuffle, f.shuffle) = (v == "1" || v == "true", true);
+            (c.shuffle, f.shuffle) = (flag(SHUFFLE_ENV, &v), true);
         }
         match env(FAULTS_ENV) {
             None => {}
@@ -405,7 +455,7 @@ impl Default for Config {
             (c.blocking, f.blocking) = (Some(b), true);
         }
         if let Some(h) = ms(HANG_ENV) {
-            c.hang = h;
+            (c.hang, f.hang) = (h, true);
         }
         if let Some(v) = env(HANG_JUMPS_ENV) {
             c.hang_jumps = v
@@ -414,6 +464,9 @@ impl Default for Config {
                 .unwrap_or_else(|_| invalid(HANG_JUMPS_ENV, &v, "a number of clock jumps (0 turns the check off)"));
         }
         if let Some(b) = ms(BUDGET_ENV) {
+            if b.is_zero() {
+                invalid(BUDGET_ENV, "0", "a budget of 1 ms or more, such as 60000 (unset it for the default 60 s)");
+            }
             (c.budget, f.budget) = (b, true);
         }
         if let Some(v) = env(STRATEGY_ENV) {
@@ -433,7 +486,14 @@ impl Default for Config {
         if let Some(v) = env(EXPLORE_ENV) {
             c.explore = Some(
                 crate::Search::parse(&v)
-                    .unwrap_or_else(|| invalid(EXPLORE_ENV, &v, "a number of runs, or 30s / 500ms")),
+                    .filter(|s| !matches!(s, crate::Search::Runs(0)) && s != &crate::Search::For(Duration::ZERO))
+                    .unwrap_or_else(|| {
+                        invalid(
+                            EXPLORE_ENV,
+                            &v,
+                            "a number of runs (1 or more), or 30s / 500ms (unset it for a single run)",
+                        )
+                    }),
             );
             f.explore = true;
         }
@@ -449,7 +509,11 @@ impl Default for Config {
             c.partition =
                 crate::explore::parse_partition(&v).unwrap_or_else(|| invalid(PARTITION_ENV, &v, "k/N with k < N"));
         }
-        c.replay = env(REPLAY_ENV).is_some_and(|v| v == "1" || v == "true");
+        c.replay = env(REPLAY_ENV).is_some_and(|v| flag(REPLAY_ENV, &v));
+        if let Some(v) = env(SHRINK_ENV) {
+            // Read where a search shrinks; checked here so that a bad value fails at once.
+            parse_ms(&v).unwrap_or_else(|| invalid(SHRINK_ENV, &v, "milliseconds, such as 10000"));
+        }
         c.from_env = f;
         c
     }

@@ -341,12 +341,13 @@ pub fn parse_partition(s: &str) -> Option<(u64, u64)> {
     (n > 0 && k < n).then_some((k, n))
 }
 
-/// The time shrinking may take (`GREEN_SHRINK_MS`, default 10 s).
+/// The time shrinking may take (`GREEN_SHRINK_MS`, default 10 s; a bad value is refused when the
+/// harness reads its environment).
 pub(crate) fn shrink_budget() -> Duration {
-    std::env::var("GREEN_SHRINK_MS")
+    std::env::var(crate::config::SHRINK_ENV)
         .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map_or(Duration::from_secs(10), Duration::from_millis)
+        .and_then(|v| crate::config::parse_ms(&v))
+        .unwrap_or(Duration::from_secs(10))
 }
 
 /// What makes two failures the same (with their site), for deduplication and for shrinking. A

@@ -73,7 +73,9 @@
 //!    differ, when code depends on something outside the tape (real time, thread scheduling).
 //! 5. Knobs come from the environment: `GREEN_SEED`, `GREEN_TAPE`, `GREEN_TAPE_LEN`,
 //!    `GREEN_DENSITY`, `GREEN_CLOCK`, `GREEN_GRACE_MS`, `GREEN_JITTER_MS`, `GREEN_SHUFFLE`,
-//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`, `GREEN_HANG_MS`, `GREEN_HANG_JUMPS`, `GREEN_PCT_STEPS` (see [`Config`];
+//!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`, `GREEN_HANG_MS`, `GREEN_HANG_JUMPS`,
+//!    `GREEN_PCT_STEPS`, and for searches `GREEN_EXPLORE`, `GREEN_STRATEGY`,
+//!    `GREEN_EXPLORE_THREADS`, `GREEN_PARTITION`, `GREEN_SHRINK_MS`, `GREEN_REPLAY` (see [`Config`];
 //!    [`Config::hermetic`] ignores them).
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -94,11 +96,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::config::{
-    Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
-    SHUFFLE_ENV, TAPE_ENV, TAPE_LEN_ENV,
+    format_ms, parse_ms, EXPLORE_ENV, HANG_ENV, HANG_JUMPS_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, SHRINK_ENV,
+    STRATEGY_ENV, THREADS_ENV,
 };
 pub use crate::config::{
-    EXPLORE_ENV, HANG_ENV, HANG_JUMPS_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, STRATEGY_ENV, THREADS_ENV,
+    Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
+    SHUFFLE_ENV, TAPE_ENV, TAPE_LEN_ENV,
 };
 pub use crate::event::{FaultEvent, FdKind, IoFault, IoOp, Perturbation};
 pub use crate::explore::{current_run, parse_partition, Exploration, Failure, Search, Strategy, LANES};
@@ -650,7 +653,7 @@ impl Harness {
         let mut env = match tape.seed() {
             Some(seed) => {
                 let mut e = format!("GREEN_SEED={seed}");
-                if c.density != 0.1 || moved(&|b| b.density == c.density) {
+                if c.density != 0.1 || moved(&|b| b.density == c.density) || c.from_env.density {
                     e.push_str(&format!(" GREEN_DENSITY={}", c.density));
                 }
                 if let Some(n) = c.tape_len {
@@ -660,34 +663,39 @@ impl Harness {
             }
             None => format!("GREEN_TAPE={}", tape.explicit().to_hex()),
         };
+        // A knob the environment set is named even at its default: the replay line alone (without
+        // that environment) must not bring back the builder's value it overrode.
+        let f = &c.from_env;
         if !c.virtual_clock {
             env.push_str(" GREEN_CLOCK=real");
+        } else if f.clock {
+            env.push_str(" GREEN_CLOCK=virtual");
         }
-        if c.hang != config::DEFAULT_HANG {
-            env.push_str(&format!(" GREEN_HANG_MS={}", c.hang.as_millis()));
+        if c.hang != config::DEFAULT_HANG || f.hang {
+            env.push_str(&format!(" GREEN_HANG_MS={}", format_ms(c.hang)));
         }
         if c.hang_jumps != config::DEFAULT_HANG_JUMPS {
             env.push_str(&format!(" GREEN_HANG_JUMPS={}", c.hang_jumps));
         }
-        if c.grace != std::time::Duration::from_millis(5) {
-            env.push_str(&format!(" GREEN_GRACE_MS={}", c.grace.as_millis()));
+        if c.grace != std::time::Duration::from_millis(5) || f.grace {
+            env.push_str(&format!(" GREEN_GRACE_MS={}", format_ms(c.grace)));
         }
-        if !c.jitter.is_zero() || moved(&|b| b.jitter == c.jitter) {
-            env.push_str(&format!(" GREEN_JITTER_MS={}", c.jitter.as_millis()));
+        if !c.jitter.is_zero() || moved(&|b| b.jitter == c.jitter) || f.jitter {
+            env.push_str(&format!(" GREEN_JITTER_MS={}", format_ms(c.jitter)));
         }
         if c.shuffle {
             env.push_str(" GREEN_SHUFFLE=1");
-        } else if moved(&|b| !b.shuffle) {
+        } else if moved(&|b| !b.shuffle) || f.shuffle {
             env.push_str(" GREEN_SHUFFLE=0");
         }
         if !c.faults.is_empty() {
             let names: Vec<&str> = c.faults.iter().map(|f| f.name()).collect();
             env.push_str(&format!(" GREEN_FAULTS={}", names.join(",")));
-        } else if moved(&|b| b.faults.is_empty()) {
+        } else if moved(&|b| b.faults.is_empty()) || f.faults {
             env.push_str(" GREEN_FAULTS=none");
         }
         if let Some(b) = c.blocking {
-            env.push_str(&format!(" GREEN_BLOCKING_MS={}", b.as_millis()));
+            env.push_str(&format!(" GREEN_BLOCKING_MS={}", format_ms(b)));
         }
         if let Strategy::Pct { depth } = c.strategy {
             env.push_str(&format!(" GREEN_STRATEGY=pct:{depth}"));
