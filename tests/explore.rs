@@ -137,15 +137,37 @@ fn partitions_are_disjoint_and_cover_the_run_space() {
     for k in 0..n {
         let mut c = Config::hermetic();
         c.partition = (k, n);
-        Harness::with_config(c).try_explore(Search::Runs(20), move || {
+        let x = Harness::with_config(c).try_explore(Search::Runs(20), move || {
             SEEN.lock().unwrap().push((k, green_harness::current_run().unwrap()))
         });
+        assert_eq!(x.runs, [7, 7, 6][k as usize], "partition {k}/3 of 20 runs");
     }
     let seen = SEEN.lock().unwrap().clone();
     let mut indices: Vec<u64> = seen.iter().map(|x| x.1).collect();
     indices.sort_unstable();
-    assert_eq!(indices, (0..60).collect::<Vec<_>>(), "every index once: disjoint and covering");
+    assert_eq!(indices, (0..20).collect::<Vec<_>>(), "every index of the one space once: disjoint and covering");
     assert!(seen.iter().all(|(k, i)| i % n == *k), "partition k takes k, k+N, ...");
+}
+
+/// `GREEN_PARTITION=1/4` on a search of 8 runs takes indices 1 and 5 of that one space.
+#[test]
+fn green_partition_in_the_environment_takes_its_share_of_one_search() {
+    let (status, out, err) = run_child_with("explore::partition_child", &[("GREEN_PARTITION", "1/4")]);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("runs [1, 5]"), "{out}\n{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by green_partition_in_the_environment_takes_its_share_of_one_search"]
+fn partition_child() {
+    if !is_child("explore::partition_child") {
+        return;
+    }
+    static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    Harness::new().explore(8, || SEEN.lock().unwrap().push(green_harness::current_run().unwrap()));
+    let mut seen = SEEN.lock().unwrap().clone();
+    seen.sort_unstable();
+    println!("runs {seen:?}");
 }
 
 #[test]

@@ -35,7 +35,8 @@ pub const EXPLORE_ENV: &str = "GREEN_EXPLORE";
 pub const STRATEGY_ENV: &str = "GREEN_STRATEGY";
 /// Environment variable: the threads a search runs on (default: the core count).
 pub const THREADS_ENV: &str = "GREEN_EXPLORE_THREADS";
-/// Environment variable: `k/N`, the search takes run indices `k, k+N, k+2N, ...`.
+/// Environment variable: `k/N`, the search takes run indices `k, k+N, k+2N, ...` of its space (below
+/// `GREEN_EXPLORE`'s count of runs, so N jobs with the same count split one search).
 pub const PARTITION_ENV: &str = "GREEN_PARTITION";
 
 /// Environment variable: the scheduling steps over which a PCT run spreads its priority-change
@@ -301,7 +302,8 @@ pub struct Config {
     pub explore: Option<crate::Search>,
     /// Threads a search runs on (`GREEN_EXPLORE_THREADS`; default the core count).
     pub threads: usize,
-    /// `(k, N)`: the search takes run indices `k, k+N, ...` (`GREEN_PARTITION`; default `(0, 1)`).
+    /// `(k, N)`: the search takes run indices `k, k+N, ...` below its count of runs
+    /// (`GREEN_PARTITION`; default `(0, 1)`).
     pub partition: (u64, u64),
     /// Replay one run instead of searching (`GREEN_REPLAY=1`).
     pub replay: bool,

@@ -550,7 +550,8 @@ impl crate::Harness {
         let mut pct_steps = 0u32;
         loop {
             match search {
-                Search::Runs(runs) if pos >= runs => break,
+                // A partition takes its share of the one space of `runs` indices.
+                Search::Runs(runs) if k + pos * n >= runs => break,
                 Search::For(d) if start.elapsed() >= d => break,
                 _ => {}
             }
