@@ -237,6 +237,34 @@ fn fingerprint_body() {
     panic!("fingerprint {:?}", log.borrow());
 }
 
+/// A failure found by `try_explore` on a hermetic harness (how the zoo searches) replays from its
+/// line: under `GREEN_REPLAY=1` the hermetic config follows the environment, and `try_explore`
+/// makes that one run instead of searching again from the run's seed as a base seed.
+#[test]
+fn a_try_explore_failure_of_a_hermetic_harness_replays_from_its_line() {
+    let x = hermetic().shuffle(true).keep_going(true).try_explore(Search::Runs(40), fingerprint_body);
+    assert!(x.failures.len() >= 3, "{} distinct orders", x.failures.len());
+    for f in x.failures.iter().take(3) {
+        let env = replay_env(&f.found_line);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (status, out, err) = run_child_with("explore::try_explore_replay_child", &env);
+        assert!(status.success(), "{out}\n{err}");
+        assert!(out.contains("runs=1 "), "{out}");
+        assert!(out.contains(&format!("message={:?}", f.message)), "{}: wanted {:?}:\n{out}", f.found_line, f.message);
+    }
+}
+
+#[test]
+#[ignore = "run as a child process by a_try_explore_failure_of_a_hermetic_harness_replays_from_its_line"]
+fn try_explore_replay_child() {
+    if !is_child("explore::try_explore_replay_child") {
+        return;
+    }
+    let x = hermetic().shuffle(true).try_explore(Search::Runs(40), fingerprint_body);
+    let f = x.first_failure().expect("the replayed run fails");
+    println!("runs={} message={:?}", x.runs, f.message);
+}
+
 /// The test's own knobs, which a replay starts from.
 fn swarm_harness() -> Harness {
     Harness::new()

@@ -340,13 +340,23 @@ fn invalid(name: &str, v: &str, want: &str) -> ! {
 
 impl Config {
     /// The defaults, ignoring the environment: for tests that must not be perturbed by a
-    /// developer's shell (their replay lines still replay them only through the builder).
+    /// developer's shell. One exception: with `GREEN_REPLAY=1` (a replay line being followed) it
+    /// reads the environment as [`Config::default`] does, so the replay lines of hermetic tests
+    /// (the zoo's kernels, say) replay too.
     ///
     /// ```
     /// let c = green_harness::Config::hermetic();
     /// assert_eq!((c.seed, c.tape.clone(), c.shuffle), (0, None, false));
     /// ```
     pub fn hermetic() -> Config {
+        if env(REPLAY_ENV).is_some_and(|v| flag(REPLAY_ENV, &v)) {
+            return Config::default();
+        }
+        Config::defaults()
+    }
+
+    /// The defaults, whatever the environment says.
+    fn defaults() -> Config {
         Config {
             seed: 0,
             tape: None,
@@ -389,7 +399,7 @@ impl Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let mut c = Config::hermetic();
+        let mut c = Config::defaults();
         let mut f = FromEnv::default();
         if let Some(v) = env(SEED_ENV) {
             c.seed = v.trim().parse().unwrap_or_else(|_| invalid(SEED_ENV, &v, "a number"));

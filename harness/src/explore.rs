@@ -724,6 +724,38 @@ impl crate::Harness {
         }
     }
 
+    /// The one run a replay line describes, as a one-run exploration (`try_explore` under
+    /// `GREEN_REPLAY=1`). Not shrunk: the line is what to replay.
+    pub(crate) fn replay_one(&self, body: &dyn Fn()) -> Exploration {
+        let start = Instant::now();
+        let mut h = self.clone();
+        h.quiet = true;
+        let (report, failure, _) = h.judge_run(body);
+        let strategy = match self.config.strategy {
+            s @ Strategy::Pct { .. } => s,
+            _ => Strategy::Random,
+        };
+        let failures = failure
+            .map(|(message, site)| {
+                let line = self.replay_line(&report.tape);
+                let tape = report.tape.clone();
+                Failure {
+                    run: 0,
+                    strategy,
+                    message,
+                    site,
+                    active: (tape.explicit().active(), tape.explicit().active()),
+                    shrunk: tape.explicit(),
+                    found: tape,
+                    found_line: line.clone(),
+                    shrunk_line: line,
+                }
+            })
+            .into_iter()
+            .collect();
+        Exploration { runs: 1, elapsed: start.elapsed(), strategy: self.config.strategy, failures }
+    }
+
     /// Panics with a search's failures, if it found any.
     pub(crate) fn fail_search(&self, found: &Found) {
         let x = &found.exploration;

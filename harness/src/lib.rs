@@ -593,7 +593,9 @@ impl Harness {
     }
 
     /// Searches like [`explore`](Harness::explore) but never panics: the failures are in the
-    /// returned [`Exploration`].
+    /// returned [`Exploration`]. Under `GREEN_REPLAY=1` (a replay line) it makes the one run the
+    /// environment describes instead, and returns it as a one-run exploration (its failure, if
+    /// it failed, with the replay line it was run from).
     ///
     /// ```
     /// use green_harness::{Harness, Search};
@@ -603,10 +605,13 @@ impl Harness {
     /// assert!(f.shrunk_line.contains("GREEN_REPLAY=1 "));
     /// ```
     pub fn try_explore<R>(&self, search: Search, body: impl Fn() -> R + Sync) -> Exploration {
-        self.search_parallel(search, &|| {
+        let body = || {
             body();
-        })
-        .exploration
+        };
+        if self.config.replay {
+            return self.replay_one(&body);
+        }
+        self.search_parallel(search, &body).exploration
     }
 
     fn explore_search(&self, search: Search, body: &(dyn Fn() + Sync)) -> Exploration {
