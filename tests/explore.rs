@@ -364,6 +364,25 @@ fn plain_run_child() {
 }
 
 /// The attribute's `explore = N` knob searches too; a correct body passes.
+/// A `#[green_harness::test]` that returns `Err` fails with the error and the replay line, as a
+/// panicking one does (libtest alone would print the error without it).
+#[test]
+fn an_attribute_test_returning_err_prints_the_replay_line() {
+    let (status, out, err) = run_child_with("explore::returns_err_child", &[]);
+    assert!(!status.success(), "{out}\n{err}");
+    assert!(err.contains("the test returned Err(\"boom\")"), "{err}");
+    assert!(err.contains("replay: GREEN_SEED=") && err.contains("explore::returns_err_child"), "{err}");
+}
+
+#[green_harness::test]
+#[ignore = "run as a child process by an_attribute_test_returning_err_prints_the_replay_line"]
+fn returns_err_child() -> Result<(), String> {
+    if !is_child("explore::returns_err_child") {
+        return Ok(());
+    }
+    Err("boom".into())
+}
+
 #[green_harness::test(explore = 50)]
 fn the_attribute_explores_a_correct_body() {
     let q = green::Queue::new();
