@@ -816,3 +816,30 @@ fn replay_line_child() {
     let h = Harness::new().jitter(ms(5)).shuffle(true).faults(&[green_harness::Fault::Short]).density(0.5);
     println!("{}", h.replay_line(&green_harness::Tape::seeded(1, 0.1)));
 }
+
+/// A failing run prints its fault log (DESIGN §6: every fault is logged; the log is part of the
+/// report) before the replay line, so the failure says what the run was perturbed with.
+#[test]
+fn a_failing_run_prints_its_perturbations_before_the_replay_line() {
+    let (status, out, err) = run_child_with("harness::perturbed_failure_child", &[]);
+    assert!(!status.success(), "{out}\n{err}");
+    let log = err.find("green-harness: perturbations of this run (").unwrap_or_else(|| panic!("{err}"));
+    let replay = err.find("replay: GREEN_SEED=").unwrap_or_else(|| panic!("{err}"));
+    assert!(log < replay, "{err}");
+    assert!(err.contains("\n  shuffle: ready slot "), "{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by a_failing_run_prints_its_perturbations_before_the_replay_line"]
+fn perturbed_failure_child() {
+    if !is_child("harness::perturbed_failure_child") {
+        return;
+    }
+    Harness::new().seed(3).shuffle(true).density(1.0).run(|| {
+        let gts: Vec<_> = (0..4).map(|i| green::spawn(move || i)).collect();
+        for gt in gts {
+            gt.join().unwrap();
+        }
+        panic!("the body fails after a shuffled start");
+    });
+}

@@ -65,7 +65,9 @@
 //!    virtual clock, same order, same faults). The environment wins over the test's builder
 //!    calls, so this works for `Harness::new().seed(1)` tests too.
 //! 2. The report lists the faults injected ([`FaultEvent`]s: `fault Short(3) on Read of fd#2 by
-//!    #4`, ...), the blocking reports, leaks, unobserved panics and invariant violations.
+//!    #4`, ...), the blocking reports, leaks, unobserved panics and invariant violations; a
+//!    failing run prints its captured panics and the first 40 perturbations before the replay
+//!    line.
 //! 3. Add `green::debug::format_greenthreads()`, `format_hub_timers()` and
 //!    `format_hub_listeners()` dumps where the body waits (with `hub_timer_stacks(true)` for
 //!    creation stacks); under the virtual clock they are deterministic.
@@ -235,10 +237,36 @@ thread_local! {
 }
 
 /// Shows a failing run's captured panics (they were not printed when raised).
+/// What a failing run prints before its verdict and replay line: the panics it captured and the
+/// perturbations it made (the report's fault log, the first [`FAULT_LOG_LINES`]).
 fn print_captured(report: &Report) {
     if !report.panics.is_empty() {
         eprintln!("green-harness: panics during the run (captured):\n  {}", report.panics.join("\n  "));
     }
+    if let Some(log) = fault_log(report) {
+        eprintln!("{log}");
+    }
+}
+
+/// Fault log entries a failing run prints.
+const FAULT_LOG_LINES: usize = 40;
+
+/// The report's fault log as a failing run prints it, or `None` when nothing was perturbed.
+fn fault_log(report: &Report) -> Option<String> {
+    if report.faults.is_empty() {
+        return None;
+    }
+    let mut s = format!("green-harness: perturbations of this run ({}):", report.faults.len());
+    for e in report.faults.iter().take(FAULT_LOG_LINES) {
+        s.push_str(&format!("\n  {e}"));
+    }
+    if report.faults.len() > FAULT_LOG_LINES {
+        s.push_str(&format!(
+            "\n  ... and {} more (Report::faults has them all)",
+            report.faults.len() - FAULT_LOG_LINES
+        ));
+    }
+    Some(s)
 }
 
 /// What a run left besides its report (for searches).
