@@ -265,6 +265,46 @@ fn try_explore_replay_child() {
     println!("runs={} message={:?}", x.runs, f.message);
 }
 
+/// A PCT run replays from its line in a fresh process, the later runs of a lane too, whose line
+/// carries the steps (`GREEN_PCT_STEPS`) an earlier run of the lane took.
+#[test]
+fn a_pct_failure_replays_in_a_fresh_process_from_its_line() {
+    let (mut first, mut later) = (0, 0);
+    for seed in 0..8 {
+        let x = Harness::new()
+            .strategy(Strategy::Pct { depth: 3 })
+            .seed(seed)
+            .threads(1)
+            .keep_going(true)
+            .try_explore(Search::Runs(64), fingerprint_body);
+        for f in &x.failures {
+            let line = &f.found_line;
+            assert!(line.contains("GREEN_STRATEGY=pct:3"), "{line}");
+            let is_later = f.run >= 16;
+            if (is_later && later > 0) || (!is_later && first > 0) {
+                continue;
+            }
+            assert!(!is_later || line.contains("GREEN_PCT_STEPS="), "{line}");
+            let env = replay_env(line);
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (status, out, err) = run_child_with("explore::pct_replay_child", &env);
+            assert!(!status.success(), "the replay fails again: {out}\n{err}");
+            assert!(err.contains(&f.message), "{line}: the replay ran another run; wanted {:?}:\n{err}", f.message);
+            *(if is_later { &mut later } else { &mut first }) += 1;
+        }
+    }
+    assert_eq!((first, later), (1, 1), "a first-of-lane run and a later one replayed");
+}
+
+#[test]
+#[ignore = "run as a child process by a_pct_failure_replays_in_a_fresh_process_from_its_line"]
+fn pct_replay_child() {
+    if !is_child("explore::pct_replay_child") {
+        return;
+    }
+    Harness::new().strategy(Strategy::Pct { depth: 3 }).explore(64, fingerprint_body);
+}
+
 /// The test's own knobs, which a replay starts from.
 fn swarm_harness() -> Harness {
     Harness::new()
