@@ -592,6 +592,23 @@ fn tpool_waits_and_semaphore_hand_offs_are_recorded_at_the_users_call() {
     c.join().unwrap();
 }
 
+/// A GreenPool spawn run inline (the pool is full and the caller is its member, eventlet's
+/// re-entrant spawn) lets a timeout of the caller unwind on, as any green call does: it used to
+/// be caught as the spawned function's "panic", so `with_timeout` returned `Ok` and the timeout
+/// was lost.
+#[test]
+fn a_timeout_inside_an_inline_pool_spawn_reaches_the_callers_with_timeout() {
+    let pool = green::GreenPool::new(1);
+    let p2 = pool.clone();
+    let outer = pool.spawn(move || {
+        green::with_timeout(Duration::from_millis(10), || {
+            p2.spawn(|| green::sleep(Duration::from_secs(3600))).wait().map(|_| ())
+        })
+    });
+    let r = outer.wait().unwrap();
+    assert!(r.is_err_and(|e| e.is_timeout()), "the caller's timeout came through");
+}
+
 /// `Event::send`, `Semaphore::release` and a `put` on a queue with room never yield (DESIGN §3),
 /// even when each wakes a waiter: the caller keeps running and the waiters run at the next pass.
 #[test]

@@ -140,6 +140,17 @@ pub(crate) struct WaitInfo {
     pub(crate) site: &'static Location<'static>,
 }
 
+/// Runs `f` on the calling greenthread's stack, catching its panic as an [`Error`] (a GreenPool
+/// spawn run inline, a `tpool` job with no pool), but letting a kill or timeout of the caller
+/// unwind on: those are the caller's to receive, not `f`'s result.
+pub(crate) fn call_inline<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(p) if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() => resume_unwind(p),
+        Err(p) => Err(Error::panic(p, None, None)),
+    }
+}
+
 /// Payload of a kill's unwinding, thrown at greenthread `gt`.
 pub(crate) struct KillUnwind {
     pub(crate) gt: u64,

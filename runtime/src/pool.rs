@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::rc::Rc;
 
 use crate::error::Error;
@@ -144,7 +144,7 @@ impl GreenPool {
         site: &'static Location<'static>,
     ) -> GreenThread<T> {
         if !self.acquire_slot(site) {
-            let r = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None, None));
+            let r = crate::greenthread::call_inline(f);
             return GreenThread::finished(r, site);
         }
         let slot = Slot { inner: self.inner.clone(), id: Cell::new(0) };

@@ -123,7 +123,7 @@ where
     }
     let p = pool();
     if p.size == 0 {
-        return catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::panic(p, None, None));
+        return crate::greenthread::call_inline(f);
     }
     let id = NEXT_ID.with(|n| {
         let id = n.get();
