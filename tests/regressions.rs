@@ -609,6 +609,29 @@ fn a_timeout_inside_an_inline_pool_spawn_reaches_the_callers_with_timeout() {
     assert!(r.is_err_and(|e| e.is_timeout()), "the caller's timeout came through");
 }
 
+/// DESIGN §3: no poll syscall when no listener is registered. An open socket nobody waits on
+/// costs no poll per pass (it used to cost a zero-timeout `epoll_wait` on every pass); a
+/// greenthread waiting on it does, and still hears its connection.
+#[test]
+fn an_open_socket_nobody_waits_on_costs_no_poll_but_a_waiter_gets_its_readiness() {
+    on_fresh_thread(|| {
+        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let before = green::hub::poll_count();
+        for _ in 0..100 {
+            yield_now();
+        }
+        assert_eq!(green::hub::poll_count(), before, "idle socket, busy hub: no poll");
+        let acceptor = green::spawn(move || listener.accept().map(|(_, peer)| peer));
+        for _ in 0..10 {
+            yield_now();
+        }
+        assert!(green::hub::poll_count() > before, "a waiter: the hub polls");
+        let client = green::net::TcpStream::connect(addr).unwrap();
+        assert_eq!(acceptor.join().unwrap().unwrap(), client.local_addr().unwrap());
+    });
+}
+
 /// `Event::send`, `Semaphore::release` and a `put` on a queue with room never yield (DESIGN §3),
 /// even when each wakes a waiter: the caller keeps running and the waiters run at the next pass.
 #[test]

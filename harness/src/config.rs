@@ -77,7 +77,8 @@ pub fn parse_ms(s: &str) -> Option<Duration> {
         return None;
     }
     let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let nanos: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse::<u64>().ok()? * 1000 };
+    // Six decimals of a millisecond are nanoseconds.
+    let nanos: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
     Duration::from_millis(whole).checked_add(Duration::from_nanos(nanos))
 }
 

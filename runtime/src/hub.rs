@@ -117,6 +117,8 @@ pub(crate) struct Hub {
     pub(crate) switches: Cell<u64>,
     /// Hub passes.
     pub(crate) passes: Cell<u64>,
+    /// Polls of the reactor (`epoll_wait` calls) so far.
+    pub(crate) polls: Cell<u64>,
     /// Timers fired (slab timers: sleeps, timeouts, starts, callbacks).
     pub(crate) timers_fired: Cell<u64>,
     pub(crate) flags: debug::Flags,
@@ -357,6 +359,7 @@ impl Hub {
             quiet_panics: RefCell::new(VecDeque::new()),
             switches: Cell::new(0),
             passes: Cell::new(0),
+            polls: Cell::new(0),
             timers_fired: Cell::new(0),
             flags: debug::Flags::default(),
             #[cfg(feature = "test-hooks")]
@@ -794,7 +797,7 @@ impl Hub {
         if timers.ready.is_empty() || timers.has_wheel_timers() || self.tearing_down.get() {
             return false;
         }
-        if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {
+        if self.reactor.borrow().as_ref().is_some_and(|r| r.needs_poll(self.listeners.get())) {
             return false;
         }
         self.last_fired.set((0, 0));
@@ -821,7 +824,9 @@ impl Hub {
                 }
                 self.deadlock(root);
             }
-            Some(t) if t.is_zero() && !self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) => {}
+            Some(t)
+                if t.is_zero()
+                    && !self.reactor.borrow().as_ref().is_some_and(|r| r.needs_poll(self.listeners.get())) => {}
             #[cfg(feature = "test-hooks")]
             None if !self.tearing_down.get() && self.closed_world() => {
                 // Nothing outside can wake anything: whatever settled traffic made ready is all
@@ -933,7 +938,7 @@ impl Hub {
             if self.timers.borrow().ready.len() > before {
                 return; // an fd became ready: no jump
             }
-        } else if self.reactor.borrow().as_ref().is_some_and(Reactor::needs_poll) {
+        } else if self.reactor.borrow().as_ref().is_some_and(|r| r.needs_poll(self.listeners.get())) {
             self.poll_io(Some(Duration::ZERO));
             if !self.timers.borrow().ready.is_empty() {
                 return;
@@ -1546,6 +1551,7 @@ impl Hub {
         self.live_count.set(0);
         self.switches.set(0);
         self.passes.set(0);
+        self.polls.set(0);
         self.timers_fired.set(0);
         self.flags.reset();
         self.quiet_panics.borrow_mut().clear();
@@ -1886,6 +1892,23 @@ pub struct ShutdownReport {
 /// ```
 pub fn switch_count() -> u64 {
     hub().switches.get()
+}
+
+/// Polls of the reactor (`epoll_wait` system calls) this thread's hub made so far. A hub polls
+/// only when something can come of it: a greenthread waits on an fd, or a [`HubHandle`] is alive;
+/// a socket that is open but waited on by nobody costs no poll (DESIGN §3).
+///
+/// ```
+/// let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap(); // registered, idle
+/// let before = green::hub::poll_count();
+/// for _ in 0..100 {
+///     green::sleep(std::time::Duration::ZERO);
+/// }
+/// assert_eq!(green::hub::poll_count(), before);
+/// drop(listener);
+/// ```
+pub fn poll_count() -> u64 {
+    hub().polls.get()
 }
 
 /// A `Send` handle to a thread's hub: other OS threads post closures that the hub runs in hub

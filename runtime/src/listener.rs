@@ -196,9 +196,13 @@ impl Reactor {
         v
     }
 
-    /// True when a poll can report something: a source is registered or a handle is alive.
-    pub(crate) fn needs_poll(&self) -> bool {
-        !self.by_fd.is_empty() || self.live_handles() > 0
+    /// True when a poll can report something anyone waits for: a greenthread waits on a source
+    /// (`waiters`, the hub's listener count) or a handle is alive (posted work). A registered
+    /// source nobody waits on needs no poll (DESIGN §3: no poll syscall when no listener is
+    /// registered): mio's readiness is edge-triggered and stays queued in the kernel until a
+    /// poll with a waiter collects it, and green sockets try the call before they wait.
+    pub(crate) fn needs_poll(&self, waiters: usize) -> bool {
+        (waiters > 0 && !self.by_fd.is_empty()) || self.live_handles() > 0
     }
 
     /// Handles alive outside the hub (the reactor itself holds one reference).
@@ -231,6 +235,7 @@ impl Hub {
         let probe = self.probe.clone();
         let polled = self.with_reactor(|r| {
             probe.set_in_poll(true);
+            self.polls.set(self.polls.get() + 1);
             let polled = r.poll.poll(&mut r.events, timeout);
             probe.set_in_poll(false);
             match polled {
