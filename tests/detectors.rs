@@ -118,6 +118,33 @@ fn overflow_detector_names_the_greenthread() {
     assert!(stderr.contains("stack 32 KiB"), "{stderr}");
 }
 
+/// Under the harness the overflow detector is on without being asked for: the overflow names
+/// the greenthread.
+#[test]
+fn a_harness_run_names_a_greenthread_that_overflows_its_stack() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, _out, err) = run_child_with("detectors::harness_overflow_child", &[]);
+    assert!(status.signal().is_some(), "the child must die of the overflow: {status:?}\n{err}");
+    assert!(err.contains("green: stack overflow in greenthread #1 \"deep-diver\""), "{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by a_harness_run_names_a_greenthread_that_overflows_its_stack"]
+fn harness_overflow_child() {
+    if !is_child("detectors::harness_overflow_child") {
+        return;
+    }
+    #[allow(unconditional_recursion)]
+    fn deep(n: u64) -> u64 {
+        let pad = std::hint::black_box([n; 256]);
+        deep(pad[0] + 1) + pad[1]
+    }
+    green_harness::Harness::new().run(|| {
+        let gt = green::Builder::new().name("deep-diver").stack_size(32 * 1024).spawn(|| deep(0));
+        let _ = gt.wait();
+    });
+}
+
 #[test]
 fn overflow_detector_is_quiet_on_deep_but_fitting_recursion() {
     green_detectors::install_overflow_detector();

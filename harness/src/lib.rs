@@ -20,7 +20,9 @@
 //!   resets, broken pipes, refused connections, spurious, delayed and (with shuffling) reordered
 //!   readiness, close-while-waiting (simulated), each logged with the greenthread and fd ordinal
 //!   it hit;
-//! * the **detectors**: blocking detection, leaks, unobserved panics, invariant violations.
+//! * the **detectors**: blocking detection, leaks, unobserved panics, invariant violations, and
+//!   stack overflow (always on: a greenthread that hits its guard page is named before the process
+//!   ends, not a bare `SIGSEGV`).
 //!
 //! Every perturbation draws from one [`Tape`]: 0 means "none here"; a seed drives the whole run
 //! and an explicit tape (what proptest and shrinking produce) reads as 0 after its end, so
@@ -877,6 +879,9 @@ impl Harness {
     ) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
         let _ = green::hub::shutdown();
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
+        // A greenthread that overflows its stack is named before the process ends, instead of
+        // a bare SIGSEGV (DESIGN §5, §8); once per process.
+        green_detectors::install_overflow_detector();
         let c = &self.config;
         let state = Rc::new(RefCell::new(perturb::State { tape, log: Vec::new(), steps: 0 }));
         let pct = match c.strategy {
