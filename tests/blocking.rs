@@ -47,7 +47,7 @@ fn a_300_ms_block_under_50_ms_is_one_report_with_culprit_stack_and_times() {
     let r = &reports[0];
     assert_eq!(r.name.as_deref(), Some("offender"));
     assert_eq!(r.spawned_at.as_deref(), Some(format!("tests/blocking.rs:{spawn_line}").as_str()));
-    assert!(r.held >= Duration::from_millis(250), "{r}");
+    assert!(r.held >= Duration::from_millis(300), "never short of the slice: {r}");
     assert!(r.frames.iter().any(|f| f.contains("sleep_natively")), "{r}");
     assert!(r.frames.iter().any(|f| f.contains("a_300_ms_block_under_50_ms")), "{r}");
     let first = r.to_string();
@@ -148,7 +148,7 @@ fn a_blocking_root_is_reported_too() {
     let reports: Vec<_> = green_detectors::take_reports().into_iter().filter(|r| r.greenthread == 0).collect();
     green_detectors::disable();
     assert_eq!(reports.len(), 1, "{reports:#?}");
-    assert!(reports[0].held >= ms(180), "{}", reports[0]);
+    assert!(reports[0].held >= ms(250), "never short of the slice: {}", reports[0]);
 }
 
 #[test]

@@ -23,9 +23,11 @@
 //! host takes from the guest (steal) is not seen per thread and still counts.
 //!
 //! The budget is per slice, not per hub pass: ten greenthreads each running 30 ms in one pass
-//! under a 200 ms resolution are never blamed (eventlet's false positive). Held times are measured
-//! from the watchdog's first sight of the slice, so they can be short by up to a quarter of the
-//! resolution.
+//! under a 200 ms resolution are never blamed (eventlet's false positive). The watchdog sees a
+//! slice's switch-in between two of its looks; the budget counts from the later one (a slice is
+//! never alarmed before it has held the hub for the whole budget), the report's held and CPU
+//! times from the earlier one, so they are never short of the slice: long by at most one look
+//! (a quarter of the resolution, at most 20 ms, unless the watchdog thread was itself held up).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -147,6 +149,8 @@ pub(crate) struct WatchState {
     alarmed_for: Option<u64>,
     /// Switch count, start (wall, cpu) of the slice the last alarm was raised for.
     alarmed_slice: Option<(u64, Instant, Duration)>,
+    /// The look before the slice was first seen (wall, cpu): its switch-in came after it.
+    floor: Option<(Instant, Duration)>,
 }
 
 pub(crate) static REGISTRY: Mutex<Vec<Arc<Watch>>> = Mutex::new(Vec::new());
@@ -269,17 +273,17 @@ pub(crate) fn after_fork_in_child() {
     crate::sigquit::after_fork_in_child();
 }
 
+/// How often the watchdog looks at a hub with budget `resolution`.
+fn look_every(resolution: Duration) -> Duration {
+    (resolution / 4).clamp(Duration::from_micros(500), Duration::from_millis(20))
+}
+
 fn watchdog() {
     // Foreign process-wide SIGALRMs must not land on this thread (it rewrites the handler chain).
     sys::block_sigalrm_here();
     loop {
         let watches: Vec<Arc<Watch>> = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let tick = watches
-            .iter()
-            .map(|w| w.resolution / 4)
-            .min()
-            .unwrap_or(Duration::from_millis(20))
-            .clamp(Duration::from_micros(500), Duration::from_millis(20));
+        let tick = watches.iter().map(|w| look_every(w.resolution)).min().unwrap_or(Duration::from_millis(20));
         for w in &watches {
             check(w);
         }
@@ -298,6 +302,9 @@ fn check(w: &Watch) {
         st.last_switches = sw;
         st.first_seen = Some(now);
         st.cpu_at_first_seen = w.thread.cpu_time();
+        // The slice began after the previous look (one tick ago, or more if the watchdog itself
+        // was held up by a loaded machine).
+        st.floor = st.last_look.or(Some((now, st.cpu_at_first_seen)));
         st.last_look = Some((now, st.cpu_at_first_seen));
         st.delay_at_first_seen = w.sched.as_ref().and_then(sys::SchedView::run_delay);
         return;
@@ -310,7 +317,10 @@ fn check(w: &Watch) {
         && own_time(w, &st, now, cpu, last_look).is_some_and(|own| own >= w.resolution)
     {
         st.alarmed_for = Some(sw);
-        st.alarmed_slice = Some((sw, since, st.cpu_at_first_seen));
+        st.alarmed_slice = Some(match st.floor {
+            Some((t, cpu)) => (sw, t, cpu),
+            None => (sw, since, st.cpu_at_first_seen),
+        });
         // Still under the lock: `unregister` takes it to clear `active`, so a thread that has
         // unregistered (and may have exited) is never signalled.
         if w.active.load(Ordering::SeqCst) {
@@ -416,17 +426,21 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
     sys::install();
     sys::register_fork_handlers();
     green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
+    let thread = Thread::current();
+    // The first slice the watchdog sees began after this (or is the one running now, of which
+    // only the part from here on is watched): its floor.
+    let state = WatchState { last_look: Some((Instant::now(), thread.cpu_time())), ..WatchState::default() };
     let watch = Arc::new(Watch {
         probe: green::probe::probe(),
         capture: Arc::new(sys::Capture::new()),
         hub: green::hub::handle().downgrade(),
         thread_name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
-        thread: Thread::current(),
+        thread,
         sched: sys::SchedView::of_current_thread(),
         resolution: config.resolution,
         active: AtomicBool::new(true),
         exempt: AtomicBool::new(false),
-        state: Mutex::new(WatchState::default()),
+        state: Mutex::new(state),
     });
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
     sys::set_targets(Some((&watch.probe, &watch.capture)));
