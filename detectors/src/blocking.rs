@@ -501,12 +501,75 @@ pub fn take_reports() -> Vec<BlockingReport> {
     LOCAL.with(|l| l.borrow_mut().as_mut().map(|x| std::mem::take(&mut x.reports)).unwrap_or_default())
 }
 
+/// A hub whose holder's stack [`holder_stack`] can capture while blocking detection is off
+/// (see [`arm_holder_capture`]).
+struct Armed {
+    probe: Arc<Probe>,
+    capture: Arc<sys::Capture>,
+    thread: Thread,
+    /// False once the thread is exiting: it is never signalled after that (checked under the lock).
+    active: Mutex<bool>,
+}
+
+static ARMED: Mutex<Vec<Arc<Armed>>> = Mutex::new(Vec::new());
+
+/// This thread's [`Armed`] entry; its drop (thread exit, or a hub with another probe) withdraws it.
+struct ArmedHere(Arc<Armed>);
+
+impl Drop for ArmedHere {
+    fn drop(&mut self) {
+        *self.0.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|a| !Arc::ptr_eq(a, &self.0));
+    }
+}
+
+thread_local! {
+    static ARMED_HERE: RefCell<Option<ArmedHere>> = const { RefCell::new(None) };
+}
+
+/// Lets [`holder_stack`] capture this thread's hub's stack with the detector's signal even while
+/// blocking detection is off: nothing periodic runs and nothing is judged; only an explicit
+/// `holder_stack` sends a signal. What a harness arms for every run, so that a run past its
+/// wall-clock budget shows where it is stuck. Cheap after the first call on a thread (a
+/// thread-local check); with detection on it does nothing (the detector captures already).
+///
+/// ```
+/// green_detectors::blocking::arm_holder_capture();
+/// // This thread is not stuck: a look from here finds nothing to show.
+/// assert!(green_detectors::blocking::holder_stack(&green::probe::probe()).is_none());
+/// ```
+pub fn arm_holder_capture() {
+    if LOCAL.with(|l| l.borrow().is_some()) {
+        return;
+    }
+    let probe = green::probe::probe();
+    ARMED_HERE.with(|here| {
+        let mut here = here.borrow_mut();
+        match here.as_ref() {
+            Some(a) if Arc::ptr_eq(&a.0.probe, &probe) => sys::set_targets(Some((&a.0.probe, &a.0.capture))),
+            _ => {
+                sys::install();
+                let armed = Arc::new(Armed {
+                    probe,
+                    capture: Arc::new(sys::Capture::new()),
+                    thread: Thread::current(),
+                    active: Mutex::new(true),
+                });
+                ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(armed.clone());
+                // Point the handler at the new entry before the old one (if any) is dropped.
+                sys::set_targets(Some((&armed.probe, &armed.capture)));
+                *here = Some(ArmedHere(armed));
+            }
+        }
+    });
+}
+
 /// What holds the hub of `probe` now, read from another thread: the holder's label and the
-/// symbolised stack the detector's signal captured from it. `None` when blocking detection is
-/// off on that hub (the signal handler that captures stacks is the detector's) or when the hub
-/// switched or idled meanwhile (nothing holds it). Takes about 20 ms: the alarm is sent and the
-/// capture waited for. What a harness's budget watchdog prints before it aborts a run that a
-/// busy loop holds.
+/// symbolised stack the detector's signal captured from it. `None` when neither blocking
+/// detection nor [`arm_holder_capture`] is on for that hub (the signal handler that captures
+/// stacks is the detector's) or when the hub switched or idled meanwhile (nothing holds it).
+/// Takes about 20 ms: the alarm is sent and the capture waited for. What a harness's budget
+/// watchdog prints before it aborts a run that a busy loop holds.
 ///
 /// ```
 /// let probe = green::probe::probe();
@@ -519,18 +582,44 @@ pub fn holder_stack(probe: &Arc<Probe>) -> Option<(String, Vec<String>)> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
         .find(|w| Arc::ptr_eq(&w.probe, probe))
-        .cloned()?;
+        .cloned();
+    let armed = match watch {
+        Some(_) => None,
+        None => Some(
+            ARMED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .find(|a| Arc::ptr_eq(&a.probe, probe))
+                .cloned()?,
+        ),
+    };
     let before = probe.switches();
     if probe.in_poll() {
         return None;
     }
-    watch.send_alarm_if_active();
+    let capture = match (&watch, &armed) {
+        (Some(w), _) => {
+            w.send_alarm_if_active();
+            w.capture.clone()
+        }
+        (None, Some(a)) => {
+            let active = a.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !*active {
+                return None;
+            }
+            a.capture.note_blocked_syscall(&a.thread);
+            sys::send_alarm(&a.thread);
+            a.capture.clone()
+        }
+        (None, None) => return None,
+    };
     std::thread::sleep(Duration::from_millis(20));
     if probe.switches() != before || probe.in_poll() {
         return None;
     }
-    let frames = crate::symbols::symbolize(&watch.capture.peek(before));
-    let who = watch.capture.label(before).unwrap_or_else(|| format!("#{}", probe.current()));
+    let frames = crate::symbols::symbolize(&capture.peek(before));
+    let who = capture.label(before).unwrap_or_else(|| format!("#{}", probe.current()));
     Some((who, frames))
 }
 

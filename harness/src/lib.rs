@@ -480,7 +480,8 @@ impl Harness {
     }
 
     /// The per-run wall-clock budget. Past it the watchdog prints who holds the hub, for how
-    /// long, its stack when blocking detection is on, and the replay line, then aborts the
+    /// long, its stack (captured by the detector's signal, detection on or off), and the replay
+    /// line, then aborts the
     /// process (a run past its budget cannot be stopped in-process). A livelock in virtual time
     /// fails as a hang before that (see [`Config::hang_jumps`]).
     ///
@@ -914,6 +915,9 @@ impl Harness {
         if let Some(res) = c.blocking {
             green_detectors::enable(green_detectors::BlockingConfig { resolution: res, mode: self.blocking_mode })
                 .unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            // Past the budget the watchdog shows the holder's stack, detection on or off.
+            green_detectors::blocking::arm_holder_capture();
         }
         let watchdog = Budget::start(c.budget, self.replay_line(&state.borrow().tape));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
@@ -1214,10 +1218,7 @@ fn watchdog(w: &Watch) {
                 }
                 Some(_) => String::new(),
                 None if probe.switches() != sw || probe.in_poll() => String::new(), // no single holder
-                None => format!(
-                    "\n(no stack: blocking detection is off in this run; {BLOCKING_ENV}=50 captures the \
-                     holder's stack)"
-                ),
+                None => "\n(no stack: the signal that captures it was not answered)".to_string(),
             }
         };
         let msg = format!(
