@@ -534,9 +534,14 @@ thread_local! {
 /// thread-local check); with detection on it does nothing (the detector captures already).
 ///
 /// ```
-/// green_detectors::blocking::arm_holder_capture();
-/// // This thread is not stuck: a look from here finds nothing to show.
-/// assert!(green_detectors::blocking::holder_stack(&green::probe::probe()).is_none());
+/// use std::time::{Duration, Instant};
+/// green_detectors::blocking::arm_holder_capture(); // detection stays off
+/// let probe = green::probe::probe();
+/// let looker = std::thread::spawn(move || green_detectors::blocking::holder_stack(&probe));
+/// let t0 = Instant::now();
+/// while t0.elapsed() < Duration::from_millis(300) {} // holds the hub while the other thread looks
+/// let (_who, frames) = looker.join().unwrap().expect("the holder's stack");
+/// assert!(!frames.is_empty());
 /// ```
 pub fn arm_holder_capture() {
     if LOCAL.with(|l| l.borrow().is_some()) {
