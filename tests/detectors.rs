@@ -145,6 +145,25 @@ fn harness_overflow_child() {
     });
 }
 
+/// A hub armed for holder captures stays armed after blocking detection was turned on and off
+/// on it: another thread still gets the stack of whatever holds the hub.
+#[test]
+fn holder_capture_survives_blocking_detection_turned_on_and_off() {
+    on_fresh_thread(|| {
+        green_detectors::blocking::arm_holder_capture();
+        green_detectors::hub_blocking_detection(true, ms(50)).unwrap();
+        green_detectors::hub_blocking_detection(false, ms(50)).unwrap();
+        let probe = green::probe::probe();
+        let looker = std::thread::spawn(move || green_detectors::blocking::holder_stack(&probe));
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < ms(400) {
+            std::hint::spin_loop();
+        }
+        let (_, frames) = looker.join().unwrap().expect("the holder's stack");
+        assert!(!frames.is_empty());
+    });
+}
+
 #[test]
 fn overflow_detector_is_quiet_on_deep_but_fitting_recursion() {
     green_detectors::install_overflow_detector();

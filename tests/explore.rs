@@ -403,7 +403,6 @@ fn plain_run_child() {
     Harness::new().run(spawn_order_bug);
 }
 
-/// The attribute's `explore = N` knob searches too; a correct body passes.
 /// A `#[green_harness::test]` that returns `Err` fails with the error and the replay line, as a
 /// panicking one does (libtest alone would print the error without it).
 #[test]
@@ -423,6 +422,7 @@ fn returns_err_child() -> Result<(), String> {
     Err("boom".into())
 }
 
+/// The attribute's `explore = N` knob searches too; a correct body passes.
 #[green_harness::test(explore = 50)]
 fn the_attribute_explores_a_correct_body() {
     let q = green::Queue::new();

@@ -46,6 +46,23 @@ fn a_tpool_job_holds_virtual_time_still() {
     });
 }
 
+/// Jobs that finish are progress: a root that runs one short job after another while a timer is
+/// pending (so time holds still throughout) is not a hang, however long the jobs take together.
+#[test]
+fn a_root_running_short_tpool_jobs_back_to_back_is_no_hang() {
+    let mut c = green_harness::Config::hermetic();
+    c.hang = ms(200);
+    Harness::with_config(c).run(|| {
+        let ticker = green::spawn(|| green::sleep(Duration::from_secs(5)));
+        let v0 = green::time::now();
+        for _ in 0..20 {
+            green::tpool::execute(|| std::thread::sleep(ms(20))).unwrap();
+        }
+        assert_eq!(green::time::now(), v0, "time held still through 400 ms of jobs");
+        ticker.kill();
+    });
+}
+
 /// A job that waits for a greenthread's timer can never finish while it holds virtual time
 /// still: after the hang horizon the run fails as a hang that says so, instead of waiting for ever.
 #[test]
@@ -796,7 +813,13 @@ fn replay_lines_keep_sub_millisecond_knobs_and_environment_overrides() {
     let h = Harness::with_config(green_harness::Config::hermetic()).jitter(Duration::from_micros(500));
     let line = h.replay_line(&green_harness::Tape::seeded(1, 0.1));
     assert!(line.contains(" GREEN_JITTER_MS=0.5 "), "{line}");
-    let env = [("GREEN_JITTER_MS", "0"), ("GREEN_SHUFFLE", "0"), ("GREEN_FAULTS", "none"), ("GREEN_DENSITY", "0.1")];
+    let env = [
+        ("GREEN_JITTER_MS", "0"),
+        ("GREEN_SHUFFLE", "0"),
+        ("GREEN_FAULTS", "none"),
+        ("GREEN_DENSITY", "0.1"),
+        ("GREEN_STRATEGY", "random"),
+    ];
     let (status, out, err) = run_child_with("harness::replay_line_child", &env);
     assert!(status.success(), "{out}\n{err}");
     for (k, v) in env {
@@ -810,7 +833,12 @@ fn replay_line_child() {
     if !is_child("harness::replay_line_child") {
         return;
     }
-    let h = Harness::new().jitter(ms(5)).shuffle(true).faults(&[green_harness::Fault::Short]).density(0.5);
+    let h = Harness::new()
+        .jitter(ms(5))
+        .shuffle(true)
+        .faults(&[green_harness::Fault::Short])
+        .density(0.5)
+        .strategy(green_harness::Strategy::Pct { depth: 2 });
     println!("{}", h.replay_line(&green_harness::Tape::seeded(1, 0.1)));
 }
 

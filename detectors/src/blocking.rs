@@ -231,6 +231,7 @@ thread_local! {
         MutexGuard<'static, Vec<Arc<Watch>>>,
         MutexGuard<'static, Vec<crate::sigquit::Dumped>>,
         MutexGuard<'static, ()>,
+        MutexGuard<'static, Vec<Arc<Armed>>>,
     )>> = const { RefCell::new(None) };
 }
 
@@ -240,7 +241,8 @@ pub(crate) fn before_fork() {
     let registry = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dumped = crate::sigquit::dumped_lock();
     let installing = sys::installing_lock();
-    let _ = FORK_GUARDS.try_with(|g| *g.borrow_mut() = Some((registry, dumped, installing)));
+    let armed = ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = FORK_GUARDS.try_with(|g| *g.borrow_mut() = Some((registry, dumped, installing, armed)));
 }
 
 /// `pthread_atfork` parent handler: releases the locks.
@@ -255,13 +257,20 @@ pub(crate) fn after_fork_in_parent() {
 /// there, which starts a watchdog of the child's own.
 pub(crate) fn after_fork_in_child() {
     let guards = FORK_GUARDS.try_with(|g| g.borrow_mut().take()).ok().flatten();
-    if let Some((mut registry, mut dumped, installing)) = guards {
+    if let Some((mut registry, mut dumped, installing, mut armed)) = guards {
         std::mem::forget(std::mem::take(&mut *registry));
         std::mem::forget(std::mem::take(&mut *dumped));
+        std::mem::forget(std::mem::take(&mut *armed));
+        drop(armed);
         drop(installing);
         drop(dumped);
         drop(registry);
     }
+    let _ = ARMED_HERE.try_with(|a| {
+        if let Ok(mut a) = a.try_borrow_mut() {
+            std::mem::forget(a.take());
+        }
+    });
     WATCHDOG.store(false, Ordering::SeqCst);
     let _ = LOCAL.try_with(|l| {
         if let Ok(mut l) = l.try_borrow_mut() {
@@ -462,6 +471,12 @@ pub fn disable() {
         unregister(&w);
         sys::set_targets(None);
         green::probe::set_slice_end_hook(None);
+        // A hub armed for holder captures (a harness run) stays armed.
+        let _ = ARMED_HERE.try_with(|a| {
+            if let Some(a) = a.borrow().as_ref().filter(|a| Arc::ptr_eq(&a.0.probe, &w.probe)) {
+                sys::set_targets(Some((&a.0.probe, &a.0.capture)));
+            }
+        });
     }
 }
 
@@ -518,6 +533,7 @@ struct ArmedHere(Arc<Armed>);
 
 impl Drop for ArmedHere {
     fn drop(&mut self) {
+        sys::clear_targets_if(&self.0.capture);
         *self.0.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
         ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|a| !Arc::ptr_eq(a, &self.0));
     }
@@ -544,9 +560,10 @@ thread_local! {
 /// assert!(!frames.is_empty());
 /// ```
 pub fn arm_holder_capture() {
-    if LOCAL.with(|l| l.borrow().is_some()) {
+    if LOCAL.with(|l| l.borrow().as_ref().is_some_and(|x| x.watch.active.load(Ordering::SeqCst))) {
         return;
     }
+    sys::register_fork_handlers();
     let probe = green::probe::probe();
     ARMED_HERE.with(|here| {
         let mut here = here.borrow_mut();
@@ -573,7 +590,7 @@ pub fn arm_holder_capture() {
 /// symbolised stack the detector's signal captured from it. `None` when neither blocking
 /// detection nor [`arm_holder_capture`] is on for that hub (the signal handler that captures
 /// stacks is the detector's) or when the hub switched or idled meanwhile (nothing holds it).
-/// Takes about 20 ms: the alarm is sent and the capture waited for. What a harness's budget
+/// Takes 10 ms or more: the alarm is sent and the capture waited for (at most a second). What a harness's budget
 /// watchdog prints before it aborts a run that a busy loop holds.
 ///
 /// ```
@@ -619,11 +636,19 @@ pub fn holder_stack(probe: &Arc<Probe>) -> Option<(String, Vec<String>)> {
         }
         (None, None) => return None,
     };
-    std::thread::sleep(Duration::from_millis(20));
-    if probe.switches() != before || probe.in_poll() {
-        return None;
-    }
-    let frames = crate::symbols::symbolize(&capture.peek(before));
+    // The handler runs when the thread next gets a CPU: on a loaded machine that can take a while.
+    let t0 = Instant::now();
+    let ips = loop {
+        std::thread::sleep(Duration::from_millis(10));
+        if probe.switches() != before || probe.in_poll() {
+            return None;
+        }
+        let ips = capture.peek(before);
+        if !ips.is_empty() || t0.elapsed() >= Duration::from_secs(1) {
+            break ips;
+        }
+    };
+    let frames = crate::symbols::symbolize(&ips);
     let who = capture.label(before).unwrap_or_else(|| format!("#{}", probe.current()));
     Some((who, frames))
 }

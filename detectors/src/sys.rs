@@ -121,6 +121,14 @@ thread_local! {
     static CAPTURE: Cell<*const Capture> = const { Cell::new(std::ptr::null()) };
 }
 
+/// Clears this thread's targets if they point at `c` (its owner is going away).
+pub(crate) fn clear_targets_if(c: &std::sync::Arc<Capture>) {
+    let ours = CAPTURE.try_with(|x| x.get() == std::sync::Arc::as_ptr(c)).unwrap_or(false);
+    if ours {
+        set_targets(None);
+    }
+}
+
 /// Points the handler at this thread's probe and capture buffer (`None`: detection off). The
 /// caller keeps both alive while they are set.
 pub(crate) fn set_targets(t: Option<(&std::sync::Arc<green::probe::Probe>, &std::sync::Arc<Capture>)>) {

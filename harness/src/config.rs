@@ -83,21 +83,22 @@ pub fn parse_ms(s: &str) -> Option<Duration> {
 }
 
 /// Formats a duration as [`parse_ms`] reads it back: whole milliseconds, or with the decimals
-/// needed (down to nanoseconds is not needed: knobs are set in microseconds at the finest).
+/// needed, down to nanoseconds.
 ///
 /// ```
 /// use std::time::Duration;
 /// assert_eq!(green_harness::format_ms(Duration::from_millis(5)), "5");
 /// assert_eq!(green_harness::format_ms(Duration::from_micros(500)), "0.5");
 /// assert_eq!(green_harness::parse_ms(&green_harness::format_ms(Duration::from_micros(1234))), Some(Duration::from_micros(1234)));
+/// assert_eq!(green_harness::format_ms(Duration::from_nanos(500)), "0.0005");
 /// ```
 pub fn format_ms(d: Duration) -> String {
     let ms = d.as_millis();
-    let micros = (d.as_micros() % 1000) as u32;
-    if micros == 0 {
+    let nanos = d.subsec_nanos() % 1_000_000;
+    if nanos == 0 {
         return ms.to_string();
     }
-    let frac = format!("{micros:03}");
+    let frac = format!("{nanos:06}");
     format!("{ms}.{}", frac.trim_end_matches('0'))
 }
 

@@ -238,7 +238,6 @@ thread_local! {
     pub(crate) static SEARCH_TEST: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Shows a failing run's captured panics (they were not printed when raised).
 /// What a failing run prints before its verdict and replay line: the panics it captured and the
 /// perturbations it made (the report's fault log, the first [`FAULT_LOG_LINES`]).
 fn print_captured(report: &Report) {
@@ -733,6 +732,9 @@ impl Harness {
         if let Some(b) = c.blocking {
             env.push_str(&format!(" GREEN_BLOCKING_MS={}", format_ms(b)));
         }
+        if f.strategy && !matches!(c.strategy, Strategy::Pct { .. }) {
+            env.push_str(&format!(" GREEN_STRATEGY={}", c.strategy));
+        }
         if let Strategy::Pct { depth } = c.strategy {
             env.push_str(&format!(" GREEN_STRATEGY=pct:{depth}"));
             if c.pct_steps != config::DEFAULT_PCT_STEPS || moved(&|b| b.pct_steps == c.pct_steps) {
@@ -1158,7 +1160,7 @@ const LAST_LOOK: Duration = Duration::from_millis(50);
 
 /// Watches one thread's runs; past a run's budget prints what can be read safely from another
 /// thread (the probe: who runs, for how long it has held the hub; the detector's capture of its
-/// stack when blocking detection is on) and the replay line, then aborts the process (a run
+/// stack, detection on or off) and the replay line, then aborts the process (a run
 /// past its budget cannot be stopped in-process; a busy loop never returns control at all).
 fn watchdog(w: &Watch) {
     // The armed run's slice as the watchdog last saw it: (generation, switch count, first seen),
@@ -1216,9 +1218,9 @@ fn watchdog(w: &Watch) {
                     }
                     s
                 }
-                Some(_) => String::new(),
+                Some(_) => "\n(no stack: the signal that captures it was not answered within a second)".to_string(),
                 None if probe.switches() != sw || probe.in_poll() => String::new(), // no single holder
-                None => "\n(no stack: the signal that captures it was not answered)".to_string(),
+                None => "\n(no stack: this hub is not armed for captures)".to_string(),
             }
         };
         let msg = format!(

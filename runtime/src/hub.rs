@@ -1369,6 +1369,9 @@ impl Hub {
     #[inline(always)]
     pub(crate) fn progress(&self) {
         self.hooks.quiet_jumps.set(0);
+        // A wake-up while a tpool job holds time still (the root resumed, without a switch, by
+        // a finished job or posted work) is progress too.
+        self.hooks.held.set(None);
     }
 
     /// The virtual clock jumped `limit` times in a row with only timers waking greenthreads.

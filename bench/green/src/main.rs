@@ -62,12 +62,17 @@ fn main() {
             SWITCH_BATCH
         }),
         "switch_detect" => {
-            green_detectors::hub_blocking_detection(true, Duration::from_millis(50)).unwrap();
+            // Collect mode: a host stall over 50 ms must not fail the benchmark (fail mode would).
+            let collect = green_detectors::BlockingConfig {
+                resolution: Duration::from_millis(50),
+                mode: green_detectors::Mode::Collect,
+            };
+            green_detectors::enable(collect).unwrap();
             let r = rate(min, Clock::Wall, || {
                 ping_pong::ping_pong(SWITCH_BATCH);
                 SWITCH_BATCH
             });
-            green_detectors::hub_blocking_detection(false, Duration::from_millis(50)).unwrap();
+            green_detectors::disable();
             r
         }
         "spawn_join" => rate(min, Clock::Wall, || {
