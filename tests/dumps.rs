@@ -123,3 +123,46 @@ fn dumps_work_from_hub_context() {
     assert!(got[1].contains("#0 root: blocked in sleep at tests/dumps.rs:"), "{}", got[1]);
     assert!(got[1].contains("(running the hub)"), "{}", got[1]);
 }
+
+/// DESIGN §4: the timer dump is sorted by deadline then sequence, which is firing order: a
+/// next-pass entry's deadline is when the ready queue got its first entry, so an overdue wheel
+/// timer due before that lists first, and one due after it (though overdue too) lists after.
+#[test]
+fn overdue_wheel_timers_list_in_firing_order_around_next_pass_entries() {
+    fn busy(d: Duration) {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < d {
+            std::hint::spin_loop();
+        }
+    }
+    fn order(dump: &str) -> (usize, usize) {
+        let lines: Vec<&str> = dump.lines().collect();
+        let timer = lines.iter().position(|l| l.contains("schedule_call_global")).unwrap_or_else(|| panic!("{dump}"));
+        let next = lines.iter().position(|l| l.contains(" next pass ")).unwrap_or_else(|| panic!("{dump}"));
+        (timer, next)
+    }
+    on_fresh_thread(|| {
+        // Due (1 ms) long before the spawn queued its start: lists first.
+        let early = green::hub::schedule_call_global(Duration::from_millis(1), || {});
+        busy(Duration::from_millis(30));
+        let a = green::spawn(|| ());
+        let dump = green::debug::format_hub_timers();
+        let (timer, next) = order(&dump);
+        assert!(timer < next, "{dump}");
+        a.join().unwrap();
+        early.cancel();
+    });
+    on_fresh_thread(|| {
+        // Due (200 ms) after the spawn queued its start, overdue by the time of the dump: lists
+        // after.
+        let late = green::hub::schedule_call_global(Duration::from_millis(200), || {});
+        let a = green::spawn(|| ());
+        busy(Duration::from_millis(250));
+        let dump = green::debug::format_hub_timers();
+        let (timer, next) = order(&dump);
+        assert!(timer > next, "{dump}");
+        assert!(dump.contains(" -0."), "overdue: {dump}");
+        a.join().unwrap();
+        late.cancel();
+    });
+}

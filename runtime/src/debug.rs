@@ -6,7 +6,9 @@
 //! # Dump format
 //!
 //! * `format_hub_timers()` starts with `TIMERS:` and lists every live timer, cancelled ones left
-//!   out, sorted by deadline then creation order. Each line reads
+//!   out, sorted by deadline then creation order, which is the order they fire in (a `next pass`
+//!   entry's deadline is when the ready queue got its first entry: an overdue timer due before
+//!   that lists first, one due after it lists after). Each line reads
 //!   `t<seq> <when> <what it will do>, created by #<id> at <file>:<line>`, where `<when>` is
 //!   `next pass` for zero-delay timers and the deadline relative to the hub's now
 //!   (`+1.500000s`) otherwise, and `<file>:<line>` is the user call that created it
@@ -360,7 +362,7 @@ pub fn format_hub_timers() -> String {
     let h = hub();
     let now = h.now_ns();
     struct Line {
-        key: (u8, u64, u64),
+        key: (u64, u8, u64),
         text: String,
         stack: Option<Vec<usize>>,
     }
@@ -374,15 +376,20 @@ pub fn format_hub_timers() -> String {
             return out;
         }
     };
+    // Sorted by deadline then sequence, in firing order: a next-pass entry's deadline is when the
+    // ready queue got its first entry (`Timers::ready_since`; 0 when no wheel timer was pending
+    // then), so an overdue wheel timer due before it lists (and fires) first, and one due at or
+    // after it lists after the next-pass entries.
+    let ready_at = timers.ready_since;
     for (e, stack) in timers.entries() {
         let Some(action) = &e.action else { continue };
         let (key, when) = match e.deadline() {
-            None => ((0, 0, e.seq), "next pass".to_string()),
+            None => ((ready_at, 0, e.seq), "next pass".to_string()),
             Some(d) => {
                 let rel = d as i128 - now as i128;
                 let sign = if rel < 0 { "-" } else { "+" };
                 let a = rel.unsigned_abs();
-                ((1, d, e.seq), format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000))
+                ((d, 1, e.seq), format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000))
             }
         };
         let text = format!(
@@ -400,7 +407,8 @@ pub fn format_hub_timers() -> String {
         Ready::Timer(_) => None,
     });
     let wake_stacks = h.wake_stacks.try_borrow().ok();
-    for w in batch_wakes.chain(timers.ready_wakes()) {
+    // Wake-ups of the pass running now come first; those queued for the next pass at `ready_at`.
+    for (w, at) in batch_wakes.map(|w| (w, 0)).chain(timers.ready_wakes().map(|w| (w, ready_at))) {
         if w.gt.seq.get() != w.seq || w.gt.state.get() == State::Dead {
             continue; // stale: the call it would wake is over
         }
@@ -421,7 +429,7 @@ pub fn format_hub_timers() -> String {
             .and_then(|m| m.get(&w.gt.id))
             .filter(|(tseq, _)| *tseq == note.tseq)
             .map(|(_, s)| s.to_vec());
-        lines.push(Line { key: (0, 0, note.tseq), text, stack });
+        lines.push(Line { key: (at, 0, note.tseq), text, stack });
     }
     drop(wake_stacks);
     drop(timers);
