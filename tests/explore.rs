@@ -194,15 +194,20 @@ fn replay_env(line: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Runs child test `child` in a fresh process under the environment of replay line `line`.
+fn replay_in_child(child: &str, line: &str) -> (std::process::ExitStatus, String, String) {
+    let env = replay_env(line);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run_child_with(child, &env)
+}
+
 #[test]
 fn a_guided_failure_replays_in_a_fresh_process_from_its_line() {
     let x =
         hermetic().strategy(Strategy::Guided).faults(&[Fault::Short]).try_explore(Search::Runs(500), naive_reader_bug);
     let f = x.first_failure().unwrap();
     for line in [&f.found_line, &f.shrunk_line] {
-        let env = replay_env(line);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, out, err) = run_child_with("explore::naive_reader_child", &env);
+        let (status, out, err) = replay_in_child("explore::naive_reader_child", line);
         assert!(!status.success(), "the replay fails again: {out}\n{err}");
         assert!(err.contains("a short read") || out.contains("a short read"), "{out}\n{err}");
     }
@@ -245,9 +250,7 @@ fn a_try_explore_failure_of_a_hermetic_harness_replays_from_its_line() {
     let x = hermetic().shuffle(true).keep_going(true).try_explore(Search::Runs(40), fingerprint_body);
     assert!(x.failures.len() >= 3, "{} distinct orders", x.failures.len());
     for f in x.failures.iter().take(3) {
-        let env = replay_env(&f.found_line);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, out, err) = run_child_with("explore::try_explore_replay_child", &env);
+        let (status, out, err) = replay_in_child("explore::try_explore_replay_child", &f.found_line);
         assert!(status.success(), "{out}\n{err}");
         assert!(out.contains("runs=1 "), "{out}");
         assert!(out.contains(&format!("message={:?}", f.message)), "{}: wanted {:?}:\n{out}", f.found_line, f.message);
@@ -285,9 +288,7 @@ fn a_pct_failure_replays_in_a_fresh_process_from_its_line() {
                 continue;
             }
             assert!(!is_later || line.contains("GREEN_PCT_STEPS="), "{line}");
-            let env = replay_env(line);
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let (status, out, err) = run_child_with("explore::pct_replay_child", &env);
+            let (status, out, err) = replay_in_child("explore::pct_replay_child", line);
             assert!(!status.success(), "the replay fails again: {out}\n{err}");
             assert!(err.contains(&f.message), "{line}: the replay ran another run; wanted {:?}:\n{err}", f.message);
             *(if is_later { &mut later } else { &mut first }) += 1;
@@ -329,9 +330,7 @@ fn a_swarm_failure_replays_in_a_fresh_process_even_where_it_turned_the_tests_kno
             continue;
         }
         pinned += 1;
-        let env = replay_env(line);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, out, err) = run_child_with("explore::swarm_replay_child", &env);
+        let (status, out, err) = replay_in_child("explore::swarm_replay_child", line);
         assert!(!status.success(), "the replay fails again: {out}\n{err}");
         assert!(err.contains(&f.message), "{line}: the replay ran another run; wanted {:?}:\n{err}", f.message);
     }
@@ -363,9 +362,7 @@ fn a_portfolio_random_run_is_dense_and_replays_from_its_line() {
         let density = density.unwrap_or_else(|| panic!("{line}: no GREEN_DENSITY"));
         assert!(["0.3", "0.5", "0.7"].contains(&density.as_str()), "{line}");
         if densities.insert(density) {
-            let env = replay_env(line);
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let (status, out, err) = run_child_with("explore::portfolio_replay_child", &env);
+            let (status, out, err) = replay_in_child("explore::portfolio_replay_child", line);
             assert!(!status.success(), "the replay fails again: {out}\n{err}");
             assert!(err.contains(&f.message), "{line}: the replay ran another run; wanted {:?}:\n{err}", f.message);
         }

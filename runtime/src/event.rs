@@ -165,14 +165,7 @@ impl<T: Clone + 'static> Event<T> {
     /// ```
     #[track_caller]
     pub fn wait(&self) -> T {
-        loop {
-            if let Some(v) = self.poll() {
-                return v;
-            }
-            if let Some(v) = self.inner.waiters.wait("Event::wait", None, |_| {}) {
-                return (*v).clone();
-            }
-        }
+        self.wait_as("Event::wait", std::panic::Location::caller())
     }
 
     /// [`wait`](Event::wait) recorded as the green call `what` at `site` (a runtime call that
