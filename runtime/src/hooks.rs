@@ -346,8 +346,19 @@ pub(crate) struct Hooks {
     /// Since when (real time) virtual time has been held still for a `tpool` job in flight with
     /// nothing running, and the hub's switch count then (any switch starts it over).
     pub(crate) held: Cell<Option<(std::time::Instant, u64)>>,
-    pub(crate) trace: RefCell<Option<Trace>>,
+    /// The switch trace (see [`set_trace`]), kept as cells so that recording a switch is a
+    /// flag test, two stores and, for the first [`TRACE_HEAD`] switches, a push: the harness
+    /// records every switch of every run.
+    pub(crate) tracing: Cell<bool>,
+    /// Switches recorded since tracing was turned on (or taken).
+    pub(crate) trace_len: Cell<u64>,
+    /// FNV-1a over the ids recorded.
+    pub(crate) trace_hash: Cell<u64>,
+    /// The first [`TRACE_HEAD`] ids recorded.
+    pub(crate) trace_head: RefCell<Vec<u64>>,
+    /// The timeline, when recording; `timeline_on` mirrors its `is_some()` for the switch path.
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
+    pub(crate) timeline_on: Cell<bool>,
     /// Per creator: (its current jitter offset, the latest jittered deadline of its timers), both
     /// in nanoseconds. The offset is redrawn when every timer it made has passed (see
     /// `Hub::jitter`).
@@ -360,6 +371,43 @@ pub(crate) struct Hooks {
     /// transition's hash was seen.
     pub(crate) coverage: RefCell<Option<HashMap<u64, u32>>>,
     pub(crate) covering: Cell<bool>,
+}
+
+impl Hooks {
+    /// Turns switch tracing on or off, with an empty trace.
+    pub(crate) fn set_tracing(&self, on: bool) {
+        self.tracing.set(on);
+        self.restart_trace();
+    }
+
+    /// Turns timeline recording on or off, with an empty timeline.
+    pub(crate) fn set_timeline(&self, on: bool) {
+        *self.timeline.borrow_mut() = if on { Some(Vec::new()) } else { None };
+        self.timeline_on.set(on);
+    }
+
+    /// Empties the switch trace (the hash back at FNV-1a's offset basis).
+    fn restart_trace(&self) {
+        self.trace_head.take();
+        self.trace_len.set(0);
+        self.trace_hash.set(Trace::default().hash);
+    }
+
+    /// Records a switch into greenthread `id` when tracing ([`Trace::push`] on the cells).
+    #[inline(always)]
+    pub(crate) fn trace_switch(&self, id: u64) {
+        if !self.tracing.get() {
+            return;
+        }
+        let n = self.trace_len.get();
+        self.trace_len.set(n + 1);
+        self.trace_hash.set((self.trace_hash.get() ^ id).wrapping_mul(FNV_PRIME));
+        if n < TRACE_HEAD as u64 {
+            if let Ok(mut head) = self.trace_head.try_borrow_mut() {
+                head.push(id);
+            }
+        }
+    }
 }
 
 /// Records (or stops recording) this hub's behaviour signal: per distinct (spawn site of a
@@ -399,7 +447,7 @@ pub fn set_coverage(on: bool) {
 /// ```
 pub fn take_coverage() -> std::collections::HashSet<u64> {
     let counts = hub().hooks.coverage.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default();
-    counts.into_iter().map(|(x, n)| (x ^ u64::from(count_bucket(n))).wrapping_mul(0x0100_0000_01b3)).collect()
+    counts.into_iter().map(|(x, n)| (x ^ u64::from(count_bucket(n))).wrapping_mul(FNV_PRIME)).collect()
 }
 
 /// AFL's hit-count bucket of a transition taken `n` (≥ 1) times.
@@ -439,11 +487,11 @@ fn count_park(
     let mut x: u64 = 0xcbf2_9ce4_8422_2325;
     for part in [spawn.file(), what, wait.file()] {
         for b in part.bytes() {
-            x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            x = (x ^ u64::from(b)).wrapping_mul(FNV_PRIME);
         }
     }
     for n in [spawn.line(), spawn.column(), wait.line(), wait.column()] {
-        x = (x ^ u64::from(n)).wrapping_mul(0x0100_0000_01b3);
+        x = (x ^ u64::from(n)).wrapping_mul(FNV_PRIME);
     }
     if let Ok(mut c) = h.hooks.coverage.try_borrow_mut() {
         if let Some(c) = c.as_mut() {
@@ -552,7 +600,7 @@ pub fn set_hang_jumps(limit: Option<u64>) {
 /// green::hooks::set_trace(false);
 /// ```
 pub fn set_trace(on: bool) {
-    *hub().hooks.trace.borrow_mut() = if on { Some(Trace::default()) } else { None };
+    hub().hooks.set_tracing(on);
 }
 
 /// Switches a trace keeps one by one; beyond them it only counts and hashes (a long test would
@@ -565,6 +613,9 @@ pub fn set_trace(on: bool) {
 /// assert_eq!(t.len, green::hooks::TRACE_HEAD as u64 + 3);
 /// ```
 pub const TRACE_HEAD: usize = 1 << 20;
+
+/// FNV-1a's 64-bit prime (the trace's and the coverage's hashes).
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
 /// The greenthreads switched into, in order: the first [`TRACE_HEAD`] ids, and the count and a
 /// hash (FNV-1a over whole ids) of all of them.
@@ -608,7 +659,7 @@ impl Trace {
         }
         self.len += 1;
         // FNV-1a, one 64-bit word per step.
-        self.hash = (self.hash ^ id).wrapping_mul(0x0100_0000_01b3);
+        self.hash = (self.hash ^ id).wrapping_mul(FNV_PRIME);
     }
 }
 
@@ -623,7 +674,7 @@ impl Trace {
 /// green::hooks::set_timeline(false);
 /// ```
 pub fn set_timeline(on: bool) {
-    *hub().hooks.timeline.borrow_mut() = if on { Some(Vec::new()) } else { None };
+    hub().hooks.set_timeline(on);
 }
 
 /// Takes the timeline recorded so far.
@@ -641,7 +692,13 @@ pub fn take_timeline() -> Vec<TimelineEvent> {
 /// assert_eq!(green::hooks::take_trace().len, 0);
 /// ```
 pub fn take_trace() -> Trace {
-    hub().hooks.trace.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+    let h = hub();
+    if !h.hooks.tracing.get() {
+        return Trace::default();
+    }
+    let t = Trace { head: h.hooks.trace_head.take(), len: h.hooks.trace_len.get(), hash: h.hooks.trace_hash.get() };
+    h.hooks.restart_trace();
+    t
 }
 
 /// The hub's clock in nanoseconds since the hub started (the time base of [`TimelineEvent`]).
@@ -677,6 +734,9 @@ pub fn replay_exact() -> bool {
 /// Records a timeline event when the timeline is on.
 pub(crate) fn record(e: impl FnOnce() -> TimelineEvent) {
     let h = hub();
+    if !h.hooks.timeline_on.get() {
+        return;
+    }
     if let Ok(mut t) = h.hooks.timeline.try_borrow_mut() {
         if let Some(t) = t.as_mut() {
             t.push(e());

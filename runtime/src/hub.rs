@@ -1215,16 +1215,12 @@ impl Hub {
         gt.state.set(State::Running);
         self.switches.set(self.switches.get() + 1);
         #[cfg(feature = "test-hooks")]
-        if let Ok(mut t) = self.hooks.trace.try_borrow_mut() {
-            if let Some(t) = t.as_mut() {
-                t.push(gt.id);
-            }
-        }
+        self.hooks.trace_switch(gt.id);
         self.probe.switch_to(gt.id);
         #[cfg(feature = "tracing")]
         tracing::trace!(target: "green::switch", greenthread = gt.id, "switch in");
         #[cfg(feature = "test-hooks")]
-        let slice_start = self.hooks.timeline.borrow().is_some().then(|| self.now_ns());
+        let slice_start = self.hooks.timeline_on.get().then(|| self.now_ns());
         let res = coro.resume(r);
         #[cfg(feature = "test-hooks")]
         if let Some(start) = slice_start {
@@ -1573,8 +1569,8 @@ impl Hub {
             self.hooks.shuffles.set(false);
             self.hooks.one_at_a_time.set(false);
             self.hooks.steps.set(0);
-            self.hooks.trace.borrow_mut().take();
-            self.hooks.timeline.borrow_mut().take();
+            self.hooks.set_tracing(false);
+            self.hooks.set_timeline(false);
             self.hooks.jitter_last.borrow_mut().clear();
             self.hooks.ties.borrow_mut().clear();
             self.hooks.covering.set(false);
