@@ -4,7 +4,9 @@
 //! A runner is invoked as `<runner> <workload> [--min-seconds S]` (S defaults to 0.5), runs one
 //! workload once in a fresh process and prints exactly one line, `value=<float>`. Rates follow one
 //! rule: one warm-up batch, then batches until the measured wall time reaches S; the value is the
-//! operations done over the time they took (wall time, or process CPU time where asked).
+//! operations done over the time they took (wall time, or process CPU time where asked). Ratios
+//! of two configurations of green in one runner are measured in one process as interleaved
+//! pairs ([`paired`]).
 
 // Each runner uses a part of this module.
 #![allow(dead_code)]
@@ -64,6 +66,39 @@ pub fn rate(min_seconds: f64, clock: Clock, mut batch: impl FnMut() -> u64) -> f
         Clock::Cpu => cpu_seconds() - cpu0,
     };
     ops as f64 / took
+}
+
+/// Runs `f` (which returns the operations it did) and returns its rate: operations per second
+/// of wall time. For the sides of [`paired`], around whatever setup a side needs untimed.
+pub fn timed(f: impl FnOnce() -> u64) -> f64 {
+    let t = Instant::now();
+    let ops = f();
+    ops as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Measures the ratio of two configurations of one system in one process, as interleaved pairs:
+/// `a` and `b` each run one batch and return its rate (see [`timed`]); after one warm-up batch
+/// of each, pairs of batches (the order alternating) run until `min_seconds` of wall time have
+/// passed. Returns the median of the pairs' `b / a`. The machine's drift (this project's
+/// benchmark VM moves ±30% within a second) falls on both sides of a pair alike, where separate
+/// processes measured seconds apart catch different states of it.
+pub fn paired(min_seconds: f64, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> f64 {
+    a();
+    b();
+    let t0 = Instant::now();
+    let mut ratios = Vec::new();
+    while ratios.is_empty() || t0.elapsed().as_secs_f64() < min_seconds {
+        let (ra, rb) = if ratios.len() % 2 == 0 {
+            let ra = a();
+            (ra, b())
+        } else {
+            let rb = b();
+            (a(), rb)
+        };
+        ratios.push(rb / ra);
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 fn rusage() -> libc::rusage {

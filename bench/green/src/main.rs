@@ -6,7 +6,10 @@
 //! `spawn100k`, `timers` (timers per CPU second), `imap`, `echo`, `rss100k` (peak RSS in MiB),
 //! `park100k` and `park1m` (seconds to spawn that many greenthreads that each park in a timed
 //! wait, then release and join them all), `rss1m` (peak RSS per greenthread of `park1m`, in KiB)
-//! and the ceilings `raw_switch`, `raw_create` (corosensei) and `mio_echo`.
+//! and the ceilings `raw_switch`, `raw_create` (corosensei) and `mio_echo`. Two workloads print a
+//! ratio measured as interleaved pairs in one process (`runner::paired`): `detect_paired`, the
+//! switch rate with blocking detection on over off, and `echo_paired`, green's echo rate over the
+//! plain mio loop's.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -27,7 +30,7 @@ mod spawn;
 #[path = "../../../runtime/benches/workloads/timers.rs"]
 mod timers;
 
-use runner::{rate, Clock};
+use runner::{paired, rate, timed, Clock};
 
 const WORKLOADS: &[&str] = &[
     "switch",
@@ -44,12 +47,16 @@ const WORKLOADS: &[&str] = &[
     "raw_switch",
     "raw_create",
     "mio_echo",
+    "detect_paired",
+    "echo_paired",
 ];
 
 /// Sleeps per switch batch, split between the two greenthreads.
 const SWITCH_BATCH: u64 = 200_000;
 /// Round trips per client per echo batch.
 const ECHO_PER: u64 = 100;
+/// Round trips per client per batch of `echo_paired` (a batch of ~25 ms on the benchmark VM).
+const ECHO_PAIRED_PER: u64 = 20;
 /// Greenthreads parked at once in `rss100k`.
 const RSS_THREADS: usize = 100_000;
 
@@ -62,12 +69,7 @@ fn main() {
             SWITCH_BATCH
         }),
         "switch_detect" => {
-            // Collect mode: a host stall over 50 ms must not fail the benchmark (fail mode would).
-            let collect = green_detectors::BlockingConfig {
-                resolution: Duration::from_millis(50),
-                mode: green_detectors::Mode::Collect,
-            };
-            green_detectors::enable(collect).unwrap();
+            green_detectors::enable(detect_config()).unwrap();
             let r = rate(min, Clock::Wall, || {
                 ping_pong::ping_pong(SWITCH_BATCH);
                 SWITCH_BATCH
@@ -132,9 +134,53 @@ fn main() {
                 ECHO_PER * echo::CONNS as u64
             })
         }
+        // Batches of five switch batches (~30 ms: two or three of the watchdog's 12.5 ms looks
+        // fall in each), detection off and on; enabling and disabling are outside the timing.
+        "detect_paired" => paired(
+            min,
+            || timed(|| switch_batch(5)),
+            || {
+                green_detectors::enable(detect_config()).unwrap();
+                let r = timed(|| switch_batch(5));
+                green_detectors::disable();
+                r
+            },
+        ),
+        "echo_paired" => {
+            let e = echo::GreenEcho::new();
+            let mut m = echo::MioEcho::new();
+            let per = ECHO_PAIRED_PER * echo::CONNS as u64;
+            paired(
+                min,
+                || {
+                    timed(|| {
+                        m.run(ECHO_PAIRED_PER);
+                        per
+                    })
+                },
+                || {
+                    timed(|| {
+                        e.run(ECHO_PAIRED_PER);
+                        per
+                    })
+                },
+            )
+        }
         other => runner::unknown(other, WORKLOADS),
     };
     runner::report(value);
+}
+
+/// Blocking detection as `switch_detect` turns it on: 50 ms, collect mode (a host stall over
+/// 50 ms must not fail the benchmark, as fail mode would).
+fn detect_config() -> green_detectors::BlockingConfig {
+    green_detectors::BlockingConfig { resolution: Duration::from_millis(50), mode: green_detectors::Mode::Collect }
+}
+
+/// `n` switch batches of the ping-pong; returns the sleeps made.
+fn switch_batch(n: u64) -> u64 {
+    ping_pong::ping_pong(n * SWITCH_BATCH);
+    n * SWITCH_BATCH
 }
 
 /// Spawns `n` greenthreads that each park in a timed wait (a stack and a timer each), waits until
