@@ -929,3 +929,61 @@ fn coverage_records_the_fault_kind_with_the_spawn_and_call_sites() {
     assert!(short.is_superset(&none) && short.len() > none.len(), "{none:?} {short:?}");
     assert!(eintr.difference(&none).any(|t| !short.contains(t)), "another kind, another transition");
 }
+
+/// A failure that needs no perturbation shrinks to the zero tape, whose line says `GREEN_TAPE=`
+/// with nothing after it: set but empty is that tape, not "unset" (which would bring back a
+/// seeded, perturbed tape on replay).
+#[test]
+fn a_zero_tape_replay_line_replays_the_zero_tape() {
+    let x = hermetic().shuffle(true).density(1.0).try_explore(Search::Runs(5), || -> () { panic!("always") });
+    let f = x.first_failure().unwrap();
+    assert!(f.shrunk.bytes().is_empty(), "{:?}", f.shrunk);
+    assert!(f.shrunk_line.contains("GREEN_TAPE= "), "{}", f.shrunk_line);
+    let (status, out, err) = replay_in_child("explore::zero_tape_child", &f.shrunk_line);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("tape seed=None bytes=[] active=0"), "{out}\n{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by a_zero_tape_replay_line_replays_the_zero_tape"]
+fn zero_tape_child() {
+    if !is_child("explore::zero_tape_child") {
+        return;
+    }
+    let r = Harness::new().run(|| {
+        let gts: Vec<_> = (0..3).map(|_| green::spawn(|| green::sleep(Duration::ZERO))).collect();
+        gts.into_iter().for_each(|g| g.wait().unwrap());
+    });
+    println!("tape seed={:?} bytes={:?} active={}", r.tape.seed(), r.tape.bytes(), r.tape.active());
+}
+
+/// `Harness::tape` with a seeded tape runs that seeded tape: before, it kept the bytes drawn so
+/// far (none), an empty explicit tape, and the run was not perturbed at all.
+#[test]
+fn a_seeded_tape_given_to_the_builder_stays_seeded() {
+    let body = || {
+        let gts: Vec<_> = (0..4).map(|i| green::spawn(move || green::sleep(Duration::from_millis(i)))).collect();
+        gts.into_iter().for_each(|g| g.wait().unwrap());
+    };
+    let r = hermetic().shuffle(true).tape(Tape::seeded(7, 1.0)).run(body);
+    assert_eq!(r.tape.seed(), Some(7));
+    assert!(r.draws > 0 && r.tape.active() > 0, "drew {} with {} active", r.draws, r.tape.active());
+    let again = hermetic().shuffle(true).seed(7).density(1.0).run(body);
+    assert_eq!(again.trace, r.trace, "the same run as seed 7 at density 1");
+}
+
+/// A search that would make no run refuses, naming the misuse, instead of passing untested.
+#[test]
+fn searches_of_no_runs_are_refused() {
+    for (what, f) in [
+        ("0 runs", Box::new(|| drop(hermetic().explore(0, || ()))) as Box<dyn Fn()>),
+        ("0 runs", Box::new(|| drop(hermetic().try_explore(Search::Runs(0), || ())))),
+        ("0 runs", Box::new(|| drop(hermetic().search(Search::Runs(0))))),
+        ("no time", Box::new(|| drop(hermetic().explore_for(Duration::ZERO, || ())))),
+    ] {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()));
+        let msg = msg.unwrap_or_default();
+        assert!(msg.contains(what) && msg.contains("would pass without running the test"), "{msg}");
+    }
+}

@@ -442,3 +442,55 @@ fn capture_child() {
     assert_eq!(r.panics.len(), 1, "{:?}", r.panics);
     assert!(r.panics[0].contains("an expected boom") && r.panics[0].contains("harness_trust.rs:"), "{:?}", r.panics);
 }
+
+/// The text of a caught panic.
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+/// A body that panics fails the run with its own message and the replay line in the panic
+/// itself (a test that catches it sees the line), not only on stderr.
+#[test]
+fn a_panicking_body_carries_the_replay_line_in_its_panic() {
+    let p = std::panic::catch_unwind(|| Harness::with_config(Config::hermetic()).seed(5).run(|| panic!("boom")))
+        .unwrap_err();
+    let text = panic_text(p);
+    assert!(text.starts_with("boom\n"), "{text}");
+    assert!(text.contains("replay: GREEN_SEED=5"), "{text}");
+}
+
+/// A harness run inside another's body would tear the outer run's hub down: refused with a
+/// message naming it, and the outer run goes on unharmed.
+#[test]
+fn a_harness_run_inside_a_harness_run_is_refused() {
+    let r = Harness::with_config(Config::hermetic()).run(|| {
+        let outer = green::spawn(|| {
+            green::sleep(Duration::from_millis(5));
+            7
+        });
+        let nested = std::panic::catch_unwind(|| Harness::with_config(Config::hermetic()).run(|| ())).unwrap_err();
+        let text = panic_text(nested);
+        assert!(text.contains("inside another harness run"), "{text}");
+        assert_eq!(outer.wait().unwrap(), 7, "the outer run's greenthread survives");
+    });
+    assert!(r.switches >= 1);
+    // And after the outer run ends, a new run starts normally.
+    Harness::with_config(Config::hermetic()).run(|| ());
+}
+
+/// Builder values that cannot mean a run are refused, naming the knob and what it takes.
+#[test]
+fn builder_values_that_mean_no_run_are_refused() {
+    let h = || Harness::with_config(Config::hermetic());
+    type Case = (&'static str, Box<dyn Fn()>);
+    let cases: [Case; 3] = [
+        ("Harness::budget(0)", Box::new(move || drop(h().budget(Duration::ZERO)))),
+        ("Harness::density(NaN)", Box::new(move || drop(h().density(f64::NAN)))),
+        ("Pct { depth: 0 }", Box::new(move || drop(h().strategy(green_harness::Strategy::Pct { depth: 0 })))),
+    ];
+    for (what, f) in cases {
+        let text = panic_text(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err());
+        assert!(text.contains(what), "{what}: {text}");
+    }
+    assert_eq!(Tape::from_hex("aé0"), None, "non-ASCII hex is refused, not a panic");
+}

@@ -407,7 +407,8 @@ impl Default for Config {
             c.seed = v.trim().parse().unwrap_or_else(|_| invalid(SEED_ENV, &v, "a number"));
             f.tape_or_seed = true;
         }
-        if let Some(v) = env(TAPE_ENV) {
+        // Set but empty is the zero tape (a replay line's `GREEN_TAPE=`), not unset.
+        if let Ok(v) = std::env::var(TAPE_ENV) {
             let t = crate::Tape::from_hex(&v).unwrap_or_else(|| invalid(TAPE_ENV, &v, "hex bytes"));
             c.tape = Some(t.bytes().to_vec());
             f.tape_or_seed = true;

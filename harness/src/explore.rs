@@ -124,6 +124,22 @@ pub enum Search {
 }
 
 impl Search {
+    /// The search itself, or a panic naming the misuse when it would make no run at all (a test
+    /// that passes without running its body).
+    pub(crate) fn refuse_empty(self) -> Search {
+        match self {
+            Search::Runs(0) => panic!(
+                "green-harness: a search of 0 runs (explore(0), Search::Runs(0), #[green_harness::test(explore = 0)]) \
+                 would pass without running the test; ask for at least one run, or leave the search out to run once"
+            ),
+            Search::For(d) if d.is_zero() => panic!(
+                "green-harness: a search for no time (explore_for(0), Search::For(Duration::ZERO)) would pass \
+                 without running the test; give it a positive duration"
+            ),
+            s => s,
+        }
+    }
+
     /// Parses `GREEN_EXPLORE`'s syntax: a number of runs, or a duration in `s` or `ms`.
     pub fn parse(s: &str) -> Option<Search> {
         let s = s.trim();

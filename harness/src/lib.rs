@@ -339,7 +339,20 @@ impl Harness {
     /// ```
     pub fn tape(mut self, tape: Tape) -> Self {
         if !self.config.from_env.tape_or_seed {
-            self.config.tape = Some(tape.bytes().to_vec());
+            // A seeded tape stays seeded (its bytes so far are only what it has drawn).
+            match tape.seeded_params() {
+                Some((seed, density, limit)) => {
+                    self.config.tape = None;
+                    self.config.seed = seed;
+                    if !self.config.from_env.density {
+                        self.config.density = density;
+                    }
+                    if !self.config.from_env.tape_len {
+                        self.config.tape_len = limit;
+                    }
+                }
+                None => self.config.tape = Some(tape.bytes().to_vec()),
+            }
         }
         self
     }
@@ -368,6 +381,10 @@ impl Harness {
     /// assert!(r.draws > 0 && r.tape.active() == r.draws);
     /// ```
     pub fn density(mut self, density: f64) -> Self {
+        assert!(
+            !density.is_nan(),
+            "green-harness: Harness::density(NaN): the density is a probability, from 0 (no perturbation) to 1"
+        );
         if !self.config.from_env.density {
             self.config.density = density.clamp(0.0, 1.0);
         }
@@ -488,6 +505,10 @@ impl Harness {
     /// green_harness::Harness::new().budget(std::time::Duration::from_secs(5)).run(|| ());
     /// ```
     pub fn budget(mut self, budget: std::time::Duration) -> Self {
+        assert!(
+            !budget.is_zero(),
+            "green-harness: Harness::budget(0) would abort every run at once; give a run a positive wall-clock budget"
+        );
         if !self.config.from_env.budget {
             self.config.budget = budget;
         }
@@ -536,6 +557,11 @@ impl Harness {
     /// assert_eq!((x.runs, x.failures.len()), (20, 0));
     /// ```
     pub fn strategy(mut self, s: Strategy) -> Self {
+        assert!(
+            s != Strategy::Pct { depth: 0 },
+            "green-harness: Strategy::Pct {{ depth: 0 }}: PCT's depth counts the orderings a bug needs, at least 1 \
+             (GREEN_STRATEGY=pct:1)"
+        );
         if !self.config.from_env.strategy {
             self.config.strategy = s;
         }
@@ -579,6 +605,7 @@ impl Harness {
     /// Harness::new().search(Search::Runs(5)).run(|| green::sleep(std::time::Duration::from_millis(1)));
     /// ```
     pub fn search(mut self, s: Search) -> Self {
+        let s = s.refuse_empty();
         if !self.config.from_env.explore {
             self.config.explore = Some(s);
         }
@@ -591,7 +618,8 @@ impl Harness {
     ///
     /// # Panics
     ///
-    /// On a failure: with the failure, the found and the shrunk replay lines. With
+    /// On a failure: with the failure, the found and the shrunk replay lines. On `runs == 0`
+    /// (a search that would pass without running the test), naming that misuse. With
     /// `GREEN_REPLAY=1` in the environment it makes the one run the environment describes.
     ///
     /// ```
@@ -638,6 +666,7 @@ impl Harness {
         let body = || {
             body();
         };
+        search.refuse_empty();
         if self.config.replay {
             return self.replay_one(&body);
         }
@@ -645,6 +674,7 @@ impl Harness {
     }
 
     fn explore_search(&self, search: Search, body: &(dyn Fn() + Sync)) -> Exploration {
+        search.refuse_empty();
         if self.config.replay {
             self.run(body);
             return Exploration {
@@ -752,8 +782,8 @@ impl Harness {
     ///
     /// # Panics
     ///
-    /// When the body panics, when the hub caught a panic in hub context, when a greenthread
-    /// panicked unobserved, when an invariant was violated, or on leaks (see the `fail_on_*`
+    /// When the body panics (with its message, then the replay line), when the hub caught a
+    /// panic in hub context, when a greenthread panicked unobserved, when an invariant was violated, or on leaks (see the `fail_on_*`
     /// knobs). Past the budget the process aborts after printing what it could (a livelock in
     /// virtual time fails as a hang first, see [`Config::hang_jumps`]).
     ///
@@ -773,8 +803,15 @@ impl Harness {
         let (report, outcome) = self.run_inner(self.the_tape(), body, &mut Extras::default());
         if let Err(p) = outcome {
             print_captured(&report);
-            eprintln!("{}", self.replay_line(&report.tape));
-            std::panic::resume_unwind(p);
+            let line = self.replay_line(&report.tape);
+            eprintln!("{line}");
+            // The message carries the line too (a test catching the panic sees it); a payload
+            // that is not text goes on as it was.
+            let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+            match msg {
+                Some(m) => std::panic::resume_unwind(Box::new(format!("{m}\n{line}"))),
+                None => std::panic::resume_unwind(p),
+            }
         }
         if self.verdict(&report).is_some() {
             print_captured(&report);
@@ -880,6 +917,7 @@ impl Harness {
         body: impl FnOnce() -> R,
         extras: &mut Extras,
     ) -> (Report, Result<R, Box<dyn std::any::Any + Send>>) {
+        let _nested = NestedGuard::enter();
         let _ = green::hub::shutdown();
         green::debug::hide_frames_under(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"));
         // A greenthread that overflows its stack is named before the process ends, instead of
@@ -1231,5 +1269,32 @@ fn watchdog(w: &Watch) {
         // Straight to fd 2: the test harness's output capture would die with the process.
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
         std::process::abort();
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside a harness run (its hub belongs to that run).
+    static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as inside a harness run for its lifetime; refuses a run inside a run.
+struct NestedGuard;
+
+impl NestedGuard {
+    fn enter() -> NestedGuard {
+        if IN_RUN.with(|r| r.replace(true)) {
+            panic!(
+                "green-harness: a harness run was started inside another harness run on the same thread (a \
+                 Harness::run, explore or check_determinism in a test body); a run owns the thread's hub, so the \
+                 inner one would tear the outer one down. Run the inner body directly, or from a separate test"
+            );
+        }
+        NestedGuard
+    }
+}
+
+impl Drop for NestedGuard {
+    fn drop(&mut self) {
+        IN_RUN.with(|r| r.set(false));
     }
 }

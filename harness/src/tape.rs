@@ -94,6 +94,14 @@ impl Tape {
         Tape { bytes: Vec::new(), pos: 0, source: Source::Seeded { seed, density, limit: Some(limit) } }
     }
 
+    /// A seeded tape's seed, density and limit (`None` for an explicit one).
+    pub(crate) fn seeded_params(&self) -> Option<(u64, f64, Option<usize>)> {
+        match self.source {
+            Source::Seeded { seed, density, limit } => Some((seed, density, limit)),
+            Source::Explicit => None,
+        }
+    }
+
     /// The seed of a seeded tape (`None` for an explicit one).
     ///
     /// ```
@@ -173,7 +181,7 @@ impl Tape {
     /// ```
     pub fn from_hex(s: &str) -> Option<Tape> {
         let s = s.trim();
-        if s.len() % 2 != 0 {
+        if s.len() % 2 != 0 || !s.is_ascii() {
             return None;
         }
         let bytes =
