@@ -80,6 +80,10 @@ fn running_the_hub_loop_inside_a_greenthread_panics() {
     let msg = err.panic_message().unwrap();
     assert!(msg.contains("hub::run called from inside #"), "{msg}");
     assert!(msg.contains("only the root greenlet"), "{msg}");
+    // Recorded as a violation of the hub-context switching invariant (DESIGN §5), as the
+    // same call in hub context is.
+    let v = green::debug::take_invariant_violations();
+    assert!(v.iter().any(|l| l.starts_with("hub-context switching: green::hub::run called from inside #")), "{v:?}");
 }
 
 #[test]

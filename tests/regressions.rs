@@ -768,3 +768,25 @@ fn an_event_sent_by_posted_work_wins_over_a_timeout_that_fell_due_meanwhile() {
         EV.with(|e| e.borrow_mut().take());
     });
 }
+
+/// A zero-delay timer's deadline is its creation time (DESIGN §3): a wheel timer that fell due
+/// before it fires first, also in a hub's first kernel tick. The ready queue's stamp came from
+/// the coarse clock, which lags by up to a tick and read as 0 in the hub's first tick, so the
+/// later zero-delay entry fired first.
+#[test]
+fn a_wheel_timer_due_before_a_zero_delay_timer_fires_first_even_in_the_hubs_first_tick() {
+    for _ in 0..5 {
+        let order = on_fresh_thread(|| {
+            let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let l = log.clone();
+            green::hub::schedule_call_global(Duration::from_millis(1), move || l.borrow_mut().push("A"));
+            std::thread::sleep(Duration::from_millis(2));
+            let l = log.clone();
+            green::hub::schedule_call_global(Duration::ZERO, move || l.borrow_mut().push("B"));
+            green::sleep(Duration::from_millis(10));
+            let v = log.borrow().clone();
+            v
+        });
+        assert_eq!(order, ["A", "B"]);
+    }
+}

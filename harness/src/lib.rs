@@ -783,8 +783,8 @@ impl Harness {
     /// # Panics
     ///
     /// When the body panics (with its message, then the replay line), when the hub caught a
-    /// panic in hub context, when a greenthread panicked unobserved, when an invariant was violated, or on leaks (see the `fail_on_*`
-    /// knobs). Past the budget the process aborts after printing what it could (a livelock in
+    /// panic in hub context, when a greenthread panicked unobserved, when an invariant was
+    /// violated, or on leaks (see the `fail_on_*` knobs). Past the budget the process aborts after printing what it could (a livelock in
     /// virtual time fails as a hang first, see [`Config::hang_jumps`]).
     ///
     /// ```

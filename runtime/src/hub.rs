@@ -504,22 +504,13 @@ impl Hub {
 
     /// The ready queue gets its first entry since the last collection: with wheel timers
     /// pending, note the time, so that those due before it fire first (see
-    /// [`Timers::ready_since`]). The coarse clock (a few loads, no time-stamp counter) may read
-    /// up to a tick early, never late: a stamp that is early only lets fewer timers go first.
+    /// [`Timers::ready_since`]). A fresh read: the zero-delay entry's deadline is its creation
+    /// time (DESIGN §3), and a wheel timer due before it fires before it. (The coarse clock, read
+    /// here before, lags by up to a kernel tick, and in a hub's first tick read as 0: the wheel
+    /// timers due in that lag fired after later zero-delay entries.)
     #[inline(always)]
     fn first_ready_push(&self, timers: &mut Timers) {
-        timers.ready_since = if timers.has_wheel_timers() { self.coarse_now_ns().max(1) } else { 0 };
-    }
-
-    /// The hub's clock from the coarse monotonic clock (see [`first_ready_push`](Hub::first_ready_push)):
-    /// at most a kernel tick behind [`now_ns`](Hub::now_ns), never ahead.
-    #[inline]
-    fn coarse_now_ns(&self) -> u64 {
-        #[cfg(feature = "test-hooks")]
-        if let Some(v) = self.hooks.virtual_ns.get() {
-            return v;
-        }
-        crate::sys::clock::coarse_monotonic_ns().saturating_sub(self.epoch_ns.get())
+        timers.ready_since = if timers.has_wheel_timers() { self.now_ns().max(1) } else { 0 };
     }
 
     /// The ready queue is full: if the batch's buffer, which the last burst grew, is empty now
@@ -1732,11 +1723,18 @@ pub fn run() {
     let h = hub();
     match h.current() {
         None => misuse_hub_context("green::hub::run"),
-        Some(c) if !c.is_root => panic!(
-            "green: hub::run called from inside {}: only the root greenlet (the thread's own stack) \
-             runs the hub loop; a greenthread blocks with sleep, wait or join instead",
-            c.label()
-        ),
+        Some(c) if !c.is_root => {
+            record_invariant(format!(
+                "hub-context switching: green::hub::run called from inside {} at {}",
+                c.label(),
+                Location::caller()
+            ));
+            panic!(
+                "green: hub::run called from inside {}: only the root greenlet (the thread's own stack) \
+                 runs the hub loop; a greenthread blocks with sleep, wait or join instead",
+                c.label()
+            )
+        }
         Some(root) => {
             let t = crate::greenthread::begin_green_call(h, root.clone());
             root.state.set(State::Blocked);

@@ -157,7 +157,7 @@ use std::time::{Duration, Instant};
 
 pub use self::lookup::lookup_host;
 pub use self::pipe::{pipe, PipeReader, PipeWriter};
-pub use self::tcp::{TcpListener, TcpStream, LISTEN_BACKLOG};
+pub use self::tcp::{Incoming, TcpListener, TcpStream, LISTEN_BACKLOG};
 pub use self::udp::UdpSocket;
 pub use self::unix::{UnixDatagram, UnixListener, UnixStream};
 

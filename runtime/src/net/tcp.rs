@@ -33,6 +33,26 @@ pub struct TcpListener {
     sock: Socket<mio::net::TcpListener>,
 }
 
+/// The iterator [`TcpListener::incoming`] returns: never `None`.
+///
+/// ```
+/// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let _incoming: green::net::Incoming<'_> = l.incoming();
+/// ```
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    #[track_caller]
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
 impl TcpListener {
     /// Binds to `addr` (port 0: the OS picks one) and listens with a backlog of
     /// [`LISTEN_BACKLOG`].
@@ -77,6 +97,20 @@ impl TcpListener {
         #[cfg(feature = "test-hooks")]
         crate::settle::accepted(&self.sock.src);
         Ok((TcpStream { sock: Socket::new(s, "tcp stream", Location::caller())? }, a))
+    }
+
+    /// An endless iterator of accepted connections, as `std`'s: each `next` parks in
+    /// [`accept`](TcpListener::accept).
+    ///
+    /// ```
+    /// let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// green::spawn(move || (0..2).for_each(|_| drop(green::net::TcpStream::connect(addr).unwrap())));
+    /// let conns: Vec<_> = l.incoming().take(2).map(Result::unwrap).collect();
+    /// assert_eq!(conns.len(), 2);
+    /// ```
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
     }
 
     /// The bound address.

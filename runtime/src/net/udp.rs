@@ -56,14 +56,17 @@ impl UdpSocket {
 
     timeout_methods!("let s = green::net::UdpSocket::bind(\"127.0.0.1:0\").unwrap();");
 
-    /// Sends a datagram to `addr`.
+    /// Sends a datagram to `addr` (the first address it resolves to, as `std`'s does).
     ///
     /// ```
     /// let s = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// assert_eq!(s.send_to(b"x", s.local_addr().unwrap()).unwrap(), 1);
+    /// let port = s.local_addr().unwrap().port();
+    /// assert_eq!(s.send_to(b"yz", format!("127.0.0.1:{port}")).unwrap(), 2);
     /// ```
     #[track_caller]
-    pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let addr = first_addr(addr)?;
         self.sock.op(Interest::Write, None, ("UdpSocket::send_to", Location::caller()), |s, _| s.send_to(buf, addr))
     }
 
@@ -89,8 +92,8 @@ impl UdpSocket {
     /// let mut buf = [0u8; 2];
     /// assert_eq!(s.recv(&mut buf).unwrap(), 2);
     /// ```
-    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        self.sock.with(|s| s.connect(addr))
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        each_addr(addr, |a| self.sock.with(|s| s.connect(a)))
     }
 
     /// Sends to the connected peer.
@@ -170,4 +173,11 @@ impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpSocket").field("fd", &format_args!("fd#{}", self.sock.src.ordinal)).finish()
     }
+}
+
+/// The first address `addr` resolves to (`std::net::UdpSocket::send_to`'s rule).
+fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }
