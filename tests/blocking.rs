@@ -436,3 +436,27 @@ fn a_busy_loop_kept_off_the_cpu_by_other_threads_is_still_reported() {
     assert!(reports[0].cpu >= ms(20), "{}", reports[0]);
     assert!(reports[0].frames.iter().any(|f| f.contains("compute_for")), "{}", reports[0]);
 }
+
+/// A greenthread that blocks, then formats a dump with creation stacks (whose symbolising is
+/// exempt from detection) before its next green call, is still reported and failed: leaving the
+/// exemption started a new slice, which left the alarm already raised stale.
+#[test]
+fn a_blocking_slice_that_then_formats_a_dump_with_stacks_is_still_reported() {
+    green_detectors::hub_blocking_detection(true, ms(60)).unwrap();
+    green::debug::hub_timer_stacks(true);
+    let pending = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    green::sleep(ms(1));
+    let gt = green::Builder::new().name("blocks_then_dumps").spawn(|| {
+        sleep_natively(300);
+        let dump = green::debug::format_hub_timers();
+        green::sleep(Duration::ZERO);
+        dump
+    });
+    let err = gt.wait().unwrap_err();
+    let reports = green_detectors::take_reports();
+    green_detectors::hub_blocking_detection(false, ms(60)).unwrap();
+    green::debug::hub_timer_stacks(false);
+    pending.kill();
+    assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="), "{err}");
+    assert!(reports.iter().any(|r| r.name.as_deref() == Some("blocks_then_dumps")), "{reports:#?}");
+}

@@ -145,6 +145,42 @@ fn harness_overflow_child() {
     });
 }
 
+/// A thread without an alternate signal stack (made by C code, say: simulated here by turning
+/// std's off) still gets the overflow named: installing the detector gives the thread one. The
+/// handler runs `SA_ONSTACK`; without a stack to switch to it ran on the full one and the
+/// process died of a bare `SIGSEGV`.
+#[test]
+fn an_overflow_on_a_thread_without_an_alternate_signal_stack_is_still_named() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, _out, err) = run_child_with("detectors::no_alt_stack_overflow_child", &[]);
+    assert!(status.signal().is_some(), "the child must die of the overflow: {status:?}\n{err}");
+    assert!(err.contains("green: stack overflow in greenthread #1 \"no-alt-stack\""), "{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by an_overflow_on_a_thread_without_an_alternate_signal_stack_is_still_named"]
+fn no_alt_stack_overflow_child() {
+    if !is_child("detectors::no_alt_stack_overflow_child") {
+        return;
+    }
+    #[allow(unconditional_recursion)]
+    fn deep(n: u64) -> u64 {
+        let pad = std::hint::black_box([n; 256]);
+        deep(pad[0] + 1) + pad[1]
+    }
+    std::thread::spawn(|| {
+        let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        // SAFETY: disabling the calling thread's alternate signal stack; std's mapping stays
+        // (it is freed when the thread exits), only unused.
+        assert_eq!(unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) }, 0);
+        green_detectors::install_overflow_detector();
+        let gt = green::Builder::new().name("no-alt-stack").stack_size(32 * 1024).spawn(|| deep(0));
+        let _ = gt.wait();
+    })
+    .join()
+    .unwrap();
+}
+
 /// A hub armed for holder captures stays armed after blocking detection was turned on and off
 /// on it: another thread still gets the stack of whatever holds the hub.
 #[test]

@@ -149,6 +149,27 @@ fn partitions_are_disjoint_and_cover_the_run_space() {
     assert!(seen.iter().all(|(k, i)| i % n == *k), "partition k takes k, k+N, ...");
 }
 
+/// Run index i of a partitioned search is run i of the whole search (DESIGN §6.1: "one space"):
+/// same strategy, same replay line. The strategy used to follow the position within the
+/// partition.
+#[test]
+fn a_partitioned_run_is_the_same_run_as_in_the_whole_search() {
+    let fail_at_3 = || {
+        if green_harness::current_run() == Some(3) {
+            panic!("run 3");
+        }
+    };
+    let whole = hermetic().try_explore(Search::Runs(8), fail_at_3);
+    let mut c = Config::hermetic();
+    c.partition = (1, 2);
+    let part = Harness::with_config(c).try_explore(Search::Runs(8), fail_at_3);
+    let (a, b) = (whole.first_failure().unwrap(), part.first_failure().unwrap());
+    assert_eq!((a.run, b.run), (3, 3));
+    assert_eq!(a.strategy, b.strategy, "run 3's strategy");
+    let line = |l: &str| l.split(" GREEN_PARTITION").next().unwrap().to_string();
+    assert_eq!(line(&a.found_line), line(&b.found_line));
+}
+
 /// `GREEN_PARTITION=1/4` on a search of 8 runs takes indices 1 and 5 of that one space.
 #[test]
 fn green_partition_in_the_environment_takes_its_share_of_one_search() {
@@ -226,8 +247,17 @@ fn naive_reader_child() {
 /// Fails every run with a message that fingerprints it: the order four greenthreads finished
 /// jittered sleeps in after shuffled starts.
 fn fingerprint_body() {
+    fingerprint(4);
+}
+
+/// [`fingerprint_body`] with six greenthreads: more orders than a lane's first runs meet.
+fn fingerprint6_body() {
+    fingerprint(6);
+}
+
+fn fingerprint(n: u64) {
     let log = Rc::new(RefCell::new(Vec::new()));
-    let gts: Vec<_> = (0..4)
+    let gts: Vec<_> = (0..n)
         .map(|i| {
             let log = log.clone();
             green::spawn(move || {
@@ -279,7 +309,7 @@ fn a_pct_failure_replays_in_a_fresh_process_from_its_line() {
             .seed(seed)
             .threads(1)
             .keep_going(true)
-            .try_explore(Search::Runs(64), fingerprint_body);
+            .try_explore(Search::Runs(64), fingerprint6_body);
         for f in &x.failures {
             let line = &f.found_line;
             assert!(line.contains("GREEN_STRATEGY=pct:3"), "{line}");
@@ -303,7 +333,7 @@ fn pct_replay_child() {
     if !is_child("explore::pct_replay_child") {
         return;
     }
-    Harness::new().strategy(Strategy::Pct { depth: 3 }).explore(64, fingerprint_body);
+    Harness::new().strategy(Strategy::Pct { depth: 3 }).explore(64, fingerprint6_body);
 }
 
 /// The test's own knobs, which a replay starts from.
@@ -836,7 +866,8 @@ fn pct_places_exactly_depth_minus_one_change_points_even_on_a_zero_tape() {
         report.faults.iter().filter(|e| matches!(e.what, green_harness::Perturbation::PriorityChange { .. })).count()
     };
     assert_eq!(changes(Tape::new(Vec::new())), 2, "an all-zero tape");
-    assert_eq!(changes(Tape::new(vec![0, 3, 0, 5])), 2, "points at steps 4 and 6");
+    // Zero draws are skipped: (1 * 251 + 8) % 64 = 3 and (1 * 251 + 10) % 64 = 5.
+    assert_eq!(changes(Tape::new(vec![0, 1, 0, 8, 1, 10])), 2, "points at steps 4 and 6");
 }
 
 /// `keep_going` collects distinct failures, deduplicated by message and site: two different
@@ -986,4 +1017,30 @@ fn searches_of_no_runs_are_refused() {
         let msg = msg.unwrap_or_default();
         assert!(msg.contains(what) && msg.contains("would pass without running the test"), "{msg}");
     }
+}
+
+/// PCT's priorities are random and distinct (DESIGN §6.1), so with depth 1 either of two
+/// greenthreads started together runs first in about half the runs: PCT's bound for a depth-1
+/// ordering bug, 1/n. With one draw per priority, a tape of density 0.5 left half the priorities
+/// 0 (a tie keeps queue order) and the second ran first in about 37% of runs.
+#[test]
+fn pct_priorities_are_random_and_distinct_so_either_of_two_greenthreads_runs_first_half_the_time() {
+    let runs = 1000;
+    let second_first = std::sync::atomic::AtomicUsize::new(0);
+    hermetic().strategy(Strategy::Pct { depth: 1 }).explore(runs, || {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let gts: Vec<_> = (0..2)
+            .map(|i| {
+                let log = log.clone();
+                green::spawn(move || log.borrow_mut().push(i))
+            })
+            .collect();
+        gts.into_iter().for_each(|g| g.wait().unwrap());
+        if *log.borrow() == [1, 0] {
+            second_first.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let share = second_first.into_inner() as f64 / runs as f64;
+    // 1000 runs: a standard deviation of 1.6 points around 0.5.
+    assert!((0.43..=0.57).contains(&share), "the second greenthread ran first in {:.1}% of runs", share * 100.0);
 }

@@ -6,6 +6,9 @@
 /// first stderr gets
 /// `green: stack overflow in greenthread #<id> "<name>" (spawned at <file>:<line>, stack <n> KiB): ...`.
 /// Faults that are not a greenthread's guard page go to the previous handler (std's) untouched.
+/// The handler runs on the thread's alternate signal stack: the calling thread gets one if it
+/// has none (the standard library gives one to the main thread and to the threads it spawns;
+/// a thread made by C code may have none).
 ///
 /// ```
 /// green_detectors::install_overflow_detector();

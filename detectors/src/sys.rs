@@ -572,9 +572,71 @@ static OVERFLOW_INSTALL: Once = Once::new();
 static PREV_SEGV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
 static PREV_SEGV_FLAGS: AtomicI32 = AtomicI32::new(0);
 
+/// Bytes of the alternate signal stack [`ensure_alt_stack`] gives a thread that has none.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// The alternate signal stack this module mapped for the calling thread; unmapped (after being
+/// disabled) when the thread exits.
+struct AltStack {
+    base: *mut libc::c_void,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: ALT_STACK_SIZE };
+        // SAFETY: the thread is exiting and not in a signal handler; `off` disables its
+        // alternate stack before the mapping (ours, of ALT_STACK_SIZE bytes) goes.
+        unsafe {
+            libc::sigaltstack(&off, std::ptr::null_mut());
+            libc::munmap(self.base, ALT_STACK_SIZE);
+        }
+    }
+}
+
+thread_local! {
+    static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling thread an alternate signal stack if it has none, so that the overflow
+/// handler (`SA_ONSTACK`) has a stack to run on when the faulting one is full. The standard
+/// library gives one to the main thread and to the threads it spawns; a thread made otherwise
+/// (by C code, say) has none, and an overflow there would end in a bare `SIGSEGV`.
+pub(crate) fn ensure_alt_stack() {
+    let mut cur = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: 0, ss_size: 0 };
+    // SAFETY: a null new stack only queries; `cur` is a valid out-pointer.
+    if unsafe { libc::sigaltstack(std::ptr::null(), &mut cur) } != 0 || cur.ss_flags & libc::SS_DISABLE == 0 {
+        return;
+    }
+    // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            ALT_STACK_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return;
+    }
+    let st = libc::stack_t { ss_sp: base, ss_flags: 0, ss_size: ALT_STACK_SIZE };
+    // SAFETY: `st` describes the mapping made above, which stays mapped until the thread-local
+    // guard disables the alternate stack and unmaps it at thread exit.
+    if unsafe { libc::sigaltstack(&st, std::ptr::null_mut()) } != 0 {
+        // SAFETY: the mapping was not installed; nothing else refers to it.
+        unsafe { libc::munmap(base, ALT_STACK_SIZE) };
+        return;
+    }
+    let _ = ALT_STACK.try_with(|a| *a.borrow_mut() = Some(AltStack { base }));
+}
+
 /// Installs the `SIGSEGV` handler of the overflow detector once per process, on the alternate
-/// signal stack (the faulting stack is full), chaining to the previous handler (std's).
+/// signal stack (the faulting stack is full), chaining to the previous handler (std's); gives
+/// the calling thread an alternate stack if it has none ([`ensure_alt_stack`]).
 pub(crate) fn install_overflow() {
+    ensure_alt_stack();
     OVERFLOW_INSTALL.call_once(|| {
         let mut act = empty_action();
         act.sa_sigaction = on_sigsegv as *const () as usize;

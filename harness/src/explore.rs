@@ -42,7 +42,8 @@ pub enum Strategy {
     /// faults and jitter.
     Random,
     /// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random distinct
-    /// priorities for greenthreads (a tape-drawn byte each, ties broken by queue order, so they
+    /// priorities for greenthreads (a tape-drawn non-zero byte each, skipping zero draws, so
+    /// they are spread whatever the tape's density; a rare tie is broken by queue order, so they
     /// always order the greenthreads totally), exactly `depth - 1` priority-change points at
     /// random scheduling steps; the hub runs the highest-priority ready greenthread.
     Pct {
@@ -78,7 +79,7 @@ impl Strategy {
         })
     }
 
-    /// The concrete strategy of run position `p` (a portfolio interleaves the others).
+    /// The concrete strategy of run index `p` (a portfolio interleaves the others).
     pub(crate) fn at(self, p: u64) -> Strategy {
         match self {
             Strategy::Portfolio => {
@@ -516,11 +517,10 @@ impl crate::Harness {
             Strategy::Pct { depth } => {
                 c.strategy = Strategy::Pct { depth };
                 c.shuffle = false;
-                // PCT draws a byte per greenthread's priority and two per change point: dense
-                // draws, so that most priorities differ (a tie keeps queue order) and change
-                // points spread over the steps (two zero draws put one at the first step). Every
-                // other draw of the run (configured faults, jitter) is at this density too; it
-                // is in the run's replay line.
+                // PCT's own draws (priorities, change points) skip zero bytes, so they are
+                // spread whatever the density; the run's other draws (configured faults,
+                // jitter) are at least this dense (measured on the zoo with it). It is in the
+                // run's replay line.
                 c.density = c.density.max(0.5);
             }
             Strategy::Swarm => {
@@ -576,7 +576,8 @@ impl crate::Harness {
             }
             let index = k + pos * n;
             let seed = run_seed(base, index);
-            let strategy = self.config.strategy.at(pos);
+            // By run index, not position: run i of a partitioned search is run i of the whole one.
+            let strategy = self.config.strategy.at(index);
             let tape = (strategy == Strategy::Guided).then(|| {
                 let mut r = Rng::new(seed);
                 if corpus.tapes.is_empty() || r.below(3) == 0 {

@@ -46,9 +46,20 @@ impl Pct {
     }
 }
 
+/// Draws a PCT value may take before it settles for 0 (see [`TapePerturb::draw_nonzero`]).
+const NONZERO_TRIES: usize = 16;
+
 impl TapePerturb {
     fn draw(&self) -> u8 {
         self.state.borrow_mut().tape.draw()
+    }
+
+    /// The first non-zero of up to [`NONZERO_TRIES`] draws, or 0 when all were zero: a value
+    /// spread evenly over 1–255 whatever the tape's density (a sparse tape's draws are mostly 0),
+    /// and 0 on the zero tape.
+    fn draw_nonzero(&self) -> u8 {
+        let mut t = self.state.borrow_mut();
+        (0..NONZERO_TRIES).map(|_| t.tape.draw()).find(|&b| b != 0).unwrap_or(0)
     }
 
     fn log(&self, what: Perturbation, greenthread: Option<u64>, fd: Option<(u64, FdKind)>) {
@@ -160,8 +171,8 @@ impl Perturb for TapePerturb {
                 .map(|_| {
                     // Both bytes count whatever k is (`hi << 8` alone would vanish modulo a
                     // power of two up to 256).
-                    let hi = u32::from(self.draw());
-                    let lo = u32::from(self.draw());
+                    let hi = u32::from(self.draw_nonzero());
+                    let lo = u32::from(self.draw_nonzero());
                     1 + (hi * 251 + lo) % pct.steps
                 })
                 .collect();
@@ -171,13 +182,14 @@ impl Perturb for TapePerturb {
         self.state.borrow_mut().steps = pct.step;
         for &g in gts {
             if let std::collections::hash_map::Entry::Vacant(e) = pct.priorities.entry(g) {
-                // 16 bits, so that few greenthreads tie; a tie (two zero draws, say) is broken by
-                // queue order, so the priorities always order the greenthreads totally.
-                // A tie (two zero draws, say) is broken by queue order below, so the priorities
-                // always order the greenthreads totally. (Two bytes per priority, tried, tie less
-                // often but found the zoo's bugs later: Random over the portfolio 2.39 against
-                // 2.88 with one.)
-                e.insert(i32::from(self.draw()));
+                // Random and distinct but for a 1-in-255 tie (broken by queue order below, so the
+                // priorities always order the greenthreads totally): whatever the tape's density,
+                // a priority is non-zero unless every one of its draws was zero (the zero tape
+                // keeps queue order). With one draw, a tape of density 0.5 left half the
+                // priorities 0, and two greenthreads ran in their queue's reverse order in about
+                // 37% of runs instead of PCT's 1/2. (Two bytes per priority, tried, found the
+                // zoo's bugs later: Random over the portfolio 2.39 against 2.88 with one.)
+                e.insert(i32::from(self.draw_nonzero()));
             }
         }
         let hits = pct.change_points.as_ref().map_or(0, |c| c.iter().filter(|&&s| s == pct.step).count());

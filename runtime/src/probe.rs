@@ -112,10 +112,17 @@ impl Probe {
 
     /// Marks work the detector must not count (formatting a dump: symbolising is slow): while
     /// exempt the hub looks idle; leaving starts a new slice for the same greenthread.
+    ///
+    /// A slice already alarmed before the exempt work stays the same slice (its report still
+    /// comes when it ends, with the exempt time in it): a new slice would leave the alarm stale,
+    /// and the blocking it found unreported.
     pub(crate) fn exempt(&self, on: bool) {
         self.in_poll.store(on, Ordering::Relaxed);
         if !on {
-            self.switches.store(self.switches.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            let now = self.switches.load(Ordering::Relaxed);
+            if self.alarmed.load(Ordering::Acquire) != now {
+                self.switches.store(now.wrapping_add(1), Ordering::Relaxed);
+            }
         }
     }
 
