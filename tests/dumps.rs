@@ -1,5 +1,7 @@
 //! Dumps of the hub: format_hub_timers, format_hub_listeners, format_greenthreads.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::util::*;
@@ -165,4 +167,28 @@ fn overdue_wheel_timers_list_in_firing_order_around_next_pass_entries() {
         a.join().unwrap();
         late.cancel();
     });
+}
+
+/// Mid-pass, what the running pass still holds (its batch) fires before anything of the next
+/// pass, and the dump lists it so: B's start, taken into the batch with A's, lists before C's,
+/// which A queued for the next pass. The dump listed C's first (the next-pass entries' time was 0
+/// with no wheel timer pending).
+#[test]
+fn a_dump_mid_pass_lists_the_rest_of_the_batch_before_the_next_pass() {
+    let dump = Rc::new(RefCell::new(String::new()));
+    let d = dump.clone();
+    green_harness::Harness::with_config(green_harness::Config::hermetic()).run(move || {
+        let d = d.clone();
+        let a = green::spawn_after(Duration::from_millis(1), move || {
+            let c = green::Builder::new().name("C").spawn(|| ());
+            *d.borrow_mut() = green::debug::format_hub_timers();
+            c.join().unwrap();
+        });
+        let b = green::Builder::new().name("B").spawn_after(Duration::from_millis(1), || ());
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+    let dump = dump.borrow();
+    let pos = |name: &str| dump.lines().position(|l| l.contains(name)).unwrap_or_else(|| panic!("{name}: {dump}"));
+    assert!(pos("\"B\"") < pos("\"C\""), "{dump}");
 }

@@ -8,7 +8,9 @@
 //! * `format_hub_timers()` starts with `TIMERS:` and lists every live timer, cancelled ones left
 //!   out, sorted by deadline then creation order, which is the order they fire in (a `next pass`
 //!   entry's deadline is when the ready queue got its first entry: an overdue timer due before
-//!   that lists first, one due after it lists after). Each line reads
+//!   that lists first, one due after it lists after). Called mid-pass (from a greenthread the
+//!   hub resumed), what the running pass still holds lists first, in the order it fires. Each
+//!   line reads
 //!   `t<seq> <when> <what it will do>, created by #<id> at <file>:<line>`, where `<when>` is
 //!   `next pass` for zero-delay timers and the deadline relative to the hub's now
 //!   (`+1.500000s`) otherwise, and `<file>:<line>` is the user call that created it
@@ -23,11 +25,12 @@
 //! and never blocks: state that is busy at the moment prints as `<busy>`.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::greenthread::State;
 use crate::hub::{hub, Hub};
-use crate::timer::Ready;
+use crate::timer::{Ready, TimerKey};
 
 /// Per-hub debug settings.
 #[derive(Debug)]
@@ -362,7 +365,7 @@ pub fn format_hub_timers() -> String {
     let h = hub();
     let now = h.now_ns();
     struct Line {
-        key: (u64, u8, u64),
+        key: (u8, u64, u64),
         text: String,
         stack: Option<Vec<usize>>,
     }
@@ -376,21 +379,27 @@ pub fn format_hub_timers() -> String {
             return out;
         }
     };
-    // Sorted by deadline then sequence, in firing order: a next-pass entry's deadline is when the
-    // ready queue got its first entry (`Timers::ready_since`; 0 when no wheel timer was pending
-    // then), so an overdue wheel timer due before it lists (and fires) first, and one due at or
-    // after it lists after the next-pass entries.
+    // In firing order. First what the pass running now still holds (its batch), in batch order.
+    // Then by deadline then sequence: a next-pass entry's deadline is when the ready queue got
+    // its first entry (`Timers::ready_since`; 0 when no wheel timer was pending then), so an
+    // overdue wheel timer due before it lists (and fires) first, and one due at or after it
+    // lists after the next-pass entries.
     let ready_at = timers.ready_since;
-    for (e, stack) in timers.entries() {
+    let in_batch: HashMap<TimerKey, u64> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Ready::Timer(k) => Some((*k, i as u64)),
+            Ready::Wake(_) => None,
+        })
+        .collect();
+    for (k, e, stack) in timers.entries() {
         let Some(action) = &e.action else { continue };
-        let (key, when) = match e.deadline() {
-            None => ((ready_at, 0, e.seq), "next pass".to_string()),
-            Some(d) => {
-                let rel = d as i128 - now as i128;
-                let sign = if rel < 0 { "-" } else { "+" };
-                let a = rel.unsigned_abs();
-                ((d, 1, e.seq), format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000))
-            }
+        let (key, when) = match (in_batch.get(&k), e.deadline()) {
+            (Some(&i), None) => ((0, i, 0), "next pass".to_string()),
+            (Some(&i), Some(d)) => ((0, i, 0), relative(d, now)),
+            (None, None) => ((1, ready_at, e.seq), "next pass".to_string()),
+            (None, Some(d)) => ((1, d, e.seq + (1 << 63)), relative(d, now)),
         };
         let text = format!(
             "t{} {when} {}, created by {} at {}:{}",
@@ -402,13 +411,14 @@ pub fn format_hub_timers() -> String {
         );
         lines.push(Line { key, text, stack: stack.map(<[usize]>::to_vec) });
     }
-    let batch_wakes = batch.iter().filter_map(|r| match r {
-        Ready::Wake(w) => Some(w),
+    let batch_wakes = batch.iter().enumerate().filter_map(|(i, r)| match r {
+        Ready::Wake(w) => Some((w, (0, i as u64))),
         Ready::Timer(_) => None,
     });
     let wake_stacks = h.wake_stacks.try_borrow().ok();
-    // Wake-ups of the pass running now come first; those queued for the next pass at `ready_at`.
-    for (w, at) in batch_wakes.map(|w| (w, 0)).chain(timers.ready_wakes().map(|w| (w, ready_at))) {
+    // Wake-ups of the pass running now come first (in batch order); those queued for the next
+    // pass at `ready_at`.
+    for (w, at) in batch_wakes.chain(timers.ready_wakes().map(|w| (w, (1, ready_at)))) {
         if w.gt.seq.get() != w.seq || w.gt.state.get() == State::Dead {
             continue; // stale: the call it would wake is over
         }
@@ -429,7 +439,8 @@ pub fn format_hub_timers() -> String {
             .and_then(|m| m.get(&w.gt.id))
             .filter(|(tseq, _)| *tseq == note.tseq)
             .map(|(_, s)| s.to_vec());
-        lines.push(Line { key: (at, 0, note.tseq), text, stack });
+        let key = if at.0 == 0 { (0, at.1, 0) } else { (1, at.1, note.tseq) };
+        lines.push(Line { key, text, stack });
     }
     drop(wake_stacks);
     drop(timers);
@@ -445,6 +456,14 @@ pub fn format_hub_timers() -> String {
         }
     }
     out
+}
+
+/// A deadline relative to `now` as a dump shows it: `+1.250000s`, `-0.000100s`.
+fn relative(deadline: u64, now: u64) -> String {
+    let rel = deadline as i128 - now as i128;
+    let sign = if rel < 0 { "-" } else { "+" };
+    let a = rel.unsigned_abs();
+    format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000)
 }
 
 /// Lists this thread's fd listeners (greenthreads waiting for readiness): `READERS:` then

@@ -33,7 +33,7 @@ pub(crate) const COMPACT_THRESHOLD: usize = 1000;
 ///
 /// Aligned as one word: a ready-queue entry is then moved as whole words, never as two halves
 /// that a wider load reads back (a store-forwarding stall on the hub's hot path).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(C, align(8))]
 pub(crate) struct TimerKey {
     idx: u32,
@@ -547,13 +547,13 @@ impl Timers {
         self.collect_due(u64::MAX, batch);
     }
 
-    /// Live entries with their creation stacks (when timer stacks were on), for dumps.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Entry, Option<&[usize]>)> {
+    /// Live entries with their keys and creation stacks (when timer stacks were on), for dumps.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (TimerKey, &Entry, Option<&[usize]>)> {
         self.slab
             .iter()
             .enumerate()
             .filter(|(_, e)| e.action.is_some())
-            .map(|(i, e)| (e, self.stacks.get(&(i as u32)).map(|s| &**s)))
+            .map(|(i, e)| (TimerKey { idx: i as u32, gen: e.gen }, e, self.stacks.get(&(i as u32)).map(|s| &**s)))
     }
 
     /// Bare wake-ups of the ready queue, for dumps.
