@@ -442,7 +442,9 @@ fn a_busy_loop_kept_off_the_cpu_by_other_threads_is_still_reported() {
 /// exemption started a new slice, which left the alarm already raised stale.
 #[test]
 fn a_blocking_slice_that_then_formats_a_dump_with_stacks_is_still_reported() {
-    green_detectors::hub_blocking_detection(true, ms(60)).unwrap();
+    // Everything the root does with timer stacks on (a stack capture waits for the process-wide
+    // backtrace lock, which another test's first symbolising can hold for long) comes before
+    // detection is on: only the greenthread's slice is judged.
     green::debug::hub_timer_stacks(true);
     let pending = green::spawn(|| green::sleep(Duration::from_secs(3600)));
     green::sleep(ms(1));
@@ -452,6 +454,7 @@ fn a_blocking_slice_that_then_formats_a_dump_with_stacks_is_still_reported() {
         green::sleep(Duration::ZERO);
         dump
     });
+    green_detectors::hub_blocking_detection(true, ms(60)).unwrap();
     let err = gt.wait().unwrap_err();
     let reports = green_detectors::take_reports();
     green_detectors::hub_blocking_detection(false, ms(60)).unwrap();
@@ -459,4 +462,26 @@ fn a_blocking_slice_that_then_formats_a_dump_with_stacks_is_still_reported() {
     pending.kill();
     assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="), "{err}");
     assert!(reports.iter().any(|r| r.name.as_deref() == Some("blocks_then_dumps")), "{reports:#?}");
+}
+
+/// In fail mode a blocking root fails with the report as its panic message, printed: the panic
+/// went through `resume_unwind`, which skips the panic hook, so the test failed with no message
+/// at all.
+#[test]
+fn a_root_failed_for_blocking_shows_the_report() {
+    let (status, out, err) = run_child("blocking::blocking_root_child");
+    assert!(!status.success(), "{out}\n{err}");
+    let all = format!("{out}\n{err}");
+    assert!(all.contains("BLOCKING greenthread=#0"), "{all}");
+}
+
+#[test]
+#[ignore = "run as a child process by a_root_failed_for_blocking_shows_the_report"]
+fn blocking_root_child() {
+    if !is_child("blocking::blocking_root_child") {
+        return;
+    }
+    green_detectors::hub_blocking_detection(true, ms(40)).unwrap();
+    sleep_natively(200);
+    green::sleep(Duration::ZERO);
 }

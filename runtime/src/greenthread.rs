@@ -458,6 +458,12 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
         if let crate::probe::SliceVerdict::Fail(report) = crate::probe::slice_ended(end) {
             if !is_unwinding(h, gt) {
                 gt.start_unwinding(h);
+                if gt.is_root {
+                    // Through the panic hook: the root's panic is the test's (or the thread's),
+                    // and a panic resumed without the hook fails a test with no message at all.
+                    // A greenthread's is printed by the hub where it ends.
+                    std::panic::panic_any(report);
+                }
                 resume_unwind(Box::new(report));
             }
         }
