@@ -631,6 +631,30 @@ fn wake_ups_from_two_primitives_may_swap_but_each_keeps_its_fifo_order() {
     assert!(second_first > 0, "the second event's waiter never ran first in 200 seeds");
 }
 
+/// Inside a long timeout (a pending timer of the same greenthread), every sleep still gets a
+/// delay of its own (DESIGN §6.1: jitter per timer): the offset used to be redrawn only once all
+/// of a greenthread's timers had passed, so all twenty sleeps shared the timeout's, and the
+/// sleeps' gaps never moved.
+#[test]
+fn jitter_is_drawn_per_timer_inside_a_longer_timeout_too() {
+    let gaps = std::cell::RefCell::new(std::collections::HashSet::new());
+    hermetic().seed(3).density(0.9).jitter(Duration::from_millis(8)).run(|| {
+        green::with_timeout(Duration::from_secs(60), || {
+            let mut last = green::hooks::now_ns();
+            for _ in 0..20 {
+                green::sleep(Duration::from_millis(10));
+                let now = green::hooks::now_ns();
+                gaps.borrow_mut().insert(now - last);
+                last = now;
+            }
+        })
+        .unwrap();
+    });
+    let gaps = gaps.into_inner();
+    assert!(gaps.len() >= 5, "the sleeps' gaps: {gaps:?}");
+    assert!(gaps.iter().all(|&g| g >= 10_000_000), "never earlier: {gaps:?}");
+}
+
 /// Jitter is drawn per timer: a greenthread sleeping in a loop (one timer at a time) gets
 /// several different delays, and a greenthread's own timers still fire in their order.
 #[test]

@@ -712,6 +712,34 @@ fn listeners_never_get_a_sticky_injected_reset() {
     );
 }
 
+/// Jitter alone (no scheduling perturbation) breaks ties between timers of different
+/// greenthreads (DESIGN §6); the tie used to be drawn only when the harness also shuffled.
+#[test]
+fn jitter_alone_breaks_ties_between_greenthreads() {
+    let order = |tape: Vec<u8>| {
+        let (_, r) =
+            Harness::with_config(green_harness::Config::hermetic()).jitter(ms(5)).tape(Tape::new(tape)).try_run(|| {
+                let log = Rc::new(RefCell::new(Vec::new()));
+                let gts: Vec<_> = (0..2u32)
+                    .map(|i| {
+                        let l = log.clone();
+                        green::spawn(move || {
+                            green::sleep(ms(10));
+                            l.borrow_mut().push(i);
+                        })
+                    })
+                    .collect();
+                gts.into_iter().for_each(|g| g.wait().unwrap());
+                let v = log.borrow().clone();
+                v
+            });
+        r.unwrap()
+    };
+    // Per timer: its jitter draw, then (once per greenthread) its tie.
+    assert_eq!(order(vec![]), [0, 1], "the zero tape keeps creation order");
+    assert_eq!(order(vec![0, 200, 0, 1]), [1, 0], "no delay drawn, B's tie first");
+}
+
 /// Regression (review): jitter must keep one greenthread's own timers in order, also when a later
 /// timer has an earlier deadline (a sleep inside a longer timeout).
 #[test]

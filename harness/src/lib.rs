@@ -9,8 +9,8 @@
 //! * a **virtual clock**: sleeping an hour takes milliseconds; time jumps when every greenthread is
 //!   blocked (after a real-time grace for fds; a `tpool` job in flight holds it still);
 //! * **timer jitter**: deadlines delayed by a tape-drawn amount drawn per timer (never earlier;
-//!   a timer made while another of its greenthread's is pending shares that one's delay, so one
-//!   greenthread's own timers keep their order);
+//!   clamped between its greenthread's pending timers, so one greenthread's own timers keep their
+//!   order), and ties between timers of different greenthreads broken by the tape;
 //! * **scheduling perturbation**: the ready batch reordered where no promise orders it (spawns,
 //!   `sleep(0)` yields and fd wake-ups freely; wake-ups handed off by a semaphore, queue or event
 //!   move against the others but keep their FIFO order among their kind), or one greenthread per

@@ -110,6 +110,11 @@ impl Perturb for TapePerturb {
     }
 
     fn timer_tie(&mut self, creator: u64) -> u8 {
+        // Ties move under jitter (DESIGN §6: jitter "breaks ties between timers of different
+        // greenthreads") and under scheduling perturbation; otherwise creation order holds.
+        if self.jitter.is_zero() && !self.shuffles() {
+            return 0;
+        }
         let b = self.draw();
         if b != 0 {
             self.log(Perturbation::TieBreak(b), Some(creator), None);

@@ -188,9 +188,9 @@ pub const ONE_AT_A_TIME_STEPS: u32 = 1024;
 /// ```
 pub trait Perturb {
     /// Extra delay (≥ 0) for a timer of `delay` that greenthread `creator` (0 = root) creates;
-    /// asked per timer, whenever every earlier timer of `creator` has passed. A timer made while
-    /// another of its creator's is pending shares that one's delay, so the timers one greenthread
-    /// created keep their order among themselves; no timer fires earlier than asked.
+    /// asked for every timer with a non-zero delay. The hub clamps the jittered deadline between
+    /// the creator's pending timers, so the timers one greenthread created keep their order among
+    /// themselves; no timer fires earlier than asked.
     fn timer_delay(&mut self, creator: u64, delay: Duration) -> Duration;
     /// Whether ready batches are shuffled at all (when false, [`pick`](Perturb::pick) is never
     /// called and a pass costs nothing extra). Read once, when the perturbation is installed.
@@ -238,8 +238,8 @@ pub trait Perturb {
     fn close_while_waiting(&mut self, _fd: u64, _kind: FdKind, _gt: u64) -> bool {
         false
     }
-    /// The tie-break of greenthread `creator`'s timers among equal deadlines (drawn once per
-    /// creator, when [`shuffles`](Perturb::shuffles)).
+    /// The tie-break of greenthread `creator`'s timers among equal deadlines of different
+    /// greenthreads (asked once per creator; 0 for every creator keeps creation order).
     fn timer_tie(&mut self, _creator: u64) -> u8 {
         0
     }
@@ -320,6 +320,9 @@ pub enum TimelineEvent {
     },
 }
 
+/// A pending jittered timer: (deadline before jitter, deadline after, its key), in nanoseconds.
+pub(crate) type JitteredTimer = (u64, u64, crate::timer::TimerKey);
+
 /// Per-hub hook state.
 #[derive(Default)]
 pub(crate) struct Hooks {
@@ -359,10 +362,9 @@ pub(crate) struct Hooks {
     /// The timeline, when recording; `timeline_on` mirrors its `is_some()` for the switch path.
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     pub(crate) timeline_on: Cell<bool>,
-    /// Per creator: (its current jitter offset, the latest jittered deadline of its timers), both
-    /// in nanoseconds. The offset is redrawn when every timer it made has passed (see
-    /// `Hub::jitter`).
-    pub(crate) jitter_last: RefCell<HashMap<u64, (u64, u64)>>,
+    /// Per creator: its pending jittered timers, as (deadline before jitter, deadline after,
+    /// key), the bounds that keep its timers in their order (see `Hub::jitter`).
+    pub(crate) jitter_pending: RefCell<HashMap<u64, Vec<JitteredTimer>>>,
     /// Per creator: its timers' tie-break.
     pub(crate) ties: RefCell<HashMap<u64, u8>>,
     /// The installed perturbation's [`Perturb::kills`], read once at install.
@@ -507,7 +509,7 @@ fn count_park(
 /// ```
 pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     let h = hub();
-    h.hooks.jitter_last.borrow_mut().clear();
+    h.hooks.jitter_pending.borrow_mut().clear();
     h.hooks.ties.borrow_mut().clear();
     h.hooks.shuffles.set(p.as_ref().is_some_and(|p| p.shuffles()));
     h.hooks.one_at_a_time.set(p.as_ref().is_some_and(|p| p.shuffles() && p.one_at_a_time()));

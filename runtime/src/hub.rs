@@ -467,13 +467,21 @@ impl Hub {
         site: &'static Location<'static>,
     ) -> TimerKey {
         let creator = self.current.id();
+        #[cfg(feature = "test-hooks")]
+        let mut jittered = None;
         let deadline = if delay.is_zero() {
             None
         } else {
             let d = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX / 2);
             let base = self.now_ns().saturating_add(d);
             #[cfg(feature = "test-hooks")]
-            let base = self.jitter(creator, delay, base);
+            let base = match self.jitter(creator, delay, base) {
+                Some(j) => {
+                    jittered = Some((base, j));
+                    j
+                }
+                None => base,
+            };
             Some(base)
         };
         let stack = if self.flags.timer_stacks.get() { Some(debug::capture_stack()) } else { None };
@@ -487,7 +495,13 @@ impl Hub {
         if deadline.is_none() {
             self.before_ready_push(&mut timers);
         }
-        timers.add(NewTimer { deadline, tie, action, why, creator, site, stack })
+        let key = timers.add(NewTimer { deadline, tie, action, why, creator, site, stack });
+        #[cfg(feature = "test-hooks")]
+        if let Some((base, j)) = jittered {
+            drop(timers);
+            self.note_jittered(creator, base, j, key);
+        }
+        key
     }
 
     /// Called before every push onto the ready queue, where bursts land (a million starts, a
@@ -526,38 +540,48 @@ impl Hub {
         }
     }
 
-    /// Delays a deadline by a tape-drawn amount, never earlier. The draw is per timer where no
-    /// order promise holds: a creator's offset is redrawn whenever all its timers have passed,
-    /// and shared by the timers it makes while one is pending (so the timers one greenthread
-    /// created keep their order among themselves), while timers of different greenthreads move
-    /// against each other.
+    /// Delays a deadline by a tape-drawn amount, never earlier, drawn per timer where no order
+    /// promise holds: timers of different greenthreads move against each other freely, and a
+    /// greenthread's own timers keep their order among themselves (DESIGN §6). A new timer of
+    /// `creator` lands no earlier than any of its pending timers due at or before it (a tie
+    /// then goes in creation order) and strictly before any due after it; that is the order of
+    /// their jittered deadlines too, so the bounds always leave room (but for timers jittered
+    /// to within a nanosecond of each other). Cancelled and fired timers bound nothing.
     #[cfg(feature = "test-hooks")]
-    fn jitter(&self, creator: u64, delay: Duration, base: u64) -> u64 {
-        let now = self.now_ns();
-        let known = self.hooks.jitter_last.borrow().get(&creator).copied();
-        let extra = match known {
-            // A timer of this creator may still be pending after now (a cancelled one counts
-            // until its deadline passes): keep its offset. Timers due by now fire before any
-            // new one (its deadline is at least now, and ties go in creation order).
-            Some((e, latest)) if latest > now => e,
-            _ => {
-                let Some(d) = crate::hooks::with(|p| p.timer_delay(creator, delay)) else { return base };
-                u64::try_from(d.as_nanos()).unwrap_or(0)
-            }
-        };
-        let j = base.saturating_add(extra);
-        let latest = known.filter(|k| k.1 > now).map_or(j, |k| k.1.max(j));
-        self.hooks.jitter_last.borrow_mut().insert(creator, (extra, latest));
-        j
+    fn jitter(&self, creator: u64, delay: Duration, base: u64) -> Option<u64> {
+        let d = crate::hooks::with(|p| p.timer_delay(creator, delay))?;
+        let extra = u64::try_from(d.as_nanos()).unwrap_or(0);
+        let timers = self.timers.borrow();
+        let mut pending = self.hooks.jitter_pending.borrow_mut();
+        let own = pending.entry(creator).or_default();
+        own.retain(|e| timers.is_live(e.2));
+        let lo = own.iter().filter(|e| e.0 <= base).map(|e| e.1).max();
+        let hi = own.iter().filter(|e| e.0 > base).map(|e| e.1.saturating_sub(1)).min();
+        let mut j = base.saturating_add(extra);
+        if let Some(lo) = lo {
+            j = j.max(lo);
+        }
+        if let Some(hi) = hi {
+            j = j.min(hi);
+        }
+        Some(j.max(base))
     }
 
-    /// The tie-break of `creator`'s timers, drawn once per creator when the harness reorders.
+    /// Notes a timer of `creator` made with [`jitter`](Hub::jitter) (deadline `base` before it,
+    /// `jittered` after), to bound its later timers.
+    #[cfg(feature = "test-hooks")]
+    fn note_jittered(&self, creator: u64, base: u64, jittered: u64, key: TimerKey) {
+        self.hooks.jitter_pending.borrow_mut().entry(creator).or_default().push((base, jittered, key));
+    }
+
+    /// The tie-break of `creator`'s timers, drawn once per creator (the perturbation decides
+    /// whether it breaks ties at all).
     #[cfg(feature = "test-hooks")]
     fn tie_of(&self, creator: u64) -> u8 {
         if let Some(&t) = self.hooks.ties.borrow().get(&creator) {
             return t;
         }
-        let t = crate::hooks::with(|p| if p.shuffles() { p.timer_tie(creator) } else { 0 }).unwrap_or(0);
+        let t = crate::hooks::with(|p| p.timer_tie(creator)).unwrap_or(0);
         self.hooks.ties.borrow_mut().insert(creator, t);
         t
     }
@@ -1562,7 +1586,7 @@ impl Hub {
             self.hooks.steps.set(0);
             self.hooks.set_tracing(false);
             self.hooks.set_timeline(false);
-            self.hooks.jitter_last.borrow_mut().clear();
+            self.hooks.jitter_pending.borrow_mut().clear();
             self.hooks.ties.borrow_mut().clear();
             self.hooks.covering.set(false);
             self.hooks.coverage.borrow_mut().take();
