@@ -126,6 +126,64 @@ fn fail_mode_fails_the_offender_at_its_next_switch() {
     assert!(err.panic_message().unwrap().starts_with("BLOCKING greenthread="), "{err}");
 }
 
+/// The payload of a thread's panic, as text.
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+/// Panic mode: the hub's thread panics with the report although nobody waits on the offender
+/// (fail mode would only fail the offender's `wait()`).
+#[test]
+fn panic_mode_panics_the_hub_thread_even_if_nobody_waits() {
+    let r = std::thread::spawn(|| {
+        detect(80, Mode::Panic);
+        let _offender = green::Builder::new().name("offender").spawn(|| sleep_natively(250));
+        for _ in 0..200 {
+            green::sleep(ms(10));
+        }
+    })
+    .join();
+    let msg = panic_text(r.expect_err("the hub's thread panics"));
+    assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
+    assert!(msg.contains("offender"), "{msg}");
+}
+
+/// Panic mode on a blocking hub callback, which no greenthread owns (fail mode can only report
+/// it): the root panics with the report.
+#[test]
+fn panic_mode_panics_the_root_for_a_blocking_hub_callback() {
+    let r = std::thread::spawn(|| {
+        detect(80, Mode::Panic);
+        green::hub::schedule_call_global(Duration::ZERO, || sleep_natively(250));
+        green::sleep(ms(2000));
+    })
+    .join();
+    let msg = panic_text(r.expect_err("the hub's thread panics"));
+    assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
+    assert!(msg.contains("hub callback"), "{msg}");
+}
+
+/// Panic mode stays quiet on good code: many short slices, nothing over budget.
+#[test]
+fn panic_mode_is_quiet_on_good_code() {
+    on_fresh_thread(|| {
+        detect(200, Mode::Panic);
+        let gts: Vec<_> = (0..20)
+            .map(|_| {
+                green::spawn(|| {
+                    for _ in 0..20 {
+                        sleep_natively(1);
+                        green::sleep(ms(1));
+                    }
+                })
+            })
+            .collect();
+        gts.into_iter().for_each(|g| g.wait().unwrap());
+        assert!(green_detectors::take_reports().is_empty());
+        green_detectors::disable();
+    });
+}
+
 /// eventlet's `test_block_detect` ported literally: `hub_blocking_detection(True)`, a greenthread
 /// that blocks past the budget and ends, and its `wait()` raises; the report is kept as well.
 #[test]
@@ -242,6 +300,7 @@ fn a_storm_of_alarms_breaks_nothing_and_loses_no_report() {
 fn a_zero_resolution_is_a_clear_error() {
     let err = green_detectors::hub_blocking_detection(true, Duration::ZERO).unwrap_err();
     assert!(err.to_string().contains("zero blocking-detection resolution"), "{err}");
+    assert!(err.to_string().contains("pass a positive budget"), "the way out: {err}");
 }
 
 #[test]

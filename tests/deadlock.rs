@@ -17,6 +17,7 @@ fn root_waiting_on_an_event_nobody_sends_panics_with_wait_reasons() {
     assert!(msg.contains("green: deadlock"), "{msg}");
     assert!(msg.contains("the root greenlet waits in Event::wait at tests/deadlock.rs:"), "{msg}");
     assert!(msg.contains("\"stuck-worker\": blocked in Event::wait at tests/deadlock.rs:"), "{msg}");
+    assert!(msg.contains("Make sure something will set, put or release what it waits for"), "the way out: {msg}");
 }
 
 #[test]

@@ -116,6 +116,7 @@ fn overflow_detector_names_the_greenthread() {
         "{stderr}"
     );
     assert!(stderr.contains("stack 32 KiB"), "{stderr}");
+    assert!(stderr.contains("Give it a bigger stack with green::Builder::stack_size"), "the way out: {stderr}");
 }
 
 /// Under the harness the overflow detector is on without being asked for: the overflow names

@@ -15,6 +15,7 @@ fn sleep_in_hub_context_panics_and_the_hub_records_it_and_keeps_running() {
     let msg = log.last().unwrap();
     assert!(msg.contains("green::sleep called from hub context"), "{msg}");
     assert!(msg.contains("MAINLOOP"), "{msg}");
+    assert!(msg.contains("Spawn a greenthread for the blocking work with green::spawn"), "the way out: {msg}");
     // The hub keeps running.
     assert_eq!(green::spawn(|| 1).wait().unwrap(), 1);
 }
@@ -69,6 +70,7 @@ fn a_greenthread_waiting_on_itself_panics() {
     let err = gt.wait().unwrap_err();
     assert!(err.is_panic());
     assert!(err.panic_message().unwrap().contains("waits on itself"), "{err}");
+    assert!(err.panic_message().unwrap().contains("Wait on it from another greenthread"), "the way out: {err}");
     slot.borrow_mut().take();
 }
 

@@ -49,7 +49,10 @@ pub enum Mode {
     /// unwinds, so its `wait()` returns an error (`is_panic()`) whose message is the report, as
     /// eventlet's `test_block_detect` expects.
     Fail,
-    /// Like `Fail`, and print the report to stderr at once.
+    /// Like `Fail`, and the hub's thread panics with the report: the root's current green
+    /// call (or its next one) panics with it, even if nobody waits on the greenthread that
+    /// blocked (a blocking slice of the root panics at once). A blocking hub callback, which
+    /// `Fail` cannot fail, panics the root too.
     Panic,
 }
 
@@ -681,9 +684,6 @@ fn on_slice_end(end: &SliceEnd) -> SliceVerdict {
     match mode {
         Mode::Collect => SliceVerdict::Continue,
         Mode::Fail => SliceVerdict::Fail(text),
-        Mode::Panic => {
-            eprintln!("{text}");
-            SliceVerdict::Fail(text)
-        }
+        Mode::Panic => SliceVerdict::Panic(text),
     }
 }

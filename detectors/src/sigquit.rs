@@ -31,9 +31,8 @@ pub(crate) fn dumped_lock() -> std::sync::MutexGuard<'static, Vec<Dumped>> {
     DUMPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Makes `SIGQUIT` dump this thread's hub and every hub that has blocking detection on (see the
-/// [module docs](self)) instead of ending the process. Idempotent; call it on each thread whose
-/// hub should be dumped.
+/// Makes `SIGQUIT` dump every hub of the process (see the [module docs](self)) instead of
+/// ending the process. Idempotent; calling it once, on any thread, covers every hub.
 ///
 /// # Errors
 ///

@@ -258,6 +258,9 @@ pub(crate) struct Cold {
     /// mark at entry)`. A timeout whose call began after the current unwind started is caught
     /// inside the destructor that is running, so it may be thrown even while unwinding.
     pub(crate) calls: RefCell<Vec<(u64, u64)>>,
+    /// The root only: a blocking report of `Mode::Panic` (`SliceVerdict::Panic`) its current or
+    /// next green call panics with (see [`panic_root`]).
+    pub(crate) panic_with: RefCell<Option<String>>,
 }
 
 impl GtCore {
@@ -407,7 +410,8 @@ impl GtCore {
     }
 
     fn has_pending_throw(&self) -> bool {
-        self.kill.get() || self.cold_if_used().is_some_and(|c| !c.expired.borrow().is_empty())
+        self.kill.get()
+            || self.cold_if_used().is_some_and(|c| !c.expired.borrow().is_empty() || c.panic_with.borrow().is_some())
     }
 }
 
@@ -455,10 +459,12 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
     if h.probe.take_alarm() {
         // This green call ends a slice a blocking detector found over budget.
         let end = gt.slice_end(h.probe.switches());
-        if let crate::probe::SliceVerdict::Fail(report) = crate::probe::slice_ended(end) {
+        if let Some(report) = crate::probe::slice_ended(end).report() {
             if !is_unwinding(h, gt) {
                 gt.start_unwinding(h);
                 if gt.is_root {
+                    // Its own report, if `Mode::Panic` left it for the root: raised here.
+                    gt.cold_if_used().map(|c| c.panic_with.take());
                     // Through the panic hook: the root's panic is the test's (or the thread's),
                     // and a panic resumed without the hook fails a test with no message at all.
                     // A greenthread's is printed by the hub where it ends.
@@ -498,9 +504,25 @@ fn slice_end_verdict(h: &Hub, gt: &GtCore) -> Option<String> {
     if !h.probe.take_alarm() {
         return None;
     }
-    match crate::probe::slice_ended(gt.slice_end(h.probe.switches())) {
-        crate::probe::SliceVerdict::Fail(report) => Some(report),
-        crate::probe::SliceVerdict::Continue => None,
+    crate::probe::slice_ended(gt.slice_end(h.probe.switches())).report()
+}
+
+/// Leaves `report` (a `Mode::Panic` blocking report) for the root: its current green call, or
+/// its next one, panics with it, so the hub's thread panics even if nobody waits on the
+/// greenthread that blocked. The first report wins until it is raised.
+#[track_caller]
+pub(crate) fn panic_root(h: &Hub, report: String) {
+    let root = h.root();
+    {
+        let mut slot = root.cold().panic_with.borrow_mut();
+        if slot.is_some() {
+            return;
+        }
+        *slot = Some(report);
+    }
+    if root.state.get() == State::Blocked {
+        // Wake it with a throw, as a kill does; a Ready root meets the report when it resumes.
+        h.add_timer(Duration::ZERO, Action::Kill { gt: root }, "blocking report (Mode::Panic)", Location::caller());
     }
 }
 
@@ -523,6 +545,11 @@ pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
             resume_unwind(Box::new(TimeoutUnwind { id, after, gt: gt.id, outer: Some(since) }));
         }
         return;
+    }
+    if let Some(report) = gt.cold_if_used().and_then(|c| c.panic_with.take()) {
+        // Through the panic hook, as a root's own blocking failure: it is the test's panic.
+        gt.start_unwinding(h);
+        std::panic::panic_any(report);
     }
     if gt.kill.get() {
         gt.start_unwinding(h);

@@ -1118,6 +1118,10 @@ impl Hub {
             }
             Action::Kill { gt } => {
                 if gt.state.get() == State::Blocked {
+                    if gt.is_root {
+                        // Only a `Mode::Panic` report is thrown at the root (`panic_root`).
+                        return Some(Resume::Throw);
+                    }
                     self.resume(&gt, Resume::Throw);
                 }
             }
@@ -1428,7 +1432,9 @@ impl Hub {
         root.state.set(State::Running);
         panic!(
             "green: deadlock: the root greenlet waits in {what}, but no greenthread is runnable, no \
-             timer is pending and no fd is registered, so nothing can ever wake it. Wait reasons:\n{dump}"
+             timer is pending and no fd is registered, so nothing can ever wake it. Make sure \
+             something will set, put or release what it waits for (a greenthread spawned before \
+             the wait, a timer, or a timeout around the wait). Wait reasons:\n{dump}"
         );
     }
 
@@ -1765,9 +1771,13 @@ pub fn run() {
             root.wait.set(Some(WaitInfo { what: "hub::run", site: Location::caller() }));
             let _ = t;
             if h.probe.take_alarm() {
-                // The root's slice ends here: report only.
+                // The root's slice ends here: reported, and raised under `Mode::Panic` (a
+                // `Fail` verdict has no green call to fail).
                 let end = root.slice_end(h.probe.switches());
-                let _ = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
+                let v = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
+                if let Ok(crate::probe::SliceVerdict::Panic(_)) = v {
+                    crate::greenthread::deliver_throw(&root);
+                }
             }
             let r = h.run_loop(&root, true);
             root.wait.set(None);
@@ -2071,4 +2081,29 @@ pub(crate) fn misuse_hub_context(call: &str) -> ! {
          itself (eventlet: Cannot switch to MAINLOOP from MAINLOOP). Spawn a greenthread for the \
          blocking work with green::spawn; sleep(Duration::ZERO) is allowed and does nothing here"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The timer invariants fire on a timer fired before its deadline and on one fired out of
+    /// `(deadline, order)` order (the wheel never does either; this proves the checks are live),
+    /// and stay quiet on an in-order, due timer.
+    #[test]
+    fn the_timer_checks_fire_on_an_early_and_an_out_of_order_timer() {
+        let h = super::hub();
+        let _ = crate::debug::take_invariant_violations();
+        h.pass_now.set(1_000);
+        h.last_fired.set((0, 0));
+        h.check_timer_order(900, 7);
+        assert!(crate::debug::take_invariant_violations().is_empty());
+        h.check_timer_order(1_100, 8);
+        assert_eq!(crate::debug::take_invariant_violations(), ["timer t8 fired 100 ns before its deadline"]);
+        h.last_fired.set((900, 9));
+        h.check_timer_order(900, 3);
+        assert_eq!(
+            crate::debug::take_invariant_violations(),
+            ["timer order: t3 (deadline 900 ns) fired after t9 (deadline 900 ns)"]
+        );
+        h.last_fired.set((0, 0));
+    }
 }

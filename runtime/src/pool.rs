@@ -472,3 +472,24 @@ impl<T> fmt::Debug for GreenPile<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool-bound invariant fires on a pool running more than its size (no public call can
+    /// get there; this proves the check is live), and stays quiet at the bound.
+    #[test]
+    fn the_pool_bound_check_fires_over_the_bound_and_is_quiet_at_it() {
+        let _ = crate::debug::take_invariant_violations();
+        let pool = GreenPool::new(2);
+        pool.inner.running.set(2);
+        check_bound(&pool.inner);
+        assert!(crate::debug::take_invariant_violations().is_empty());
+        pool.inner.running.set(3);
+        check_bound(&pool.inner);
+        let v = crate::debug::take_invariant_violations();
+        assert_eq!(v, ["pool bound: 3 greenthreads running in a GreenPool of size 2"]);
+        pool.inner.running.set(0);
+    }
+}

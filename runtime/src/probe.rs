@@ -165,6 +165,26 @@ pub enum SliceVerdict {
     /// Fail it now: its current green call unwinds with a panic carrying this message, so its
     /// `wait()` returns an error with `is_panic()` (the root panics with it).
     Fail(String),
+    /// Fail it as [`Fail`](SliceVerdict::Fail) does, and panic the hub's thread with the
+    /// message: the root's current green call (or its next one) panics with it, even if nobody
+    /// waits on the greenthread. A slice of the hub itself (a callback) panics the root too.
+    Panic(String),
+}
+
+impl SliceVerdict {
+    /// The message a failing verdict carries.
+    ///
+    /// ```
+    /// use green::probe::SliceVerdict;
+    /// assert_eq!(SliceVerdict::Continue.report(), None);
+    /// assert_eq!(SliceVerdict::Panic("held 1s".into()).report().as_deref(), Some("held 1s"));
+    /// ```
+    pub fn report(self) -> Option<String> {
+        match self {
+            SliceVerdict::Continue => None,
+            SliceVerdict::Fail(r) | SliceVerdict::Panic(r) => Some(r),
+        }
+    }
 }
 
 /// A slice-end hook; see [`set_slice_end_hook`].
@@ -198,9 +218,17 @@ pub(crate) fn slice_ended(end: SliceEnd) -> SliceVerdict {
     let hook = h.slice_end_hook.borrow_mut().take();
     let Some(mut hook) = hook else { return SliceVerdict::Continue };
     let v = hook(&end);
-    let mut slot = h.slice_end_hook.borrow_mut();
-    if slot.is_none() {
-        *slot = Some(hook);
+    {
+        let mut slot = h.slice_end_hook.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(hook);
+        }
+    }
+    if let SliceVerdict::Panic(report) = &v {
+        if end.greenthread != 0 {
+            // Not the root's own slice (its green call raises that one): leave it for the root.
+            crate::greenthread::panic_root(h, report.clone());
+        }
     }
     v
 }
