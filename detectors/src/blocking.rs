@@ -85,7 +85,10 @@ pub struct BlockingReport {
     pub name: Option<String>,
     /// `file:line` of its spawn call.
     pub spawned_at: Option<String>,
-    /// Wall time it held the hub.
+    /// Wall time it held the hub, from the watchdog's look just before the switch-in (the
+    /// switch stores no time stamp, so the hot path reads no clock) to the switch-out: never
+    /// short of the real hold, longer by at most one watchdog tick (a quarter of the
+    /// resolution, at most 20 ms) unless the watchdog itself was held up.
     pub held: Duration,
     /// CPU time its thread used meanwhile: about `held` for a busy loop, far less for a blocking
     /// system call.
