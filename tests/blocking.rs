@@ -139,15 +139,19 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 /// (fail mode would only fail the offender's `wait()`).
 #[test]
 fn panic_mode_panics_the_hub_thread_even_if_nobody_waits() {
-    let r = std::thread::spawn(|| {
+    let r = on_fresh_thread(|| {
         detect(80, Mode::Panic);
-        let _offender = green::Builder::new().name("offender").spawn(|| sleep_natively(250));
-        for _ in 0..200 {
-            green::sleep(ms(10));
-        }
-    })
-    .join();
-    let msg = panic_text(r.expect_err("the hub's thread panics"));
+        let r = std::panic::catch_unwind(|| {
+            let _offender = green::Builder::new().name("offender").spawn(|| sleep_natively(250));
+            for _ in 0..200 {
+                green::sleep(ms(10));
+            }
+        });
+        // Off before the thread exits: no alarm lands in its thread-local destructors.
+        green_detectors::disable();
+        r.map_err(panic_text)
+    });
+    let msg = r.expect_err("the root panics");
     assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
     assert!(msg.contains("offender"), "{msg}");
 }
@@ -156,13 +160,16 @@ fn panic_mode_panics_the_hub_thread_even_if_nobody_waits() {
 /// it): the root panics with the report.
 #[test]
 fn panic_mode_panics_the_root_for_a_blocking_hub_callback() {
-    let r = std::thread::spawn(|| {
+    let r = on_fresh_thread(|| {
         detect(80, Mode::Panic);
-        green::hub::schedule_call_global(Duration::ZERO, || sleep_natively(250));
-        green::sleep(ms(2000));
-    })
-    .join();
-    let msg = panic_text(r.expect_err("the hub's thread panics"));
+        let r = std::panic::catch_unwind(|| {
+            green::hub::schedule_call_global(Duration::ZERO, || sleep_natively(250));
+            green::sleep(ms(2000));
+        });
+        green_detectors::disable();
+        r.map_err(panic_text)
+    });
+    let msg = r.expect_err("the root panics");
     assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
     assert!(msg.contains("hub callback"), "{msg}");
 }

@@ -179,7 +179,7 @@ fn green_partition_in_the_environment_takes_its_share_of_one_search() {
 }
 
 #[test]
-#[ignore = "run as a child process by green_partition_in_the_environment_takes_its_share_of_one_search"]
+#[ignore = "run as a child process by green_partition_in_the_environment_takes_its_share_of_one_search and a_partition_with_no_run_of_the_search_is_refused"]
 fn partition_child() {
     if !is_child("explore::partition_child") {
         return;
@@ -189,6 +189,17 @@ fn partition_child() {
     let mut seen = SEEN.lock().unwrap().clone();
     seen.sort_unstable();
     println!("runs {seen:?}");
+}
+
+/// A partition that holds no run of the search (job 9 of 10 on a search of 8 runs) is refused
+/// by name: that CI job would pass without running the test.
+#[test]
+fn a_partition_with_no_run_of_the_search_is_refused() {
+    let (status, out, err) = run_child_with("explore::partition_child", &[("GREEN_PARTITION", "9/10")]);
+    assert!(!status.success(), "{out}\n{err}");
+    assert!(!out.contains("runs ["), "no run made: {out}");
+    assert!(err.contains("GREEN_PARTITION=9/10 takes run indices 9, 19, ... of a search of 8 runs: none"), "{err}");
+    assert!(err.contains("search at least 10 runs"), "the way out: {err}");
 }
 
 #[test]

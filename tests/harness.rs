@@ -257,6 +257,47 @@ fn an_injected_reset_reaches_user_code_and_stays() {
     assert!(reset_seen);
 }
 
+/// An injected refusal reaches `connect` as `ConnectionRefused` (a real listener is there).
+#[test]
+fn an_injected_refusal_reaches_connect() {
+    let (report, r) = Harness::with_config(green_harness::Config::hermetic())
+        .tape(Tape::new(vec![1]))
+        .faults(&[Fault::Refused])
+        .try_run(|| {
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            green::net::TcpStream::connect(addr).map(|_| ()).map_err(|e| e.kind())
+        });
+    assert_eq!(r.unwrap(), Err(std::io::ErrorKind::ConnectionRefused));
+    assert!(report.faults.iter().any(|f| matches!(f.what, Perturbation::Io { fault: IoFault::Refused, .. })));
+}
+
+/// An injected broken pipe reaches a write as `BrokenPipe` and stays: later writes fail too,
+/// though the tape draws no further fault.
+#[test]
+fn an_injected_broken_pipe_reaches_writes_and_stays() {
+    let (report, r) = Harness::with_config(green_harness::Config::hermetic())
+        .tape(Tape::new(vec![1]))
+        .faults(&[Fault::BrokenPipe])
+        .fail_on_leaks(false)
+        .try_run(|| {
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = green::spawn(move || listener.accept().map(|(c, _)| c));
+            let mut s = green::net::TcpStream::connect(addr).unwrap();
+            let _peer = server.join().unwrap().unwrap();
+            let first = s.write(b"x").map_err(|e| e.kind());
+            let second = s.write(b"y").map_err(|e| e.kind());
+            (first, second)
+        });
+    let (first, second) = r.unwrap();
+    assert_eq!(first, Err(std::io::ErrorKind::BrokenPipe));
+    assert_eq!(second, Err(std::io::ErrorKind::BrokenPipe), "the write side stays broken");
+    let n =
+        report.faults.iter().filter(|f| matches!(f.what, Perturbation::Io { fault: IoFault::BrokenPipe, .. })).count();
+    assert_eq!(n, 1, "one fault drawn: {:?}", report.faults);
+}
+
 #[test]
 fn faults_are_logged_with_the_greenthread_and_fd_they_hit() {
     let (report, _) =

@@ -494,3 +494,57 @@ fn builder_values_that_mean_no_run_are_refused() {
     }
     assert_eq!(Tape::from_hex("aé0"), None, "non-ASCII hex is refused, not a panic");
 }
+
+/// A run that keeps yielding past its budget (greenthreads handing the hub to each other for
+/// ever) fails as that run, with every wait reason, instead of ending the process; a search goes
+/// on past it. Children: a regression aborts the child, not this binary.
+#[test]
+fn a_run_that_keeps_yielding_past_its_budget_fails_as_that_run() {
+    let (status, out, err) =
+        run_child_with("harness_trust::yielding_past_budget_child", &[("GREEN_SHRINK_MS", "2000")]);
+    assert!(status.success(), "child failed ({status}): {out}\n{err}");
+    assert!(out.contains("yielding past budget ok"), "{out}\n{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by a_run_that_keeps_yielding_past_its_budget_fails_as_that_run"]
+fn yielding_past_budget_child() {
+    if !is_child("harness_trust::yielding_past_budget_child") {
+        return;
+    }
+    let h = Harness::with_config(Config::hermetic()).budget(ms(300));
+    let spin = || {
+        let _peer = green::Builder::new().name("spinner").spawn(|| loop {
+            green::sleep(Duration::ZERO);
+        });
+        loop {
+            green::sleep(Duration::ZERO);
+        }
+    };
+    // One run: it fails with the budget report, the process lives on.
+    let (_, r) = h.try_run(spin);
+    let p = r.expect_err("the run fails");
+    let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.starts_with("green: budget: the run passed its budget of 300ms while the hub kept switching"), "{msg}");
+    assert!(msg.contains("\"spinner\""), "names what ran: {msg}");
+    // The next run on this thread is not stopped by a request meant for the last one.
+    let (_, ok) = h.try_run(|| {
+        for _ in 0..1000 {
+            green::sleep(Duration::ZERO);
+        }
+        7
+    });
+    assert_eq!(ok.unwrap(), 7);
+    // A search: run 2 of 4 keeps yielding for ever; the search reports it as that run's failure.
+    let x = h.try_explore(green_harness::Search::Runs(4), || {
+        if green_harness::current_run() == Some(2) {
+            loop {
+                green::sleep(Duration::ZERO);
+            }
+        }
+    });
+    assert_eq!(x.failures.len(), 1, "{x:?}");
+    assert_eq!(x.failures[0].run, 2);
+    assert!(x.failures[0].message.starts_with("green: budget:"), "{}", x.failures[0].message);
+    println!("yielding past budget ok");
+}

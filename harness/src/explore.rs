@@ -556,6 +556,22 @@ impl crate::Harness {
         (report, failure, extras.coverage)
     }
 
+    /// Refuses a partition that holds no run of the search (`GREEN_PARTITION=k/N` with `k` at or
+    /// past the number of runs): that job would pass without running the test.
+    fn refuse_empty_partition(&self, search: Search) {
+        let (k, n) = self.config.partition;
+        if let Search::Runs(runs) = search {
+            if k >= runs {
+                panic!(
+                    "green-harness: GREEN_PARTITION={k}/{n} takes run indices {k}, {}, ... of a search of {runs} \
+                     runs: none, so this job would pass without running the test; search at least {n} runs \
+                     (GREEN_EXPLORE={n}) or split it into at most {runs} partitions",
+                    k + n
+                );
+            }
+        }
+    }
+
     /// Runs lane `lane` of a search on this thread.
     fn run_lane(&self, lane: u64, search: Search, start: Instant, shared: &Shared, body: &dyn Fn()) -> LaneResult {
         let (k, n) = self.config.partition;
@@ -634,6 +650,7 @@ impl crate::Harness {
 
     /// Runs every lane on this thread (a body that is not `Sync`: `Harness::run` searching).
     pub(crate) fn search_local(&self, search: Search, body: &dyn Fn()) -> Found {
+        self.refuse_empty_partition(search);
         let start = Instant::now();
         let shared = Shared::new();
         let lanes: Vec<LaneResult> = (0..LANES).map(|l| self.run_lane(l, search, start, &shared, body)).collect();
@@ -642,6 +659,7 @@ impl crate::Harness {
 
     /// Runs the lanes on `GREEN_EXPLORE_THREADS` threads, one fresh hub each.
     pub(crate) fn search_parallel(&self, search: Search, body: &(dyn Fn() + Sync)) -> Found {
+        self.refuse_empty_partition(search);
         let threads = self.config.threads.clamp(1, LANES as usize);
         if threads == 1 {
             return self.search_local(search, body);
@@ -723,8 +741,17 @@ impl crate::Harness {
             f.is_some_and(|(m, s)| failure_key(&m) == failure_key(&r.message) && s == r.site)
         };
         let found_bytes = r.tape.explicit().bytes().to_vec();
-        let shrunk = Tape::new(shrink(found_bytes, shrink_budget(), same));
         let found_line = h.replay_line(&r.tape);
+        struct Shrinking;
+        impl Drop for Shrinking {
+            fn drop(&mut self) {
+                crate::SHRINKING.with(|s| s.borrow_mut().take());
+            }
+        }
+        crate::SHRINKING.with(|s| *s.borrow_mut() = Some(found_line.clone()));
+        let guard = Shrinking;
+        let shrunk = Tape::new(shrink(found_bytes, shrink_budget(), same));
+        drop(guard);
         let mut hs = h.clone();
         hs.config.tape = Some(shrunk.bytes().to_vec());
         let shrunk_line = hs.replay_line(&shrunk);

@@ -495,11 +495,12 @@ impl Harness {
         self
     }
 
-    /// The per-run wall-clock budget. Past it the watchdog prints who holds the hub, for how
-    /// long, its stack (captured by the detector's signal, detection on or off), and the replay
-    /// line, then aborts the
-    /// process (a run past its budget cannot be stopped in-process). A livelock in virtual time
-    /// fails as a hang before that (see [`Config::hang_jumps`]).
+    /// The per-run wall-clock budget. Past it, a hub that still switches fails the run at its
+    /// next pass (a `green: budget:` panic with every wait reason: the run's failure). A hub
+    /// held by a busy loop or a blocking call cannot be stopped in-process: the watchdog prints
+    /// who holds it, for how long, its stack (captured by the detector's signal, detection on or
+    /// off), and the replay line, then aborts the process. A livelock in virtual time fails as a
+    /// hang before that (see [`Config::hang_jumps`]).
     ///
     /// ```
     /// green_harness::Harness::new().budget(std::time::Duration::from_secs(5)).run(|| ());
@@ -784,8 +785,10 @@ impl Harness {
     ///
     /// When the body panics (with its message, then the replay line), when the hub caught a
     /// panic in hub context, when a greenthread panicked unobserved, when an invariant was
-    /// violated, or on leaks (see the `fail_on_*` knobs). Past the budget the process aborts after printing what it could (a livelock in
-    /// virtual time fails as a hang first, see [`Config::hang_jumps`]).
+    /// violated, or on leaks (see the `fail_on_*` knobs), or past the budget while the hub still
+    /// switches (a `green: budget:` report). Past the budget with the hub held (a busy loop, a
+    /// blocking call) the process aborts after printing what it could (a livelock in virtual time
+    /// fails as a hang first, see [`Config::hang_jumps`]).
     ///
     /// ```
     /// let r = green_harness::Harness::new().run(|| green::spawn(|| 1).wait().unwrap());
@@ -1127,9 +1130,22 @@ struct Armed {
     generation: u64,
     start: Instant,
     budget: Duration,
+    /// Whether the watchdog asked the hub to fail the run ([`green::probe::Probe::stop_run`]).
+    stop: StopState,
     replay: String,
     probe: Arc<green::probe::Probe>,
     name: String,
+}
+
+/// The watchdog's stop request to an armed run's hub.
+#[derive(Clone, Copy)]
+enum StopState {
+    /// Not asked.
+    Idle,
+    /// Asked at this moment; the hub acts at its next pass.
+    Asked(Instant),
+    /// The hub acted: the run failed with the budget report and is tearing down.
+    Acted,
 }
 
 thread_local! {
@@ -1167,10 +1183,18 @@ impl Budget {
         let generation = watch.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let probe = green::probe::probe();
         let mut armed = watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        probe.cancel_stop();
+        let replay = match SHRINKING.with(|s| s.borrow().clone()) {
+            Some(found) => format!(
+                "{replay}\n(that is a candidate tape tried while shrinking; the failure found first replays with:\n{found})"
+            ),
+            None => replay,
+        };
         *armed = Some(Armed {
             generation,
             start: Instant::now(),
             budget,
+            stop: StopState::Idle,
             replay,
             probe,
             name: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
@@ -1188,7 +1212,10 @@ impl Drop for Budget {
     fn drop(&mut self) {
         // Also when the run unwinds: the watchdog never judges a run that ended.
         self.watch.generation.fetch_add(1, Ordering::SeqCst);
-        *self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let mut armed = self.watch.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(a) = armed.take() {
+            a.probe.cancel_stop();
+        }
     }
 }
 
@@ -1196,10 +1223,12 @@ impl Drop for Budget {
 /// whether the hub still switches.
 const LAST_LOOK: Duration = Duration::from_millis(50);
 
-/// Watches one thread's runs; past a run's budget prints what can be read safely from another
-/// thread (the probe: who runs, for how long it has held the hub; the detector's capture of its
-/// stack, detection on or off) and the replay line, then aborts the process (a run
-/// past its budget cannot be stopped in-process; a busy loop never returns control at all).
+/// Watches one thread's runs. Past a run's budget it first asks the hub to fail the run at its
+/// next pass ([`green::probe::Probe::stop_run`]); if the hub does not act within [`LAST_LOOK`]
+/// (a busy loop or a blocking call never returns control), or the failing run's teardown overruns
+/// a budget of its own, it prints what can be read safely from another thread (the probe: who
+/// runs, for how long it has held the hub; the detector's capture of its stack, detection on or
+/// off) and the replay line, then aborts the process.
 fn watchdog(w: &Watch) {
     // The armed run's slice as the watchdog last saw it: (generation, switch count, first seen),
     // to tell how long whatever runs now has held the hub.
@@ -1210,16 +1239,40 @@ fn watchdog(w: &Watch) {
         }
         std::thread::sleep(Duration::from_millis(10));
         let over = {
-            let a = w.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut a = w.armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(a) = a.as_ref() {
                 let sw = a.probe.switches();
                 if slice.is_none_or(|(g, s, _)| g != a.generation || s != sw) {
                     slice = Some((a.generation, sw, Instant::now()));
                 }
             }
-            a.as_ref()
+            let mut over = a
+                .as_ref()
                 .filter(|a| a.start.elapsed() >= a.budget)
-                .map(|a| (a.generation, a.budget, a.replay.clone(), a.probe.clone(), a.name.clone()))
+                .map(|a| (a.generation, a.budget, a.replay.clone(), a.probe.clone(), a.name.clone()));
+            if let Some(a) = a.as_mut().filter(|_| over.is_some()) {
+                // First ask the hub to fail the run at its next pass (the run's failure, so a
+                // search goes on); under the lock, so the request can only reach this run.
+                match a.stop {
+                    StopState::Idle => {
+                        a.probe.stop_run(a.budget);
+                        a.stop = StopState::Asked(Instant::now());
+                        over = None;
+                    }
+                    StopState::Asked(_) if !a.probe.stop_pending() => {
+                        // The hub acted: the run is failing. Its teardown gets a budget of its
+                        // own; past that, judged below.
+                        a.stop = StopState::Acted;
+                        a.start = Instant::now();
+                        over = None;
+                    }
+                    StopState::Asked(at) if at.elapsed() < LAST_LOOK => over = None,
+                    // The hub never reached a pass (held by a busy loop or a blocking call), or
+                    // the failing run's teardown overran too.
+                    StopState::Asked(_) | StopState::Acted => {}
+                }
+            }
+            over
         };
         let Some((generation, budget, replay, probe, name)) = over else { continue };
         let still = || w.generation.load(Ordering::SeqCst) == generation;
@@ -1263,8 +1316,8 @@ fn watchdog(w: &Watch) {
         };
         let msg = format!(
             "green-harness: the run on thread {name} exceeded its budget of {budget:?}: {who}{stack}\n\
-             A run past its budget cannot be stopped in-process, so the process aborts ({BUDGET_ENV} raises \
-             the budget if the run needs longer).\n{replay}\n"
+             A hub that no longer switches cannot be stopped in-process, so the process aborts ({BUDGET_ENV} \
+             raises the budget if the run needs longer).\n{replay}\n"
         );
         // Straight to fd 2: the test harness's output capture would die with the process.
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
@@ -1273,6 +1326,9 @@ fn watchdog(w: &Watch) {
 }
 
 thread_local! {
+    /// While a failure's tape is shrunk on this thread: the found run's replay line, added to a
+    /// budget abort's message (a candidate that never returns must not lose the failure).
+    pub(crate) static SHRINKING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// Whether this thread is inside a harness run (its hub belongs to that run).
     static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

@@ -792,6 +792,9 @@ impl Hub {
     #[inline(always)]
     fn next_pass(&self, root: &Rc<GtCore>) {
         self.passes.set(self.passes.get() + 1);
+        if self.probe.stop_pending() && !self.tearing_down.get() {
+            self.over_budget(root);
+        }
         if !self.quick_pass() {
             self.full_pass(root);
         }
@@ -1405,6 +1408,24 @@ impl Hub {
              spawned or ended. A livelock in virtual time, such as a retry loop whose condition \
              never comes (GREEN_HANG_JUMPS raises the limit, 0 turns it off).\nVirtual time: \
              {at:?}. Wait reasons:\n{dump}"
+        );
+    }
+
+    /// The run passed its wall-clock budget ([`Probe::stop_run`](crate::probe::Probe::stop_run))
+    /// while the hub kept switching: the root panics with every wait reason (a request withdrawn
+    /// meanwhile does nothing).
+    #[cold]
+    #[inline(never)]
+    fn over_budget(&self, root: &Rc<GtCore>) {
+        let Some(budget) = self.probe.take_stop() else { return };
+        let dump = debug::format_greenthreads_of(self);
+        root.state.set(State::Running);
+        // The first line is the same in every run that meets this budget (searches tell
+        // failures apart by it).
+        panic!(
+            "green: budget: the run passed its budget of {budget:?} while the hub kept switching: greenthreads \
+             that never finish or hand work to each other for ever (a livelock), or a run that needs longer \
+             (GREEN_BUDGET_MS raises the harness's budget). Wait reasons:\n{dump}"
         );
     }
 

@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::hub::hub;
 
@@ -38,6 +39,8 @@ pub struct Probe {
     in_poll: AtomicBool,
     /// The slice (switch count) found over budget; `NONE` when there is none.
     alarmed: AtomicU64,
+    /// A stop asked for by [`Probe::stop_run`]: the run's budget in nanoseconds, 0 for none.
+    stop: AtomicU64,
 }
 
 /// No alarmed slice.
@@ -50,6 +53,7 @@ impl Default for Probe {
             current: AtomicU64::new(0),
             in_poll: AtomicBool::new(false),
             alarmed: AtomicU64::new(NONE),
+            stop: AtomicU64::new(0),
         }
     }
 }
@@ -86,6 +90,65 @@ impl Probe {
     /// Withdraws any pending alarm (detection turned on or off).
     pub fn clear_alarm(&self) {
         self.alarmed.store(NONE, Ordering::Release);
+    }
+
+    /// Asks the hub, from any thread, to end what it runs: at its next pass the root panics with
+    /// a report that the run passed its wall-clock `budget` while the hub kept switching
+    /// (greenthreads that never finish, a livelock), with every greenthread's wait reason. The
+    /// harness's budget watchdog calls it, so a run that keeps yielding fails as that run
+    /// instead of ending the process. A hub that never reaches a pass (a busy loop, a blocking
+    /// call) cannot act on it. Taken when acted on; [`cancel_stop`](Probe::cancel_stop)
+    /// withdraws it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let msg = std::thread::spawn(|| {
+    ///     let spinner = green::spawn(|| loop {
+    ///         green::sleep(Duration::ZERO);
+    ///     });
+    ///     green::probe::probe().stop_run(Duration::from_secs(1));
+    ///     let r = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+    ///     spinner.kill();
+    ///     *r.unwrap_err().downcast::<String>().unwrap()
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert!(msg.starts_with("green: budget: the run passed its budget of 1s"), "{msg}");
+    /// ```
+    pub fn stop_run(&self, budget: Duration) {
+        let ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.stop.store(ns, Ordering::Release);
+    }
+
+    /// Withdraws a [`stop_run`](Probe::stop_run) not yet acted on (the run it was meant for
+    /// ended).
+    ///
+    /// ```
+    /// let p = green::probe::probe();
+    /// p.stop_run(std::time::Duration::from_secs(1));
+    /// p.cancel_stop();
+    /// green::sleep(std::time::Duration::ZERO); // a pass: nothing happens
+    /// ```
+    pub fn cancel_stop(&self) {
+        self.stop.store(0, Ordering::Release);
+    }
+
+    /// Whether a [`stop_run`](Probe::stop_run) still waits for the hub's next pass (a hub that
+    /// is tearing down, or never reaches a pass, leaves it pending).
+    ///
+    /// ```
+    /// let p = green::probe::probe();
+    /// assert!(!p.stop_pending());
+    /// ```
+    #[inline]
+    pub fn stop_pending(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) != 0
+    }
+
+    /// Takes a pending stop request: the budget it names.
+    pub(crate) fn take_stop(&self) -> Option<Duration> {
+        let ns = self.stop.swap(0, Ordering::AcqRel);
+        (ns != 0).then(|| Duration::from_nanos(ns))
     }
 
     #[inline]
