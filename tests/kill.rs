@@ -234,3 +234,19 @@ fn a_semaphore_permit_granted_to_a_killed_waiter_is_not_lost() {
     assert_eq!(b.wait().unwrap(), "b got it");
     assert!(a.wait().unwrap_err().is_killed());
 }
+
+/// DESIGN §3: a timeout's unwind swallowed by a user's `catch_unwind` (its guard still alive) is
+/// delivered again at the next green call, as a kill's is.
+#[test]
+fn a_timeout_swallowed_by_catch_unwind_is_delivered_again_at_the_next_green_call() {
+    let log: Log<&str> = Log::new();
+    let l = log.clone();
+    let r = green::with_timeout(ms(5), move || {
+        let r = catch_unwind(AssertUnwindSafe(|| green::sleep(Duration::from_secs(3600))));
+        l.push(if r.is_err() { "caught" } else { "slept" });
+        green::sleep(Duration::ZERO);
+        l.push("unreachable");
+    });
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(log.get(), ["caught"]);
+}

@@ -121,3 +121,39 @@ fn timeout_in_hub_context_panics() {
     let log = green::debug::hub_exception_log();
     assert!(log[before].contains("Timeout::new called from hub context"), "{log:?}");
 }
+
+/// The other blocking calls refuse hub context by name too: a semaphore acquire, a greenthread
+/// wait, a green socket read and a raw `trampoline` wait.
+#[test]
+fn more_blocking_calls_in_hub_context_panic_by_name() {
+    use std::io::Read;
+    green::debug::hub_exceptions(false);
+    let before = green::debug::hub_exception_log().len();
+    let sem = green::Semaphore::new(0);
+    green::hub::schedule_call_global(Duration::ZERO, move || sem.acquire());
+    let gt = green::spawn(|| green::sleep(ms(50)));
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        let _ = gt.wait();
+    });
+    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = green::spawn(move || listener.accept().map(|(c, _)| c));
+    let client = green::net::TcpStream::connect(addr).unwrap();
+    let _peer = server.join().unwrap().unwrap();
+    let c2 = client.try_clone().unwrap();
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        let mut c = c2;
+        let _ = c.read(&mut [0u8; 1]);
+    });
+    green::hub::schedule_call_global(Duration::ZERO, move || {
+        let _ = green::trampoline(&client, green::Interest::Read, None);
+    });
+    green::sleep(ms(5));
+    let log = green::debug::hub_exception_log();
+    let new = &log[before..];
+    assert_eq!(new.len(), 4, "{new:?}");
+    assert!(new[0].contains("Semaphore::acquire called from hub context"), "{new:?}");
+    assert!(new[1].contains("GreenThread::wait called from hub context"), "{new:?}");
+    assert!(new[2].contains("TcpStream::read called from hub context"), "{new:?}");
+    assert!(new[3].contains("trampoline called from hub context"), "{new:?}");
+}

@@ -790,3 +790,108 @@ fn a_wheel_timer_due_before_a_zero_delay_timer_fires_first_even_in_the_hubs_firs
         assert_eq!(order, ["A", "B"]);
     }
 }
+
+/// DESIGN §3: queues hand off to parked getters FIFO, and a newcomer cannot take an item handed
+/// to a waiter.
+#[test]
+fn queue_getters_are_served_in_the_order_they_parked_and_newcomers_cannot_barge() {
+    let q: green::Queue<u32> = green::Queue::new();
+    let order = Log::<(u32, u32)>::new();
+    let gts: Vec<_> = (0..4u32)
+        .map(|i| {
+            let (q, order) = (q.clone(), order.clone());
+            let gt = green::spawn(move || order.push((i, q.get())));
+            green::sleep(Duration::ZERO); // getter i parks before getter i + 1
+            gt
+        })
+        .collect();
+    q.put(10);
+    assert!(q.try_get().is_err(), "a newcomer took the item handed to the first getter");
+    for v in 11..14 {
+        q.put(v);
+    }
+    gts.into_iter().for_each(|g| g.wait().unwrap());
+    assert_eq!(order.get(), [(0, 10), (1, 11), (2, 12), (3, 13)]);
+}
+
+/// DESIGN §3: putters blocked on a full bounded queue get their turn FIFO.
+#[test]
+fn blocked_putters_of_a_full_queue_go_in_the_order_they_parked() {
+    let q: green::Queue<u32> = green::Queue::bounded(1);
+    q.put(0);
+    let gts: Vec<_> = (1..4u32)
+        .map(|i| {
+            let q = q.clone();
+            let gt = green::spawn(move || q.put(i));
+            green::sleep(Duration::ZERO); // putter i parks before putter i + 1
+            gt
+        })
+        .collect();
+    let got: Vec<u32> = (0..4).map(|_| q.get()).collect();
+    gts.into_iter().for_each(|g| g.wait().unwrap());
+    assert_eq!(got, [0, 1, 2, 3]);
+}
+
+/// DESIGN §3: links run FIFO, in the dying greenthread.
+#[test]
+fn links_run_in_the_order_they_were_added_inside_the_dying_greenthread() {
+    let ev: green::Event<()> = green::Event::new();
+    let e = ev.clone();
+    let gt = green::spawn(move || e.wait());
+    let id = gt.id();
+    let ran = Log::<(u32, bool)>::new();
+    for i in 0..3u32 {
+        let ran = ran.clone();
+        gt.link(move |_| ran.push((i, green::current().id() == id)));
+    }
+    ev.send(()).unwrap();
+    gt.wait().unwrap();
+    assert_eq!(ran.get(), [(0, true), (1, true), (2, true)]);
+}
+
+/// DESIGN §3: an `io::Error` standing for a kill or a panic has the documented kind and wraps
+/// the `green::Error`.
+#[test]
+fn io_errors_for_kills_and_panics_have_their_kinds_and_wrap_the_green_error() {
+    let killed = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    green::sleep(Duration::ZERO);
+    killed.kill();
+    let io = killed.wait().unwrap_err().into_io();
+    assert_eq!(io.kind(), std::io::ErrorKind::Interrupted);
+    assert!(io.get_ref().unwrap().downcast_ref::<green::Error>().unwrap().is_killed());
+    assert!(io.to_string().contains("was killed"), "{io}");
+    let panicked = green::spawn(|| panic!("boom"));
+    let io = panicked.wait().unwrap_err().into_io();
+    assert_eq!(io.kind(), std::io::ErrorKind::Other);
+    assert!(io.get_ref().unwrap().downcast_ref::<green::Error>().unwrap().is_panic());
+}
+
+/// DESIGN §3: a second simultaneous writer gets the same clear error as a second reader.
+#[test]
+fn a_second_simultaneous_writer_gets_an_error() {
+    use std::io::Write;
+    green::debug::hub_prevent_multiple_readers(true);
+    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = green::spawn(move || listener.accept().map(|(c, _)| c));
+    let s = std::rc::Rc::new(green::net::TcpStream::connect(addr).unwrap());
+    let peer = server.join().unwrap().unwrap();
+    // Fill the send buffer so a writer parks.
+    let big = vec![0u8; 1 << 16];
+    let writer = {
+        let s = s.clone();
+        green::spawn(move || loop {
+            if (&*s).write(&big).is_err() {
+                break;
+            }
+        })
+    };
+    for _ in 0..100 {
+        green::sleep(Duration::ZERO);
+    }
+    let err = (&*s).write(b"x").expect_err("a second simultaneous writer was let through");
+    assert_eq!(err.kind(), std::io::ErrorKind::ResourceBusy);
+    assert!(err.to_string().contains("Second simultaneous write"), "{err}");
+    writer.kill();
+    drop(peer);
+}
