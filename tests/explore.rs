@@ -460,6 +460,27 @@ fn returns_err_child() -> Result<(), String> {
     Err("boom".into())
 }
 
+/// The attribute's `explore = N` knob makes the test a search of N runs: a bug that shows only
+/// in run 7 is found (one run would pass).
+#[test]
+fn the_attribute_explore_knob_searches_n_runs() {
+    let (status, out, err) = run_child_with("explore::explore_attr_child", &[]);
+    assert!(!status.success(), "run 7 fails: {out}\n{err}");
+    assert!(err.contains("only in run 7"), "{err}");
+    assert!(err.contains("GREEN_REPLAY=1"), "the failure's replay line: {err}");
+    let (status, out, err) = run_child_with("explore::explore_attr_child", &[("GREEN_EXPLORE", "5")]);
+    assert!(status.success(), "GREEN_EXPLORE=5 wins over the attribute's 30, and runs 0..5 pass: {out}\n{err}");
+}
+
+#[green_harness::test(explore = 30)]
+#[ignore = "run as a child process by the_attribute_explore_knob_searches_n_runs"]
+fn explore_attr_child() {
+    if !is_child("explore::explore_attr_child") {
+        return;
+    }
+    assert_ne!(green_harness::current_run(), Some(7), "only in run 7");
+}
+
 /// The attribute's `explore = N` knob searches too; a correct body passes.
 #[green_harness::test(explore = 50)]
 fn the_attribute_explores_a_correct_body() {
