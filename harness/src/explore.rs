@@ -45,7 +45,11 @@ pub enum Strategy {
     /// priorities for greenthreads (a tape-drawn non-zero byte each, skipping zero draws, so
     /// they are spread whatever the tape's density; a rare tie is broken by queue order, so they
     /// always order the greenthreads totally), exactly `depth - 1` priority-change points at
-    /// random scheduling steps; the hub runs the highest-priority ready greenthread.
+    /// random scheduling steps; the hub runs the highest-priority ready greenthread. Bounds to
+    /// know: priorities are bytes (1–255), so past 255 greenthreads some share one (queue order
+    /// breaks the tie), and one-at-a-time stepping holds for the first
+    /// [`green::hooks::ONE_AT_A_TIME_STEPS`] (1024) steps of a run, whole batches after; PCT's
+    /// bound of 1/(n·k^(d−1)) per run holds for bugs within those steps.
     Pct {
         /// The bug depth searched for (≥ 1).
         depth: u8,
@@ -815,5 +819,24 @@ impl crate::Harness {
             x.failures.len(),
             list.join("\n")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shrinking truncates, zeroes and lowers: a failure that needs byte 1 to be at least 10
+    /// shrinks to `[0, v]` with `v` lowered from 200 toward 10 (halving), the rest gone.
+    #[test]
+    fn shrinking_truncates_zeroes_and_lowers_values() {
+        let fails = |t: &[u8]| t.get(1).is_some_and(|&b| b >= 10);
+        let out = shrink(vec![9, 200, 0, 77, 5], Duration::from_secs(10), fails);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0], 0, "{out:?}");
+        assert!((10..=24).contains(&out[1]), "lowered by halving from 200: {out:?}");
+        // A value that must stay exactly as found is kept.
+        let exact = |t: &[u8]| t.first() == Some(&200);
+        assert_eq!(shrink(vec![200, 3], Duration::from_secs(10), exact), [200]);
     }
 }

@@ -857,7 +857,9 @@ impl Harness {
     /// instead of failing the test. For property tests. It judges the run as `run` does: a body
     /// that returned but left a leak, an unobserved greenthread panic, a panic the hub caught or
     /// an invariant violation gives `Err` with that verdict (a `String`); a body that panicked
-    /// (a hang and a deadlock are panics of the runtime) gives its panic.
+    /// (a hang and a deadlock are panics of the runtime) gives its panic. Always one run:
+    /// `GREEN_EXPLORE` does not turn it into a search (it returns one run's value and report;
+    /// search with [`try_explore`](Harness::try_explore)).
     ///
     /// ```
     /// use green_harness::Harness;
@@ -1034,7 +1036,8 @@ impl Harness {
     }
 
     /// Runs `body` twice with the same tape and compares the switch traces; `Err` names the first
-    /// switch where they differ (code depending on something outside the tape).
+    /// switch where they differ (code depending on something outside the tape). Always one
+    /// tape, `GREEN_EXPLORE` or not.
     ///
     /// ```
     /// let h = green_harness::Harness::new().shuffle(true).seed(3);
