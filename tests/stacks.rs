@@ -211,3 +211,35 @@ fn a_hub_shutdown_gives_back_the_reservations_of_greenthreads_that_never_started
         assert_eq!(green::stack_pool_stats().free, mapped, "no new slab: the reservations came back");
     });
 }
+
+/// DESIGN §8: hitting the memory or mapping limit fails with a message naming the limit and
+/// the way out (a child under a low `RLIMIT_AS`, so a slab of stacks cannot be mapped).
+#[test]
+fn a_stack_slab_past_the_memory_limit_fails_with_a_message_naming_it() {
+    let (status, out, err) = run_child("stacks::mapping_limit_child");
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("mapping limit ok"), "{out}\n{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by a_stack_slab_past_the_memory_limit_fails_with_a_message_naming_it"]
+fn mapping_limit_child() {
+    if !is_child("stacks::mapping_limit_child") {
+        return;
+    }
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().next().unwrap().parse().unwrap();
+    let limit = pages * 4096 + (1 << 30);
+    let rl = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid rlimit for this process.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) }, 0);
+    // A slab holds 64 stacks: 64 of 64 MiB cannot be mapped under a 1 GiB margin.
+    let msg = panic_message_of(|| {
+        let gt = green::Builder::new().stack_size(64 << 20).spawn(|| 1);
+        let _ = gt.wait();
+    });
+    assert!(msg.contains("cannot map a slab of 64 greenthread stacks"), "{msg}");
+    assert!(msg.contains("memory or mapping limit"), "{msg}");
+    assert!(msg.contains("lower the number of live greenthreads or their stack size"), "the way out: {msg}");
+    println!("mapping limit ok");
+}
