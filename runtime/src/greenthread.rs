@@ -259,7 +259,7 @@ pub(crate) struct Cold {
     /// inside the destructor that is running, so it may be thrown even while unwinding.
     pub(crate) calls: RefCell<Vec<(u64, u64)>>,
     /// The root only: a blocking report of `Mode::Panic` (`SliceVerdict::Panic`) its current or
-    /// next green call panics with (see [`panic_root`]).
+    /// next green call panics with (see [`panic_root`]); the root's `kill` flag is set with it.
     pub(crate) panic_with: RefCell<Option<String>>,
 }
 
@@ -410,8 +410,14 @@ impl GtCore {
     }
 
     fn has_pending_throw(&self) -> bool {
-        self.kill.get()
-            || self.cold_if_used().is_some_and(|c| !c.expired.borrow().is_empty() || c.panic_with.borrow().is_some())
+        self.kill.get() || self.cold_if_used().is_some_and(|c| !c.expired.borrow().is_empty())
+    }
+
+    /// Takes a `Mode::Panic` report left for the root (clearing the kill flag that carries it).
+    fn take_root_panic(&self) -> Option<String> {
+        let report = self.cold_if_used()?.panic_with.take()?;
+        self.kill.set(false);
+        Some(report)
     }
 }
 
@@ -463,8 +469,8 @@ pub(crate) fn park_in(h: &Hub, t: &Ticket, info: WaitInfo) {
             if !is_unwinding(h, gt) {
                 gt.start_unwinding(h);
                 if gt.is_root {
-                    // Its own report, if `Mode::Panic` left it for the root: raised here.
-                    gt.cold_if_used().map(|c| c.panic_with.take());
+                    // Its own report is raised here; one left for it before is dropped.
+                    let _ = gt.take_root_panic();
                     // Through the panic hook: the root's panic is the test's (or the thread's),
                     // and a panic resumed without the hook fails a test with no message at all.
                     // A greenthread's is printed by the hub where it ends.
@@ -520,6 +526,9 @@ pub(crate) fn panic_root(h: &Hub, report: String) {
         }
         *slot = Some(report);
     }
+    // The kill flag carries it to the root's next green call (no check of its own on the
+    // green-call path); `deliver_throw` raises the report instead of a kill.
+    root.kill.set(true);
     if root.state.get() == State::Blocked {
         // Wake it with a throw, as a kill does; a Ready root meets the report when it resumes.
         h.add_timer(Duration::ZERO, Action::Kill { gt: root }, "blocking report (Mode::Panic)", Location::caller());
@@ -546,12 +555,12 @@ pub(crate) fn deliver_throw(gt: &Rc<GtCore>) {
         }
         return;
     }
-    if let Some(report) = gt.cold_if_used().and_then(|c| c.panic_with.take()) {
-        // Through the panic hook, as a root's own blocking failure: it is the test's panic.
-        gt.start_unwinding(h);
-        std::panic::panic_any(report);
-    }
     if gt.kill.get() {
+        if let Some(report) = gt.take_root_panic() {
+            // Through the panic hook, as a root's own blocking failure: it is the test's panic.
+            gt.start_unwinding(h);
+            std::panic::panic_any(report);
+        }
         gt.start_unwinding(h);
         resume_unwind(Box::new(KillUnwind { gt: gt.id }));
     }

@@ -792,6 +792,7 @@ impl Hub {
     #[inline(always)]
     fn next_pass(&self, root: &Rc<GtCore>) {
         self.passes.set(self.passes.get() + 1);
+        #[cfg(feature = "test-hooks")]
         if self.probe.stop_pending() && !self.tearing_down.get() {
             self.over_budget(root);
         }
@@ -1414,6 +1415,7 @@ impl Hub {
     /// The run passed its wall-clock budget ([`Probe::stop_run`](crate::probe::Probe::stop_run))
     /// while the hub kept switching: the root panics with every wait reason (a request withdrawn
     /// meanwhile does nothing).
+    #[cfg(feature = "test-hooks")]
     #[cold]
     #[inline(never)]
     fn over_budget(&self, root: &Rc<GtCore>) {
