@@ -139,37 +139,37 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 /// (fail mode would only fail the offender's `wait()`).
 #[test]
 fn panic_mode_panics_the_hub_thread_even_if_nobody_waits() {
-    let r = on_fresh_thread(|| {
+    let msg = root_panic_under_panic_mode(|| {
+        let _offender = green::Builder::new().name("offender").spawn(|| sleep_natively(250));
+        for _ in 0..200 {
+            green::sleep(ms(10));
+        }
+    });
+    assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
+    assert!(msg.contains("offender"), "{msg}");
+}
+
+/// Runs `body` as the root of a fresh thread's hub with panic-mode detection at 80 ms and
+/// returns the root's panic message.
+fn root_panic_under_panic_mode(body: fn()) -> String {
+    let r = on_fresh_thread(move || {
         detect(80, Mode::Panic);
-        let r = std::panic::catch_unwind(|| {
-            let _offender = green::Builder::new().name("offender").spawn(|| sleep_natively(250));
-            for _ in 0..200 {
-                green::sleep(ms(10));
-            }
-        });
+        let r = std::panic::catch_unwind(body);
         // Off before the thread exits: no alarm lands in its thread-local destructors.
         green_detectors::disable();
         r.map_err(panic_text)
     });
-    let msg = r.expect_err("the root panics");
-    assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
-    assert!(msg.contains("offender"), "{msg}");
+    r.expect_err("the root panics")
 }
 
 /// Panic mode on a blocking hub callback, which no greenthread owns (fail mode can only report
 /// it): the root panics with the report.
 #[test]
 fn panic_mode_panics_the_root_for_a_blocking_hub_callback() {
-    let r = on_fresh_thread(|| {
-        detect(80, Mode::Panic);
-        let r = std::panic::catch_unwind(|| {
-            green::hub::schedule_call_global(Duration::ZERO, || sleep_natively(250));
-            green::sleep(ms(2000));
-        });
-        green_detectors::disable();
-        r.map_err(panic_text)
+    let msg = root_panic_under_panic_mode(|| {
+        green::hub::schedule_call_global(Duration::ZERO, || sleep_natively(250));
+        green::sleep(ms(2000));
     });
-    let msg = r.expect_err("the root panics");
     assert!(msg.starts_with("BLOCKING greenthread="), "{msg}");
     assert!(msg.contains("hub callback"), "{msg}");
 }

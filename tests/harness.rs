@@ -646,26 +646,28 @@ fn close_while_waiting_reaches_user_code_as_a_closed_error() {
     );
 }
 
+/// Spawns `n` greenthreads that each sleep 10 ms (one virtual deadline) and returns the order
+/// they woke in.
+fn equal_sleepers_finish_order(n: u32) -> Vec<u32> {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let gts: Vec<_> = (0..n)
+        .map(|i| {
+            let l = log.clone();
+            green::spawn(move || {
+                green::sleep(ms(10));
+                l.borrow_mut().push(i);
+            })
+        })
+        .collect();
+    gts.into_iter().for_each(|g| g.wait().unwrap());
+    let v = log.borrow().clone();
+    v
+}
+
 #[test]
 fn ties_between_timers_of_different_greenthreads_are_broken_by_the_tape() {
     // Same virtual deadline: FIFO by creation without the tape, reordered by some tape with it.
-    let race = || {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let gts: Vec<_> = (0..3)
-            .map(|i| {
-                let l = log.clone();
-                green::spawn(move || {
-                    green::sleep(ms(10));
-                    l.borrow_mut().push(i);
-                })
-            })
-            .collect();
-        for g in gts {
-            g.wait().unwrap();
-        }
-        let v = log.borrow().clone();
-        v
-    };
+    let race = || equal_sleepers_finish_order(3);
     for seed in 0..20 {
         assert_eq!(Harness::new().seed(seed).try_run(race).1.unwrap(), [0, 1, 2]);
     }
@@ -758,22 +760,10 @@ fn listeners_never_get_a_sticky_injected_reset() {
 #[test]
 fn jitter_alone_breaks_ties_between_greenthreads() {
     let order = |tape: Vec<u8>| {
-        let (_, r) =
-            Harness::with_config(green_harness::Config::hermetic()).jitter(ms(5)).tape(Tape::new(tape)).try_run(|| {
-                let log = Rc::new(RefCell::new(Vec::new()));
-                let gts: Vec<_> = (0..2u32)
-                    .map(|i| {
-                        let l = log.clone();
-                        green::spawn(move || {
-                            green::sleep(ms(10));
-                            l.borrow_mut().push(i);
-                        })
-                    })
-                    .collect();
-                gts.into_iter().for_each(|g| g.wait().unwrap());
-                let v = log.borrow().clone();
-                v
-            });
+        let (_, r) = Harness::with_config(green_harness::Config::hermetic())
+            .jitter(ms(5))
+            .tape(Tape::new(tape))
+            .try_run(|| equal_sleepers_finish_order(2));
         r.unwrap()
     };
     // Per timer: its jitter draw, then (once per greenthread) its tie.
