@@ -174,6 +174,17 @@ fn panic_mode_panics_the_root_for_a_blocking_hub_callback() {
     assert!(msg.contains("hub callback"), "{msg}");
 }
 
+/// Panic mode on the root's own blocking slice, ended by `hub::run` (not a green call that could
+/// fail): the root panics there with its report.
+#[test]
+fn panic_mode_panics_a_blocking_root_that_enters_hub_run() {
+    let msg = root_panic_under_panic_mode(|| {
+        sleep_natively(250);
+        green::hub::run();
+    });
+    assert!(msg.starts_with("BLOCKING greenthread=#0"), "{msg}");
+}
+
 /// Panic mode stays quiet on good code: many short slices, nothing over budget.
 #[test]
 fn panic_mode_is_quiet_on_good_code() {

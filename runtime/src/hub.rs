@@ -1798,8 +1798,11 @@ pub fn run() {
                 // `Fail` verdict has no green call to fail).
                 let end = root.slice_end(h.probe.switches());
                 let v = catch_unwind(AssertUnwindSafe(|| crate::probe::slice_ended(end)));
-                if let Ok(crate::probe::SliceVerdict::Panic(_)) = v {
-                    crate::greenthread::deliver_throw(&root);
+                if let Ok(crate::probe::SliceVerdict::Panic(report)) = v {
+                    root.state.set(State::Running);
+                    root.wait.set(None);
+                    root.start_unwinding(h);
+                    std::panic::panic_any(report);
                 }
             }
             let r = h.run_loop(&root, true);
