@@ -202,6 +202,19 @@ fn a_partition_with_no_run_of_the_search_is_refused() {
     assert!(err.contains("search at least 10 runs"), "the way out: {err}");
 }
 
+/// A time-bounded search on one thread searches every lane, not only lane 0 for the whole
+/// time (which left every run index but 0, 16, 32, ... unsearched).
+#[test]
+fn a_time_bounded_search_on_one_thread_searches_every_lane() {
+    static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    let x = hermetic().threads(1).try_explore(Search::For(ms(400)), || {
+        SEEN.lock().unwrap().push(green_harness::current_run().unwrap());
+    });
+    assert!(x.failures.is_empty());
+    let lanes: std::collections::HashSet<u64> = SEEN.lock().unwrap().iter().map(|i| i % 16).collect();
+    assert!(lanes.len() > 8, "lanes searched: {lanes:?}");
+}
+
 #[test]
 fn the_outcome_does_not_depend_on_the_thread_count() {
     let one = hermetic().threads(1).try_explore(Search::Runs(300), check_then_act_bug);

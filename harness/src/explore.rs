@@ -11,7 +11,9 @@
 //!   `p % LANES`); a lane runs its positions in order and keeps its own state (the `Guided`
 //!   corpus). Threads take whole lanes, so what a lane does never depends on the thread count,
 //!   and the reported failure is the one at the lowest position: the same base seed gives the
-//!   same outcome on 1 thread and on 16.
+//!   same outcome on 1 thread and on 16. A time-bounded search gives each wave of lanes (as
+//!   many as threads) its share of the time, so every lane searches, whatever the thread count
+//!   (its outcome depends on the machine's speed anyway).
 //! * `GREEN_PARTITION=k/N` keeps the run indices `k, k+N, k+2N, ...`: N CI jobs search disjoint
 //!   parts of one space.
 //! * A failing tape is shrunk on the spot (zeroing, truncating, lowering bytes) while the failure
@@ -576,8 +578,27 @@ impl crate::Harness {
         }
     }
 
-    /// Runs lane `lane` of a search on this thread.
-    fn run_lane(&self, lane: u64, search: Search, start: Instant, shared: &Shared, body: &dyn Fn()) -> LaneResult {
+    /// Runs lane `lane` of a search on this thread (one of `threads` running the lanes).
+    ///
+    /// A time-bounded search gives each lane a share of the time: lanes run in waves of
+    /// `threads`, and lane `l` stops at the end of its wave's share, so every lane's run indices
+    /// are searched (not only the first wave's for the whole duration).
+    fn run_lane(
+        &self,
+        lane: u64,
+        threads: u64,
+        search: Search,
+        start: Instant,
+        shared: &Shared,
+        body: &dyn Fn(),
+    ) -> LaneResult {
+        let lane_end = match search {
+            Search::For(d) => {
+                let waves = LANES.div_ceil(threads.max(1));
+                d.mul_f64((lane / threads.max(1) + 1) as f64 / waves as f64)
+            }
+            Search::Runs(_) => Duration::MAX,
+        };
         let (k, n) = self.config.partition;
         let base = self.config.seed;
         let mut corpus = Corpus::default();
@@ -588,7 +609,7 @@ impl crate::Harness {
             match search {
                 // A partition takes its share of the one space of `runs` indices.
                 Search::Runs(runs) if k + pos * n >= runs => break,
-                Search::For(d) if start.elapsed() >= d => break,
+                Search::For(_) if start.elapsed() >= lane_end => break,
                 _ => {}
             }
             if !self.keep_going && pos > shared.stop_at.load(Ordering::SeqCst) {
@@ -657,7 +678,7 @@ impl crate::Harness {
         self.refuse_empty_partition(search);
         let start = Instant::now();
         let shared = Shared::new();
-        let lanes: Vec<LaneResult> = (0..LANES).map(|l| self.run_lane(l, search, start, &shared, body)).collect();
+        let lanes: Vec<LaneResult> = (0..LANES).map(|l| self.run_lane(l, 1, search, start, &shared, body)).collect();
         self.finish_search(search, start, &shared, lanes, body)
     }
 
@@ -687,7 +708,7 @@ impl crate::Harness {
                                 if l >= LANES {
                                     return done;
                                 }
-                                done.push((l, self.run_lane(l, search, start, shared, body)));
+                                done.push((l, self.run_lane(l, threads as u64, search, start, shared, body)));
                             }
                         })
                         .expect("green-harness: cannot start a search thread")
