@@ -162,6 +162,34 @@ fn root_panic_under_panic_mode(body: fn()) -> String {
     r.expect_err("the root panics")
 }
 
+/// DESIGN §5: nothing periodic interrupts a healthy hub (no alarm at all while it switches and
+/// idles), and an over-budget slice gets one alarm, however long it lasts.
+#[test]
+fn one_alarm_per_over_budget_slice_and_none_on_a_healthy_hub() {
+    let (healthy, blocked) = on_fresh_thread(|| {
+        // A wide budget: the OS may deschedule a test thread.
+        detect(200, Mode::Collect);
+        let gts: Vec<_> = (0..10)
+            .map(|_| {
+                green::spawn(|| {
+                    for _ in 0..30 {
+                        green::sleep(ms(2));
+                    }
+                })
+            })
+            .collect();
+        gts.into_iter().for_each(|g| g.wait().unwrap());
+        green::sleep(ms(500)); // idle in the poller, more than two budgets long
+        let healthy = green_detectors::blocking::alarms_sent();
+        green::spawn(|| sleep_natively(1000)).wait().unwrap(); // five budgets long
+        let blocked = green_detectors::blocking::alarms_sent() - healthy;
+        green_detectors::disable();
+        (healthy, blocked)
+    });
+    assert_eq!(healthy, 0, "a healthy hub got alarms");
+    assert_eq!(blocked, 1, "one alarm for one over-budget slice");
+}
+
 /// Panic mode on a blocking hub callback, which no greenthread owns (fail mode can only report
 /// it): the root panics with the report.
 #[test]

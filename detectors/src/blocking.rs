@@ -140,6 +140,8 @@ pub(crate) struct Watch {
     active: AtomicBool,
     /// The detector's own work runs on the hub's thread (symbolising a report): nobody's slice.
     exempt: AtomicBool,
+    /// Alarms the watchdog sent this hub's thread (see [`alarms_sent`]).
+    alarms: std::sync::atomic::AtomicU64,
     pub(crate) state: Mutex<WatchState>,
 }
 
@@ -342,6 +344,7 @@ fn check(w: &Watch) {
             w.probe.raise_alarm(sw);
             w.capture.note_blocked_syscall(&w.thread);
             sys::send_alarm(&w.thread);
+            w.alarms.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -455,6 +458,7 @@ pub fn enable(config: BlockingConfig) -> Result<(), ConfigError> {
         resolution: config.resolution,
         active: AtomicBool::new(true),
         exempt: AtomicBool::new(false),
+        alarms: std::sync::atomic::AtomicU64::new(0),
         state: Mutex::new(state),
     });
     REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(watch.clone());
@@ -511,6 +515,25 @@ impl AlarmTarget {
 /// ```
 pub fn reports() -> Vec<BlockingReport> {
     LOCAL.with(|l| l.borrow().as_ref().map(|x| x.reports.clone()).unwrap_or_default())
+}
+
+/// How many `SIGALRM`s the watchdog has sent this thread's hub since detection was enabled (0
+/// when it is off): at most one per over-budget slice, none while the hub is healthy, so user
+/// system calls that `SA_RESTART` does not restart are not disturbed on good code.
+///
+/// ```
+/// use std::time::Duration;
+/// green_detectors::enable(green_detectors::BlockingConfig {
+///     resolution: Duration::from_millis(50),
+///     mode: green_detectors::Mode::Collect,
+/// })
+/// .unwrap();
+/// green::sleep(Duration::from_millis(100)); // idle in the poller: nobody's slice
+/// assert_eq!(green_detectors::blocking::alarms_sent(), 0);
+/// green_detectors::disable();
+/// ```
+pub fn alarms_sent() -> u64 {
+    LOCAL.with(|l| l.borrow().as_ref().map_or(0, |x| x.watch.alarms.load(Ordering::Relaxed)))
 }
 
 /// Takes the reports collected on this thread so far.
