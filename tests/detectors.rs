@@ -119,6 +119,34 @@ fn overflow_detector_names_the_greenthread() {
     assert!(stderr.contains("Give it a bigger stack with green::Builder::stack_size"), "the way out: {stderr}");
 }
 
+/// An overflow that is not a greenthread's (an OS thread's own stack) goes on to the handler
+/// the standard library installed: its "has overflowed its stack" message, not a bare SIGSEGV
+/// and not a greenthread report (DESIGN §5: chaining to std's handler).
+#[test]
+fn an_os_thread_overflow_is_chained_to_the_standard_librarys_report() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, out, err) = run_child("detectors::os_thread_overflow_child");
+    assert!(status.signal().is_some(), "the child must die of the overflow: {status:?}\n{out}\n{err}");
+    assert!(err.contains("thread 'deep-os-thread'") && err.contains("has overflowed its stack"), "{err}");
+    assert!(!err.contains("green: stack overflow in greenthread"), "{err}");
+}
+
+#[test]
+#[ignore = "run as a child process by an_os_thread_overflow_is_chained_to_the_standard_librarys_report"]
+fn os_thread_overflow_child() {
+    if !is_child("detectors::os_thread_overflow_child") {
+        return;
+    }
+    green_detectors::install_overflow_detector();
+    #[allow(unconditional_recursion)]
+    fn deep(n: u64) -> u64 {
+        let pad = std::hint::black_box([n; 256]);
+        deep(pad[0] + 1) + pad[1]
+    }
+    let t = std::thread::Builder::new().name("deep-os-thread".into()).stack_size(256 * 1024).spawn(|| deep(0));
+    let _ = t.unwrap().join();
+}
+
 /// Under the harness the overflow detector is on without being asked for: the overflow names
 /// the greenthread.
 #[test]
