@@ -895,3 +895,21 @@ fn a_second_simultaneous_writer_gets_an_error() {
     writer.kill();
     drop(peer);
 }
+
+/// DESIGN §3: a deadline is computed from a fresh clock read at the call, not from a time cached
+/// at the start of the pass: a sleep made after 60 ms of work in one slice still lasts its full
+/// 10 ms from the call (a cached pass time would end it at once).
+#[test]
+fn a_sleep_after_a_long_slice_lasts_its_full_delay_from_the_call() {
+    let gt = green::spawn(|| {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < ms(60) {
+            std::hint::spin_loop();
+        }
+        let called = std::time::Instant::now();
+        green::sleep(ms(10));
+        called.elapsed()
+    });
+    let slept = gt.wait().unwrap();
+    assert!(slept >= ms(10), "the sleep ended {slept:?} after the call, early");
+}
