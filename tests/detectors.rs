@@ -84,6 +84,13 @@ fn unobserved_panic_detector_is_quiet_when_panics_are_waited_for() {
     assert_eq!(green_detectors::check_unobserved_panics(), Ok(()));
 }
 
+/// Recurses until the stack overflows (2 KiB a frame).
+#[allow(unconditional_recursion)]
+fn deep(n: u64) -> u64 {
+    let pad = std::hint::black_box([n; 256]);
+    deep(pad[0] + 1) + pad[1]
+}
+
 /// Child half of `overflow_detector_names_the_greenthread`.
 #[test]
 #[ignore = "run as a child process by overflow_detector_names_the_greenthread"]
@@ -92,11 +99,6 @@ fn overflow_detector_child() {
         return;
     }
     green_detectors::install_overflow_detector();
-    #[allow(unconditional_recursion)]
-    fn deep(n: u64) -> u64 {
-        let pad = std::hint::black_box([n; 256]);
-        deep(pad[0] + 1) + pad[1]
-    }
     let gt = green::Builder::new().name("deep-diver").stack_size(32 * 1024).spawn(|| deep(0));
     let _ = gt.wait();
 }
@@ -138,11 +140,6 @@ fn os_thread_overflow_child() {
         return;
     }
     green_detectors::install_overflow_detector();
-    #[allow(unconditional_recursion)]
-    fn deep(n: u64) -> u64 {
-        let pad = std::hint::black_box([n; 256]);
-        deep(pad[0] + 1) + pad[1]
-    }
     let t = std::thread::Builder::new().name("deep-os-thread".into()).stack_size(256 * 1024).spawn(|| deep(0));
     let _ = t.unwrap().join();
 }
@@ -162,11 +159,6 @@ fn a_harness_run_names_a_greenthread_that_overflows_its_stack() {
 fn harness_overflow_child() {
     if !is_child("detectors::harness_overflow_child") {
         return;
-    }
-    #[allow(unconditional_recursion)]
-    fn deep(n: u64) -> u64 {
-        let pad = std::hint::black_box([n; 256]);
-        deep(pad[0] + 1) + pad[1]
     }
     green_harness::Harness::new().run(|| {
         let gt = green::Builder::new().name("deep-diver").stack_size(32 * 1024).spawn(|| deep(0));
@@ -191,11 +183,6 @@ fn an_overflow_on_a_thread_without_an_alternate_signal_stack_is_still_named() {
 fn no_alt_stack_overflow_child() {
     if !is_child("detectors::no_alt_stack_overflow_child") {
         return;
-    }
-    #[allow(unconditional_recursion)]
-    fn deep(n: u64) -> u64 {
-        let pad = std::hint::black_box([n; 256]);
-        deep(pad[0] + 1) + pad[1]
     }
     std::thread::spawn(|| {
         let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
