@@ -38,6 +38,27 @@
 //! on stderr and leaked (its stack is not reclaimed) rather than unwound a second time. The main
 //! thread's hub is not torn down at process exit (glibc runs the main thread's thread-local
 //! destructors inside `exit()`): it is leaked without unwinding unless shut down explicitly.
+//!
+//! This example is a program of its own whose `main` returns with a greenthread still parked:
+//! the greenthread's destructors do not run inside `exit()` (if they did, its guard would abort
+//! the process and the example would fail).
+//!
+//! ```
+//! struct AbortIfUnwound;
+//! impl Drop for AbortIfUnwound {
+//!     fn drop(&mut self) {
+//!         eprintln!("the main thread's hub was torn down inside exit()");
+//!         std::process::abort();
+//!     }
+//! }
+//! green::spawn(|| {
+//!     let _guard = AbortIfUnwound;
+//!     green::sleep(std::time::Duration::from_secs(3600));
+//! });
+//! green::sleep(std::time::Duration::ZERO); // it starts and parks
+//! assert_eq!(green::hub::greenthread_count(), 1);
+//! // `main` returns: the hub is leaked, the guard never dropped.
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
