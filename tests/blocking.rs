@@ -573,6 +573,48 @@ fn a_blocking_slice_that_then_formats_a_dump_with_stacks_is_still_reported() {
     assert!(reports.iter().any(|r| r.name.as_deref() == Some("blocks_then_dumps")), "{reports:#?}");
 }
 
+/// DESIGN §4: formatting a dump is exempt from blocking detection, the walk over a large timer
+/// table as well as the symbolising, so a dump taken from a greenthread under a budget shorter
+/// than the dump is never reported.
+#[test]
+fn formatting_a_dump_longer_than_the_budget_is_not_reported() {
+    on_fresh_thread(|| {
+        // Grow the timer table until one dump takes at least 60 ms (a budget of a fifth of it
+        // is then far above the detector's resolution and far below the dump).
+        let mut timers = Vec::new();
+        let took = loop {
+            let more = timers.len().max(20_000);
+            timers
+                .extend((0..more).map(|i| green::hub::schedule_call_global(Duration::from_secs(60 + i as u64), || {})));
+            let t = Instant::now();
+            let dump = green::debug::format_hub_timers();
+            let took = t.elapsed();
+            assert_eq!(dump.lines().count(), timers.len() + 1);
+            if took >= ms(60) {
+                break took;
+            }
+        };
+        let budget = took / 5;
+        detect(budget.as_millis() as u64, Mode::Fail);
+        let dumper = green::Builder::new().name("dumper").spawn(|| {
+            let t = Instant::now();
+            let lines = green::debug::format_hub_timers().lines().count()
+                + green::debug::format_greenthreads().lines().count()
+                + green::debug::format_hub_listeners().lines().count();
+            (lines, t.elapsed())
+        });
+        let (lines, took) = dumper.join().expect("the dumper is not failed for blocking");
+        let reports = green_detectors::take_reports();
+        green_detectors::disable();
+        assert!(lines > timers.len(), "{lines}");
+        assert!(took > budget * 3, "the dumps held the hub {took:?}, the budget is {budget:?}");
+        assert!(reports.is_empty(), "{reports:#?}");
+        for t in timers {
+            t.cancel();
+        }
+    });
+}
+
 /// In fail mode a blocking root fails with the report as its panic message, printed: the panic
 /// went through `resume_unwind`, which skips the panic hook, so the test failed with no message
 /// at all.

@@ -20,7 +20,7 @@ fn timers_are_listed_sorted_by_deadline_with_what_they_do_and_where_they_were_cr
         assert_eq!(lines[0], "TIMERS:");
         assert_eq!(lines.len(), 4, "{dump}");
         assert!(
-            lines[1].contains(" next pass call (schedule_call_global), created by #0 root at tests/dumps.rs:"),
+            lines[1].contains(" next pass callback (schedule_call_global), created by #0 root at tests/dumps.rs:"),
             "{dump}"
         );
         assert!(lines[2].contains(" +2.") || lines[2].contains(" +3."), "{dump}");
@@ -48,6 +48,20 @@ fn timer_stacks_show_user_frames_only() {
     for f in &frames {
         assert!(!f.contains("/rustc/") && !f.contains("runtime/src") && !f.contains("corosensei"), "{dump}");
     }
+}
+
+#[test]
+fn root_created_timer_stacks_end_at_the_test_body() {
+    green::debug::hub_timer_stacks(true);
+    let t = green::hub::schedule_call_global(Duration::from_secs(60), || {});
+    let dump = green::debug::format_hub_timers();
+    green::debug::hub_timer_stacks(false);
+    t.cancel();
+    let frames: Vec<&str> = dump.lines().filter(|l| l.starts_with("    at ")).collect();
+    // DESIGN §4: cut at the test body; the closure libtest's `#[test]` wraps it in is not shown.
+    let last = frames.last().unwrap_or_else(|| panic!("no frames: {dump}"));
+    assert!(last.contains("root_created_timer_stacks_end_at_the_test_body (tests/dumps.rs:"), "{dump}");
+    assert!(!dump.contains("{{closure}}"), "{dump}");
 }
 
 #[test]

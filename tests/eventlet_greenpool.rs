@@ -188,8 +188,11 @@ fn resize_changes_the_number_of_free_slots() {
     assert_eq!(pool.running(), 2);
     assert_pool_has_free(&pool, 0);
 
-    // The pool discards the slots over its new size.
+    // The pool discards the slots over its new size: while both still run, one is owed, and
+    // `free()` says so (signed, as in eventlet).
     pool.resize(1);
+    assert_eq!(pool.running(), 2);
+    assert_eq!(pool.free(), -1);
 
     // The wait_long_time functions return and give their slots back.
     evt.send(()).unwrap();

@@ -29,7 +29,7 @@ fn formatting_timeouts_and_their_errors_does_not_fail() {
     let never = Timeout::new(Duration::MAX);
     assert!(format!("{never:?}").contains("Timeout"));
     let err = green::with_timeout(ms(1), || green::sleep(Duration::from_secs(1))).unwrap_err();
-    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(err.to_string().contains("timed out: its timeout of 1ms expired"), "{err}");
     assert!(format!("{err:?}").contains("timed out"), "{err:?}");
 }
 

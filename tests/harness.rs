@@ -272,6 +272,26 @@ fn an_injected_refusal_reaches_connect() {
     assert!(report.faults.iter().any(|f| matches!(f.what, Perturbation::Io { fault: IoFault::Refused, .. })));
 }
 
+/// An injected refusal reaches a Unix stream's `connect` too ([`Fault::applies_to`] says it
+/// can; the connect never drew a fault before).
+#[test]
+fn an_injected_refusal_reaches_a_unix_connect() {
+    let dir = std::env::temp_dir().join(format!("green-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let _ = std::fs::remove_file(&path);
+    let (report, r) = Harness::with_config(green_harness::Config::hermetic())
+        .tape(Tape::new(vec![1]))
+        .faults(&[Fault::Refused])
+        .try_run(|| {
+            let _listener = green::net::UnixListener::bind(&path).unwrap();
+            green::net::UnixStream::connect(&path).map(|_| ()).map_err(|e| e.kind())
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.unwrap(), Err(std::io::ErrorKind::ConnectionRefused));
+    assert!(report.faults.iter().any(|f| matches!(f.what, Perturbation::Io { fault: IoFault::Refused, .. })));
+}
+
 /// An injected broken pipe reaches a write as `BrokenPipe` and stays: later writes fail too,
 /// though the tape draws no further fault.
 #[test]
@@ -354,6 +374,54 @@ fn check_determinism_finds_a_divergence_past_the_switches_kept_one_by_one() {
         })
         .unwrap_err();
     assert!(err.starts_with(&format!("runs diverge after the first {} switches", green::hooks::TRACE_HEAD)), "{err}");
+}
+
+/// Regression: virtual time started at the real time the hub had run before the harness turned
+/// the virtual clock on (a few microseconds, different every run), so the fault log's times,
+/// and whatever the body read from `green::time::now()`, differed between two runs of one tape.
+#[test]
+fn virtual_time_starts_at_zero_so_one_tape_logs_the_same_times() {
+    let run = || {
+        Harness::with_config(green_harness::Config::hermetic())
+            .tape(Tape::new(vec![1; 64]))
+            .faults(&[Fault::Short])
+            .try_run(|| {
+                let (mut a, mut b) = green::net::UnixStream::pair().unwrap();
+                std::io::Write::write_all(&mut a, &[7; 64]).unwrap();
+                green::sleep(Duration::from_millis(3));
+                let mut buf = [0; 8];
+                std::io::Read::read(&mut b, &mut buf).unwrap();
+                green::hooks::now_ns()
+            })
+    };
+    let ((first, t1), (second, t2)) = (run(), run());
+    assert_eq!(t1.unwrap(), 3_000_000);
+    assert_eq!(t2.unwrap(), 3_000_000);
+    assert!(first.faults.len() >= 2, "{:?}", first.faults);
+    assert_eq!(first.faults, second.faults);
+    assert_eq!(first.faults[0].at, Duration::ZERO);
+}
+
+#[test]
+fn check_determinism_names_the_first_fault_when_only_the_faults_differ() {
+    // The switches agree (a read of data already there never parks), but the second run reads
+    // once more, so it draws one more fault: the message names that fault, not an empty switch.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let err = Harness::with_config(green_harness::Config::hermetic())
+        .tape(Tape::new(vec![1; 64]))
+        .faults(&[Fault::Short])
+        .check_determinism(|| {
+            let reads = RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+            let (mut a, mut b) = green::net::UnixStream::pair().unwrap();
+            std::io::Write::write_all(&mut a, &[7; 64]).unwrap();
+            for _ in 0..reads {
+                let mut buf = [0; 8];
+                assert!(std::io::Read::read(&mut b, &mut buf).unwrap() > 0);
+            }
+        })
+        .unwrap_err();
+    assert!(err.starts_with("runs diverge at fault "), "{err}");
+    assert!(err.contains("first run logged nothing, second fault Short("), "{err}");
 }
 
 #[test]

@@ -19,7 +19,10 @@ fn kill_runs_destructors_of_the_victim() {
     assert_eq!(drops.dropped(), 0);
     gt.kill();
     assert_eq!(drops.dropped(), 2, "kill unwinds the victim before the killer resumes");
-    assert!(gt.wait().unwrap_err().is_killed());
+    let err = gt.wait().unwrap_err();
+    assert!(err.is_killed());
+    // DESIGN §3: the error's Display names the kill it stands for.
+    assert!(err.to_string().ends_with("was killed"), "{err}");
 }
 
 #[test]

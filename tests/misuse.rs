@@ -82,6 +82,7 @@ fn running_the_hub_loop_inside_a_greenthread_panics() {
     let msg = err.panic_message().unwrap();
     assert!(msg.contains("hub::run called from inside #"), "{msg}");
     assert!(msg.contains("only the root greenlet"), "{msg}");
+    assert!(msg.contains("Cannot switch to MAINLOOP from MAINLOOP"), "{msg}");
     // Recorded as a violation of the hub-context switching invariant (DESIGN §5), as the
     // same call in hub context is.
     let v = green::debug::take_invariant_violations();

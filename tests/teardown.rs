@@ -1,5 +1,7 @@
 //! Hub teardown: thread exit and explicit shutdown unwind every live greenthread.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +86,36 @@ fn destructors_sleeping_during_teardown_return_at_once() {
     .unwrap();
     assert_eq!(slept.load(Ordering::SeqCst), 1);
     assert!(t0.elapsed() < Duration::from_secs(600));
+}
+
+/// DESIGN §3: green calls made while the hub tears down return at once. A destructor that reads
+/// a socket with nothing to read (a "goodbye" it waits for) gets an `Interrupted` error wrapping
+/// the kill instead of parking until the teardown gives up and leaks its greenthread.
+#[test]
+fn destructors_waiting_on_a_socket_during_teardown_return_at_once() {
+    on_fresh_thread(|| {
+        let seen: Rc<RefCell<Option<(std::io::ErrorKind, bool)>>> = Rc::default();
+        struct ReadOnDrop(green::net::UnixStream, Rc<RefCell<Option<(std::io::ErrorKind, bool)>>>);
+        impl Drop for ReadOnDrop {
+            fn drop(&mut self) {
+                let mut buf = [0u8; 8];
+                let err = std::io::Read::read(&mut self.0, &mut buf).unwrap_err();
+                let killed =
+                    err.get_ref().and_then(|e| e.downcast_ref::<green::Error>()).is_some_and(|e| e.is_killed());
+                *self.1.borrow_mut() = Some((err.kind(), killed));
+            }
+        }
+        let (a, _peer) = green::net::UnixStream::pair().unwrap();
+        let guard = ReadOnDrop(a, seen.clone());
+        green::spawn(move || {
+            let _g = guard;
+            green::sleep(Duration::from_secs(3600));
+        });
+        yield_now();
+        let report = green::hub::shutdown();
+        assert_eq!((report.unwound, report.leaked), (1, 0), "{report:?}");
+        assert_eq!(*seen.borrow(), Some((std::io::ErrorKind::Interrupted, true)));
+    });
 }
 
 #[test]

@@ -41,7 +41,7 @@
 //! | `Short` | read, write | read, write | read, write | — | — | — |
 //! | `Reset` (stays in force) | read, write | — | — | — | — | — |
 //! | `BrokenPipe` (stays in force) | write | write | write | — | — | — |
-//! | `Refused` | connect | — | — | — | — | — |
+//! | `Refused` | connect | connect | — | — | — | — |
 //! | `Spurious`, `Delayed`, `Closed` | wait | wait | wait | wait | wait | wait |
 //!
 //! # Exactness
@@ -1052,6 +1052,19 @@ impl Harness {
         let (b, _) = self.run_inner(self.the_tape(), &body, &mut Extras::default());
         if a.trace == b.trace && a.faults == b.faults {
             return Ok(());
+        }
+        if a.trace == b.trace {
+            // Same switches, different perturbations: name the first fault that differs.
+            let i =
+                a.faults.iter().zip(&b.faults).position(|(p, q)| p != q).unwrap_or(a.faults.len().min(b.faults.len()));
+            let show =
+                |f: Option<&FaultEvent>| f.map_or_else(|| "nothing".to_string(), |f| format!("{f} at {:?}", f.at));
+            return Err(format!(
+                "runs diverge at fault {i} of the log (the switches agree): first run logged {}, second {}\n{}",
+                show(a.faults.get(i)),
+                show(b.faults.get(i)),
+                self.replay_line(&a.tape)
+            ));
         }
         let (x, y) = (&a.trace.head, &b.trace.head);
         if x == y && a.trace.len.min(b.trace.len) > x.len() as u64 {

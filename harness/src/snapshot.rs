@@ -30,28 +30,58 @@ pub fn workspace_snapshots_dir(manifest_dir: &str) -> std::path::PathBuf {
     root.join("snapshots")
 }
 
-/// The stable view of a dump: frame lines removed, and call sites inside the standard library
-/// (a green call made through `std::io::Read::read_exact`, say) shown as `<std>`, since their
-/// paths and lines change with the toolchain.
+/// The stable view of a dump: frame lines removed, and call sites outside the workspace made
+/// the same on every machine. A site inside the standard library (a green call made through
+/// `std::io::Read::read_exact`, say) shows as `<std>`, since its path and line change with the
+/// toolchain. A site in a crates.io dependency (a protocol crate calling `read`) keeps its
+/// crate, version, file and line, fixed by `Cargo.lock`, but loses the machine's `CARGO_HOME`
+/// and registry index: `<registry>/httparse-1.9.5/src/lib.rs:10`. A git dependency's site keeps
+/// its path from the checkout on: `<git>/name-hash/rev/src/lib.rs:10`.
 ///
 /// ```
-/// let v = green_harness::snapshot::stable_view("TIMERS:\nt1 +1.000000s wake #1 (sleep)\n    at f (a.rs:1)");
+/// use green_harness::snapshot::stable_view;
+/// let v = stable_view("TIMERS:\nt1 +1.000000s wake #1 (sleep)\n    at f (a.rs:1)");
 /// assert_eq!(v, "TIMERS:\nt1 +1.000000s wake #1 (sleep)");
-/// let w = green_harness::snapshot::stable_view("#3: blocked in TcpStream::read at /rustc/abc/library/std/src/io/mod.rs:1058, spawned at a.rs:2");
+/// let w = stable_view("#3: blocked in TcpStream::read at /rustc/abc/library/std/src/io/mod.rs:1058, spawned at a.rs:2");
 /// assert_eq!(w, "#3: blocked in TcpStream::read at <std>, spawned at a.rs:2");
+/// let r = stable_view(
+///     "#4: blocked in TcpStream::read at /home/ci/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/httparse-1.9.5/src/lib.rs:10, spawned at a.rs:3",
+/// );
+/// assert_eq!(r, "#4: blocked in TcpStream::read at <registry>/httparse-1.9.5/src/lib.rs:10, spawned at a.rs:3");
 /// ```
 pub fn stable_view(dump: &str) -> String {
-    dump.lines().filter(|l| !l.starts_with("    at ")).map(hide_std_sites).collect::<Vec<_>>().join("\n")
+    dump.lines().filter(|l| !l.starts_with("    at ")).map(hide_machine_sites).collect::<Vec<_>>().join("\n")
 }
 
-fn hide_std_sites(line: &str) -> String {
+/// Rewrites every path in `line` that lies outside the workspace (see [`stable_view`]).
+fn hide_machine_sites(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
-    while let Some(i) = rest.find("/rustc/") {
-        out.push_str(&rest[..i]);
+    loop {
+        // The earliest path of a kind this rewrites: where it starts in `rest`, where its marker
+        // ends, and what it becomes.
+        let hit = [("/rustc/", None), ("/registry/src/", Some("<registry>")), ("/git/checkouts/", Some("<git>"))]
+            .into_iter()
+            .filter_map(|(marker, tag)| rest.find(marker).map(|i| (i, marker, tag)))
+            .min_by_key(|&(i, ..)| i);
+        let Some((i, marker, tag)) = hit else { break };
+        // The path starts after the last separator before the marker.
+        let start = rest[..i].rfind([' ', '(']).map_or(0, |s| s + 1);
         let tail = &rest[i..];
         let end = tail.find([',', ')', ' ']).unwrap_or(tail.len());
-        out.push_str("<std>");
+        out.push_str(&rest[..start]);
+        match tag {
+            None => out.push_str("<std>"),
+            Some(tag) => {
+                let after = &tail[marker.len()..end];
+                // A registry path goes on with the index's directory: drop it too.
+                let kept =
+                    if marker == "/registry/src/" { after.split_once('/').map_or(after, |(_, p)| p) } else { after };
+                out.push_str(tag);
+                out.push('/');
+                out.push_str(kept);
+            }
+        }
         rest = &tail[end..];
     }
     out.push_str(rest);

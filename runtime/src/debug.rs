@@ -21,8 +21,12 @@
 //!
 //! Greenthreads, timers and fds carry per-hub ordinal ids, never addresses. With
 //! [`hub_timer_stacks`] on, each timer adds its creation stack as `    at function (file:line)`
-//! lines: user frames only, runtime, std and test-harness frames removed. Formatting never panics
-//! and never blocks: state that is busy at the moment prints as `<busy>`.
+//! lines: user frames only, runtime, std and test-harness frames removed, cut at the
+//! greenthread's entry or the test body. `<what it will do>` names the greenthread and the
+//! reason: `wake #2 (sleep)`, `start #3 (spawn_after)`, `expire timeout 1 (5ms) of #4 (timeout)`,
+//! `callback (schedule_call_global)`. Formatting never panics and never blocks: state that is
+//! busy at the moment prints as `<busy>`. It is exempt from blocking detection, however long a
+//! large table takes (symbolising runs on the hub's stack).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -293,26 +297,57 @@ pub(crate) fn symbolize(ips: &[usize]) -> Vec<String> {
                 _ => file.as_str(),
             };
             let line = sym.lineno().map_or_else(String::new, |l| format!(":{l}"));
-            out.push(format!("{name} ({shown}{line})"));
+            out.push((format!("{name} ({shown}{line})"), name));
         });
     }
-    out
+    cut_test_wrapper(&mut out);
+    out.into_iter().map(|(frame, _)| frame).collect()
+}
+
+/// Cuts the stack at the test body: `#[test] fn t()` is called by a closure the test macro
+/// generates (`t::{{closure}}`, at the attribute's line), which counts as a user frame by its
+/// file but is the test harness's wrapper. `frames` are (line, function name), innermost first.
+fn cut_test_wrapper(frames: &mut Vec<(String, String)>) {
+    if let [.., (_, body), (_, outer)] = frames.as_slice() {
+        if outer.strip_suffix("::{{closure}}") == Some(body.as_str()) {
+            frames.pop();
+        }
+    }
 }
 
 /// Symbolises on the hub's (large) stack when called from a greenthread; exempt from blocking
 /// detection (symbolising the first time takes long).
 fn symbolize_on_parent_stack(h: &Hub, ips: Vec<usize>) -> Vec<String> {
-    struct Exempt<'a>(&'a Hub);
-    impl Drop for Exempt<'_> {
-        fn drop(&mut self) {
-            self.0.probe.exempt(false);
-        }
-    }
-    h.probe.exempt(true);
-    let _exempt = Exempt(h);
+    let _exempt = Exempt::begin(h);
     match h.current() {
         Some(c) if !c.is_root && on_own_stack(&c) => c.yielder.on_parent_stack(move || symbolize(&ips)),
         _ => symbolize(&ips),
+    }
+}
+
+/// Exempts the work until it is dropped from blocking detection (DESIGN §4: formatting a dump is
+/// exempt). Nests: only the outermost guard ends the exemption.
+struct Exempt<'a> {
+    hub: &'a Hub,
+    outermost: bool,
+}
+
+impl<'a> Exempt<'a> {
+    fn begin(hub: &'a Hub) -> Self {
+        // Already exempt (a dump symbolising its stacks) or idle in the poller: leave it so.
+        let outermost = !hub.probe.in_poll();
+        if outermost {
+            hub.probe.exempt(true);
+        }
+        Exempt { hub, outermost }
+    }
+}
+
+impl Drop for Exempt<'_> {
+    fn drop(&mut self) {
+        if self.outermost {
+            self.hub.probe.exempt(false);
+        }
     }
 }
 
@@ -363,6 +398,7 @@ impl Labels {
 /// ```
 pub fn format_hub_timers() -> String {
     let h = hub();
+    let _exempt = Exempt::begin(h);
     let now = h.now_ns();
     struct Line {
         key: (u8, u64, u64),
@@ -484,6 +520,7 @@ fn relative(deadline: u64, now: u64) -> String {
 /// ```
 pub fn format_hub_listeners() -> String {
     let h = hub();
+    let _exempt = Exempt::begin(h);
     let sources = match h.reactor.try_borrow() {
         Ok(r) => r.as_ref().map(|r| r.sources()).unwrap_or_default(),
         Err(_) => return String::from("READERS:\n<busy>\nWRITERS:"),
@@ -530,7 +567,9 @@ pub fn format_hub_listeners() -> String {
 /// gt.kill();
 /// ```
 pub fn format_greenthreads() -> String {
-    format_greenthreads_of(hub())
+    let h = hub();
+    let _exempt = Exempt::begin(h);
+    format_greenthreads_of(h)
 }
 
 pub(crate) fn format_greenthreads_of(h: &Hub) -> String {

@@ -231,8 +231,8 @@ impl fmt::Display for Error {
         match &self.inner.kind {
             Kind::Panic { message, .. } => write!(f, "panicked: {message}"),
             Kind::Killed => write!(f, "was killed"),
-            Kind::Timeout { after: Some(d) } => write!(f, "timed out after {d:?}"),
-            Kind::Timeout { after: None } => write!(f, "timed out"),
+            Kind::Timeout { after: Some(d) } => write!(f, "timed out: its timeout of {d:?} expired"),
+            Kind::Timeout { after: None } => write!(f, "timed out: its timeout expired"),
             Kind::Closed { what } => write!(f, "{what} was closed"),
         }
     }

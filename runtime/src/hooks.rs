@@ -518,28 +518,41 @@ pub fn install(p: Option<Box<dyn Perturb>>) -> Option<Box<dyn Perturb>> {
     std::mem::replace(&mut *h.hooks.perturb.borrow_mut(), p)
 }
 
-/// Turns this hub's virtual clock on (from the hub's current time) or off; `grace` is how long
-/// greenthreads waiting on fds may stay idle in real time before virtual time jumps.
+/// Turns this hub's virtual clock on or off; `grace` is how long greenthreads waiting on fds may
+/// stay idle in real time before virtual time jumps.
+///
+/// On a hub with no timer pending and no greenthread alive (a fresh hub, as the harness starts
+/// every run with), virtual time starts at zero, so every run reads the same times: the hub's
+/// clock is rebased to the real now, which `time::now()` keeps monotonic. On a busy hub it
+/// starts from the hub's current time, so deadlines already set keep their meaning. Turned off,
+/// the hub's clock carries on from the virtual time it reached.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
+/// green::hub::shutdown(); // a fresh hub: virtual time starts at zero
 /// green::hooks::set_virtual_clock(true, Duration::from_millis(5));
+/// assert_eq!(green::hooks::now_ns(), 0);
 /// let t0 = Instant::now();
 /// green::sleep(Duration::from_secs(3600));
 /// assert!(t0.elapsed() < Duration::from_secs(5));
+/// assert_eq!(green::hooks::now_ns(), 3_600_000_000_000);
 /// green::hooks::set_virtual_clock(false, Duration::ZERO);
+/// assert!(green::hooks::now_ns() >= 3_600_000_000_000); // carries on from there
 /// ```
 pub fn set_virtual_clock(on: bool, grace: Duration) {
     let h = hub();
     if on {
-        let now = h.now_ns();
+        let now = if h.hooks.virtual_ns.get().is_none() && h.is_idle_for_rebase() {
+            h.rebase_clock();
+            0
+        } else {
+            h.now_ns()
+        };
         h.hooks.virtual_ns.set(Some(now));
         h.hooks.grace.set(grace);
     } else if let Some(v) = h.hooks.virtual_ns.take() {
         // Carry on from virtual time: deadlines already set stay meaningful.
-        let real = h.epoch.get().elapsed().as_nanos() as u64;
-        let shift = v.saturating_sub(real);
-        h.epoch.set(h.epoch.get() - Duration::from_nanos(shift));
+        h.shift_clock_to(v);
     }
 }
 

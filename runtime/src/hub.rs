@@ -33,8 +33,11 @@
 //!
 //! [`shutdown`] (and the end of the thread) kills every live greenthread: each unwinds, its
 //! destructors run and may make green calls. While tearing down, time is fast-forwarded: every timer
-//! fires at the next pass, so sleeps and timed waits return at once; untimed waits are served if
-//! something wakes them. A greenthread that stays parked when nothing is left to run is reported
+//! fires at the next pass, so sleeps and timed waits return at once, and a wait for fd readiness
+//! (a green socket's read, write or accept, `trampoline`) returns at once with an `Interrupted`
+//! error wrapping the kill. Untimed waits on primitives (a semaphore, an event, a queue, a
+//! greenthread's result) are served if something wakes them, since they cannot return a value
+//! they do not have; the greenthreads being unwound with them usually do. A greenthread that stays parked when nothing is left to run is reported
 //! on stderr and leaked (its stack is not reclaimed) rather than unwound a second time. The main
 //! thread's hub is not torn down at process exit (glibc runs the main thread's thread-local
 //! destructors inside `exit()`): it is leaked without unwinding unless shut down explicitly.
@@ -405,7 +408,36 @@ impl Hub {
         if let Some(v) = self.hooks.virtual_ns.get() {
             return v;
         }
-        crate::sys::clock::monotonic_ns().saturating_sub(self.epoch_ns.get())
+        crate::sys::clock::monotonic_ns().wrapping_sub(self.epoch_ns.get())
+    }
+
+    /// Whether nothing on this hub depends on its clock's current reading: no timer pending and
+    /// no greenthread alive (see `hooks::set_virtual_clock`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn is_idle_for_rebase(&self) -> bool {
+        self.live_timers() == 0 && self.live_count.get() == 0
+    }
+
+    /// Restarts the hub's clock at zero from the real now (only while nothing depends on it).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn rebase_clock(&self) {
+        debug_assert!(self.is_idle_for_rebase());
+        self.epoch.set(Instant::now());
+        self.epoch_ns.set(crate::sys::clock::monotonic_ns());
+    }
+
+    /// Moves the real clock's origin so that the hub's clock reads `ns` now and runs on from
+    /// there (leaving the virtual clock: it never goes back).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn shift_clock_to(&self, ns: u64) {
+        let real = crate::sys::clock::monotonic_ns().wrapping_sub(self.epoch_ns.get());
+        let shift = ns.saturating_sub(real);
+        // `epoch_ns` may go below the boot (`now_ns` subtracts wrapping); an `Instant` cannot, so
+        // after an absurdly long virtual run `time::now()` would lag instead.
+        self.epoch_ns.set(self.epoch_ns.get().wrapping_sub(shift));
+        if let Some(e) = self.epoch.get().checked_sub(Duration::from_nanos(shift)) {
+            self.epoch.set(e);
+        }
     }
 
     /// The hub's clock as an `Instant`.
@@ -1805,7 +1837,8 @@ pub fn run() {
             ));
             panic!(
                 "green: hub::run called from inside {}: only the root greenlet (the thread's own stack) \
-                 runs the hub loop; a greenthread blocks with sleep, wait or join instead",
+                 runs the hub loop (eventlet: Cannot switch to MAINLOOP from MAINLOOP); a greenthread \
+                 blocks with sleep, wait or join instead",
                 c.label()
             )
         }

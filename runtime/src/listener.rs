@@ -550,6 +550,12 @@ impl IoSource {
             }
             let h = hub();
             let Some(me) = h.current() else { misuse_hub_context(what) };
+            if h.tearing_down.get() {
+                // Teardown (DESIGN §3): a green call made while the hub kills everything returns
+                // at once instead of waiting for readiness that may never come; the error is
+                // the kill it is part of (`Interrupted`, wrapping an `is_killed()` error).
+                return Err(Error::killed(me.who()).into_io());
+            }
             if !deferred && self.woken(i).get() > 0 {
                 // Others woken by the last event retry first (once): this waiter, which may have
                 // just taken the data, then queues behind those that found none.

@@ -194,6 +194,18 @@ impl<T: 'static> Queue<T> {
         Self::with_store(Box::new(Fifo(VecDeque::new())), None)
     }
 
+    /// An unbounded FIFO queue: the same as [`Queue::new`], named for symmetry with
+    /// [`Queue::bounded`].
+    ///
+    /// ```
+    /// let q = green::Queue::unbounded();
+    /// for i in 0..1000 { q.put(i) } // never waits
+    /// assert_eq!((q.maxsize(), q.len(), q.get()), (None, 1000, 0));
+    /// ```
+    pub fn unbounded() -> Self {
+        Self::new()
+    }
+
     /// A FIFO queue holding at most `maxsize` items; `bounded(0)` is a channel whose `put` waits
     /// for a getter to take the item.
     ///

@@ -129,8 +129,8 @@ impl Action {
                 format!("expire timeout {id} ({after:?}) of {} ({why})", gt.label())
             }
             Action::Kill { gt } => format!("kill {}", gt.label()),
-            Action::Call { owner: Some(o), .. } => format!("call ({why}, local to {})", o.label()),
-            Action::Call { owner: None, .. } => format!("call ({why})"),
+            Action::Call { owner: Some(o), .. } => format!("callback ({why}, local to {})", o.label()),
+            Action::Call { owner: None, .. } => format!("callback ({why})"),
         }
     }
 }

@@ -170,6 +170,13 @@ impl UnixStream {
     #[track_caller]
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let site = Location::caller();
+        #[cfg(feature = "test-hooks")]
+        {
+            let f = crate::hooks::io_fault_at(crate::hooks::IoOp::Connect, 0, crate::hooks::FdKind::UnixStream, site);
+            if f == Some(crate::hooks::IoFault::Refused) {
+                return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+            }
+        }
         let s = UnixStream { sock: Socket::new(mio::net::UnixStream::connect(path)?, "unix stream", site)? };
         s.sock.await_connected(None, ("UnixStream::connect", site))?;
         Ok(s)
