@@ -51,6 +51,9 @@ fn hub_exceptions_prints_a_callback_panic_only_when_on() {
     assert!(status.success(), "{out}\n{err}");
     assert!(err.contains("marker-printed-when-on"), "{err}");
     assert!(!err.contains("marker-quiet-when-off"), "{err}");
+    // A greenthread's panic too (DESIGN §3: with `hub_exceptions` on the hub also prints it).
+    assert!(err.contains("panicked: gt-marker-printed-when-on"), "{err}");
+    assert!(!err.contains("gt-marker-quiet-when-off"), "{err}");
 }
 
 #[test]
@@ -70,6 +73,10 @@ fn hub_exceptions_child() {
     green::sleep(ms(1));
     let log = green::debug::hub_exception_log();
     assert!(log.iter().any(|l| l.contains("marker-quiet-when-off")), "{log:?}");
+    green::debug::hub_exceptions(true);
+    assert!(green::spawn(|| panic!("gt-marker-printed-when-on")).wait().unwrap_err().is_panic());
+    green::debug::hub_exceptions(false);
+    assert!(green::spawn(|| panic!("gt-marker-quiet-when-off")).wait().unwrap_err().is_panic());
 }
 
 /// `hub_listener_stacks(true)`: each listener entry of the dump carries its creation stack,

@@ -68,3 +68,41 @@ fn semaphores_accept_any_non_negative_count() {
     assert_eq!(Semaphore::new(1).count(), 1);
     assert_eq!(Semaphore::new(100).count(), 100);
 }
+
+/// DESIGN §3: a release hands the permit to the first waiter (and does not yield), so neither the
+/// releaser nor a newcomer can take it back before the waiter runs; waiters are served FIFO.
+#[test]
+fn a_release_hands_the_permit_to_the_first_waiter_and_newcomers_cannot_barge() {
+    let sem = Semaphore::new(1);
+    sem.acquire();
+    let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let waiters: Vec<_> = (0..3)
+        .map(|i| {
+            let (s, o) = (sem.clone(), order.clone());
+            green::spawn(move || {
+                s.acquire();
+                o.borrow_mut().push(i);
+                green::sleep(Duration::ZERO);
+                s.release();
+            })
+        })
+        .collect();
+    yield_now(); // all three park, in order
+    assert_eq!(sem.waiting(), 3);
+    sem.release();
+    assert!(!sem.try_acquire(), "the releaser cannot take back the permit it handed off");
+    let newcomer = {
+        let (s, o) = (sem.clone(), order.clone());
+        green::spawn(move || {
+            s.acquire();
+            o.borrow_mut().push(99);
+            s.release();
+        })
+    };
+    for w in waiters {
+        w.wait().unwrap();
+    }
+    newcomer.wait().unwrap();
+    assert_eq!(*order.borrow(), vec![0, 1, 2, 99]);
+    assert_eq!(sem.count(), 1);
+}

@@ -445,6 +445,18 @@ fn green_explore_turns_a_plain_run_into_a_search() {
     assert!(err.contains("shrunk: replay: GREEN_REPLAY=1 "), "{err}");
 }
 
+/// The duration form, `GREEN_EXPLORE=30s`, searches until the time is up or a failure is found:
+/// this one is found long before the 30 s.
+#[test]
+fn green_explore_with_a_duration_searches_for_that_long() {
+    let t = std::time::Instant::now();
+    let (status, out, err) = run_child_with("explore::plain_run_child", &[("GREEN_EXPLORE", "30s")]);
+    assert!(!status.success(), "the search finds the bug: {out}\n{err}");
+    assert!(err.contains("found 1 failure(s)") && err.contains("out of spawn order"), "{err}");
+    assert!(err.contains("shrunk: replay: GREEN_REPLAY=1 "), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(29), "stopped at the first failure");
+}
+
 #[test]
 #[ignore = "run as a child process by green_explore_turns_a_plain_run_into_a_search"]
 fn plain_run_child() {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use green_harness::{Fault, FdKind, Harness, IoFault, IoOp, Perturbation, Tape};
+use green_harness::{Fault, FaultEvent, FdKind, Harness, IoFault, IoOp, Perturbation, Tape};
 
 use crate::util::*;
 
@@ -290,6 +290,66 @@ fn an_injected_refusal_reaches_a_unix_connect() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(r.unwrap(), Err(std::io::ErrorKind::ConnectionRefused));
     assert!(report.faults.iter().any(|f| matches!(f.what, Perturbation::Io { fault: IoFault::Refused, .. })));
+}
+
+/// `Fault::Kill` kills a greenthread that called `killable()` at a blocking green call, and
+/// leaves the others alone, whatever the tape says.
+#[test]
+fn an_injected_kill_hits_only_greenthreads_marked_killable() {
+    let (report, r) = Harness::with_config(green_harness::Config::hermetic())
+        .tape(Tape::new(vec![1; 64]))
+        .faults(&[Fault::Kill])
+        .try_run(|| {
+            let victim = green::spawn(|| {
+                green_harness::killable();
+                green::sleep(Duration::from_millis(5));
+                "finished"
+            });
+            let bystander = green::spawn(|| {
+                green::sleep(Duration::from_millis(5));
+                "finished"
+            });
+            (victim.id().as_u64(), victim.join(), bystander.join())
+        });
+    let (victim, v, b) = r.unwrap();
+    assert!(v.unwrap_err().is_killed());
+    assert_eq!(b.unwrap(), "finished");
+    let kills: Vec<_> = report.faults.iter().filter(|f| f.what == Perturbation::Kill).collect();
+    assert_eq!(kills.len(), 1, "{:?}", report.faults);
+    assert_eq!(kills[0].greenthread, Some(victim));
+}
+
+/// `Fault::Slow` makes socket operations take tape-drawn virtual time (a slow peer): a byte of
+/// 40 is 40 ms, logged, and a timeout shorter than that lands in the middle of the operation.
+#[test]
+fn a_slow_peer_takes_tape_drawn_virtual_time_and_a_timeout_can_land_mid_operation() {
+    let (report, r) = Harness::with_config(green_harness::Config::hermetic())
+        .tape(Tape::new(vec![40; 64]))
+        .faults(&[Fault::Slow])
+        .try_run(|| {
+            let (mut a, mut b) = green::net::UnixStream::pair().unwrap();
+            let t0 = green::hooks::now_ns();
+            std::io::Write::write_all(&mut a, b"ping").unwrap();
+            let took = green::hooks::now_ns() - t0;
+            let cut = green::with_timeout(Duration::from_millis(10), || {
+                let mut buf = [0u8; 4];
+                std::io::Read::read_exact(&mut b, &mut buf).map(|()| buf)
+            });
+            (took, cut.map(|r| r.map_err(|e| e.kind())))
+        });
+    let (took, cut) = r.unwrap();
+    assert_eq!(took, 40_000_000, "the write took the 40 ms the tape drew");
+    assert!(cut.unwrap_err().is_timeout(), "the 10 ms timeout expired inside the 40 ms read");
+    let slow: Vec<_> = report.faults.iter().filter(|f| matches!(f.what, Perturbation::Latency { .. })).collect();
+    assert!(slow.len() >= 2, "{:?}", report.faults);
+    assert!(slow.iter().all(|f| f.what == Perturbation::Latency { op: slow_op(f), delay: Duration::from_millis(40) }));
+}
+
+fn slow_op(f: &FaultEvent) -> IoOp {
+    match f.what {
+        Perturbation::Latency { op, .. } => op,
+        _ => unreachable!(),
+    }
 }
 
 /// An injected broken pipe reaches a write as `BrokenPipe` and stays: later writes fail too,
