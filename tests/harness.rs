@@ -575,13 +575,14 @@ fn a_busy_loop_past_the_budget_shows_its_stack_when_blocking_detection_is_on() {
 mod properties {
     //! Property tests under random tapes (proptest shrinks failing tapes and op sequences).
 
-    use std::cell::{Cell, RefCell};
+    use std::cell::Cell;
     use std::rc::Rc;
     use std::time::Duration;
 
+    use green_harness::pool_model::{run_pool_ops, PoolModel};
     use green_harness::proptest::prelude::*;
     use green_harness::proptest::test_runner::FileFailurePersistence;
-    use green_harness::strategy::{pool_ops, tapes, PoolOp};
+    use green_harness::strategy::{pool_ops, tapes};
     use green_harness::{Harness, Tape};
 
     /// 48 cases; a failing case is saved next to this file (`tests/harness.proptest-regressions`,
@@ -594,86 +595,29 @@ mod properties {
         }
     }
 
-    /// Runs `ops` on a GreenPool of size 3 and checks it against the model; `Err` names the
-    /// broken invariant.
-    fn run_pool_ops(ops: &[PoolOp]) -> Result<(), String> {
-        let pool = green::GreenPool::new(3);
-        let completions: Rc<RefCell<Vec<u32>>> = Rc::default();
-        let violation: Rc<RefCell<Option<String>>> = Rc::default();
-        let mut tasks: Vec<green::GreenThread<()>> = Vec::new();
-        for op in ops {
-            match op {
-                PoolOp::Spawn(ms) => {
-                    let (c, idx, ms) = (completions.clone(), tasks.len(), *ms);
-                    completions.borrow_mut().push(0);
-                    tasks.push(pool.spawn(move || {
-                        green::sleep(Duration::from_millis(u64::from(ms)));
-                        c.borrow_mut()[idx] += 1;
-                    }));
-                    // Admission: a spawn returns only with a slot, never past the size.
-                    if pool.running() > pool.size() {
-                        *violation.borrow_mut() =
-                            Some(format!("task {idx} admitted with running {} > size {}", pool.running(), pool.size()));
-                    }
-                }
-                PoolOp::Resize(n) => pool.resize(usize::from(*n)),
-                PoolOp::Kill(i) => {
-                    if !tasks.is_empty() {
-                        tasks[usize::from(*i) % tasks.len()].kill();
-                    }
-                }
-                PoolOp::Waitall => {
-                    pool.waitall();
-                    if pool.running() != 0 {
-                        return Err(format!("waitall returned with {} running", pool.running()));
-                    }
-                }
-                PoolOp::Imap(n) => {
-                    let out: Vec<u8> = pool
-                        .imap(
-                            |x: u8| {
-                                green::sleep(Duration::from_millis(u64::from(x % 3)));
-                                x
-                            },
-                            0..*n,
-                        )
-                        .map(|r| r.map_err(|e| e.to_string()))
-                        .collect::<Result<_, _>>()?;
-                    if out != (0..*n).collect::<Vec<_>>() {
-                        return Err(format!("imap out of order: {out:?}"));
-                    }
-                }
-                PoolOp::Sleep(ms) => green::sleep(Duration::from_millis(u64::from(*ms))),
-            }
-            if pool.free() != pool.size() as isize - pool.running() as isize {
-                return Err(format!("free {} != size {} - running {}", pool.free(), pool.size(), pool.running()));
-            }
-        }
-        pool.resize(3);
-        pool.waitall();
-        if let Some(v) = violation.borrow().clone() {
-            return Err(v);
-        }
-        for (i, t) in tasks.iter().enumerate() {
-            let done = completions.borrow()[i];
-            match t.wait() {
-                Ok(()) if done == 1 => {}
-                Err(e) if e.is_killed() && done == 0 => {}
-                other => return Err(format!("task {i}: {other:?} with {done} completions")),
-            }
-        }
-        Ok(())
-    }
-
     proptest! {
         #![proptest_config(config())]
 
+        /// Unperturbed (the zero tape, the virtual clock), the real pool does exactly what the
+        /// reference model predicts: the virtual time, `running()` and `free()` after every
+        /// operation, and how every task ended.
+        #[test]
+        fn green_pool_matches_its_reference_model(size in 1usize..=4, ops in pool_ops(24)) {
+            let h = Harness::with_config(green_harness::Config::hermetic());
+            let (report, r) = h.try_run(|| run_pool_ops(size, &ops));
+            let run = r.map_err(|_| TestCaseError::fail("the body panicked"))?;
+            prop_assert_eq!(run, PoolModel::predict(size, &ops), "{}", h.replay_line(&report.tape));
+        }
+
+        /// Perturbed (random tapes, timer jitter, shuffled wake-ups), timing moves, and what the
+        /// model says holds regardless still holds.
         #[test]
         fn green_pool_keeps_its_invariants_under_random_tapes(tape in tapes(64), ops in pool_ops(24)) {
             let h = Harness::new().tape(tape).jitter(Duration::from_millis(3)).shuffle(true);
-            let (report, r) = h.try_run(|| run_pool_ops(&ops));
-            let r = r.map_err(|_| TestCaseError::fail("the body panicked"))?;
-            prop_assert!(r.is_ok(), "{}\n{}", r.unwrap_err(), h.replay_line(&report.tape));
+            let (report, r) = h.try_run(|| run_pool_ops(3, &ops));
+            let run = r.map_err(|_| TestCaseError::fail("the body panicked"))?;
+            let checked = run.check_invariants(&ops);
+            prop_assert!(checked.is_ok(), "{}\n{}", checked.unwrap_err(), h.replay_line(&report.tape));
             prop_assert!(report.invariant_violations.is_empty(), "{:?}", report.invariant_violations);
         }
     }

@@ -88,6 +88,7 @@ mod config;
 mod event;
 mod explore;
 mod perturb;
+pub mod pool_model;
 pub mod snapshot;
 pub mod strategy;
 mod tape;

@@ -48,7 +48,8 @@ pub enum PoolOp {
     Sleep(u8),
 }
 
-/// Sequences of pool operations.
+/// Sequences of pool operations; [`pool_model`](crate::pool_model) holds their reference model
+/// and a runner for a real pool.
 ///
 /// ```
 /// use proptest::strategy::{Strategy, ValueTree};
