@@ -181,11 +181,20 @@ pub struct Failure {
     pub found_line: String,
     /// The replay line of the shrunk tape.
     pub shrunk_line: String,
+    /// Wall time from the start of the search until this failing run ended (shrinking not
+    /// included; searches in parallel lanes, so a later index can be found sooner).
+    pub found_after: Duration,
+    /// Wall time spent shrinking it.
+    pub shrink_time: Duration,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "run {} ({}) failed: {}", self.run, self.strategy, self.message)?;
+        writeln!(
+            f,
+            "run {} ({}, found after {:.1?}, shrunk in {:.1?}) failed: {}",
+            self.run, self.strategy, self.found_after, self.shrink_time, self.message
+        )?;
         if let Some(site) = &self.site {
             writeln!(f, "  at {site}")?;
         }
@@ -493,6 +502,8 @@ struct Raw {
     message: String,
     site: Option<String>,
     tape: Tape,
+    /// Since the search started.
+    at: Duration,
 }
 
 /// What a lane found and made.
@@ -660,7 +671,17 @@ impl crate::Harness {
             }
             if let Some((message, site)) = failure {
                 shared.found(pos);
-                out.failures.push(Raw { pos, index, strategy, harness: h, message, site, tape: report.tape.clone() });
+                let at = start.elapsed();
+                out.failures.push(Raw {
+                    pos,
+                    index,
+                    strategy,
+                    harness: h,
+                    message,
+                    site,
+                    tape: report.tape.clone(),
+                    at,
+                });
                 if !self.keep_going {
                     break;
                 }
@@ -757,6 +778,7 @@ impl crate::Harness {
 
     /// Shrinks a failure's tape on the spot while it keeps its message and site.
     fn shrink_failure(&self, r: Raw, body: &dyn Fn()) -> Failure {
+        let began = Instant::now();
         let mut h = r.harness.clone();
         h.coverage = false;
         let same = |cand: &[u8]| {
@@ -790,6 +812,8 @@ impl crate::Harness {
             shrunk,
             found_line,
             shrunk_line,
+            found_after: r.at,
+            shrink_time: began.elapsed(),
         }
     }
 
@@ -818,6 +842,8 @@ impl crate::Harness {
                     found: tape,
                     found_line: line.clone(),
                     shrunk_line: line,
+                    found_after: start.elapsed(),
+                    shrink_time: Duration::ZERO,
                 }
             })
             .into_iter()

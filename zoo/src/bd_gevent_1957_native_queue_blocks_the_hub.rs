@@ -10,14 +10,25 @@ use green_detectors::Mode;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "bd_gevent_1957_native_queue_blocks_the_hub",
     source: "gevent/gevent#1957; urllib3#3289",
     codes: &["BD", "RO"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true).blocking(Duration::from_millis(10)).blocking_mode(Mode::Fail),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 fn run(fixed: bool) {
     let pool = Rc::new(green::Queue::new());

@@ -13,14 +13,25 @@ use green_detectors::Mode;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "bd_gunicorn_1840_cpu_bound_never_yields",
     source: "benoitc/gunicorn#1840, #1955",
     codes: &["BD", "RO"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true).blocking(Duration::from_millis(10)).blocking_mode(Mode::Fail),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// Spins the CPU for `d` (a computation with no green call).
 fn compute(d: Duration) -> u64 {

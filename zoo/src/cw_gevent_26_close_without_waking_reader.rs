@@ -15,14 +15,25 @@ use std::time::Duration;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "cw_gevent_26_close_without_waking_reader",
     source: "gevent/gevent#26, #34; eventlet/eventlet#94",
     codes: &["CW", "TJ"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().jitter(Duration::from_millis(8)),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// A raw fd number, as a Python socket's `fileno()`.
 struct Fd(RawFd);

@@ -11,14 +11,25 @@ use green_harness::Fault;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "ei_gevent_964_send_not_retried_after_eintr",
     source: "gevent/gevent#964",
     codes: &["EI"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().faults(&[Fault::Eintr]),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// Sends all of `buf` on a non-blocking socket, waiting green for room.
 fn sendall(s: &UnixStream, mut buf: &[u8], fixed: bool) -> io::Result<()> {

@@ -9,14 +9,25 @@ use green_harness::Fault;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "kb_gevent_1875_connection_leaked_on_cancel",
     source: "gevent/gevent#1875; urllib3#805",
     codes: &["KB", "TR"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().faults(&[Fault::Kill]).shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// Gives a connection back to its pool when dropped (the fix: also on unwinding).
 struct Lease(Rc<green::Queue<u32>>, Option<u32>);

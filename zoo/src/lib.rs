@@ -11,34 +11,41 @@
 //!   completion, KB kill at a blocking point, SR short I/O, EI `EINTR`, SP spurious readiness,
 //!   RST resets, CW close while another waits, BD a blocking call stalling the hub).
 //!
+//! Each kernel is a module named after its source and mechanism, with `buggy()`, `fixed()` and
+//! its [`Kernel`] entry (`KERNEL`: source, codes, the harness it is searched under);
+//! [`kernels`] lists them all.
+//!
 //! ```
 //! for k in green_zoo::kernels() {
 //!     assert!(!k.source.is_empty() && !k.codes.is_empty());
 //! }
+//! use green_zoo::sr_eventlet_295_writelines_partial_send as k;
+//! let report = (k::KERNEL.harness)().run(k::fixed);
+//! assert!(report.switches > 0);
 //! ```
 #![deny(missing_docs)]
 
-mod bd_gevent_1957_native_queue_blocks_the_hub;
-mod bd_gunicorn_1840_cpu_bound_never_yields;
-mod bd_psycopg_527_native_wait_blocks_hub;
-mod cw_gevent_26_close_without_waking_reader;
-mod ei_gevent_964_send_not_retried_after_eintr;
-mod kb_gevent_1875_connection_leaked_on_cancel;
+pub mod bd_gevent_1957_native_queue_blocks_the_hub;
+pub mod bd_gunicorn_1840_cpu_bound_never_yields;
+pub mod bd_psycopg_527_native_wait_blocks_hub;
+pub mod cw_gevent_26_close_without_waking_reader;
+pub mod ei_gevent_964_send_not_retried_after_eintr;
+pub mod kb_gevent_1875_connection_leaked_on_cancel;
 mod net;
-mod ro_eventlet_136_release_reacquire_starves_waiter;
-mod ro_eventlet_742_rlock_release_callback_reacquires;
-mod ro_gevent_1487_newest_waiter_wins;
-mod ro_tokio_3660_notify_waiters_loses_permit;
-mod ro_tokio_5396_notify_waiters_wakes_later_waiter;
-mod rst_eventlet_1092_reset_not_an_accepted_errno;
-mod sp_eventlet_551_readiness_taken_for_data;
-mod sr_eventlet_295_writelines_partial_send;
-mod sr_fluentbit_4193_partial_write_never_resumed;
-mod tj_nova_1825584_heartbeat_late_peer_drops;
-mod tj_tokio_1700_delay_queue_waits_for_newest;
-mod tr_eventlet_498_timed_out_waiter_removes_primary;
-mod tr_mongo_472_timeout_in_acquire_leaks_inner_lock;
-mod tr_urllib3_timed_out_connection_reused;
+pub mod ro_eventlet_136_release_reacquire_starves_waiter;
+pub mod ro_eventlet_742_rlock_release_callback_reacquires;
+pub mod ro_gevent_1487_newest_waiter_wins;
+pub mod ro_tokio_3660_notify_waiters_loses_permit;
+pub mod ro_tokio_5396_notify_waiters_wakes_later_waiter;
+pub mod rst_eventlet_1092_reset_not_an_accepted_errno;
+pub mod sp_eventlet_551_readiness_taken_for_data;
+pub mod sr_eventlet_295_writelines_partial_send;
+pub mod sr_fluentbit_4193_partial_write_never_resumed;
+pub mod tj_nova_1825584_heartbeat_late_peer_drops;
+pub mod tj_tokio_1700_delay_queue_waits_for_newest;
+pub mod tr_eventlet_498_timed_out_waiter_removes_primary;
+pub mod tr_mongo_472_timeout_in_acquire_leaks_inner_lock;
+pub mod tr_urllib3_timed_out_connection_reused;
 
 use green_harness::Harness;
 

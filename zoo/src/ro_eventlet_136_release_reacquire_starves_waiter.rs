@@ -12,14 +12,25 @@ use std::rc::Rc;
 
 use crate::{yields, Kernel};
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "ro_eventlet_136_release_reacquire_starves_waiter",
     source: "eventlet/eventlet#136, PR#163",
     codes: &["RO"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// A one-permit semaphore; `hand_off` (the fix) gives a released permit to the oldest waiter.
 struct Sem {

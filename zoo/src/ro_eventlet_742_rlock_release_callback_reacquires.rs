@@ -12,15 +12,27 @@ use std::time::Duration;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "ro_eventlet_742_rlock_release_callback_reacquires",
     source: "eventlet/eventlet#742, PR#743",
     codes: &["RO"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true),
 };
 
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
+
+#[derive(Default)]
 struct RLock {
     owner: Cell<Option<u64>>,
     count: Cell<u32>,
@@ -84,15 +96,7 @@ impl RLock {
 }
 
 fn run(fixed: bool) {
-    let lock = Rc::new(RLock {
-        owner: Cell::new(None),
-        count: Cell::new(0),
-        locked: Cell::new(false),
-        waiters: RefCell::new(VecDeque::new()),
-        in_hook: Cell::new(false),
-        fixed,
-        log: RefCell::new(Vec::new()),
-    });
+    let lock = Rc::new(RLock { fixed, ..RLock::default() });
     let users: Vec<_> = (0..2)
         .map(|i| {
             let lock = lock.clone();

@@ -9,14 +9,25 @@ use std::time::Duration;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "ro_gevent_1487_newest_waiter_wins",
     source: "gevent/gevent#1487, PR#1488",
     codes: &["RO"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// A one-permit semaphore whose waiters park on events; `fifo` picks who is woken.
 struct Sem {

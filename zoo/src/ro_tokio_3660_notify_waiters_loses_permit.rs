@@ -8,14 +8,25 @@ use std::rc::Rc;
 
 use crate::{yields, Kernel};
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "ro_tokio_3660_notify_waiters_loses_permit",
     source: "tokio-rs/tokio PR#3660",
     codes: &["RO"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 struct Notify {
     permit: Cell<bool>,

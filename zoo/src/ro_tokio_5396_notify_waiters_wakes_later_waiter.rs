@@ -13,14 +13,25 @@ use std::time::Duration;
 
 use crate::{yields, Kernel};
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "ro_tokio_5396_notify_waiters_wakes_later_waiter",
     source: "tokio-rs/tokio#5396, PR#5458",
     codes: &["RO", "SP"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 struct Notify {
     /// Calls of `notify_waiters` begun so far.

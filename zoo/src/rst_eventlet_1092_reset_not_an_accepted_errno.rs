@@ -9,14 +9,25 @@ use green_harness::Fault;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "rst_eventlet_1092_reset_not_an_accepted_errno",
     source: "eventlet/eventlet PR#1092 (#943)",
     codes: &["RST"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().faults(&[Fault::Reset]),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 fn run(fixed: bool) {
     let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -11,14 +11,25 @@ use green_harness::Fault;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "sp_eventlet_551_readiness_taken_for_data",
     source: "eventlet/eventlet#551, PR#552",
     codes: &["SP"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().faults(&[Fault::Spurious]),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 fn run(fixed: bool) {
     let (mut a, b) = UnixStream::pair().unwrap();

@@ -8,14 +8,25 @@ use green_harness::Fault;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "sr_eventlet_295_writelines_partial_send",
     source: "eventlet/eventlet#295",
     codes: &["SR"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().faults(&[Fault::Short]),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 fn run(fixed: bool) {
     let (mut tx, mut rx) = crate::net::tcp_pair();

@@ -14,14 +14,25 @@ use green_harness::Fault;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "sr_fluentbit_4193_partial_write_never_resumed",
     source: "fluent/fluent-bit PR#4193",
     codes: &["SR", "RST"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().faults(&[Fault::Short, Fault::Reset, Fault::BrokenPipe]),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// Records waiting to go out, and the event that resumes the output coroutine.
 struct Output {

@@ -8,14 +8,25 @@ use std::time::Duration;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "tj_tokio_1700_delay_queue_waits_for_newest",
     source: "tokio-rs/tokio#1700",
     codes: &["TJ"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().jitter(Duration::from_millis(8)).shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 fn run(fixed: bool) {
     // (deadline, item), in insertion order.

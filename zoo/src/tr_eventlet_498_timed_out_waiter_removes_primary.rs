@@ -10,14 +10,25 @@ use std::time::Duration;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "tr_eventlet_498_timed_out_waiter_removes_primary",
     source: "eventlet/eventlet PR#498",
     codes: &["TR", "RO", "TJ"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().jitter(Duration::from_millis(8)).shuffle(true),
 };
+
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
 
 /// Waiters by key (an fd number): (key, waiter id, its event).
 struct Dispatcher {

@@ -1,13 +1,9 @@
 //! mongodb/mongo-python-driver PR#472: a `Timeout` raised inside `Lock.acquire` (within a
-//! `Condition`/`Semaphore`) left the inner lock held: the pool's semaphore was lost and every
-//! later checkout deadlocked. green's own `Semaphore` and `Mutex` cannot do this: a wait
-//! cancelled by a `Timeout` or a kill leaves their queue, and one cancelled after the hand-off
-//! gives what it was handed back (the abandon hook of the runtime's wait queue releases the
-//! permit or passes the lock on). The
-//! mechanism is ported onto a user-level FIFO hand-off lock without that cleanup: a waiter
-//! cancelled while parked stays queued, the next `unlock` hands the lock to it, and nobody ever
-//! unlocks it again. The fix cleans up on cancellation (leave the queue, or pass on a lock already handed
-//! over). Codes: TR (KB: the same cancellation at a blocking point).
+//! `Condition`/`Semaphore`) left the inner lock held, so every later checkout deadlocked.
+//! green's `Semaphore` and `Mutex` clean up a cancelled wait, so the mechanism is ported onto a
+//! user-level FIFO hand-off lock without that cleanup: a waiter cancelled while parked stays
+//! queued, the next `unlock` hands the lock to it, and nobody unlocks it again. The fix leaves
+//! the queue on cancellation (or passes on a lock already handed over). Codes: TR (KB too).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -16,15 +12,27 @@ use std::time::Duration;
 
 use crate::Kernel;
 
-pub(crate) const KERNEL: Kernel = Kernel {
+/// This kernel's entry in [`kernels`](crate::kernels).
+pub const KERNEL: Kernel = Kernel {
     name: "tr_mongo_472_timeout_in_acquire_leaks_inner_lock",
     source: "mongodb/mongo-python-driver PR#472",
     codes: &["TR", "KB"],
-    buggy: || run(false),
-    fixed: || run(true),
+    buggy,
+    fixed,
     harness: || crate::base().jitter(Duration::from_millis(8)).shuffle(true),
 };
 
+/// The bug's mechanism: panics on its symptom when [`KERNEL`]'s harness exposes it.
+pub fn buggy() {
+    run(false)
+}
+
+/// The same program with the bug's fix: never fails.
+pub fn fixed() {
+    run(true)
+}
+
+#[derive(Default)]
 struct Lock {
     held: Cell<bool>,
     waiters: RefCell<VecDeque<(u64, green::Event<()>)>>,
@@ -84,8 +92,7 @@ impl Drop for Held<'_> {
 }
 
 fn run(fixed: bool) {
-    let lock =
-        Rc::new(Lock { held: Cell::new(false), waiters: RefCell::new(VecDeque::new()), tickets: Cell::new(0), fixed });
+    let lock = Rc::new(Lock { fixed, ..Lock::default() });
     let workers: Vec<_> = (0..3)
         .map(|_| {
             let lock = lock.clone();

@@ -2,7 +2,7 @@
 //! portfolio finds it within 2,000 runs for a fixed explorer seed, and `fixed()` passes 2,000
 //! portfolio runs.
 
-use green_harness::{Search, Tape};
+use green_harness::{Search, Strategy, Tape};
 
 #[test]
 fn buggy_variants_pass_with_the_zero_tape() {
@@ -27,6 +27,22 @@ fn fixed_variants_never_fail() {
         let x = (k.harness)().seed(1).try_explore(Search::Runs(2_000), k.fixed);
         if let Some(f) = x.first_failure() {
             panic!("{} fixed failed: {f}", k.name);
+        }
+    }
+}
+
+/// DESIGN §9: "the fixed variant never fails under any strategy" (the portfolio above mixes
+/// them; here each alone, fewer runs in a debug build; `zoo_bench` runs 2,000 of each).
+#[test]
+fn fixed_variants_never_fail_under_any_single_strategy() {
+    let strategies =
+        [Strategy::Random, Strategy::Pct { depth: 2 }, Strategy::Pct { depth: 3 }, Strategy::Swarm, Strategy::Guided];
+    for k in green_zoo::kernels() {
+        for s in strategies {
+            let x = (k.harness)().seed(2).strategy(s).try_explore(Search::Runs(200), k.fixed);
+            if let Some(f) = x.first_failure() {
+                panic!("{} fixed failed under {s}: {f}", k.name);
+            }
         }
     }
 }
