@@ -536,6 +536,8 @@ fn a_closed_world_hang_is_a_run_failure() {
     let f = x.first_failure().expect("the hang fails the run");
     assert!(f.message.contains("green: hang"), "{f}");
     assert!(f.message.contains("blocked in"), "{f}");
+    // DESIGN §8: the message says what to do.
+    assert!(f.message.contains("or bound the wait with a timeout"), "{f}");
 }
 
 /// Prints the search rate on a small in-memory kernel (a measurement, not an assertion).

@@ -345,6 +345,43 @@ fn a_slow_peer_takes_tape_drawn_virtual_time_and_a_timeout_can_land_mid_operatio
     assert!(slow.iter().all(|f| f.what == Perturbation::Latency { op: slow_op(f), delay: Duration::from_millis(40) }));
 }
 
+/// `Fault::Reorder` (DESIGN §6: reordered readiness within a poll batch): three readers woken by
+/// one poll run in a tape-drawn order; without it, every seed gives the same order.
+#[test]
+fn reordered_readiness_draws_the_order_of_readers_woken_by_one_poll() {
+    let orders = |faults: &[Fault]| {
+        (0..24u64)
+            .map(|seed| {
+                let (_, r) =
+                    Harness::with_config(green_harness::Config::hermetic()).seed(seed).faults(faults).try_run(|| {
+                        let woke = Rc::new(RefCell::new(Vec::new()));
+                        let mut writers = Vec::new();
+                        for i in 0..3 {
+                            let (a, mut b) = green::net::UnixStream::pair().unwrap();
+                            writers.push(a);
+                            let w = woke.clone();
+                            green::spawn(move || {
+                                let mut buf = [0u8; 1];
+                                b.read_exact(&mut buf).unwrap();
+                                w.borrow_mut().push(i);
+                            });
+                        }
+                        green::hub::wait_all_blocked();
+                        for a in &mut writers {
+                            a.write_all(b"x").unwrap();
+                        }
+                        green::sleep(Duration::from_millis(1));
+                        let order = woke.borrow().clone();
+                        order
+                    });
+                r.unwrap()
+            })
+            .collect::<std::collections::HashSet<Vec<i32>>>()
+    };
+    assert_eq!(orders(&[]).len(), 1, "unperturbed, one order");
+    assert!(orders(&[Fault::Reorder]).len() >= 2, "reordered, several orders");
+}
+
 fn slow_op(f: &FaultEvent) -> IoOp {
     match f.what {
         Perturbation::Latency { op, .. } => op,

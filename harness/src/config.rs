@@ -15,7 +15,8 @@ pub const JITTER_ENV: &str = "GREEN_JITTER_MS";
 /// Environment variable: `1` to shuffle independent greenthreads in ready batches (`0`: not).
 pub const SHUFFLE_ENV: &str = "GREEN_SHUFFLE";
 /// Environment variable: comma-separated fault kinds
-/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow`), or `none`.
+/// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow,reorder`), or
+/// `none`.
 pub const FAULTS_ENV: &str = "GREEN_FAULTS";
 /// Environment variable: blocking-detection resolution in milliseconds (default off).
 pub const BLOCKING_ENV: &str = "GREEN_BLOCKING_MS";
@@ -149,11 +150,15 @@ pub enum Fault {
     /// A slow peer: a socket operation first takes a tape-drawn virtual delay (up to 255 ms), so
     /// timeouts can land mid-operation.
     Slow,
+    /// Reordered readiness within a poll batch: the ready batch the poll's wake-ups join runs in
+    /// a tape-drawn order (the same draws as [`Harness::shuffle`](crate::Harness::shuffle), which
+    /// this turns on).
+    Reorder,
 }
 
 impl Fault {
     /// Every kind.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::Eintr,
         Fault::WouldBlock,
         Fault::Short,
@@ -165,6 +170,7 @@ impl Fault {
         Fault::Closed,
         Fault::Kill,
         Fault::Slow,
+        Fault::Reorder,
     ];
 
     /// The name used in `GREEN_FAULTS`.
@@ -185,6 +191,7 @@ impl Fault {
             Fault::Closed => "closed",
             Fault::Kill => "kill",
             Fault::Slow => "slow",
+            Fault::Reorder => "reorder",
         }
     }
 
@@ -201,7 +208,13 @@ impl Fault {
     /// ```
     pub fn applies_to(self, kind: FdKind) -> bool {
         match self {
-            Fault::Eintr | Fault::WouldBlock | Fault::Spurious | Fault::Delayed | Fault::Closed | Fault::Slow => true,
+            Fault::Eintr
+            | Fault::WouldBlock
+            | Fault::Spurious
+            | Fault::Delayed
+            | Fault::Closed
+            | Fault::Slow
+            | Fault::Reorder => true,
             Fault::Kill => false,
             Fault::Short => kind.is_stream(),
             Fault::Reset => kind == FdKind::TcpStream,
@@ -239,6 +252,7 @@ impl Fault {
             "closed" => Fault::Closed,
             "kill" => Fault::Kill,
             "slow" => Fault::Slow,
+            "reorder" => Fault::Reorder,
             _ => return None,
         })
     }
@@ -455,7 +469,7 @@ impl Default for Config {
                             invalid(
                                 FAULTS_ENV,
                                 &v,
-                                "none, or some of eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow",
+                                "none, or some of eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow,reorder",
                             )
                         })
                     })

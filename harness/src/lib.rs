@@ -43,6 +43,7 @@
 //! | `BrokenPipe` (stays in force) | write | write | write | — | — | — |
 //! | `Refused` | connect | connect | — | — | — | — |
 //! | `Spurious`, `Delayed`, `Closed` | wait | wait | wait | wait | wait | wait |
+//! | `Reorder` | the ready batch a poll's wake-ups join runs in a drawn order (as `shuffle(true)`) | | | | | |
 //!
 //! # Exactness
 //!
@@ -938,7 +939,7 @@ impl Harness {
         green::hooks::install(Some(Box::new(perturb::TapePerturb {
             state: state.clone(),
             jitter: c.jitter,
-            shuffle: c.shuffle,
+            shuffle: c.shuffle || c.faults.contains(&Fault::Reorder),
             faults: c.faults.clone(),
             pct,
         })));

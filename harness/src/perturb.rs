@@ -251,7 +251,9 @@ impl Perturb for TapePerturb {
             Fault::Reset => IoFault::Reset,
             Fault::BrokenPipe => IoFault::BrokenPipe,
             Fault::Refused => IoFault::Refused,
-            Fault::Spurious | Fault::Delayed | Fault::Closed | Fault::Kill | Fault::Slow => return None,
+            Fault::Spurious | Fault::Delayed | Fault::Closed | Fault::Kill | Fault::Slow | Fault::Reorder => {
+                return None
+            }
         };
         self.log(Perturbation::Io { op, fault }, Some(gt), Some((fd, kind)));
         Some(fault)

@@ -1410,7 +1410,10 @@ impl Hub {
             None => panic!(
                 "green: hang: every greenthread waits, on a socket whose peer is a socket of this hub (or \
                  an fd closed behind the runtime's back) or on another greenthread, no timer is pending \
-                 and nothing is in flight, so nothing can ever wake anything. Wait reasons:\n{dump}"
+                 and nothing is in flight, so nothing can ever wake anything: each side waits for \
+                 the other to write first, or for data nobody sends. Find the wait below that should \
+                 have been answered (a request not written, or a response read before the request \
+                 was flushed), or bound the wait with a timeout. Wait reasons:\n{dump}"
             ),
             Some(h) => panic!(
                 "green: hang: every greenthread waits, on an fd or on another greenthread, no timer is \

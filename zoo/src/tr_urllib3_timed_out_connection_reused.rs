@@ -1,7 +1,9 @@
-//! A timeout racing a response (the urllib3/requests pattern behind gevent/gevent#1875 and
-//! many client libraries): a request times out while the server is slow, the client keeps the
-//! connection, and the late response is read as the reply to the next request. Codes: TR.
-
+//! eventlet/eventlet#50: under load a request's timeout fires though its response is on its way
+//! (the hub runs due timers before it looks at ready fds). What makes that spurious timeout a
+//! data bug is the client that keeps the connection after it (urllib3/requests-style pooling): the
+//! late response is read as the reply to the next request. Ported with a slow peer (tape-drawn
+//! I/O latency) making the timeout race the reply; the fix discards a timed-out connection.
+//! Codes: TR (the corpus files it under TJ, timer vs I/O order).
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use crate::Kernel;
 /// This kernel's entry in [`kernels`](crate::kernels).
 pub const KERNEL: Kernel = Kernel {
     name: "tr_urllib3_timed_out_connection_reused",
-    source: "gevent/gevent#1875; urllib3#805 (timeouts racing responses)",
+    source: "eventlet/eventlet#50 (a timeout racing its response), and the connection kept after it",
     codes: &["TR"],
     buggy,
     fixed,

@@ -427,8 +427,9 @@ fn new_slab(usable: usize, out: &mut Vec<Slot>) -> io::Result<()> {
                 format!(
                     "green: cannot install a stack guard page: {e}. With mprotect guards every \
                      stack costs two mappings, so about 32k live greenthreads reach \
-                     vm.max_map_count (65530 by default); Linux 6.13+ avoids this with \
-                     MADV_GUARD_INSTALL"
+                     vm.max_map_count (65530 by default). Keep fewer greenthreads alive at once \
+                     (a GreenPool bounds them), raise the limit (sysctl -w vm.max_map_count=262144), \
+                     or run on Linux 6.13+, whose MADV_GUARD_INSTALL needs no extra mapping"
                 ),
             )
         })?;
