@@ -63,11 +63,27 @@ fn a_300_ms_block_under_50_ms_is_one_report_with_culprit_stack_and_times() {
     assert!(first.lines().nth(1).unwrap().starts_with("  at "), "{first}");
 }
 
+/// Blocks for `ms`, busy or asleep, and on until the watchdog has signalled this hub (at most 10
+/// s more): under valgrind, which runs one thread at a time, the watchdog can miss a 200 ms
+/// window while other threads take the turns.
+fn block_until_alarmed(ms: u64, busy_loop: bool) {
+    let (t0, before) = (Instant::now(), green_detectors::blocking::alarms_sent());
+    while t0.elapsed() < Duration::from_millis(ms)
+        || green_detectors::blocking::alarms_sent() == before && t0.elapsed() < Duration::from_secs(10)
+    {
+        if busy_loop {
+            busy(10);
+        } else {
+            sleep_natively(10);
+        }
+    }
+}
+
 #[test]
 fn a_busy_loop_uses_cpu_a_blocking_sleep_does_not() {
     detect(50, Mode::Collect);
-    green::Builder::new().name("spinner").spawn(|| busy(200)).wait().unwrap();
-    green::Builder::new().name("sleeper").spawn(|| sleep_natively(200)).wait().unwrap();
+    green::Builder::new().name("spinner").spawn(|| block_until_alarmed(200, true)).wait().unwrap();
+    green::Builder::new().name("sleeper").spawn(|| block_until_alarmed(200, false)).wait().unwrap();
     let reports = green_detectors::take_reports();
     green_detectors::disable();
     let find = |n: &str| reports.iter().find(|r| r.name.as_deref() == Some(n)).cloned();

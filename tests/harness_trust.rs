@@ -357,6 +357,164 @@ fn replay_over_loopback_tcp_is_exact_on_a_loaded_machine() {
     }
 }
 
+/// Two races the kernel decides unless the hub settles them: a read right after a peer's write
+/// in the same pass (the bytes cross loopback in a softirq a loaded machine defers), and a bulk
+/// writer parked on a full send buffer while timers run (the acknowledgements that free its
+/// room also cross loopback). The log records how ticks of a 1 ms ticker interleave with the
+/// writer's chunks and what each same-pass read found.
+fn tcp_races_scenario() -> Vec<String> {
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut a = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut b, _) = l.accept().unwrap();
+    // Same pass: the read comes right after the write, with no poll between them.
+    for i in 0..20u8 {
+        a.write_all(&[i; 3]).unwrap();
+        let mut buf = [0u8; 8];
+        let n = b.read(&mut buf).unwrap();
+        log.borrow_mut().push(format!("read {n}"));
+    }
+    let ticking = std::rc::Rc::new(std::cell::Cell::new(true));
+    let (lg, t) = (log.clone(), ticking.clone());
+    let ticker = green::spawn(move || {
+        let mut ticks = 0;
+        while t.get() {
+            green::sleep(ms(1));
+            ticks += 1;
+            lg.borrow_mut().push(format!("tick {ticks}"));
+        }
+    });
+    let lg = log.clone();
+    let writer = green::spawn(move || {
+        let chunk = vec![7u8; 256 * 1024];
+        for i in 0..16 {
+            a.write_all(&chunk).unwrap();
+            lg.borrow_mut().push(format!("wrote {i}"));
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = 16 * 256 * 1024;
+    while left > 0 {
+        let n = b.read(&mut buf).unwrap();
+        left -= n;
+        green::sleep(ms(1));
+    }
+    writer.join().unwrap();
+    ticking.set(false);
+    ticker.join().unwrap();
+    let out = log.borrow().clone();
+    out
+}
+
+/// Same tape, same run, for the two races of [`tcp_races_scenario`], on a loaded machine.
+#[test]
+fn replay_is_exact_for_same_pass_reads_and_writers_parked_on_a_full_buffer_on_a_loaded_machine() {
+    let _load = Load::start(4);
+    let h = Harness::with_config(Config::hermetic()).seed(5).shuffle(true);
+    let mut first = None;
+    for run in 0..10 {
+        let (report, log) = h.try_run(tcp_races_scenario);
+        let log = log.unwrap_or_else(|p| std::panic::resume_unwind(p));
+        assert!(report.exact, "every socket talks to one of this hub");
+        let faults = report.faults.iter().map(ToString::to_string).collect::<Vec<_>>();
+        match &first {
+            None => first = Some((log, faults, report.trace)),
+            Some((l, f, t)) => {
+                assert_eq!(l, &log, "run {run}: the interleaving differs");
+                assert_eq!(f, &faults, "run {run}: the fault logs differ");
+                assert_eq!(t, &report.trace, "run {run}: the switch traces differ");
+            }
+        }
+    }
+}
+
+/// DESIGN §6.1: draws are per operation, never per poll event. Readiness of sockets nobody waits
+/// on (here two idle pairs that get a byte each) used to draw one reorder pick per extra event
+/// in a poll, shifting every later draw: the same program then ran in another order.
+#[test]
+fn readiness_nobody_waits_for_draws_nothing_from_the_tape() {
+    let body = |poke: bool| {
+        move || {
+            // Two pairs whose reading ends are registered with the poller (a read waited on
+            // each once) and then left without a reader.
+            let idle: Vec<_> = (0..2)
+                .map(|_| {
+                    let (mut a, b) = green::net::UnixStream::pair().unwrap();
+                    let reader = green::spawn(move || {
+                        let mut b = b;
+                        b.read_exact(&mut [0u8; 1]).unwrap();
+                        b
+                    });
+                    green::sleep(Duration::ZERO);
+                    a.write_all(b"x").unwrap();
+                    (a, reader.join().unwrap())
+                })
+                .collect();
+            green::sleep(Duration::ZERO);
+            // A reader parked all along, so every pass polls.
+            let (mut c, d) = green::net::UnixStream::pair().unwrap();
+            let parked = green::spawn(move || {
+                let mut d = d;
+                d.read_exact(&mut [0u8; 1]).unwrap();
+            });
+            let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let gts: Vec<_> = (0..4)
+                .map(|i| {
+                    let o = order.clone();
+                    green::spawn(move || {
+                        for step in 0..4 {
+                            o.borrow_mut().push((i, step));
+                            green::sleep(Duration::ZERO);
+                        }
+                    })
+                })
+                .collect();
+            if poke {
+                for (a, _) in &idle {
+                    (&*a).write_all(b"x").unwrap();
+                }
+            }
+            for g in gts {
+                g.join().unwrap();
+            }
+            c.write_all(b"x").unwrap();
+            parked.join().unwrap();
+            let out = order.borrow().clone();
+            out
+        }
+    };
+    for seed in 0..16 {
+        let h = Harness::with_config(Config::hermetic()).seed(seed).density(0.5).shuffle(true);
+        let (_, quiet) = h.try_run(body(false));
+        let (_, poked) = h.try_run(body(true));
+        assert_eq!(quiet.unwrap(), poked.unwrap(), "seed {seed}: idle readiness changed the schedule");
+    }
+}
+
+/// Loopback UDP is not settled: a run that sent a datagram is reported inexact (its faults and
+/// decisions replay, its interleaving may not), where the same exchange over TCP is exact.
+#[test]
+fn a_run_that_sends_udp_is_reported_inexact() {
+    let h = Harness::with_config(Config::hermetic());
+    let report = h.run(|| {
+        let a = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.send_to(b"ping", b.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(b.recv_from(&mut buf).unwrap().0, 4);
+    });
+    assert!(!report.exact);
+    let report = h.run(|| {
+        let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+    });
+    assert!(report.exact);
+}
+
 /// When every fd waiter's peer is a socket of the same hub, nothing can arrive from outside: the
 /// virtual clock jumps without a real-time grace (a thousand virtual sleeps next to a parked
 /// loopback reader take far less than the thousand 5 ms graces they used to).
@@ -546,5 +704,8 @@ fn yielding_past_budget_child() {
     assert_eq!(x.failures.len(), 1, "{x:?}");
     assert_eq!(x.failures[0].run, 2);
     assert!(x.failures[0].message.starts_with("green: budget:"), "{}", x.failures[0].message);
+    // The budget decided that failure: its replay lines carry it.
+    assert!(x.failures[0].found_line.contains(" GREEN_BUDGET_MS=300 "), "{}", x.failures[0].found_line);
+    assert!(x.failures[0].shrunk_line.contains(" GREEN_BUDGET_MS=300 "), "{}", x.failures[0].shrunk_line);
     println!("yielding past budget ok");
 }

@@ -118,6 +118,9 @@ pub(crate) const DEFAULT_HANG: Duration = Duration::from_secs(10);
 /// no livelock; a retry loop spinning in virtual time gets there in about a second.
 pub(crate) const DEFAULT_HANG_JUMPS: u64 = 100_000;
 
+/// [`Config::budget`]'s default.
+pub(crate) const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
+
 /// [`Config::pct_steps`]'s default.
 pub(crate) const DEFAULT_PCT_STEPS: u32 = 64;
 
@@ -386,7 +389,7 @@ impl Config {
             blocking: None,
             hang: DEFAULT_HANG,
             hang_jumps: DEFAULT_HANG_JUMPS,
-            budget: Duration::from_secs(60),
+            budget: DEFAULT_BUDGET,
             strategy: crate::Strategy::Portfolio,
             pct_steps: DEFAULT_PCT_STEPS,
             explore: None,

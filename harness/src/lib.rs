@@ -48,9 +48,11 @@
 //! # Exactness
 //!
 //! Same tape, same run: the fault log, the switch trace and the dumps repeat exactly for a hub
-//! under the virtual clock whose sockets talk to each other. Traffic with other processes (or
-//! other threads' hubs) arrives when the kernel delivers it, so such a run replays its faults
-//! and decisions but not necessarily its interleaving.
+//! under the virtual clock whose sockets talk to each other (TCP and Unix sockets: loopback TCP
+//! traffic is settled before each poll and before each read). Traffic with other processes (or
+//! other threads' hubs) and UDP datagrams arrive when the kernel delivers them, so such a run
+//! replays its faults and decisions but not necessarily its interleaving; `Report::exact` says
+//! which kind a run was.
 //!
 //! ```
 //! use std::time::Duration;
@@ -182,8 +184,8 @@ pub struct Report {
     pub tape_exhausted: bool,
     /// True when the run replays exactly from its tape: its sockets talked only to each other
     /// and their loopback traffic settled before every poll. False when it talked to another
-    /// process (or another thread's hub): its faults and decisions replay, its interleaving may
-    /// not ([`green::hooks::replay_exact`]).
+    /// process (or another thread's hub) or sent a UDP datagram: its faults and decisions
+    /// replay, its interleaving may not ([`green::hooks::replay_exact`]).
     pub exact: bool,
     /// Perturbations applied, in order, each with the greenthread and fd it hit and the hub time.
     pub faults: Vec<FaultEvent>,
@@ -744,6 +746,10 @@ impl Harness {
         }
         if c.hang_jumps != config::DEFAULT_HANG_JUMPS {
             env.push_str(&format!(" GREEN_HANG_JUMPS={}", c.hang_jumps));
+        }
+        if c.budget != config::DEFAULT_BUDGET || f.budget {
+            // The budget decides whether a long run fails: a budget failure replays with it.
+            env.push_str(&format!(" GREEN_BUDGET_MS={}", format_ms(c.budget)));
         }
         if c.grace != std::time::Duration::from_millis(5) || f.grace {
             env.push_str(&format!(" GREEN_GRACE_MS={}", format_ms(c.grace)));

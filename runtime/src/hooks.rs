@@ -730,8 +730,9 @@ pub fn now_ns() -> u64 {
 /// Whether this hub's run so far can replay exactly: false once one of its TCP sockets talked
 /// to something outside the hub (another process, another thread's hub), its loopback traffic
 /// did not settle in time (see the crate's `settle` module docs: before each poll the hub waits
-/// until the traffic its own sockets started has landed), or the hub waited for a `tpool` job in
-/// flight (when its result lands is real time's call). Reset with the hub.
+/// until the traffic its own sockets started has landed), it sent a UDP datagram (loopback UDP
+/// is not settled), or the hub waited for a `tpool` job in flight (when its result lands is real
+/// time's call). Reset with the hub.
 ///
 /// ```
 /// green::hooks::set_virtual_clock(true, std::time::Duration::from_millis(5));

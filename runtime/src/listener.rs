@@ -294,19 +294,16 @@ impl Hub {
     }
 
     /// Under a perturbation: puts this poll's readiness in a fixed order (by fd ordinal, not the
-    /// kernel's), then reorders it as the harness draws.
+    /// kernel's). Nothing is drawn here: how many events one poll returns is the kernel's call
+    /// (edges of sockets nobody waits on, acknowledgements), and a draw per event would shift
+    /// every later draw of the tape (DESIGN §6.1: draw per operation, not per poll event). The
+    /// greenthreads this readiness wakes join the ready batch, whose order the harness draws.
     #[cfg(feature = "test-hooks")]
     fn perturb_readiness(&self, fired: &mut [(Rc<IoSource>, bool, bool)]) {
         if self.hooks.perturb.try_borrow().map_or(true, |p| p.is_none()) {
             return;
         }
         fired.sort_by_key(|e| e.0.ordinal);
-        if fired.len() > 1 && self.hooks.shuffles.get() {
-            for k in (1..fired.len()).rev() {
-                let j = crate::hooks::with(|p| p.pick(k + 1)).unwrap_or(k).min(k);
-                fired.swap(k, j);
-            }
-        }
     }
 
     /// Runs closures posted by other threads, in hub context.
@@ -478,7 +475,7 @@ impl IoSource {
     }
 
     /// Whether a greenthread waits for `i`.
-    fn is_waited_for(&self, i: Interest) -> bool {
+    pub(crate) fn is_waited_for(&self, i: Interest) -> bool {
         !self.sole(i).is_free() || !self.queue(i).is_empty()
     }
 
@@ -754,6 +751,10 @@ pub fn trampoline(fd: &impl AsRawFd, interest: Interest, timeout: Option<Duratio
             crate::greenthread::yield_now_at("trampoline", site);
             return Err(io::Error::from(io::ErrorKind::Interrupted));
         }
+    }
+    #[cfg(feature = "test-hooks")]
+    if interest == Interest::Read {
+        crate::settle::before_read(h, &src);
     }
     if ready_now(fd, interest) {
         crate::greenthread::yield_now_at("trampoline", site);

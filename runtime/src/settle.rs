@@ -8,8 +8,11 @@
 //!
 //! * a socket that wrote (or connected) is past `SYN_SENT`, and its peer in this hub has received
 //!   every byte it sent (`TCP_INFO`: the sender's bytes sent, retransmissions not counted, equal
-//!   the receiver's bytes received; acknowledgements are not waited for, loopback delays them);
-//!   it stays watched while it has bytes not sent yet (a full window opens when the peer reads);
+//!   the receiver's bytes received; acknowledgements are not waited for, loopback may delay
+//!   them, unless a writer waits, below);
+//!   it stays watched while it has bytes not sent yet (a full window opens when the peer reads),
+//!   and while a greenthread waits to write on it, until the acknowledgements of what it sent
+//!   have landed too (they free the room that wakes the writer);
 //! * a socket whose peer in this hub closed (or shut down writing) has seen the FIN (it left
 //!   `ESTABLISHED`);
 //! * a listener of this hub holds in its accept queue every connection its own clients started
@@ -185,6 +188,23 @@ pub(crate) fn closing(h: &Hub, src: &Rc<IoSource>, closing_for_good: bool) {
     }
 }
 
+/// `src` is about to read or accept: traffic this hub's sockets started earlier in this pass
+/// lands first, so what the call finds does not depend on when the kernel delivers it (a read
+/// right after a peer's write in the same pass would otherwise race the softirq).
+pub(crate) fn before_read(h: &Hub, src: &IoSource) {
+    if is_tcp(src) {
+        settle(h);
+    }
+}
+
+/// A UDP datagram was sent: loopback UDP is not settled (the kernel delivers it in a softirq
+/// like TCP, and nothing here counts datagrams), so the run is marked inexact.
+pub(crate) fn datagram_sent(h: &Hub, src: &IoSource) {
+    if src.kind == "udp socket" && active(h) {
+        h.settle.outside.set(true);
+    }
+}
+
 /// True when every greenthread parked on an fd waits on a TCP stream whose peer is a socket of
 /// this hub: once the traffic has settled nothing can arrive from outside, so the virtual clock
 /// may jump at once instead of after a real-time grace.
@@ -241,6 +261,12 @@ pub(crate) fn settle(h: &Hub) {
                     // Sent and not received yet, or written and not sent while the peer has
                     // room (held back by corking or an acknowledgement on its way): in flight.
                     Some(pi) if pi.received < i.sent || (i.notsent > 0 && pi.rcv_wnd > 0) => {
+                        pending = true;
+                        true
+                    }
+                    // Landed, and a writer waits for room: the acknowledgements that free it
+                    // are in flight too (the writable edge must not depend on when they land).
+                    Some(_) if i.unacked > 0 && src.is_waited_for(crate::Interest::Write) => {
                         pending = true;
                         true
                     }

@@ -241,6 +241,10 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                 self.src.wait(i, left, what, site)?;
                 continue;
             }
+            #[cfg(feature = "test-hooks")]
+            if i == Interest::Read {
+                crate::settle::before_read(crate::hub::hub(), &self.src);
+            }
             let r = {
                 let io = self.io.borrow();
                 match io.as_ref() {
@@ -253,6 +257,7 @@ impl<S: std::os::fd::AsRawFd> Socket<S> {
                     #[cfg(feature = "test-hooks")]
                     if i == Interest::Write {
                         crate::settle::wrote(crate::hub::hub(), &self.src);
+                        crate::settle::datagram_sent(crate::hub::hub(), &self.src);
                     }
                     return Ok(v);
                 }
