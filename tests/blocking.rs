@@ -623,7 +623,9 @@ fn formatting_a_dump_longer_than_the_budget_is_not_reported() {
         let reports = green_detectors::take_reports();
         green_detectors::disable();
         assert!(lines > timers.len(), "{lines}");
-        assert!(took > budget * 3, "the dumps held the hub {took:?}, the budget is {budget:?}");
+        // Meaningful only if the dumps outlasted the budget (a fifth of one dump measured above;
+        // a loaded machine may slow either measurement, hence no tighter bound).
+        assert!(took > budget, "the dumps held the hub {took:?}, the budget is {budget:?}");
         assert!(reports.is_empty(), "{reports:#?}");
         for t in timers {
             t.cancel();

@@ -684,6 +684,7 @@ fn yielding_past_budget_child() {
     let p = r.expect_err("the run fails");
     let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.starts_with("green: budget: the run passed its budget of 300ms while the hub kept switching"), "{msg}");
+    assert!(msg.contains("GREEN_BUDGET_MS raises"), "the way out: {msg}");
     assert!(msg.contains("\"spinner\""), "names what ran: {msg}");
     // The next run on this thread is not stopped by a request meant for the last one.
     let (_, ok) = h.try_run(|| {

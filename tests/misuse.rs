@@ -97,6 +97,7 @@ fn running_the_hub_loop_in_hub_context_panics() {
     green::sleep(ms(1));
     let log = green::debug::hub_exception_log();
     assert!(log[before].contains("green::hub::run called from hub context"), "{log:?}");
+    assert!(log[before].contains("Spawn a greenthread for the blocking work"), "the way out: {log:?}");
 }
 
 #[test]
@@ -121,6 +122,7 @@ fn timeout_in_hub_context_panics() {
     green::sleep(ms(1));
     let log = green::debug::hub_exception_log();
     assert!(log[before].contains("Timeout::new called from hub context"), "{log:?}");
+    assert!(log[before].contains("Spawn a greenthread for the blocking work"), "the way out: {log:?}");
 }
 
 /// The other blocking calls refuse hub context by name too: a semaphore acquire, a greenthread
@@ -157,4 +159,5 @@ fn more_blocking_calls_in_hub_context_panic_by_name() {
     assert!(new[1].contains("GreenThread::wait called from hub context"), "{new:?}");
     assert!(new[2].contains("TcpStream::read called from hub context"), "{new:?}");
     assert!(new[3].contains("trampoline called from hub context"), "{new:?}");
+    assert!(new.iter().all(|m| m.contains("Spawn a greenthread for the blocking work")), "the way out: {new:?}");
 }

@@ -21,6 +21,12 @@
 //! Streams watched here have Nagle's algorithm off (`TCP_NODELAY`): segmentation changes, the
 //! bytes do not, and small writes land at once instead of after a delayed acknowledgement.
 //!
+//! Known limit: the receiving kernel holds back a window update when a read frees less than
+//! doubles the window, until its delayed-acknowledgement timer (40 ms of real time) fires. A
+//! writer blocked on that window then gets its room on real time's schedule. A program fast
+//! next to that timer replays exactly (the loaded-machine tests), one slowed fifty-fold
+//! (valgrind) can see a bulk writer's bytes land a read earlier or later.
+//!
 //! Each wait is bounded; a run whose traffic did not settle in time, or whose sockets talk to
 //! something outside this hub (another process, another thread's hub), is marked inexact
 //! ([`crate::hooks::replay_exact`]): its faults and decisions replay, its interleaving may not.
