@@ -268,6 +268,41 @@ fn naive_reader_child() {
     Harness::new().strategy(Strategy::Guided).faults(&[Fault::Short]).explore(500, naive_reader_bug);
 }
 
+/// A body that reads its run index (`current_run()`) shrinks and replays: the failure's
+/// shrinking runs and its replay lines keep the index of the run that found it (`GREEN_RUN`).
+/// Before, both read `None`: the failure shrank to nothing and its lines replayed a passing run.
+#[test]
+fn a_failure_that_depends_on_the_run_index_shrinks_and_replays_with_it() {
+    let x = hermetic().try_explore(Search::Runs(20), run_index_bug);
+    assert_eq!(x.failures.len(), 1, "{x:?}");
+    let f = x.first_failure().unwrap();
+    assert_eq!(f.run, 3);
+    // The failure needs no perturbation, so it shrinks to the zero tape, as it can only when
+    // the shrinking runs are run 3 too.
+    assert!(f.shrunk.bytes().is_empty(), "{f}");
+    for line in [&f.found_line, &f.shrunk_line] {
+        assert!(line.contains(" GREEN_RUN=3 "), "{line}");
+        let (status, out, err) = replay_in_child("explore::run_index_child", line);
+        assert!(!status.success(), "the replay fails again: {out}\n{err}");
+        assert!(err.contains("run 3 of the search fails"), "{out}\n{err}");
+    }
+}
+
+fn run_index_bug() {
+    if green_harness::current_run() == Some(3) {
+        panic!("run 3 of the search fails");
+    }
+}
+
+#[test]
+#[ignore = "run as a child process by a_failure_that_depends_on_the_run_index_shrinks_and_replays_with_it"]
+fn run_index_child() {
+    if !is_child("explore::run_index_child") {
+        return;
+    }
+    Harness::new().explore(20, run_index_bug);
+}
+
 /// Fails every run with a message that fingerprints it: the order four greenthreads finished
 /// jittered sleeps in after shuffled starts.
 fn fingerprint_body() {

@@ -58,6 +58,10 @@ pub const HANG_JUMPS_ENV: &str = "GREEN_HANG_JUMPS";
 /// Environment variable: `1` replays one run from the environment's tape or seed instead of
 /// searching (what a search's replay lines set).
 pub const REPLAY_ENV: &str = "GREEN_REPLAY";
+/// Environment variable: the index of the search run a replayed run stands for, what
+/// [`current_run`](crate::current_run) returns inside it (what a search's replay lines set, so a
+/// body that reads its run index replays too).
+pub const RUN_ENV: &str = "GREEN_RUN";
 /// Environment variable: how long a search may spend shrinking a failure, in milliseconds
 /// (default 10000).
 pub const SHRINK_ENV: &str = "GREEN_SHRINK_MS";
@@ -326,6 +330,10 @@ pub struct Config {
     pub partition: (u64, u64),
     /// Replay one run instead of searching (`GREEN_REPLAY=1`).
     pub replay: bool,
+    /// The index of the search run this run is (`GREEN_RUN`; default `None`): what
+    /// [`current_run`](crate::current_run) returns while it runs. A search sets it for each of
+    /// its runs and their shrinking, and their replay lines carry it.
+    pub run: Option<u64>,
     /// Which knobs the environment set (they win over the builder's).
     pub(crate) from_env: FromEnv,
 }
@@ -396,6 +404,7 @@ impl Config {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             partition: (0, 1),
             replay: false,
+            run: None,
             from_env: FromEnv::default(),
         }
     }
@@ -542,6 +551,9 @@ impl Default for Config {
                 crate::explore::parse_partition(&v).unwrap_or_else(|| invalid(PARTITION_ENV, &v, "k/N with k < N"));
         }
         c.replay = env(REPLAY_ENV).is_some_and(|v| flag(REPLAY_ENV, &v));
+        if let Some(v) = env(RUN_ENV) {
+            c.run = Some(v.trim().parse().unwrap_or_else(|_| invalid(RUN_ENV, &v, "a search run index, such as 7")));
+        }
         if let Some(v) = env(SHRINK_ENV) {
             // Read where a search shrinks; checked here so that a bad value fails at once.
             parse_ms(&v).unwrap_or_else(|| invalid(SHRINK_ENV, &v, "milliseconds, such as 10000"));

@@ -229,7 +229,9 @@ thread_local! {
 }
 
 /// The index of the search run the calling thread is making (`None` outside a search): what a
-/// body can log to tell runs apart, and what partitions split.
+/// body can log to tell runs apart, and what partitions split. A failure's shrinking runs and its
+/// replay lines (`GREEN_RUN`) keep the index of the run that found it, so a body that reads it
+/// replays too.
 ///
 /// ```
 /// use std::sync::Mutex;
@@ -242,6 +244,11 @@ thread_local! {
 /// ```
 pub fn current_run() -> Option<u64> {
     CURRENT_RUN.with(std::cell::Cell::get)
+}
+
+/// Sets what [`current_run`] returns on this thread; returns what it returned before.
+pub(crate) fn set_current_run(run: Option<u64>) -> Option<u64> {
+    CURRENT_RUN.with(|c| c.replace(run))
 }
 
 /// splitmix64: the run seeds and every decision of the search itself.
@@ -649,9 +656,8 @@ impl crate::Harness {
                     h.config.pct_steps = pct_steps.min(green::hooks::ONE_AT_A_TIME_STEPS);
                 }
             }
-            CURRENT_RUN.with(|c| c.set(Some(index)));
+            h.config.run = Some(index);
             let (report, failure, coverage) = h.judge_run(body);
-            CURRENT_RUN.with(|c| c.set(None));
             pct_steps = pct_steps.max(report.steps);
             shared.made.fetch_add(1, Ordering::Relaxed);
             if strategy == Strategy::Guided {

@@ -82,7 +82,7 @@
 //!    `GREEN_DENSITY`, `GREEN_CLOCK`, `GREEN_GRACE_MS`, `GREEN_JITTER_MS`, `GREEN_SHUFFLE`,
 //!    `GREEN_FAULTS`, `GREEN_BLOCKING_MS`, `GREEN_BUDGET_MS`, `GREEN_HANG_MS`, `GREEN_HANG_JUMPS`,
 //!    `GREEN_PCT_STEPS`, and for searches `GREEN_EXPLORE`, `GREEN_STRATEGY`,
-//!    `GREEN_EXPLORE_THREADS`, `GREEN_PARTITION`, `GREEN_SHRINK_MS`, `GREEN_REPLAY` (see [`Config`];
+//!    `GREEN_EXPLORE_THREADS`, `GREEN_PARTITION`, `GREEN_SHRINK_MS`, `GREEN_REPLAY`, `GREEN_RUN` (see [`Config`];
 //!    [`Config::hermetic`] ignores them).
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -104,8 +104,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::config::{
-    format_ms, parse_ms, EXPLORE_ENV, HANG_ENV, HANG_JUMPS_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, SHRINK_ENV,
-    STRATEGY_ENV, THREADS_ENV,
+    format_ms, parse_ms, EXPLORE_ENV, HANG_ENV, HANG_JUMPS_ENV, PARTITION_ENV, PCT_STEPS_ENV, REPLAY_ENV, RUN_ENV,
+    SHRINK_ENV, STRATEGY_ENV, THREADS_ENV,
 };
 pub use crate::config::{
     Config, Fault, BLOCKING_ENV, BUDGET_ENV, CLOCK_ENV, DENSITY_ENV, FAULTS_ENV, GRACE_ENV, JITTER_ENV, SEED_ENV,
@@ -780,6 +780,9 @@ impl Harness {
                 env.push_str(&format!(" GREEN_PCT_STEPS={}", c.pct_steps));
             }
         }
+        if let Some(run) = c.run {
+            env.push_str(&format!(" GREEN_RUN={run}"));
+        }
         if c.replay {
             env.insert_str(0, "GREEN_REPLAY=1 ");
         }
@@ -973,7 +976,11 @@ impl Harness {
             green_detectors::blocking::arm_holder_capture();
         }
         let watchdog = Budget::start(c.budget, self.replay_line(&state.borrow().tape));
+        // The search run this is, for `current_run()`: a search's runs, their shrinking and their
+        // replays (`GREEN_RUN` in the line) all read the same index.
+        let before = explore::set_current_run(c.run);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        explore::set_current_run(before);
         let leaks = green_detectors::check_leaks().err();
         let exact = green::hooks::replay_exact();
         if self.coverage {
