@@ -280,6 +280,67 @@ fn trampoline_on_a_reused_fd_number_waits_on_the_new_file() {
     assert_eq!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
 }
 
+/// A trampoline holds fd N when N is closed behind the runtime's back and stays closed: a new
+/// trampoline on N fails with `EBADF`, and that failure must still retire the old registration.
+/// Before, the failed registration returned early: the old waiter was never woken (it waited
+/// out its timeout), and when its wait then ended it deregistered fd N from the poller, which by
+/// then named another file whose waiter lost its wake-up. Also eventlet's
+/// `test_repeated_select_bad_fd`: a bad fd leaves nothing behind in the hub.
+#[test]
+fn a_failed_registration_of_a_closed_fd_still_wakes_its_old_waiter_and_spares_the_fd() {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    fn pipe() -> (OwnedFd, std::fs::File) {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+    }
+    let no_listeners = || {
+        yield_now();
+        assert_eq!(green::debug::format_hub_listeners(), "READERS:\nWRITERS:", "the hub still has listeners");
+    };
+    for _ in 0..2 {
+        let e = green::trampoline(&-1, green::Interest::Read, None).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+    }
+    no_listeners();
+    // A number near the top of the fd limit, free and out of the way: fds are handed out lowest
+    // first, so no other test thread takes it while it is closed below.
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let top = lim.rlim_cur.min(1 << 16) as i32 - 64;
+    let n = (top / 2..top).rev().find(|&n| unsafe { libc::fcntl(n, libc::F_GETFD) } == -1).expect("a free fd number");
+    let (old_read, _old_write) = pipe();
+    assert_eq!(unsafe { libc::dup2(old_read.as_raw_fd(), n) }, n);
+    drop(old_read);
+    let old = green::spawn(move || green::trampoline(&n, green::Interest::Read, Some(Duration::from_secs(30))));
+    yield_now();
+    // Close N behind the runtime's back; it stays closed for the next trampoline.
+    let (spare_read, mut spare_write) = pipe();
+    assert_eq!(unsafe { libc::close(n) }, 0);
+    let e = green::trampoline(&n, green::Interest::Read, None).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+    // The old waiter wakes now with the closed error, not after its 30 s.
+    let (r, took) = timed(|| old.join().unwrap());
+    let err = r.expect_err("the old file is gone");
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    no_listeners();
+    // N names another file again: a waiter there gets its data.
+    assert_eq!(unsafe { libc::dup2(spare_read.as_raw_fd(), n) }, n);
+    let reused = unsafe { OwnedFd::from_raw_fd(n) };
+    let new = green::spawn(move || {
+        let r = green::trampoline(&n, green::Interest::Read, Some(Duration::from_secs(30)));
+        (r, reused)
+    });
+    yield_now();
+    spare_write.write_all(b"x").unwrap();
+    let ((r, _reused), took) = timed(|| new.join().unwrap());
+    r.expect("the waiter on the reused number wakes on its data");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    no_listeners();
+}
+
 /// A `tpool` job whose caller was killed (or timed out) is abandoned: it no longer holds the
 /// virtual clock still, nor hides a deadlock, while its OS thread works on.
 #[test]

@@ -340,7 +340,7 @@ impl Hub {
 /// Registers `fd` with this thread's hub.
 pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'static>) -> io::Result<Rc<IoSource>> {
     let h = hub();
-    let (src, obsolete) = h.with_reactor(|r| -> io::Result<_> {
+    let (src, obsolete) = h.with_reactor(|r| {
         let obsolete = r.by_fd.remove(&fd);
         if let Some(old) = &obsolete {
             // The fd number was closed behind our back and handed out again: the old source is
@@ -388,16 +388,20 @@ pub(crate) fn register(fd: RawFd, kind: &'static str, site: &'static Location<'s
         let reg = r.poll.registry().register(&mut SourceFd(&fd), token, interest_of(kind));
         if let Err(e) = reg {
             r.free.push(idx);
-            return Err(e);
+            return (Err(e), obsolete);
         }
         r.next_ordinal += 1;
         r.sources[idx] = Some(src.clone());
         r.by_fd.insert(fd, src.clone());
-        Ok((src, obsolete))
-    })??;
+        (Ok(src), obsolete)
+    })?;
+    // The old source is dead whether or not the fd registers now (a number closed behind the
+    // runtime's back and not reused fails with `EBADF`): its waiters wake with the closed
+    // error, and a late `deregister` of it (a waiter's lease ending) leaves the fd alone.
     if let Some(old) = obsolete {
         mark_closed(&old);
     }
+    let src = src?;
     #[cfg(feature = "test-hooks")]
     crate::settle::registered(h, &src);
     Ok(src)
