@@ -206,3 +206,32 @@ fn a_dump_mid_pass_lists_the_rest_of_the_batch_before_the_next_pass() {
     let pos = |name: &str| dump.lines().position(|l| l.contains(name)).unwrap_or_else(|| panic!("{name}: {dump}"));
     assert!(pos("\"B\"") < pos("\"C\""), "{dump}");
 }
+
+/// A greenthread parked in `read_exact` or `write_all` shows the line of that call in the dumps,
+/// not a line of `std`'s `io` module (the `#[track_caller]` site of the user call, DESIGN §4).
+#[test]
+fn a_wait_in_read_exact_or_write_all_shows_the_callers_line() {
+    use std::io::{Read, Write};
+    let (a, b) = green::net::UnixStream::pair().unwrap();
+    let (a, b) = (std::rc::Rc::new(a), std::rc::Rc::new(b));
+    let reader = green::spawn({
+        let a = a.clone();
+        move || (&*a).read_exact(&mut [0u8; 4])
+    });
+    // More than the socket buffers hold: the write waits for room.
+    let writer = green::spawn({
+        let b = b.clone();
+        move || (&*b).write_all(&vec![1u8; 64 << 20])
+    });
+    crate::util::yield_now();
+    let dump = green::debug::format_hub_listeners();
+    assert!(dump.contains("waits in UnixStream::read at tests/dumps.rs:"), "{dump}");
+    assert!(dump.contains("waits in UnixStream::write at tests/dumps.rs:"), "{dump}");
+    assert!(!dump.contains("library/std"), "{dump}");
+    let threads = green::debug::format_greenthreads();
+    assert!(!threads.contains("library/std"), "{threads}");
+    a.close();
+    b.close();
+    assert!(reader.join().unwrap().is_err());
+    assert!(writer.join().unwrap().is_err());
+}

@@ -785,12 +785,59 @@ fn ties_between_timers_of_different_greenthreads_are_broken_by_the_tape() {
     assert!(reordered, "no tape broke a tie");
 }
 
+/// Blocking detection on (collect mode, the default) fails the run that blocked the hub,
+/// naming the greenthread on the first line and showing the reports; before, the reports were
+/// only collected, so `run`, the attribute's `blocking_ms` and `GREEN_BLOCKING_MS` never failed a
+/// test that blocked.
 #[test]
-fn blocking_detection_in_the_harness_reports_a_blocking_body() {
-    let report = Harness::new().blocking(ms(50)).run(|| {
-        green::Builder::new().name("hog").spawn(|| std::thread::sleep(ms(200))).wait().unwrap();
-    });
+fn blocking_detection_in_the_harness_fails_a_run_that_blocks_the_hub() {
+    let hog = || green::Builder::new().name("hog").spawn(|| std::thread::sleep(ms(200))).wait().unwrap();
+    let (report, r) = Harness::new().blocking(ms(50)).try_run(hog);
     assert!(report.blocking.iter().any(|b| b.name.as_deref() == Some("hog")), "{:?}", report.blocking);
+    let verdict = *r.unwrap_err().downcast::<String>().unwrap();
+    let first = verdict.lines().next().unwrap();
+    assert!(first.contains("greenthread #1 (hog, spawned at tests/harness.rs:"), "{verdict}");
+    assert!(first.contains("held the hub past the blocking-detection resolution of 50ms"), "{verdict}");
+    assert!(verdict.contains("BLOCKING greenthread=#1 name=hog"), "{verdict}");
+    // `run` panics with it and the replay line.
+    let msg = panic_message_of(|| {
+        Harness::new().blocking(ms(50)).run(hog);
+    });
+    assert!(msg.contains("held the hub past") && msg.contains("replay: "), "{msg}");
+    // Collected only, on request.
+    let report = Harness::new().blocking(ms(50)).fail_on_blocking(false).run(hog);
+    assert!(report.blocking.iter().any(|b| b.name.as_deref() == Some("hog")), "{:?}", report.blocking);
+}
+
+/// ... and stays quiet on a body that never holds the hub near the resolution.
+#[test]
+fn blocking_detection_in_the_harness_passes_a_run_that_yields() {
+    let report = Harness::new().blocking(ms(300)).run(|| {
+        let gts: Vec<_> = (0..4)
+            .map(|_| {
+                green::spawn(|| {
+                    for _ in 0..100 {
+                        green::sleep(ms(1));
+                    }
+                })
+            })
+            .collect();
+        gts.into_iter().for_each(|g| g.wait().unwrap());
+    });
+    assert!(report.blocking.is_empty(), "{:?}", report.blocking);
+}
+
+/// The attribute's `blocking_ms` fails a test that blocks the hub.
+#[green_harness::test(blocking_ms = 50)]
+#[should_panic(expected = "held the hub past the blocking-detection resolution of 50ms")]
+fn the_attribute_s_blocking_ms_fails_a_test_that_blocks() {
+    green::spawn(|| std::thread::sleep(ms(150))).wait().unwrap();
+}
+
+/// The attribute's `allow_blocking` collects blocking reports without failing the test.
+#[green_harness::test(blocking_ms = 50, allow_blocking)]
+fn the_attribute_s_allow_blocking_collects_without_failing() {
+    green::spawn(|| std::thread::sleep(ms(150))).wait().unwrap();
 }
 
 /// Child half of `the_replay_line_s_environment_drives_the_run`.

@@ -118,6 +118,36 @@ fn destructors_waiting_on_a_socket_during_teardown_return_at_once() {
     });
 }
 
+/// The same with `read_exact` and `write_all`, which loop: they return the teardown's kill
+/// instead of retrying its `Interrupted` error. Before, they were `std`'s, which retry
+/// `Interrupted` for ever: the destructor spun and the teardown never ended.
+#[test]
+fn destructors_in_read_exact_or_write_all_during_teardown_return_at_once() {
+    on_fresh_thread(|| {
+        let seen: Rc<RefCell<Vec<std::io::ErrorKind>>> = Rc::default();
+        struct IoOnDrop(green::net::UnixStream, Rc<RefCell<Vec<std::io::ErrorKind>>>);
+        impl Drop for IoOnDrop {
+            fn drop(&mut self) {
+                let mut buf = [0u8; 8];
+                let read = std::io::Read::read_exact(&mut self.0, &mut buf).unwrap_err();
+                // More than the socket buffers hold: the write waits for room that never comes.
+                let write = std::io::Write::write_all(&mut self.0, &vec![7u8; 64 << 20]).unwrap_err();
+                self.1.borrow_mut().extend([read.kind(), write.kind()]);
+            }
+        }
+        let (a, _peer) = green::net::UnixStream::pair().unwrap();
+        let guard = IoOnDrop(a, seen.clone());
+        green::spawn(move || {
+            let _g = guard;
+            green::sleep(Duration::from_secs(3600));
+        });
+        yield_now();
+        let report = green::hub::shutdown();
+        assert_eq!((report.unwound, report.leaked), (1, 0), "{report:?}");
+        assert_eq!(*seen.borrow(), [std::io::ErrorKind::Interrupted; 2]);
+    });
+}
+
 #[test]
 fn greenthreads_spawned_by_destructors_during_teardown_are_unwound_too() {
     let dropped = Arc::new(AtomicUsize::new(0));

@@ -149,7 +149,8 @@ pub fn killable() {
 /// `faults = [Short, Eintr, ...]` ([`Fault`] variants), `real_clock` (or `virtual_clock = bool`),
 /// `blocking_ms = N` (blocking detection with that budget), `budget_ms = N`, `allow_leaks`
 /// (greenthreads still parked when the body returns, a server's accept loop say, are unwound
-/// without failing the test). Knobs left out come
+/// without failing the test), `allow_blocking` (blocking reports are collected without failing
+/// the test: [`Harness::fail_on_blocking`]). Knobs left out come
 /// from the environment as for [`Harness::new`] ([`Config`]); `GREEN_TAPE` or `GREEN_SEED` in the
 /// environment wins over `seed`, so a failure's replay line replays it.
 ///
@@ -223,6 +224,7 @@ pub struct Harness {
     blocking_mode: green_detectors::Mode,
     fail_on_exceptions: bool,
     fail_on_leaks: bool,
+    fail_on_blocking: bool,
     keep_going: bool,
     /// Runs of a search: panics are not printed (the search reports what it found).
     quiet: bool,
@@ -290,6 +292,7 @@ impl Default for Harness {
             blocking_mode: green_detectors::Mode::Collect,
             fail_on_exceptions: true,
             fail_on_leaks: true,
+            fail_on_blocking: true,
             keep_going: false,
             quiet: false,
             capture_panics: true,
@@ -457,7 +460,9 @@ impl Harness {
         self
     }
 
-    /// Blocking detection with this resolution (collect mode; reports go into the [`Report`]).
+    /// Blocking detection with this resolution: in the default collect mode the reports go into
+    /// the [`Report`], and any report fails the run (see
+    /// [`fail_on_blocking`](Harness::fail_on_blocking)).
     ///
     /// ```
     /// green_harness::Harness::new().blocking(std::time::Duration::from_millis(200)).run(|| ());
@@ -547,6 +552,28 @@ impl Harness {
     /// ```
     pub fn fail_on_leaks(mut self, on: bool) -> Self {
         self.fail_on_leaks = on;
+        self
+    }
+
+    /// Whether a slice that blocked the hub past the blocking-detection resolution fails the run
+    /// (default: yes), in collect mode (the default [`blocking_mode`](Harness::blocking_mode); in
+    /// the other modes the detector itself fails the greenthread or panics). The failure names
+    /// the greenthread and its spawn site, then shows every report with its stack. Off, the
+    /// reports only go into [`Report::blocking`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let hog = || green::spawn(|| std::thread::sleep(Duration::from_millis(300))).wait().unwrap();
+    /// let (report, r) = green_harness::Harness::new().blocking(Duration::from_millis(100)).try_run(hog);
+    /// let verdict = r.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(verdict.contains("held the hub past"), "{verdict}");
+    /// assert_eq!(report.blocking[0].greenthread, 1);
+    ///
+    /// let report = green_harness::Harness::new().blocking(Duration::from_millis(100)).fail_on_blocking(false).run(hog);
+    /// assert_eq!(report.blocking[0].greenthread, 1);
+    /// ```
+    pub fn fail_on_blocking(mut self, on: bool) -> Self {
+        self.fail_on_blocking = on;
         self
     }
 
@@ -903,8 +930,8 @@ impl Harness {
         }
     }
 
-    /// Why a run whose body returned failed (hub-context panics, leaks, invariant violations,
-    /// unobserved panics), if it did.
+    /// Why a run whose body returned failed (hub-context panics, blocking reports, leaks,
+    /// invariant violations, unobserved panics), if it did.
     fn verdict(&self, report: &Report) -> Option<String> {
         if self.fail_on_exceptions && !report.exceptions.is_empty() {
             return Some(format!(
@@ -912,6 +939,27 @@ impl Harness {
                 report.exceptions.len(),
                 report.exceptions.join("\n")
             ));
+        }
+        if self.fail_on_blocking && self.blocking_mode == green_detectors::Mode::Collect {
+            if let Some(first) = report.blocking.first() {
+                // The first line names what blocked, and nothing that varies between runs (how
+                // long it held the hub): searches tell failures apart by it.
+                let who = match (&first.name, &first.spawned_at) {
+                    (Some(n), Some(at)) => format!("greenthread #{} ({n}, spawned at {at})", first.greenthread),
+                    (None, Some(at)) => format!("greenthread #{} (spawned at {at})", first.greenthread),
+                    (Some(n), None) => format!("greenthread #{} ({n})", first.greenthread),
+                    (None, None) if first.greenthread == 0 => "the test body".to_string(),
+                    (None, None) => format!("greenthread #{}", first.greenthread),
+                };
+                let res = self.config.blocking.map_or_else(String::new, |d| format!(" of {}ms", format_ms(d)));
+                let all: Vec<String> = report.blocking.iter().map(ToString::to_string).collect();
+                return Some(format!(
+                    "green-harness: {who} held the hub past the blocking-detection resolution{res} \
+                     (a blocking call or a busy loop in green code; fail_on_blocking(false) or \
+                     allow_blocking only collects the reports)\n{}",
+                    all.join("\n")
+                ));
+            }
         }
         if self.fail_on_leaks {
             if let Some(l) = &report.leaks {

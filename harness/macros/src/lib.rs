@@ -13,7 +13,7 @@ use syn::{Expr, ExprArray, ItemFn, Lit, Meta, Token};
 
 /// The knobs the attribute takes, for error messages.
 const KNOBS: &str = "seed = N, shuffle, shuffle = bool, jitter_ms = N, faults = [Kind, ...], real_clock, \
-                     virtual_clock = bool, blocking_ms = N, budget_ms = N, allow_leaks, explore = N";
+                     virtual_clock = bool, blocking_ms = N, budget_ms = N, allow_leaks, allow_blocking, explore = N";
 
 /// Runs the test function's body under `green_harness::Harness`, as a `#[test]`.
 ///
@@ -84,6 +84,7 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> syn
                 calls.push(quote! { .blocking(#d) });
             }
             ("allow_leaks", Meta::Path(_)) => calls.push(quote! { .fail_on_leaks(false) }),
+            ("allow_blocking", Meta::Path(_)) => calls.push(quote! { .fail_on_blocking(false) }),
             ("explore", Meta::NameValue(nv)) => {
                 let v = &nv.value;
                 calls.push(quote! { .search(::green_harness::Search::Runs(#v)) });

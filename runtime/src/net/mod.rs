@@ -102,12 +102,40 @@ macro_rules! green_read {
                     Ok(n)
                 })
             }
+
+            /// As `std`'s, with the caller's site in dumps (not `std`'s) and a teardown's
+            /// `Interrupted` (the kill it is part of) returned instead of retried for ever.
+            #[track_caller]
+            fn read_exact(&mut self, mut buf: &mut [u8]) -> std::io::Result<()> {
+                let site = std::panic::Location::caller();
+                while !buf.is_empty() {
+                    let n = self.sock.op(crate::Interest::Read, None, ($name, site), |mut s, lim| {
+                        let want = buf.len().min(lim);
+                        let n = std::io::Read::read(&mut s, &mut buf[..want])?;
+                        self.sock.read_returned(n, want);
+                        Ok(n)
+                    })?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "failed to fill whole buffer",
+                        ));
+                    }
+                    buf = &mut buf[n..];
+                }
+                Ok(())
+            }
         }
 
         impl std::io::Read for $t {
             #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 std::io::Read::read(&mut &*self, buf)
+            }
+
+            #[track_caller]
+            fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+                std::io::Read::read_exact(&mut &*self, buf)
             }
         }
     };
@@ -128,12 +156,34 @@ macro_rules! green_write {
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }
+
+            /// As `std`'s, with the caller's site in dumps (not `std`'s) and a teardown's
+            /// `Interrupted` (the kill it is part of) returned instead of retried for ever.
+            #[track_caller]
+            fn write_all(&mut self, mut buf: &[u8]) -> std::io::Result<()> {
+                let site = std::panic::Location::caller();
+                while !buf.is_empty() {
+                    let n = self.sock.op(crate::Interest::Write, None, ($name, site), |mut s, lim| {
+                        std::io::Write::write(&mut s, &buf[..buf.len().min(lim)])
+                    })?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "failed to write whole buffer"));
+                    }
+                    buf = &buf[n..];
+                }
+                Ok(())
+            }
         }
 
         impl std::io::Write for $t {
             #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 std::io::Write::write(&mut &*self, buf)
+            }
+
+            #[track_caller]
+            fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+                std::io::Write::write_all(&mut &*self, buf)
             }
 
             fn flush(&mut self) -> std::io::Result<()> {
