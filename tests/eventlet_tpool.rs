@@ -227,6 +227,7 @@ fn tpool_size_child() {
     }
     let caller = std::thread::current().id();
     let ran_on = tpool::execute(move || std::thread::current().id() == caller).unwrap();
+    tpool::execute(|| ()).unwrap();
     println!("size={} inline={ran_on}", tpool::size());
 }
 
@@ -244,8 +245,13 @@ fn the_pool_size_comes_from_the_environment() {
     };
     let zero = run("0");
     assert!(String::from_utf8_lossy(&zero.stdout).contains("size=0 inline=true"), "{zero:?}");
+    // One warning for two jobs, naming the variable (eventlet's "Zero threads in tpool").
+    let err = String::from_utf8_lossy(&zero.stderr);
+    assert_eq!(err.matches("zero threads in tpool").count(), 1, "{err}");
+    assert!(err.contains("GREEN_THREADPOOL_SIZE=0"), "{err}");
     let three = run("3");
     assert!(String::from_utf8_lossy(&three.stdout).contains("size=3 inline=false"), "{three:?}");
+    assert!(!String::from_utf8_lossy(&three.stderr).contains("zero threads"), "{three:?}");
     let bad = run("-1");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value for GREEN_THREADPOOL_SIZE"), "{bad:?}");

@@ -145,6 +145,41 @@ fn signals_interrupting_the_poller_never_reach_users() {
     assert!(sent > 0 && got.load(Ordering::SeqCst), "no signal was delivered");
 }
 
+/// eventlet's `test_suspend_doesnt_crash`: signals interrupting the poller while a greenthread
+/// waits long on an fd neither end a timeout early nor lose it: the hub reads the clock again
+/// after every `EINTR` and the timeout fires once its time has passed.
+#[test]
+fn a_timeout_over_a_long_wait_fires_on_time_while_signals_interrupt_the_poller() {
+    let got = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, got.clone()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub_thread = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            tx.send(signal::current_thread()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            // Nobody connects: the accept waits in epoll_wait until the timeout.
+            let (r, took) = timed(|| green::with_timeout(ms(500), || listener.accept()));
+            stop.store(true, Ordering::SeqCst);
+            (r.map(|_| ()).map_err(|e| e.is_timeout()), took)
+        }
+    });
+    let target = rx.recv().unwrap();
+    let mut sent = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        if signal::send(target, signal_hook::consts::SIGUSR2) {
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (r, took) = hub_thread.join().expect("an EINTR reached user code");
+    assert_eq!(r, Err(true), "the timeout, and nothing else, ends the accept");
+    assert!(took >= ms(500), "the timeout fired early: {took:?}");
+    assert!(took < Duration::from_secs(10), "the timeout was lost: {took:?}");
+    assert!(sent > 0 && got.load(Ordering::SeqCst), "no signal was delivered");
+}
+
 #[test]
 fn readiness_reported_before_the_wait_is_not_lost() {
     // Data arrives while nobody waits; the edge is remembered, so the later read does not hang.

@@ -566,9 +566,13 @@ impl IoSource {
             }
             let waited_for = self.is_waited_for(i);
             if waited_for && !self.allow_multiple.get() && h.flags.prevent_multiple_readers.get() {
-                let e = self.second_waiter_error(i, &me, site);
-                crate::hub::record_invariant(format!("multiple readers: {e}"));
-                return Err(e);
+                // The record names the fd by ordinal only: the fd's number may differ between two
+                // runs of one tape, and a search tells failures apart by this text.
+                crate::hub::record_invariant(format!(
+                    "multiple readers: {}",
+                    self.second_waiter_error(i, &me, site, false)
+                ));
+                return Err(self.second_waiter_error(i, &me, site, true));
             }
             #[cfg(feature = "test-hooks")]
             {
@@ -611,7 +615,13 @@ impl IoSource {
     }
 
     #[cold]
-    fn second_waiter_error(&self, i: Interest, me: &GtCore, site: &'static Location<'static>) -> io::Error {
+    fn second_waiter_error(
+        &self,
+        i: Interest,
+        me: &GtCore,
+        site: &'static Location<'static>,
+        with_fileno: bool,
+    ) -> io::Error {
         let (verb, noun) = match i {
             Interest::Read => ("read", "read from"),
             Interest::Write => ("write", "write to"),
@@ -629,10 +639,12 @@ impl IoSource {
                 format!("{} (spawned at {}:{}){at}", g.label(), g.spawn_site.file(), g.spawn_site.line())
             })
             .unwrap_or_else(|| "<unknown>".into());
+        // eventlet's words (`on fileno N`), then the fd's ordinal, which dumps show.
+        let (fileno, close) = if with_fileno { (format!("fileno {} (", self.fd), ")") } else { (String::new(), "") };
         io::Error::new(
             io::ErrorKind::ResourceBusy,
             format!(
-                "Second simultaneous {verb} on {} fd#{} detected. Unless you really know what you're doing, make sure \
+                "Second simultaneous {verb} on {fileno}{} fd#{}{close} detected. Unless you really know what you're doing, make sure \
                  that only one greenthread can {noun} any particular socket (use a GreenPool, a Semaphore or a Queue to \
                  share it). If you do know what you're doing, allow it for this socket with allow_multiple_waiters(true) \
                  or for the whole hub with green::debug::hub_prevent_multiple_readers(false) - MY THREAD={} at {}:{}; \

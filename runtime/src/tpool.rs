@@ -10,7 +10,7 @@
 //! killed or timed out (abandoned) stops counting at once.
 //!
 //! The pool starts on first use with `GREEN_THREADPOOL_SIZE` threads (default 20; 0 runs every
-//! job inline on the caller, blocking the hub). A [`Timeout`](crate::Timeout) or kill interrupts
+//! job inline on the caller, blocking the hub, and says so once on stderr). A [`Timeout`](crate::Timeout) or kill interrupts
 //! the green wait, not the OS thread: the job runs to its end and its result is dropped.
 
 use std::cell::{Cell, RefCell};
@@ -56,6 +56,13 @@ fn pool() -> &'static Pool {
             }),
             Err(_) => DEFAULT_SIZE,
         };
+        if size == 0 {
+            // Once per process, when the pool starts (eventlet's warning for its variable).
+            eprintln!(
+                "green: warning: zero threads in tpool ({SIZE_ENV}=0): every tpool::execute job runs on the \
+                 calling thread and blocks its hub; set {SIZE_ENV} to a number of threads to run them off the hub"
+            );
+        }
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..size {
