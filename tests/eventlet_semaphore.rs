@@ -106,3 +106,58 @@ fn a_release_hands_the_permit_to_the_first_waiter_and_newcomers_cannot_barge() {
     assert_eq!(*order.borrow(), vec![0, 1, 2, 99]);
     assert_eq!(sem.count(), 1);
 }
+
+// eventlet: tests/semaphore_test.py TestSemaphore.test_bounded (CappedSemaphore)
+#[test]
+fn a_capped_semaphore_waits_to_acquire_at_zero_and_to_release_at_its_limit() {
+    let sem = green::CappedSemaphore::new(2, 3);
+    sem.acquire();
+    sem.acquire();
+    let s = sem.clone();
+    let gt1 = green::spawn(move || s.release());
+    sem.acquire(); // waits for gt1's release
+    assert_eq!(sem.balance(), -3);
+    sem.release();
+    sem.release();
+    sem.release();
+    assert!(sem.at_limit());
+    let s = sem.clone();
+    let gt2 = green::spawn(move || s.acquire());
+    sem.release(); // at the limit: waits until gt2 acquires
+    assert_eq!(sem.balance(), 3);
+    gt1.wait().unwrap();
+    gt2.wait().unwrap();
+}
+
+// eventlet: tests/semaphore_test.py TestSemaphore.test_bounded_with_zero_limit (adapted: a limit
+// of 0 holds no permit, so green refuses it with the way out instead of making each release a
+// hand-over to a waiting acquire, which a kill could leave half done)
+#[test]
+fn a_capped_semaphore_with_a_zero_limit_is_refused_with_the_way_out() {
+    let msg = panic_message_of(|| {
+        green::CappedSemaphore::new(0, 0);
+    });
+    assert!(msg.contains("a limit of 0 holds no permit") && msg.contains("use a limit of at least 1"), "{msg}");
+}
+
+/// A release killed while it waits at the limit (and an acquire killed while it waits at zero)
+/// leaves the count as it was: each side waits before it changes anything.
+#[test]
+fn a_capped_semaphore_wait_cut_short_by_a_kill_changes_nothing() {
+    let sem = green::CappedSemaphore::new(1, 1);
+    let s = sem.clone();
+    let releaser = green::spawn(move || s.release());
+    yield_now();
+    releaser.kill();
+    assert!(releaser.wait().unwrap_err().is_killed());
+    assert_eq!((sem.count(), sem.balance()), (1, 1));
+    sem.acquire();
+    let s = sem.clone();
+    let acquirer = green::spawn(move || s.acquire());
+    yield_now();
+    acquirer.kill();
+    assert!(acquirer.wait().unwrap_err().is_killed());
+    assert_eq!((sem.count(), sem.balance()), (0, -1));
+    assert!(sem.try_release());
+    assert!(!sem.try_release());
+}

@@ -122,7 +122,7 @@ pub use crate::local::{AccessError, LocalKey};
 pub use crate::mutex::{Mutex, MutexGuard};
 pub use crate::pool::{GreenPile, GreenPool, Imap};
 pub use crate::queue::Queue;
-pub use crate::semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreGuard};
+pub use crate::semaphore::{BoundedSemaphore, CappedSemaphore, ReleaseError, Semaphore, SemaphoreGuard};
 pub use crate::time::sleep;
 pub use crate::timeout::{with_timeout, Timeout};
 

@@ -306,3 +306,178 @@ impl BoundedSemaphore {
         self.sem.waiting()
     }
 }
+
+/// A semaphore with a floor and a ceiling (eventlet's `CappedSemaphore`): `acquire` waits while
+/// the count is 0, and `release` waits while the count is at its limit, until someone acquires.
+///
+/// Both waits are FIFO, as in [`Semaphore`]. Each side waits first and then hands off without
+/// yielding, so a greenthread killed (or timed out) while it waits leaves the count as it was.
+/// Handles are cheap clones of one semaphore.
+///
+/// ```
+/// let sem = green::CappedSemaphore::new(1, 1);
+/// let s = sem.clone();
+/// let releaser = green::spawn(move || s.release()); // at the limit: waits for an acquire
+/// green::sleep(std::time::Duration::ZERO);
+/// assert!(!releaser.is_finished());
+/// sem.acquire();
+/// releaser.wait().unwrap();
+/// assert_eq!(sem.count(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CappedSemaphore {
+    /// Permits to acquire: the count.
+    lower: Semaphore,
+    /// Room to release into: the limit minus the count.
+    upper: Semaphore,
+    limit: usize,
+}
+
+impl CappedSemaphore {
+    /// A semaphore with `count` permits that never holds more than `limit`.
+    ///
+    /// # Panics
+    ///
+    /// When `count` is more than `limit`, and for a limit of 0 (a semaphore that can never hold
+    /// a permit, where every acquire and every release would wait for ever; eventlet lets a
+    /// release there hand over to a waiting acquire, which breaks the guarantee that a killed
+    /// waiter changes nothing).
+    ///
+    /// ```
+    /// let sem = green::CappedSemaphore::new(2, 3);
+    /// assert_eq!((sem.count(), sem.limit()), (2, 3));
+    /// let err = std::panic::catch_unwind(|| green::CappedSemaphore::new(4, 3)).unwrap_err();
+    /// assert!(err.downcast_ref::<String>().unwrap().contains("count 4 is more than its limit 3"));
+    /// ```
+    pub fn new(count: usize, limit: usize) -> Self {
+        assert!(
+            count <= limit,
+            "green::CappedSemaphore::new: count {count} is more than its limit {limit}; start at or below the limit"
+        );
+        assert!(
+            limit > 0,
+            "green::CappedSemaphore::new: a limit of 0 holds no permit, so every acquire and release would wait \
+             for ever; use a limit of at least 1 (or a Queue of capacity 1 to hand values over)"
+        );
+        CappedSemaphore { lower: Semaphore::new(count), upper: Semaphore::new(limit - count), limit }
+    }
+
+    /// Takes a permit, waiting (FIFO) while the count is 0; makes room for one waiting release.
+    ///
+    /// ```
+    /// let sem = green::CappedSemaphore::new(1, 2);
+    /// sem.acquire();
+    /// assert_eq!(sem.count(), 0);
+    /// ```
+    #[track_caller]
+    pub fn acquire(&self) {
+        self.lower.acquire();
+        self.upper.release();
+    }
+
+    /// Takes a permit if one is free now and nobody is queued for one.
+    ///
+    /// ```
+    /// assert!(!green::CappedSemaphore::new(0, 1).try_acquire());
+    /// ```
+    pub fn try_acquire(&self) -> bool {
+        let took = self.lower.try_acquire();
+        if took {
+            self.upper.release();
+        }
+        took
+    }
+
+    /// Waits at most `timeout` for a permit; false when it passed first.
+    ///
+    /// ```
+    /// let sem = green::CappedSemaphore::new(0, 1);
+    /// assert!(!sem.acquire_timeout(std::time::Duration::from_millis(1)));
+    /// ```
+    #[track_caller]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        let took = self.lower.acquire_timeout(timeout);
+        if took {
+            self.upper.release();
+        }
+        took
+    }
+
+    /// Returns a permit, waiting (FIFO) while the count is at its limit; hands the permit to the
+    /// first waiting acquirer, if any.
+    ///
+    /// ```
+    /// let sem = green::CappedSemaphore::new(0, 1);
+    /// sem.release();
+    /// assert_eq!(sem.count(), 1);
+    /// ```
+    #[track_caller]
+    pub fn release(&self) {
+        self.upper.acquire();
+        self.lower.release();
+    }
+
+    /// Returns a permit if the count is below its limit and no other release waits; false
+    /// otherwise (nothing changes).
+    ///
+    /// ```
+    /// let sem = green::CappedSemaphore::new(1, 1);
+    /// assert!(!sem.try_release());
+    /// sem.acquire();
+    /// assert!(sem.try_release());
+    /// ```
+    pub fn try_release(&self) -> bool {
+        let room = self.upper.try_acquire();
+        if room {
+            self.lower.release();
+        }
+        room
+    }
+
+    /// Free permits.
+    ///
+    /// ```
+    /// assert_eq!(green::CappedSemaphore::new(1, 2).count(), 1);
+    /// ```
+    pub fn count(&self) -> usize {
+        self.lower.count()
+    }
+
+    /// The most permits it holds.
+    ///
+    /// ```
+    /// assert_eq!(green::CappedSemaphore::new(1, 2).limit(), 2);
+    /// ```
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// True when no permit is free (an acquire would wait).
+    ///
+    /// ```
+    /// assert!(green::CappedSemaphore::new(0, 1).locked());
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.lower.locked()
+    }
+
+    /// True when the count is at its limit (a release would wait); eventlet's `bounded()`.
+    ///
+    /// ```
+    /// assert!(green::CappedSemaphore::new(1, 1).at_limit());
+    /// ```
+    pub fn at_limit(&self) -> bool {
+        self.upper.locked()
+    }
+
+    /// eventlet's `balance`: free permits minus waiting acquirers, minus the room left below the
+    /// limit plus waiting releases (negative while acquirers wait, positive while releases do).
+    ///
+    /// ```
+    /// let sem = green::CappedSemaphore::new(2, 3);
+    /// assert_eq!(sem.balance(), 1); // 2 permits, room for 1 more
+    /// ```
+    pub fn balance(&self) -> isize {
+        self.lower.balance() - self.upper.balance()
+    }
+}
