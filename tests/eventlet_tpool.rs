@@ -206,16 +206,24 @@ fn execute_from_hub_context_panics_with_a_clear_message() {
 // hub, apart from the caller's.
 #[test]
 fn a_job_making_green_calls_uses_its_worker_threads_own_hub() {
-    let caller_hub_ids = green::spawn(|| green::current().id().as_u64()).wait().unwrap();
-    let (slept, first_id) = tpool::execute(|| {
+    // A greenthread parked on the caller's hub, by name.
+    let parked = green::Builder::new().name("caller-side").spawn(|| green::sleep(Duration::from_secs(3600)));
+    yield_now();
+    let caller_thread = std::thread::current().id();
+    let (other_thread, dump) = tpool::execute(move || {
         green::sleep(Duration::from_millis(2));
-        let gt = green::spawn(|| green::current().id().as_u64());
-        (true, gt.wait().unwrap())
+        let gt = green::Builder::new().name("worker-side").spawn(|| green::sleep(Duration::from_secs(3600)));
+        green::sleep(Duration::ZERO);
+        let dump = green::debug::format_greenthreads();
+        gt.kill();
+        (std::thread::current().id() != caller_thread, dump)
     })
     .unwrap();
-    assert!(slept);
-    assert!(first_id >= 1);
-    let _ = caller_hub_ids;
+    assert!(other_thread);
+    // The worker's hub holds its own greenthreads, not the caller's.
+    assert!(dump.contains("worker-side") && !dump.contains("caller-side"), "{dump}");
+    assert!(green::debug::format_greenthreads().contains("caller-side"));
+    parked.kill();
 }
 
 /// Child half of `the_pool_size_comes_from_the_environment`.
@@ -255,4 +263,56 @@ fn the_pool_size_comes_from_the_environment() {
     let bad = run("-1");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value for GREEN_THREADPOOL_SIZE"), "{bad:?}");
+}
+
+/// Child half of `killall_stops_the_pool_after_its_jobs_and_the_next_job_starts_a_new_one`: the
+/// pool is process-wide, so this runs alone in a child process.
+#[test]
+#[ignore = "run as a child process by killall_stops_the_pool_after_its_jobs_and_the_next_job_starts_a_new_one"]
+fn killall_child() {
+    if !is_child("eventlet_tpool::killall_child") {
+        return;
+    }
+    // test_killall: torn down and rebuilt, twice over.
+    assert_eq!(tpool::execute(|| 1).unwrap(), 1);
+    tpool::killall();
+    tpool::killall();
+    assert_eq!(tpool::execute(|| 2).unwrap(), 2);
+    // test_killall_remaining_results: a job in flight when the pool stops delivers its result.
+    let started = green::Event::new();
+    let s = started.clone();
+    let caller = green::spawn(move || {
+        s.send(()).unwrap();
+        tpool::execute(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            "late"
+        })
+    });
+    started.wait();
+    green::sleep(Duration::from_millis(20)); // the job is on a worker now
+    let (_, took) = timed(tpool::killall);
+    assert!(took >= Duration::from_millis(200), "killall did not wait for the job: {took:?}");
+    assert_eq!(caller.wait().unwrap().unwrap(), "late");
+    // test_tpool_set_num_threads: the next pool has the new size.
+    assert_eq!(tpool::execute(|| 3).unwrap(), 3); // a new pool, of the default size
+    tpool::set_num_threads(5);
+    assert_eq!(tpool::size(), 20, "a running pool keeps its size");
+    tpool::killall();
+    assert_eq!(tpool::size(), 5);
+    let threads: std::collections::HashSet<_> = (0..40)
+        .map(|_| green::spawn(|| tpool::execute(|| std::thread::current().name().map(str::to_string)).unwrap()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|g| g.wait().unwrap().unwrap())
+        .collect();
+    assert!(threads.len() <= 5 && threads.iter().all(|n| n.starts_with("green-tpool-")), "{threads:?}");
+    println!("killall child done");
+}
+
+// eventlet: tests/tpool_test.py test_killall, test_killall_remaining_results and
+// test_tpool_set_num_threads
+#[test]
+fn killall_stops_the_pool_after_its_jobs_and_the_next_job_starts_a_new_one() {
+    let (status, out, err) = run_child("eventlet_tpool::killall_child");
+    assert!(status.success() && out.contains("killall child done"), "{out}\n{err}");
 }

@@ -10,14 +10,15 @@
 //! killed or timed out (abandoned) stops counting at once.
 //!
 //! The pool starts on first use with `GREEN_THREADPOOL_SIZE` threads (default 20; 0 runs every
-//! job inline on the caller, blocking the hub, and says so once on stderr). A [`Timeout`](crate::Timeout) or kill interrupts
+//! job inline on the caller, blocking the hub, and says so once on stderr); [`set_num_threads`]
+//! sizes the next pool, [`killall`] stops the running one after its jobs. A [`Timeout`](crate::Timeout) or kill interrupts
 //! the green wait, not the OS thread: the job runs to its end and its result is dropped.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
 use crate::event::Event;
@@ -32,13 +33,19 @@ pub const DEFAULT_SIZE: usize = 20;
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Pool {
-    tx: Mutex<Sender<Job>>,
+    /// Where jobs go; taken by [`killall`], which makes the workers exit once the queue is empty.
+    tx: Mutex<Option<Sender<Job>>>,
     size: usize,
     /// The process whose threads the workers are: a forked child has none of them.
     pid: u32,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
-static POOL: OnceLock<Pool> = OnceLock::new();
+/// The running pool, started at first use and stopped by [`killall`].
+static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
+
+/// The size [`set_num_threads`] asked for (the environment's or the default otherwise).
+static NUM_THREADS: Mutex<Option<usize>> = Mutex::new(None);
 
 thread_local! {
     /// Set on worker threads: `execute` there runs inline.
@@ -48,38 +55,62 @@ thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
 }
 
-fn pool() -> &'static Pool {
-    POOL.get_or_init(|| {
-        let size = match std::env::var(SIZE_ENV) {
-            Ok(v) => v.trim().parse::<usize>().unwrap_or_else(|_| {
-                panic!("green: invalid value for {SIZE_ENV}: {v:?}; expected a number of threads (0 runs jobs inline)")
-            }),
-            Err(_) => DEFAULT_SIZE,
-        };
-        if size == 0 {
-            // Once per process, when the pool starts (eventlet's warning for its variable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The size the next pool starts with: [`set_num_threads`]'s, else `GREEN_THREADPOOL_SIZE`, else
+/// [`DEFAULT_SIZE`].
+fn configured_size() -> usize {
+    if let Some(n) = *lock(&NUM_THREADS) {
+        return n;
+    }
+    match std::env::var(SIZE_ENV) {
+        Ok(v) => v.trim().parse::<usize>().unwrap_or_else(|_| {
+            panic!("green: invalid value for {SIZE_ENV}: {v:?}; expected a number of threads (0 runs jobs inline)")
+        }),
+        Err(_) => DEFAULT_SIZE,
+    }
+}
+
+static WARNED_ZERO: std::sync::Once = std::sync::Once::new();
+
+fn pool() -> Arc<Pool> {
+    let mut running = lock(&POOL);
+    if let Some(p) = running.as_ref() {
+        return p.clone();
+    }
+    let size = configured_size();
+    if size == 0 {
+        // Once per process (eventlet's warning for its variable).
+        WARNED_ZERO.call_once(|| {
             eprintln!(
                 "green: warning: zero threads in tpool ({SIZE_ENV}=0): every tpool::execute job runs on the \
                  calling thread and blocks its hub; set {SIZE_ENV} to a number of threads to run them off the hub"
             );
-        }
-        let (tx, rx) = channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..size {
+        });
+    }
+    let (tx, rx) = channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    let workers = (0..size)
+        .map(|i| {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("green-tpool-{i}"))
                 .spawn(move || worker(rx))
-                .unwrap_or_else(|e| panic!("green: cannot start tpool worker thread {i}: {e}"));
-        }
-        Pool { tx: Mutex::new(tx), size, pid: std::process::id() }
-    })
+                .unwrap_or_else(|e| panic!("green: cannot start tpool worker thread {i}: {e}"))
+        })
+        .collect();
+    let p = Arc::new(Pool { tx: Mutex::new(Some(tx)), size, pid: std::process::id(), workers: Mutex::new(workers) });
+    *running = Some(p.clone());
+    p
 }
 
 fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
     IN_WORKER.with(|w| w.set(true));
     loop {
-        let job = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+        // `Err` once `killall` took the sender and the queue is empty.
+        let job = lock(&rx).recv();
         match job {
             Ok(job) => job(),
             Err(_) => return,
@@ -94,6 +125,46 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
 /// ```
 pub fn size() -> usize {
     pool().size
+}
+
+/// Sets the number of worker threads of the next pool: the one started at first use, or after
+/// [`killall`] (eventlet's `set_num_threads`). A running pool keeps its size until then. It wins
+/// over `GREEN_THREADPOOL_SIZE`; 0 runs every job inline, blocking the hub.
+///
+/// ```
+/// // The pool is process-wide: stop it, size it, and the next job starts it with 3 threads.
+/// green::tpool::killall();
+/// green::tpool::set_num_threads(3);
+/// assert_eq!(green::tpool::execute(|| 1 + 1).unwrap(), 2);
+/// assert_eq!(green::tpool::size(), 3);
+/// ```
+pub fn set_num_threads(n: usize) {
+    *lock(&NUM_THREADS) = Some(n);
+}
+
+/// Stops the pool: its workers finish every job already handed to them, their results are
+/// delivered, and they exit; this waits for them, blocking the calling thread (its hub too) for
+/// as long as those jobs take (eventlet's `killall`, which it runs at exit). The next
+/// [`execute`] starts a new pool, of [`set_num_threads`]'s size if set. A no-op when no pool
+/// runs.
+///
+/// ```
+/// let caller = green::spawn(|| green::tpool::execute(|| { std::thread::sleep(std::time::Duration::from_millis(50)); 7 }));
+/// green::sleep(std::time::Duration::from_millis(5)); // the job is on a worker now
+/// green::tpool::killall(); // waits for it
+/// assert_eq!(caller.wait().unwrap().unwrap(), 7); // its result was delivered
+/// assert_eq!(green::tpool::execute(|| 8).unwrap(), 8); // a new pool
+/// ```
+pub fn killall() {
+    let Some(p) = lock(&POOL).take() else { return };
+    drop(lock(&p.tx).take());
+    if p.pid != std::process::id() {
+        // A forked child: the workers are the parent's threads, not this process's.
+        return;
+    }
+    for w in std::mem::take(&mut *lock(&p.workers)) {
+        let _ = w.join();
+    }
 }
 
 /// Runs `f` on a worker thread and waits (greenly) for its result; a panic in `f` comes back as an
@@ -161,8 +232,11 @@ where
             .name("green-tpool-forked".into())
             .spawn(job)
             .unwrap_or_else(|e| panic!("green: cannot start a tpool thread in a forked child: {e}"));
-    } else if p.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).is_err() {
-        panic!("green: the tpool workers are gone");
+    } else if let Err(std::sync::mpsc::SendError(job)) = send(&p, job) {
+        // `killall` stopped this pool on another thread meanwhile: the next one takes the job.
+        if send(&pool(), job).is_err() {
+            panic!("green: the tpool workers are gone");
+        }
     }
     done.wait_as("tpool::execute", Location::caller());
     let r = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
@@ -170,6 +244,13 @@ where
         Some(Ok(v)) => Ok(v),
         Some(Err(p)) => Err(Error::panic(p, None, None)),
         None => unreachable!("green: tpool job completed without a result"),
+    }
+}
+
+fn send(p: &Pool, job: Job) -> Result<(), std::sync::mpsc::SendError<Job>> {
+    match lock(&p.tx).as_ref() {
+        Some(tx) => tx.send(job),
+        None => Err(std::sync::mpsc::SendError(job)),
     }
 }
 
