@@ -252,6 +252,8 @@ fn a_guided_failure_replays_in_a_fresh_process_from_its_line() {
         hermetic().strategy(Strategy::Guided).faults(&[Fault::Short]).try_explore(Search::Runs(500), naive_reader_bug);
     let f = x.first_failure().unwrap();
     for line in [&f.found_line, &f.shrunk_line] {
+        // The line names the strategy that found it (DESIGN §6.1: every knob that changes a run).
+        assert!(line.contains(" GREEN_STRATEGY=guided "), "{line}");
         let (status, out, err) = replay_in_child("explore::naive_reader_child", line);
         assert!(!status.success(), "the replay fails again: {out}\n{err}");
         assert!(err.contains("a short read") || out.contains("a short read"), "{out}\n{err}");
@@ -266,6 +268,18 @@ fn naive_reader_child() {
     }
     // What the test's own code would do: a search, which GREEN_REPLAY=1 turns into one run.
     Harness::new().strategy(Strategy::Guided).faults(&[Fault::Short]).explore(500, naive_reader_bug);
+}
+
+/// A time-bounded search runs its body at least once, however short its time: before, every
+/// lane could find its share over before its first run, and the search passed without running
+/// the test.
+#[test]
+fn a_time_bounded_search_runs_its_body_at_least_once() {
+    let ran = std::sync::atomic::AtomicU64::new(0);
+    let x = hermetic().explore_for(Duration::from_nanos(1), || {
+        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert!(x.runs >= 1 && ran.load(std::sync::atomic::Ordering::SeqCst) >= 1, "{x:?}");
 }
 
 /// A body that reads its run index (`current_run()`) shrinks and replays: the failure's
@@ -968,11 +982,13 @@ fn a_busy_loop_in_a_search_aborts_with_a_replay_line_naming_the_test() {
     assert!(!stderr.contains("cargo test green-explore"), "{stderr}");
 }
 
-/// PCT places exactly `depth - 1` priority changes, even where the tape draws zeros (before, a
-/// zero draw placed none, so a run could search a shallower depth than asked), and its
-/// priorities order the greenthreads totally.
+/// PCT places exactly `depth - 1` priority changes, skipping zero draws (a zero draw once placed
+/// none, so a run could search a shallower depth than asked), and none on the zero tape: 0 means
+/// "no perturbation here" (DESIGN §6), so the zero tape runs in queue order under PCT too
+/// (before, its zero draws put a change at the first step, which reversed the first two
+/// greenthreads).
 #[test]
-fn pct_places_exactly_depth_minus_one_change_points_even_on_a_zero_tape() {
+fn pct_places_depth_minus_one_change_points_and_none_on_the_zero_tape() {
     let changes = |tape: Tape| {
         let (report, r) = hermetic().strategy(Strategy::Pct { depth: 3 }).tape(tape).try_run(|| {
             let gts: Vec<_> = (0..4).map(|_| green::spawn(|| green::sleep(Duration::ZERO))).collect();
@@ -983,7 +999,7 @@ fn pct_places_exactly_depth_minus_one_change_points_even_on_a_zero_tape() {
         r.unwrap_or_else(|_| panic!("the run failed"));
         report.faults.iter().filter(|e| matches!(e.what, green_harness::Perturbation::PriorityChange { .. })).count()
     };
-    assert_eq!(changes(Tape::new(Vec::new())), 2, "an all-zero tape");
+    assert_eq!(changes(Tape::new(Vec::new())), 0, "the zero tape");
     // Zero draws are skipped: (1 * 251 + 8) % 64 = 3 and (1 * 251 + 10) % 64 = 5.
     assert_eq!(changes(Tape::new(vec![0, 1, 0, 8, 1, 10])), 2, "points at steps 4 and 6");
 }

@@ -524,6 +524,7 @@ impl crate::Harness {
     fn for_run(&self, strategy: Strategy, seed: u64, tape: Option<Vec<u8>>) -> crate::Harness {
         let mut h = self.clone();
         h.base = Some(Box::new(self.config.clone()));
+        h.run_strategy = Some(strategy);
         h.quiet = true;
         h.coverage = strategy == Strategy::Guided;
         let c = &mut h.config;
@@ -627,7 +628,9 @@ impl crate::Harness {
             match search {
                 // A partition takes its share of the one space of `runs` indices.
                 Search::Runs(runs) if k + pos * n >= runs => break,
-                Search::For(_) if start.elapsed() >= lane_end => break,
+                // Lane 0's first run is always made: a time-bounded search runs the body at
+                // least once, however short its time (or slow the threads' start).
+                Search::For(_) if start.elapsed() >= lane_end && (lane, pos) != (0, 0) => break,
                 _ => {}
             }
             if !self.keep_going && pos > shared.stop_at.load(Ordering::SeqCst) {

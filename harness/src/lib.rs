@@ -115,6 +115,10 @@ pub use crate::event::{FaultEvent, FdKind, IoFault, IoOp, Perturbation};
 pub use crate::explore::{current_run, parse_partition, Exploration, Failure, Search, Strategy, LANES};
 pub use crate::tape::Tape;
 pub use green_detectors::BlockingReport;
+/// What blocking detection does with a slice over its resolution ([`Harness::blocking_mode`]):
+/// `green_detectors::Mode`, re-exported so a crate with only `green-harness` under
+/// `[dev-dependencies]` can name it.
+pub use green_detectors::Mode as BlockingMode;
 
 pub use green::hub::wait_all_blocked;
 
@@ -236,6 +240,9 @@ pub struct Harness {
     /// the run starts from. Where the run's strategy changed one (a swarm run turning the test's
     /// faults, jitter or shuffling off), the replay line names it even at its default.
     base: Option<Box<Config>>,
+    /// A search run's own strategy (its config says `Random` for every non-PCT run, whose knobs
+    /// the strategy set): named in the replay line.
+    run_strategy: Option<Strategy>,
 }
 
 thread_local! {
@@ -298,6 +305,7 @@ impl Default for Harness {
             capture_panics: true,
             coverage: false,
             base: None,
+            run_strategy: None,
         }
     }
 }
@@ -477,8 +485,8 @@ impl Harness {
     /// What blocking detection does with an over-budget slice (default: collect into the report).
     ///
     /// ```
-    /// use green_detectors::Mode;
-    /// let r = green_harness::Harness::new().blocking(std::time::Duration::from_millis(100)).blocking_mode(Mode::Fail).run(|| {
+    /// use green_harness::BlockingMode;
+    /// let r = green_harness::Harness::new().blocking(std::time::Duration::from_millis(100)).blocking_mode(BlockingMode::Fail).run(|| {
     ///     let gt = green::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(400)); green::sleep(std::time::Duration::ZERO) });
     ///     assert!(gt.wait().is_err());
     /// });
@@ -798,8 +806,14 @@ impl Harness {
         if let Some(b) = c.blocking {
             env.push_str(&format!(" GREEN_BLOCKING_MS={}", format_ms(b)));
         }
-        if f.strategy && !matches!(c.strategy, Strategy::Pct { .. }) {
-            env.push_str(&format!(" GREEN_STRATEGY={}", c.strategy));
+        // A search run names the strategy that chose its knobs (a single run uses only PCT's,
+        // so the name changes nothing on replay but says where the line came from).
+        match self.run_strategy {
+            Some(s) if !matches!(s, Strategy::Pct { .. }) => env.push_str(&format!(" GREEN_STRATEGY={s}")),
+            _ if f.strategy && !matches!(c.strategy, Strategy::Pct { .. }) => {
+                env.push_str(&format!(" GREEN_STRATEGY={}", c.strategy));
+            }
+            _ => {}
         }
         if let Strategy::Pct { depth } = c.strategy {
             env.push_str(&format!(" GREEN_STRATEGY=pct:{depth}"));
@@ -823,10 +837,15 @@ impl Harness {
     ///
     /// When the body panics (with its message, then the replay line), when the hub caught a
     /// panic in hub context, when a greenthread panicked unobserved, when an invariant was
-    /// violated, or on leaks (see the `fail_on_*` knobs), or past the budget while the hub still
-    /// switches (a `green: budget:` report). Past the budget with the hub held (a busy loop, a
-    /// blocking call) the process aborts after printing what it could (a livelock in virtual time
-    /// fails as a hang first, see [`Config::hang_jumps`]).
+    /// violated, when blocking detection reported a slice, or on leaks (see the `fail_on_*`
+    /// knobs), or past the budget while the hub still switches (a `green: budget:` report). Past
+    /// the budget with the hub held (a busy loop, a blocking call) the process aborts after
+    /// printing what it could (a livelock in virtual time fails as a hang first, see
+    /// [`Config::hang_jumps`]).
+    ///
+    /// The body is `Fn`, not `FnOnce`: `GREEN_EXPLORE` turns any `run` into a search that calls
+    /// it once per run. A body that must consume what it captured runs under
+    /// [`try_run`](Harness::try_run), which takes `FnOnce` (and is never a search).
     ///
     /// ```
     /// let r = green_harness::Harness::new().run(|| green::spawn(|| 1).wait().unwrap());

@@ -171,14 +171,15 @@ impl Perturb for TapePerturb {
     fn order(&mut self, gts: &[u64]) -> Option<Vec<usize>> {
         let mut pct = self.pct.take()?;
         if pct.change_points.is_none() {
-            // Exactly d - 1 change points in 1..=k (zero draws place one at the first step).
+            // d - 1 change points in 1..=k, but none where every draw was zero: 0 means "no
+            // perturbation here", so the zero tape (and an exhausted one) keeps queue order.
             let points = (1..pct.depth)
-                .map(|_| {
+                .filter_map(|_| {
                     // Both bytes count whatever k is (`hi << 8` alone would vanish modulo a
                     // power of two up to 256).
                     let hi = u32::from(self.draw_nonzero());
                     let lo = u32::from(self.draw_nonzero());
-                    1 + (hi * 251 + lo) % pct.steps
+                    (hi | lo != 0).then(|| 1 + (hi * 251 + lo) % pct.steps)
                 })
                 .collect();
             pct.change_points = Some(points);
