@@ -28,6 +28,15 @@
 //! never alarmed before it has held the hub for the whole budget), the report's held and CPU
 //! times from the earlier one, so they are never short of the slice: long by at most one look
 //! (a quarter of the resolution, at most 20 ms, unless the watchdog thread was itself held up).
+//!
+//! ```
+//! use std::time::Duration;
+//! let cfg = green_detectors::BlockingConfig { resolution: Duration::from_millis(50), ..Default::default() };
+//! green_detectors::enable(cfg).unwrap();
+//! green::spawn(|| std::thread::sleep(Duration::from_millis(200))).wait().unwrap(); // blocks the hub
+//! assert!(!green_detectors::take_reports().is_empty());
+//! green_detectors::disable();
+//! ```
 
 use std::cell::RefCell;
 use std::fmt;
@@ -40,6 +49,15 @@ use green::probe::{Probe, SliceEnd, SliceVerdict};
 use crate::sys::{self, Thread};
 
 /// What to do with a slice that went over budget.
+///
+/// ```
+/// use green_detectors::{BlockingConfig, Mode};
+/// assert_eq!(Mode::default(), Mode::Collect);
+/// green_detectors::enable(BlockingConfig { resolution: std::time::Duration::from_millis(500), mode: Mode::Collect }).unwrap();
+/// green::spawn(|| green::sleep(std::time::Duration::ZERO)).wait().unwrap(); // nothing holds the hub
+/// assert!(green_detectors::take_reports().is_empty());
+/// green_detectors::disable();
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Keep the report (see [`reports`]); the greenthread goes on.
@@ -57,6 +75,12 @@ pub enum Mode {
 }
 
 /// Settings of the blocking detector for one hub.
+///
+/// ```
+/// let c = green_detectors::BlockingConfig::default();
+/// assert_eq!(c.resolution, std::time::Duration::from_secs(1));
+/// assert_eq!(c.mode, green_detectors::Mode::Collect);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct BlockingConfig {
     /// Budget of one slice. Must not be zero.
@@ -77,6 +101,18 @@ impl Default for BlockingConfig {
 /// `BLOCKING greenthread=#<id> name=<name> spawned_at=<file>:<line> held_ms=<n> cpu_ms=<n>`
 /// (`-` for a missing name or spawn site) followed by one line per frame,
 /// `  at <function> (<file>:<line>)`, runtime frames trimmed.
+///
+/// ```
+/// use std::time::Duration;
+/// let cfg = green_detectors::BlockingConfig { resolution: Duration::from_millis(50), ..Default::default() };
+/// green_detectors::enable(cfg).unwrap();
+/// green::Builder::new().name("hog").spawn(|| std::thread::sleep(Duration::from_millis(200))).wait().unwrap();
+/// let reports = green_detectors::take_reports();
+/// let r = reports.iter().find(|r| r.name.as_deref() == Some("hog")).unwrap();
+/// assert!(r.held >= Duration::from_millis(200), "{r}");
+/// assert!(r.to_string().starts_with(&format!("BLOCKING greenthread=#{} name=hog spawned_at=", r.greenthread)));
+/// green_detectors::disable();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockingReport {
     /// Ordinal id of the greenthread (0 for the root, `u64::MAX` for a hub callback).
@@ -116,6 +152,12 @@ impl fmt::Display for BlockingReport {
 }
 
 /// Misuse of the detector's settings.
+///
+/// ```
+/// let cfg = green_detectors::BlockingConfig { resolution: std::time::Duration::ZERO, ..Default::default() };
+/// let err = green_detectors::enable(cfg).unwrap_err();
+/// assert!(err.to_string().contains("zero blocking-detection resolution"), "{err}");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(String);
 

@@ -10,6 +10,11 @@
 //!   poller): what can be read safely from another thread, the running greenthread, how long it
 //!   has held the hub and its stack, captured by the detector's signal (only with blocking
 //!   detection on: without it, the running greenthread's id only).
+//!
+//! ```
+//! green_detectors::enable_sigquit_dump().unwrap();
+//! // `kill -QUIT <pid>` now prints every hub's greenthreads, timers and listeners to stderr.
+//! ```
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

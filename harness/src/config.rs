@@ -5,65 +5,149 @@ use std::time::Duration;
 use green::hooks::{FdKind, IoOp};
 
 /// Environment variable: the run's seed (a number); expands to a tape.
+///
+/// ```
+/// assert_eq!(green_harness::SEED_ENV, "GREEN_SEED");
+/// ```
 pub const SEED_ENV: &str = "GREEN_SEED";
 /// Environment variable: the run's tape, as hex (wins over the seed).
+///
+/// ```
+/// assert_eq!(green_harness::TAPE_ENV, "GREEN_TAPE");
+/// ```
 pub const TAPE_ENV: &str = "GREEN_TAPE";
 /// Environment variable: `virtual` (default) or `real`.
+///
+/// ```
+/// assert_eq!(green_harness::CLOCK_ENV, "GREEN_CLOCK");
+/// ```
 pub const CLOCK_ENV: &str = "GREEN_CLOCK";
 /// Environment variable: maximum timer jitter in milliseconds (default 0: off).
+///
+/// ```
+/// assert_eq!(green_harness::JITTER_ENV, "GREEN_JITTER_MS");
+/// ```
 pub const JITTER_ENV: &str = "GREEN_JITTER_MS";
 /// Environment variable: `1` to shuffle independent greenthreads in ready batches (`0`: not).
+///
+/// ```
+/// assert_eq!(green_harness::SHUFFLE_ENV, "GREEN_SHUFFLE");
+/// ```
 pub const SHUFFLE_ENV: &str = "GREEN_SHUFFLE";
 /// Environment variable: comma-separated fault kinds
 /// (`eintr,wouldblock,short,reset,pipe,refused,spurious,delayed,closed,kill,slow,reorder`), or
 /// `none`.
+///
+/// ```
+/// assert_eq!(green_harness::FAULTS_ENV, "GREEN_FAULTS");
+/// ```
 pub const FAULTS_ENV: &str = "GREEN_FAULTS";
 /// Environment variable: blocking-detection resolution in milliseconds (default off).
+///
+/// ```
+/// assert_eq!(green_harness::BLOCKING_ENV, "GREEN_BLOCKING_MS");
+/// ```
 pub const BLOCKING_ENV: &str = "GREEN_BLOCKING_MS";
 /// Environment variable: the per-run wall-clock budget in milliseconds (default 60000).
+///
+/// ```
+/// assert_eq!(green_harness::BUDGET_ENV, "GREEN_BUDGET_MS");
+/// ```
 pub const BUDGET_ENV: &str = "GREEN_BUDGET_MS";
 /// Environment variable: the real-time grace for fds before virtual time jumps, in milliseconds
 /// (default 5).
+///
+/// ```
+/// assert_eq!(green_harness::GRACE_ENV, "GREEN_GRACE_MS");
+/// ```
 pub const GRACE_ENV: &str = "GREEN_GRACE_MS";
 /// Environment variable: the probability that a draw of a seeded tape is non-zero (default 0.1).
+///
+/// ```
+/// assert_eq!(green_harness::DENSITY_ENV, "GREEN_DENSITY");
+/// ```
 pub const DENSITY_ENV: &str = "GREEN_DENSITY";
 /// Environment variable: a seeded tape reads as 0 after this many draws (default: never).
+///
+/// ```
+/// assert_eq!(green_harness::TAPE_LEN_ENV, "GREEN_TAPE_LEN");
+/// ```
 pub const TAPE_LEN_ENV: &str = "GREEN_TAPE_LEN";
 /// Environment variable: turns every harness test into a search (`1000` runs or `30s`).
+///
+/// ```
+/// assert_eq!(green_harness::EXPLORE_ENV, "GREEN_EXPLORE");
+/// ```
 pub const EXPLORE_ENV: &str = "GREEN_EXPLORE";
 /// Environment variable: the search strategy (`random`, `pct:<depth>`, `swarm`, `guided`,
 /// `portfolio`; default `portfolio`). For a single run only `pct:<depth>` changes it.
+///
+/// ```
+/// assert_eq!(green_harness::STRATEGY_ENV, "GREEN_STRATEGY");
+/// ```
 pub const STRATEGY_ENV: &str = "GREEN_STRATEGY";
 /// Environment variable: the threads a search runs on (default: the core count).
+///
+/// ```
+/// assert_eq!(green_harness::THREADS_ENV, "GREEN_EXPLORE_THREADS");
+/// ```
 pub const THREADS_ENV: &str = "GREEN_EXPLORE_THREADS";
 /// Environment variable: `k/N`, the search takes run indices `k, k+N, k+2N, ...` of its space (below
 /// `GREEN_EXPLORE`'s count of runs, so N jobs with the same count split one search).
+///
+/// ```
+/// assert_eq!(green_harness::PARTITION_ENV, "GREEN_PARTITION");
+/// ```
 pub const PARTITION_ENV: &str = "GREEN_PARTITION";
 
 /// Environment variable: the scheduling steps over which a PCT run spreads its priority-change
 /// points (its k; default 64). A search sets it from the steps earlier runs took, and prints it
 /// in a PCT run's replay line.
+///
+/// ```
+/// assert_eq!(green_harness::PCT_STEPS_ENV, "GREEN_PCT_STEPS");
+/// ```
 pub const PCT_STEPS_ENV: &str = "GREEN_PCT_STEPS";
 
 /// Environment variable: under the virtual clock, how long (ms of real time) a run whose
 /// greenthreads all wait on fds, with no timer pending, may hear nothing before it fails as a
 /// hang (default 10000; 0 turns the horizon off: such a run waits until the budget). Where every
 /// waited fd's peer is in the hub, the hang is reported at once.
+///
+/// ```
+/// assert_eq!(green_harness::HANG_ENV, "GREEN_HANG_MS");
+/// ```
 pub const HANG_ENV: &str = "GREEN_HANG_MS";
 /// Environment variable: under the virtual clock, how many times in a row the clock may jump
 /// with nothing but timers waking greenthreads (no hand-off, no fd readiness, no spawn, no
 /// greenthread ending) before the run fails as a hang: a livelock in virtual time (default
 /// 100000; 0 turns it off).
+///
+/// ```
+/// assert_eq!(green_harness::HANG_JUMPS_ENV, "GREEN_HANG_JUMPS");
+/// ```
 pub const HANG_JUMPS_ENV: &str = "GREEN_HANG_JUMPS";
 /// Environment variable: `1` replays one run from the environment's tape or seed instead of
 /// searching (what a search's replay lines set).
+///
+/// ```
+/// assert_eq!(green_harness::REPLAY_ENV, "GREEN_REPLAY");
+/// ```
 pub const REPLAY_ENV: &str = "GREEN_REPLAY";
 /// Environment variable: the index of the search run a replayed run stands for, what
 /// [`current_run`](crate::current_run) returns inside it (what a search's replay lines set, so a
 /// body that reads its run index replays too).
+///
+/// ```
+/// assert_eq!(green_harness::RUN_ENV, "GREEN_RUN");
+/// ```
 pub const RUN_ENV: &str = "GREEN_RUN";
 /// Environment variable: how long a search may spend shrinking a failure, in milliseconds
 /// (default 10000).
+///
+/// ```
+/// assert_eq!(green_harness::SHRINK_ENV, "GREEN_SHRINK_MS");
+/// ```
 pub const SHRINK_ENV: &str = "GREEN_SHRINK_MS";
 
 /// Parses a duration in milliseconds, whole or with up to six decimals (`5`, `0.5`, `0.001`):
@@ -129,6 +213,20 @@ pub(crate) const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_PCT_STEPS: u32 = 64;
 
 /// A listener fault the harness may inject (DESIGN §6).
+///
+/// ```
+/// use green_harness::{Fault, Harness};
+/// // Every read of a pair of green sockets may come back short; `read_exact` absorbs it.
+/// let r = Harness::new().seed(3).density(1.0).faults(&[Fault::Short]).run(|| {
+///     use std::io::{Read, Write};
+///     let (a, b) = green::net::UnixStream::pair().unwrap();
+///     (&a).write_all(b"hello").unwrap();
+///     let mut buf = [0u8; 5];
+///     (&b).read_exact(&mut buf).unwrap();
+///     assert_eq!(&buf, b"hello");
+/// });
+/// assert!(!r.faults.is_empty());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
     /// `EINTR` from a socket call (retried by green sockets), and from a
@@ -165,6 +263,11 @@ pub enum Fault {
 
 impl Fault {
     /// Every kind.
+    ///
+    /// ```
+    /// let names: Vec<&str> = green_harness::Fault::ALL.iter().map(|f| f.name()).collect();
+    /// assert!(names.contains(&"eintr") && names.contains(&"reorder"));
+    /// ```
     pub const ALL: [Fault; 12] = [
         Fault::Eintr,
         Fault::WouldBlock,

@@ -31,6 +31,15 @@ pub struct FaultEvent {
 }
 
 /// The kinds of perturbation a run applies.
+///
+/// ```
+/// use green_harness::{Harness, Perturbation};
+/// // Jitter delays a timer by a tape-drawn amount, logged with the greenthread it hit.
+/// let r = Harness::new().seed(1).density(1.0).jitter(std::time::Duration::from_millis(5)).run(|| {
+///     green::sleep(std::time::Duration::from_millis(1));
+/// });
+/// assert!(r.faults.iter().any(|f| matches!(f.what, Perturbation::Jitter { .. })));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Perturbation {

@@ -28,6 +28,11 @@ use crate::config::Fault;
 use crate::Tape;
 
 /// Lanes of a search (see the module docs).
+///
+/// ```
+/// // Run indices are split into this many lanes, whatever the thread count.
+/// assert_eq!(green_harness::LANES, 16);
+/// ```
 pub const LANES: u64 = 16;
 
 /// How a search chooses each run's perturbation (`GREEN_STRATEGY`: `random`, `pct:<depth>`,
@@ -74,6 +79,13 @@ pub enum Strategy {
 
 impl Strategy {
     /// Parses `GREEN_STRATEGY`'s syntax.
+    ///
+    /// ```
+    /// use green_harness::Strategy;
+    /// assert_eq!(Strategy::parse("pct:3"), Some(Strategy::Pct { depth: 3 }));
+    /// assert_eq!(Strategy::parse("swarm"), Some(Strategy::Swarm));
+    /// assert_eq!(Strategy::parse("fuzzy"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Strategy> {
         Some(match s.trim() {
             "random" => Strategy::Random,
@@ -148,6 +160,15 @@ impl Search {
     }
 
     /// Parses `GREEN_EXPLORE`'s syntax: a number of runs, or a duration in `s` or `ms`.
+    ///
+    /// ```
+    /// use green_harness::Search;
+    /// use std::time::Duration;
+    /// assert_eq!(Search::parse("1000"), Some(Search::Runs(1000)));
+    /// assert_eq!(Search::parse("30s"), Some(Search::For(Duration::from_secs(30))));
+    /// assert_eq!(Search::parse("500ms"), Some(Search::For(Duration::from_millis(500))));
+    /// assert_eq!(Search::parse("soon"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Search> {
         let s = s.trim();
         if let Some(ms) = s.strip_suffix("ms") {
@@ -161,6 +182,19 @@ impl Search {
 }
 
 /// One failure a search found.
+///
+/// ```
+/// use green_harness::{Config, Harness, Search};
+/// // A body that fails in one run of ten (its index says which).
+/// let x = Harness::with_config(Config::hermetic()).try_explore(Search::Runs(10), || {
+///     assert_ne!(green_harness::current_run(), Some(4), "run 4 fails");
+/// });
+/// let f = x.first_failure().unwrap();
+/// assert_eq!(f.run, 4);
+/// assert!(f.message.contains("run 4 fails"));
+/// assert!(f.found_line.starts_with("replay: GREEN_REPLAY=1 ") && f.found_line.contains(" GREEN_RUN=4 "));
+/// assert!(f.shrunk.bytes().is_empty(), "it needs no perturbation: {f}");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Failure {
     /// The run index it was found at.
@@ -204,6 +238,15 @@ impl fmt::Display for Failure {
 }
 
 /// What a search did.
+///
+/// ```
+/// use green_harness::{Config, Harness, Search};
+/// let x = Harness::with_config(Config::hermetic()).try_explore(Search::Runs(20), || {
+///     green::spawn(|| ()).wait().unwrap();
+/// });
+/// assert_eq!(x.runs, 20);
+/// assert!(x.failures.is_empty() && x.first_failure().is_none());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Exploration {
     /// Runs up to the first failure (its index + 1 within the partition), or all runs made.
@@ -219,6 +262,12 @@ pub struct Exploration {
 
 impl Exploration {
     /// The first failure, if any.
+    ///
+    /// ```
+    /// use green_harness::{Config, Harness, Search};
+    /// let x = Harness::with_config(Config::hermetic()).try_explore(Search::Runs(3), || panic!("always"));
+    /// assert_eq!(x.first_failure().unwrap().run, 0);
+    /// ```
     pub fn first_failure(&self) -> Option<&Failure> {
         self.failures.first()
     }

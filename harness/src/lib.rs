@@ -178,6 +178,17 @@ pub use insta;
 pub use proptest;
 
 /// What a run observed.
+///
+/// ```
+/// let r = green_harness::Harness::new().seed(7).shuffle(true).run(|| {
+///     let gts: Vec<_> = (0..3).map(|i| green::spawn(move || green::sleep(std::time::Duration::from_millis(i)))).collect();
+///     gts.into_iter().for_each(|g| g.wait().unwrap());
+/// });
+/// assert_eq!(r.tape.seed(), Some(7));
+/// assert!(r.exact && r.leaks.is_none() && r.blocking.is_empty());
+/// assert!(r.switches >= 3 && r.timers_fired >= 2);
+/// assert_eq!(r.trace.len, r.switches);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     /// The tape the run used (a seeded tape keeps its seed and the bytes it drew).
@@ -221,6 +232,32 @@ pub struct Report {
 }
 
 /// Runs test bodies on a fresh hub under a seeded, replayable perturbation.
+///
+/// ```
+/// use std::time::Duration;
+/// use green_harness::{Fault, Harness};
+/// let report = Harness::new()
+///     .seed(42)
+///     .jitter(Duration::from_millis(2)) // timers fire up to 2 ms late
+///     .shuffle(true) // independent greenthreads reordered
+///     .faults(&[Fault::Short, Fault::Eintr])
+///     .run(|| {
+///         let q = green::Queue::new();
+///         let q2 = q.clone();
+///         let producer = green::spawn(move || (0..3).for_each(|i| q2.put(i)));
+///         assert_eq!((0..3).map(|_| q.get()).collect::<Vec<_>>(), [0, 1, 2]); // FIFO holds
+///         producer.wait().unwrap();
+///     });
+/// // The same seed replays the same run.
+/// let again = Harness::new().seed(42).jitter(Duration::from_millis(2)).shuffle(true).faults(&[Fault::Short, Fault::Eintr]).run(|| {
+///     let q = green::Queue::new();
+///     let q2 = q.clone();
+///     let producer = green::spawn(move || (0..3).for_each(|i| q2.put(i)));
+///     assert_eq!((0..3).map(|_| q.get()).collect::<Vec<_>>(), [0, 1, 2]);
+///     producer.wait().unwrap();
+/// });
+/// assert_eq!((report.trace, report.faults), (again.trace, again.faults));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Harness {
     config: Config,
@@ -1195,6 +1232,10 @@ impl<E: std::fmt::Debug> TestOutcome for Result<(), E> {
 }
 
 /// Environment variable: write every run's timeline to this path (see [`Harness::trace_to`]).
+///
+/// ```
+/// assert_eq!(green_harness::TRACE_ENV, "GREEN_TRACE");
+/// ```
 pub const TRACE_ENV: &str = "GREEN_TRACE";
 
 /// The earliest time in a timeline (its origin for display).

@@ -15,6 +15,15 @@
 //! An observation is taken after each operation once the hub has settled
 //! ([`green::hub::wait_all_blocked`]): everything that can run at that instant has run, so the
 //! order of wake-ups inside one instant, which the model does not fix, does not show.
+//!
+//! ```
+//! use green_harness::pool_model::{run_pool_ops, PoolModel};
+//! use green_harness::strategy::PoolOp;
+//! let ops = [PoolOp::Spawn(2), PoolOp::Spawn(2), PoolOp::Resize(1), PoolOp::Spawn(1)];
+//! green_harness::Harness::with_config(green_harness::Config::hermetic()).run(|| {
+//!     assert_eq!(run_pool_ops(2, &ops), PoolModel::predict(2, &ops));
+//! });
+//! ```
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,6 +31,15 @@ use std::time::Duration;
 use crate::strategy::PoolOp;
 
 /// What the pool looked like after one operation, once the hub settled.
+///
+/// ```
+/// use green_harness::pool_model::PoolModel;
+/// use green_harness::strategy::PoolOp;
+/// // A pool of 1: the second spawn waits for the first task's 3 ms.
+/// let run = PoolModel::predict(1, &[PoolOp::Spawn(3), PoolOp::Spawn(2)]);
+/// assert_eq!((run.after_each[0].running, run.after_each[0].free), (1, 0));
+/// assert!(run.after_each[1].at >= std::time::Duration::from_millis(3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolObservation {
     /// Virtual time since the run started.
@@ -33,6 +51,13 @@ pub struct PoolObservation {
 }
 
 /// How a task spawned by [`PoolOp::Spawn`] ended.
+///
+/// ```
+/// use green_harness::pool_model::{PoolModel, TaskOutcome};
+/// use green_harness::strategy::PoolOp;
+/// let run = PoolModel::predict(2, &[PoolOp::Spawn(5), PoolOp::Spawn(5), PoolOp::Kill(0)]);
+/// assert_eq!(run.tasks, [TaskOutcome::Killed, TaskOutcome::Finished]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskOutcome {
     /// It slept its time and returned.
@@ -43,6 +68,15 @@ pub enum TaskOutcome {
 
 /// The record of one sequence of operations on a pool: predicted by [`PoolModel::predict`] or
 /// observed by [`run_pool_ops`].
+///
+/// ```
+/// use green_harness::pool_model::{PoolModel, TaskOutcome};
+/// use green_harness::strategy::PoolOp;
+/// let run = PoolModel::predict(2, &[PoolOp::Spawn(1), PoolOp::Waitall]);
+/// assert_eq!(run.after_each.len(), 3); // one per op, and one after the final waitall
+/// assert_eq!(run.tasks, [TaskOutcome::Finished]);
+/// assert!(run.violations.is_empty());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolRun {
     /// One observation after each operation, and a last one after the final `resize(size)` and
@@ -142,6 +176,16 @@ impl PoolModel {
     /// # Panics
     ///
     /// When `size` is 0 (the pool could never run anything).
+    ///
+    /// ```
+    /// use green_harness::pool_model::PoolModel;
+    /// use green_harness::strategy::PoolOp;
+    /// let run = PoolModel::predict(2, &[PoolOp::Spawn(4), PoolOp::Spawn(4), PoolOp::Spawn(4)]);
+    /// // The third spawn waited for a slot: 4 ms in, when both first tasks ended; it runs alone.
+    /// let third = run.after_each[2];
+    /// assert_eq!((third.at, third.running, third.free), (std::time::Duration::from_millis(4), 1, 1));
+    /// assert_eq!(run.after_each.last().unwrap().running, 0);
+    /// ```
     pub fn predict(size: usize, ops: &[PoolOp]) -> PoolRun {
         assert!(size > 0, "green-harness: a pool model of size 0 runs nothing; give it a size of 1 or more");
         let mut m = PoolModel { size, now: 0, tasks: Vec::new(), items: Vec::new() };

@@ -8,6 +8,11 @@
 //!
 //! Review new or changed snapshots with `cargo insta review`; CI runs with `INSTA_UPDATE=no`, so
 //! a missing or different snapshot fails it.
+//!
+//! ```
+//! let dump = "TIMERS:\nt1 +5.000000s wake #1 (sleep)\n    at f (src/a.rs:1)";
+//! assert_eq!(green_harness::snapshot::stable_view(dump), "TIMERS:\nt1 +5.000000s wake #1 (sleep)");
+//! ```
 
 /// The `snapshots/` folder of the workspace containing `manifest_dir`: the nearest ancestor
 /// (`manifest_dir` included) whose `Cargo.toml` has a `[workspace]` table, or `manifest_dir`
@@ -92,9 +97,13 @@ fn hide_machine_sites(line: &str) -> String {
 /// stored as `<name>.snap` in the calling workspace's top-level `snapshots/` folder (see
 /// [`workspace_snapshots_dir`]).
 ///
-/// ```no_run
-/// green_harness::Harness::new().run(|| {
-///     green_harness::assert_hub_snapshot!("empty_timers", green::debug::format_hub_timers());
+/// ```
+/// // Compared with snapshots/doc_timers.snap (committed): one sleeper's timer, 5 s out.
+/// green_harness::Harness::with_config(green_harness::Config::hermetic()).run(|| {
+///     let sleeper = green::spawn(|| green::sleep(std::time::Duration::from_secs(5)));
+///     green::sleep(std::time::Duration::ZERO);
+///     green_harness::assert_hub_snapshot!("doc_timers", green::debug::format_hub_timers());
+///     sleeper.wait().unwrap();
 /// });
 /// ```
 #[macro_export]

@@ -1,4 +1,11 @@
 //! proptest strategies: fault tapes, jitter settings and `GreenPool` operation sequences.
+//!
+//! ```
+//! use proptest::strategy::{Strategy, ValueTree};
+//! let mut runner = proptest::test_runner::TestRunner::deterministic();
+//! let tape = green_harness::strategy::tapes(16).new_tree(&mut runner).unwrap().current();
+//! assert!(tape.bytes().len() <= 16);
+//! ```
 
 use std::time::Duration;
 
@@ -32,6 +39,15 @@ pub fn jitter_settings() -> impl Strategy<Value = Duration> {
 }
 
 /// One operation on a `GreenPool` (see [`pool_ops`]).
+///
+/// ```
+/// use green_harness::strategy::PoolOp;
+/// use green_harness::pool_model::{run_pool_ops, PoolModel};
+/// let ops = [PoolOp::Spawn(2), PoolOp::Sleep(1), PoolOp::Kill(0), PoolOp::Imap(3), PoolOp::Waitall];
+/// green_harness::Harness::with_config(green_harness::Config::hermetic()).run(|| {
+///     assert_eq!(run_pool_ops(1, &ops), PoolModel::predict(1, &ops));
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PoolOp {
     /// Spawn a task that sleeps this many (virtual) milliseconds, then finishes.

@@ -27,6 +27,14 @@
 //! `callback (schedule_call_global)`. Formatting never panics and never blocks: state that is
 //! busy at the moment prints as `<busy>`. It is exempt from blocking detection, however long a
 //! large table takes (symbolising runs on the hub's stack).
+//!
+//! ```
+//! green::debug::hub_timer_stacks(true);
+//! let _later = green::spawn_after(std::time::Duration::from_secs(5), || ());
+//! let dump = green::debug::format_hub_timers();
+//! assert!(dump.starts_with("TIMERS:") && dump.contains("spawn_after"), "{dump}");
+//! green::debug::hub_timer_stacks(false);
+//! ```
 
 use std::cell::Cell;
 use std::collections::HashMap;

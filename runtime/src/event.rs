@@ -1,4 +1,12 @@
 //! `Event`: a one-shot value that any number of greenthreads can wait for.
+//!
+//! ```
+//! let ev = green::Event::new();
+//! let e = ev.clone();
+//! let waiter = green::spawn(move || e.wait());
+//! ev.send(7).unwrap(); // never yields
+//! assert_eq!(waiter.wait().unwrap(), 7);
+//! ```
 
 use std::cell::RefCell;
 use std::fmt;

@@ -16,6 +16,16 @@
 //!   step by priority (PCT, [`Perturb::one_at_a_time`]), and injects socket faults (and `EINTR`
 //!   into `trampoline` waits).
 //! * A switch trace ([`set_trace`], [`take_trace`]) for determinism checks.
+//!
+//! ```
+//! // The switch trace a harness records to check that two runs of one tape agree.
+//! green::hooks::set_trace(true);
+//! let gt = green::spawn(|| ());
+//! gt.wait().unwrap();
+//! let trace = green::hooks::take_trace();
+//! assert!(trace.head.contains(&gt.id().as_u64()));
+//! green::hooks::set_trace(false);
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -76,6 +86,12 @@ pub enum FdKind {
 
 impl FdKind {
     /// The kind of a source from the label dumps show (`"tcp stream"`, `"pipe writer"`, ...).
+    ///
+    /// ```
+    /// use green::hooks::FdKind;
+    /// assert_eq!(FdKind::of("pipe writer"), FdKind::Pipe);
+    /// assert_eq!(FdKind::of("fd"), FdKind::Other);
+    /// ```
     pub fn of(label: &str) -> FdKind {
         match label {
             "tcp stream" => FdKind::TcpStream,
@@ -90,11 +106,21 @@ impl FdKind {
     }
 
     /// A byte stream (TCP, Unix stream, pipe): reads and writes may be short.
+    ///
+    /// ```
+    /// use green::hooks::FdKind;
+    /// assert!(FdKind::Pipe.is_stream() && !FdKind::UdpSocket.is_stream());
+    /// ```
     pub fn is_stream(self) -> bool {
         matches!(self, FdKind::TcpStream | FdKind::UnixStream | FdKind::Pipe)
     }
 
     /// A listening socket (its operation is `accept`).
+    ///
+    /// ```
+    /// use green::hooks::FdKind;
+    /// assert!(FdKind::TcpListener.is_listener() && !FdKind::TcpStream.is_listener());
+    /// ```
     pub fn is_listener(self) -> bool {
         matches!(self, FdKind::TcpListener | FdKind::UnixListener)
     }
@@ -159,6 +185,10 @@ pub(crate) fn io_fault_at(
 
 /// Scheduling steps of a run taken one greenthread at a time under
 /// [`Perturb::one_at_a_time`]; later steps run whole batches.
+///
+/// ```
+/// assert_eq!(green::hooks::ONE_AT_A_TIME_STEPS, 1024);
+/// ```
 pub const ONE_AT_A_TIME_STEPS: u32 = 1024;
 
 /// What a harness plugs into the hub; every method is called on the hub's thread.

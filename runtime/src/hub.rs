@@ -292,6 +292,17 @@ pub(crate) fn forget_after_fork() {
 static REGISTRY: std::sync::Mutex<Vec<HubInfo>> = std::sync::Mutex::new(Vec::new());
 
 /// A hub of the process, as [`hubs`] lists it.
+///
+/// ```
+/// let name = std::thread::Builder::new().name("worker-hub".into()).spawn(|| {
+///     let _ = green::hub::handle();
+///     let me = green::probe::probe();
+///     let info = green::hub::hubs().into_iter().find(|h| std::sync::Arc::ptr_eq(&h.probe, &me)).unwrap();
+///     assert!(info.handle.is_some()); // it has a poller: work can be posted to it
+///     info.thread_name
+/// }).unwrap().join().unwrap();
+/// assert_eq!(name, "worker-hub");
+/// ```
 #[derive(Clone, Debug)]
 pub struct HubInfo {
     /// The name of the hub's thread (`<unnamed>` without one).
@@ -2047,6 +2058,11 @@ pub struct HubHandle {
 }
 
 /// Returned by [`HubHandle::post`] when the hub was shut down (or its thread exited).
+///
+/// ```
+/// let h = std::thread::spawn(green::hub::handle).join().unwrap(); // that thread's hub is gone
+/// assert_eq!(h.post(|| ()), Err(green::hub::HubClosed));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HubClosed;
 

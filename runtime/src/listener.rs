@@ -53,6 +53,15 @@ use crate::hub::{hub, misuse_hub_context, Hub};
 use crate::wait::{SoleWaiter, WaitQueue};
 
 /// Which readiness a wait is for.
+///
+/// ```
+/// use green::Interest;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// a.set_nonblocking(true).unwrap();
+/// green::trampoline(&a, Interest::Write, None).unwrap(); // room to write: returns at the next pass
+/// let err = green::trampoline(&a, Interest::Read, Some(std::time::Duration::from_millis(1))).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut); // nothing to read
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Interest {
     /// Readable (or peer closed, or error).

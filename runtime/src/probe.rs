@@ -11,6 +11,13 @@
 //! thread (the greenthread's next green call, its end, or the root's next blocking call), the
 //! runtime calls the hook installed with [`set_slice_end_hook`] there, in normal context, and acts
 //! on its [`SliceVerdict`].
+//!
+//! ```
+//! let p = green::probe::probe();
+//! let before = p.switches();
+//! green::sleep(std::time::Duration::ZERO);
+//! assert!(p.switches() > before && p.alarmed_slice().is_none());
+//! ```
 
 use std::cell::RefCell;
 use std::panic::Location;
@@ -21,6 +28,14 @@ use std::time::Duration;
 use crate::hub::hub;
 
 /// `current` while the hub itself runs (timers, callbacks), not a greenthread.
+///
+/// ```
+/// let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+/// let s = seen.clone();
+/// green::hub::schedule_call_global(std::time::Duration::ZERO, move || s.set(green::probe::probe().current()));
+/// green::sleep(std::time::Duration::from_millis(1));
+/// assert_eq!(seen.get(), green::probe::HUB); // the callback ran as the hub
+/// ```
 pub const HUB: u64 = u64::MAX;
 
 /// A hub's switch probe; see the [module docs](self).
@@ -60,16 +75,43 @@ impl Default for Probe {
 
 impl Probe {
     /// Switches so far; a slice is the time between two consecutive values.
+    ///
+    /// ```
+    /// let p = green::probe::probe();
+    /// let before = p.switches();
+    /// green::sleep(std::time::Duration::ZERO); // into the hub and back
+    /// assert!(p.switches() > before);
+    /// ```
     pub fn switches(&self) -> u64 {
         self.switches.load(Ordering::Relaxed)
     }
 
     /// Id of what runs now: a greenthread's ordinal, 0 for the root, [`HUB`] for the hub.
+    ///
+    /// ```
+    /// let gt = green::spawn(|| green::probe::probe().current());
+    /// assert_eq!(gt.wait().unwrap(), gt.id().as_u64());
+    /// assert_eq!(green::probe::probe().current(), 0);
+    /// ```
     pub fn current(&self) -> u64 {
         self.current.load(Ordering::Relaxed)
     }
 
     /// True while the hub waits in the poller (idle: nobody's slice).
+    ///
+    /// ```
+    /// // Read from another thread while this hub sleeps in its poller.
+    /// let p = green::probe::probe();
+    /// let watcher = std::thread::spawn(move || {
+    ///     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    ///     while !p.in_poll() && std::time::Instant::now() < until {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     p.in_poll()
+    /// });
+    /// green::sleep(std::time::Duration::from_millis(300));
+    /// assert!(watcher.join().unwrap());
+    /// ```
     pub fn in_poll(&self) -> bool {
         self.in_poll.load(Ordering::Relaxed)
     }
@@ -77,17 +119,34 @@ impl Probe {
     /// Marks slice `slice` (a value of [`switches`](Probe::switches)) as over budget: the
     /// slice-end hook runs when that slice ends. An alarm for a slice that already ended is
     /// ignored, so a late alarm never blames the next slice.
+    ///
+    /// ```
+    /// let p = green::probe::Probe::default(); // a probe of no hub
+    /// p.raise_alarm(3);
+    /// assert_eq!(p.alarmed_slice(), Some(3));
+    /// ```
     pub fn raise_alarm(&self, slice: u64) {
         self.alarmed.store(slice, Ordering::Release);
     }
 
     /// The alarmed slice, if any is pending.
+    ///
+    /// ```
+    /// assert_eq!(green::probe::Probe::default().alarmed_slice(), None);
+    /// ```
     pub fn alarmed_slice(&self) -> Option<u64> {
         let a = self.alarmed.load(Ordering::Acquire);
         (a != NONE).then_some(a)
     }
 
     /// Withdraws any pending alarm (detection turned on or off).
+    ///
+    /// ```
+    /// let p = green::probe::Probe::default();
+    /// p.raise_alarm(1);
+    /// p.clear_alarm();
+    /// assert_eq!(p.alarmed_slice(), None);
+    /// ```
     pub fn clear_alarm(&self) {
         self.alarmed.store(NONE, Ordering::Release);
     }
@@ -205,6 +264,24 @@ impl Probe {
 }
 
 /// What ran during a slice that went over budget.
+///
+/// ```
+/// use green::probe::{self, SliceEnd, SliceVerdict};
+/// let seen = std::rc::Rc::new(std::cell::RefCell::new(None));
+/// let s = seen.clone();
+/// probe::set_slice_end_hook(Some(Box::new(move |end: &SliceEnd| {
+///     *s.borrow_mut() = Some((end.greenthread, end.name.clone()));
+///     SliceVerdict::Continue
+/// })));
+/// let gt = green::Builder::new().name("slow").spawn(|| {
+///     let p = probe::probe();
+///     p.raise_alarm(p.switches()); // as a detector would, from its watchdog
+///     green::sleep(std::time::Duration::ZERO); // the slice ends here
+/// });
+/// gt.wait().unwrap();
+/// assert_eq!(*seen.borrow(), Some((gt.id().as_u64(), Some("slow".to_string()))));
+/// probe::set_slice_end_hook(None);
+/// ```
 #[derive(Clone, Debug)]
 pub struct SliceEnd {
     /// The slice: the probe's switch count while it ran.
@@ -220,6 +297,18 @@ pub struct SliceEnd {
 }
 
 /// What the hook wants done with the greenthread whose slice ended.
+///
+/// ```
+/// use green::probe::{self, SliceVerdict};
+/// probe::set_slice_end_hook(Some(Box::new(|_| SliceVerdict::Fail("held the hub".into()))));
+/// let gt = green::spawn(|| {
+///     let p = probe::probe();
+///     p.raise_alarm(p.switches());
+///     green::sleep(std::time::Duration::ZERO); // unwinds with the verdict's message
+/// });
+/// assert_eq!(gt.wait().unwrap_err().panic_message(), Some("held the hub"));
+/// probe::set_slice_end_hook(None);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SliceVerdict {
     /// Nothing: carry on.
@@ -250,6 +339,15 @@ impl SliceVerdict {
 }
 
 /// A slice-end hook; see [`set_slice_end_hook`].
+///
+/// ```
+/// let hook: green::probe::SliceEndHook = Box::new(|end| {
+///     eprintln!("slice {} of #{} ran over", end.slice, end.greenthread);
+///     green::probe::SliceVerdict::Continue
+/// });
+/// assert!(green::probe::set_slice_end_hook(Some(hook)).is_none());
+/// green::probe::set_slice_end_hook(None);
+/// ```
 pub type SliceEndHook = Box<dyn FnMut(&SliceEnd) -> SliceVerdict>;
 
 /// This thread's hub probe.

@@ -11,6 +11,14 @@
 //!   the front of the queue (or to the next getter); a putter that times out gets its item back.
 //! * `put` on a queue with room, and every `try_*`, never yield. A channel (`bounded(0)`) `put`
 //!   always yields until a getter took the item.
+//!
+//! ```
+//! let q = green::Queue::bounded(1);
+//! let q2 = q.clone();
+//! let producer = green::spawn(move || (0..3).for_each(|i| q2.put(i))); // waits while full
+//! assert_eq!((0..3).map(|_| q.get()).collect::<Vec<_>>(), [0, 1, 2]);
+//! producer.wait().unwrap();
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;

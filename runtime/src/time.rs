@@ -1,4 +1,10 @@
 //! Time on the hub's clock, and sleeping.
+//!
+//! ```
+//! let t0 = green::time::now();
+//! green::sleep(std::time::Duration::from_millis(5));
+//! assert!(green::time::now() - t0 >= std::time::Duration::from_millis(5)); // never early
+//! ```
 
 use std::panic::Location;
 use std::time::{Duration, Instant};

@@ -13,6 +13,11 @@
 //! job inline on the caller, blocking the hub, and says so once on stderr); [`set_num_threads`]
 //! sizes the next pool, [`killall`] stops the running one after its jobs. A [`Timeout`](crate::Timeout) or kill interrupts
 //! the green wait, not the OS thread: the job runs to its end and its result is dropped.
+//!
+//! ```
+//! let v = green::tpool::execute(|| std::fs::metadata(".").map(|m| m.is_dir()).unwrap_or(false)).unwrap();
+//! assert!(v);
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -25,9 +30,17 @@ use crate::event::Event;
 use crate::hub::{handle, hub, misuse_hub_context};
 
 /// The environment variable that sets the pool's size (read once, at first use).
+///
+/// ```
+/// assert_eq!(green::tpool::SIZE_ENV, "GREEN_THREADPOOL_SIZE");
+/// ```
 pub const SIZE_ENV: &str = "GREEN_THREADPOOL_SIZE";
 
 /// Default number of worker threads.
+///
+/// ```
+/// assert_eq!(green::tpool::DEFAULT_SIZE, 20);
+/// ```
 pub const DEFAULT_SIZE: usize = 20;
 
 type Job = Box<dyn FnOnce() + Send>;

@@ -3,7 +3,7 @@
 //! data bug is the client that keeps the connection after it (urllib3/requests-style pooling): the
 //! late response is read as the reply to the next request. Ported with a slow peer (tape-drawn
 //! I/O latency) making the timeout race the reply; the fix discards a timed-out connection.
-//! Codes: TR (the corpus files it under TJ, timer vs I/O order).
+//! Codes: TR, and TJ as the corpus files it (timer vs I/O order).
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::Kernel;
 pub const KERNEL: Kernel = Kernel {
     name: "tr_urllib3_timed_out_connection_reused",
     source: "eventlet/eventlet#50 (a timeout racing its response), and the connection kept after it",
-    codes: &["TR"],
+    codes: &["TR", "TJ"],
     buggy,
     fixed,
     harness: || crate::base().faults(&[Fault::Slow]),

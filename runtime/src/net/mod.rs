@@ -35,6 +35,24 @@
 //! system's blocking resolver on the calling thread, which blocks the hub. Resolve names with
 //! [`lookup_host`] instead (it runs the resolver on the [`tpool`](crate::tpool) threads) and pass
 //! the addresses it returns.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let server = green::spawn(move || {
+//!     let (mut conn, _) = listener.accept().unwrap();
+//!     let mut buf = [0u8; 4];
+//!     conn.read_exact(&mut buf).unwrap();
+//!     conn.write_all(&buf).unwrap();
+//! });
+//! let mut client = green::net::TcpStream::connect(addr).unwrap();
+//! client.write_all(b"ping").unwrap();
+//! let mut back = [0u8; 4];
+//! client.read_exact(&mut back).unwrap();
+//! assert_eq!(&back, b"ping");
+//! server.wait().unwrap();
+//! ```
 
 /// The read and write timeout methods, the same on every socket type; `$setup` is a doc-example
 /// line that binds a socket of the type to `s`.

@@ -165,6 +165,10 @@ impl TcpListener {
 
 /// Listen backlog: far above std's 128, so a burst of connections (a thousand clients connecting
 /// at once) is not dropped before the accept loop runs; the kernel caps it at `somaxconn`.
+///
+/// ```
+/// assert_eq!(green::net::LISTEN_BACKLOG, 4096);
+/// ```
 pub const LISTEN_BACKLOG: i32 = 4096;
 
 fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
