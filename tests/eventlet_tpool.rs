@@ -306,6 +306,16 @@ fn killall_child() {
         .map(|g| g.wait().unwrap().unwrap())
         .collect();
     assert!(threads.len() <= 5 && threads.iter().all(|n| n.starts_with("green-tpool-")), "{threads:?}");
+    // A job that stops the pool does not wait for its own thread.
+    assert_eq!(
+        tpool::execute(|| {
+            tpool::killall();
+            "stopped from a job"
+        })
+        .unwrap(),
+        "stopped from a job"
+    );
+    assert_eq!(tpool::execute(|| 9).unwrap(), 9);
     println!("killall child done");
 }
 

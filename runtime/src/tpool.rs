@@ -159,7 +159,7 @@ pub fn set_num_threads(n: usize) {
 /// delivered, and they exit; this waits for them, blocking the calling thread (its hub too) for
 /// as long as those jobs take (eventlet's `killall`, which it runs at exit). The next
 /// [`execute`] starts a new pool, of [`set_num_threads`]'s size if set. A no-op when no pool
-/// runs.
+/// runs. Called from a job, it waits for the other workers, not its own.
 ///
 /// ```
 /// let caller = green::spawn(|| green::tpool::execute(|| { std::thread::sleep(std::time::Duration::from_millis(50)); 7 }));
@@ -175,8 +175,12 @@ pub fn killall() {
         // A forked child: the workers are the parent's threads, not this process's.
         return;
     }
+    let me = std::thread::current().id();
     for w in std::mem::take(&mut *lock(&p.workers)) {
-        let _ = w.join();
+        // A job calling `killall` does not wait for its own thread (it exits after the job).
+        if w.thread().id() != me {
+            let _ = w.join();
+        }
     }
 }
 
