@@ -245,18 +245,21 @@ fn fail_mode_fails_a_greenthread_that_blocks_and_then_returns() {
     green_detectors::disable();
 }
 
+/// A non-blocking pipe outside the runtime, as raw fds a trampoline can wait on: (read end, write end).
+fn pipe() -> (std::os::fd::OwnedFd, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
+    unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+}
+
 /// A trampoline holds fd N (a pipe's read end) when N is closed behind the runtime's back and
 /// reused for another pipe: a new trampoline on N waits on the new file (it wakes when data
 /// arrives there), and the old waiter wakes with the closed error.
 #[test]
 fn trampoline_on_a_reused_fd_number_waits_on_the_new_file() {
     use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    fn pipe() -> (OwnedFd, std::fs::File) {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
-    }
+    use std::os::fd::AsRawFd;
     let (old_read, _old_write) = pipe();
     let n = old_read.as_raw_fd();
     let old = green::spawn(move || green::trampoline(&n, green::Interest::Read, Some(Duration::from_secs(30))));
@@ -290,11 +293,6 @@ fn trampoline_on_a_reused_fd_number_waits_on_the_new_file() {
 fn a_failed_registration_of_a_closed_fd_still_wakes_its_old_waiter_and_spares_the_fd() {
     use std::io::Write;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    fn pipe() -> (OwnedFd, std::fs::File) {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
-    }
     let no_listeners = || {
         yield_now();
         assert_eq!(green::debug::format_hub_listeners(), "READERS:\nWRITERS:", "the hub still has listeners");
