@@ -473,6 +473,39 @@ fn check_determinism_finds_a_divergence_past_the_switches_kept_one_by_one() {
     assert!(err.starts_with(&format!("runs diverge after the first {} switches", green::hooks::TRACE_HEAD)), "{err}");
 }
 
+/// The switch path records ids into a fixed buffer, folded into the trace when it fills and
+/// when the trace is taken: every switch is in the trace once, in order, across the folds.
+#[test]
+fn the_switch_trace_keeps_every_switch_in_order_across_its_buffer_folds() {
+    on_fresh_thread(|| {
+        green::hooks::set_trace(true);
+        let gts: Vec<_> = (0..3)
+            .map(|_| {
+                green::spawn(|| {
+                    for _ in 0..700 {
+                        green::sleep(Duration::ZERO);
+                    }
+                })
+            })
+            .collect();
+        let ids: Vec<u64> = gts.iter().map(|g| g.id().as_u64()).collect();
+        for g in gts {
+            g.wait().unwrap();
+        }
+        let t = green::hooks::take_trace();
+        // Each greenthread starts and then resumes once per sleep(0), round robin.
+        let expect: Vec<u64> = (0..701).flat_map(|_| ids.iter().copied()).collect();
+        assert_eq!(t.head, expect);
+        let mut pushed = green::hooks::Trace::default();
+        expect.iter().for_each(|&id| pushed.push(id));
+        assert_eq!(t, pushed, "the count and hash are those of the ids pushed one by one");
+        // Taking the trace empties it; recording goes on from there.
+        green::spawn(|| ()).wait().unwrap();
+        assert_eq!(green::hooks::take_trace().len, 1);
+        green::hooks::set_trace(false);
+    });
+}
+
 /// Regression: virtual time started at the real time the hub had run before the harness turned
 /// the virtual clock on (a few microseconds, different every run), so the fault log's times,
 /// and whatever the body read from `green::time::now()`, differed between two runs of one tape.

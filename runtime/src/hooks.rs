@@ -379,16 +379,15 @@ pub(crate) struct Hooks {
     /// Since when (real time) virtual time has been held still for a `tpool` job in flight with
     /// nothing running, and the hub's switch count then (any switch starts it over).
     pub(crate) held: Cell<Option<(std::time::Instant, u64)>>,
-    /// The switch trace (see [`set_trace`]), kept as cells so that recording a switch is a
-    /// flag test, two stores and, for the first [`TRACE_HEAD`] switches, a push: the harness
-    /// records every switch of every run.
+    /// The switch trace (see [`set_trace`]): recording a switch is a flag test and one store
+    /// into [`TraceChunk`], a fixed buffer; the chunk is folded into the trace when full or
+    /// taken (the harness records every switch of every run, so the switch path keeps no count
+    /// or hash of its own).
     pub(crate) tracing: Cell<bool>,
-    /// Switches recorded since tracing was turned on (or taken).
-    pub(crate) trace_len: Cell<u64>,
-    /// FNV-1a over the ids recorded.
-    pub(crate) trace_hash: Cell<u64>,
-    /// The first [`TRACE_HEAD`] ids recorded.
-    pub(crate) trace_head: RefCell<Vec<u64>>,
+    /// Ids recorded since the last fold.
+    pub(crate) trace_chunk: TraceChunk,
+    /// The trace up to the last fold.
+    pub(crate) trace: RefCell<Trace>,
     /// The timeline, when recording; `timeline_on` mirrors its `is_some()` for the switch path.
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     pub(crate) timeline_on: Cell<bool>,
@@ -418,27 +417,72 @@ impl Hooks {
         self.timeline_on.set(on);
     }
 
-    /// Empties the switch trace (the hash back at FNV-1a's offset basis).
+    /// Empties the switch trace.
     fn restart_trace(&self) {
-        self.trace_head.take();
-        self.trace_len.set(0);
-        self.trace_hash.set(Trace::default().hash);
+        self.trace_chunk.at.set(0);
+        *self.trace.borrow_mut() = Trace::default();
     }
 
-    /// Records a switch into greenthread `id` when tracing ([`Trace::push`] on the cells).
+    /// Records a switch into greenthread `id` when tracing: one store while the chunk has room.
     #[inline(always)]
     pub(crate) fn trace_switch(&self, id: u64) {
         if !self.tracing.get() {
             return;
         }
-        let n = self.trace_len.get();
-        self.trace_len.set(n + 1);
-        self.trace_hash.set((self.trace_hash.get() ^ id).wrapping_mul(FNV_PRIME));
-        if n < TRACE_HEAD as u64 {
-            if let Ok(mut head) = self.trace_head.try_borrow_mut() {
-                head.push(id);
+        let at = self.trace_chunk.at.get();
+        match self.trace_chunk.ids.get(at) {
+            Some(slot) => {
+                slot.set(id);
+                self.trace_chunk.at.set(at + 1);
             }
+            None => self.trace_chunk_full(id),
         }
+    }
+
+    /// The chunk is full: folds it into the trace, then records `id` as the next one's first.
+    #[cold]
+    #[inline(never)]
+    fn trace_chunk_full(&self, id: u64) {
+        self.fold_trace();
+        self.trace_chunk.ids[0].set(id);
+        self.trace_chunk.at.set(1);
+    }
+
+    /// Moves the chunk's ids into the trace (what [`Trace::push`] does for each, as one copy
+    /// and one hashing loop), leaving the chunk empty.
+    fn fold_trace(&self) {
+        let ids = &self.trace_chunk.ids[..self.trace_chunk.at.replace(0)];
+        let Ok(mut t) = self.trace.try_borrow_mut() else {
+            debug_assert!(false, "the trace is never borrowed across a switch");
+            return;
+        };
+        let room = TRACE_HEAD.saturating_sub(t.head.len()).min(ids.len());
+        t.head.extend(ids[..room].iter().map(Cell::get));
+        t.len += ids.len() as u64;
+        t.hash = ids.iter().fold(t.hash, |h, id| fnv_step(h, id.get()));
+    }
+}
+
+/// One step of FNV-1a over whole 64-bit words (the trace's hash).
+#[inline(always)]
+fn fnv_step(hash: u64, word: u64) -> u64 {
+    (hash ^ word).wrapping_mul(FNV_PRIME)
+}
+
+/// Ids per trace chunk: 4 KiB of buffer per hub; a fold per this many switches.
+const TRACE_CHUNK: usize = 512;
+
+/// The switch path's side of the trace: the ids recorded since the last fold, in a buffer of
+/// fixed size (so that recording is an index check and a store, with no borrow flag, length
+/// or capacity to check).
+pub(crate) struct TraceChunk {
+    ids: Box<[Cell<u64>; TRACE_CHUNK]>,
+    at: Cell<usize>,
+}
+
+impl Default for TraceChunk {
+    fn default() -> Self {
+        TraceChunk { ids: Box::new(std::array::from_fn(|_| Cell::new(0))), at: Cell::new(0) }
     }
 }
 
@@ -703,8 +747,7 @@ impl Trace {
             self.head.push(id);
         }
         self.len += 1;
-        // FNV-1a, one 64-bit word per step.
-        self.hash = (self.hash ^ id).wrapping_mul(FNV_PRIME);
+        self.hash = fnv_step(self.hash, id);
     }
 }
 
@@ -741,9 +784,8 @@ pub fn take_trace() -> Trace {
     if !h.hooks.tracing.get() {
         return Trace::default();
     }
-    let t = Trace { head: h.hooks.trace_head.take(), len: h.hooks.trace_len.get(), hash: h.hooks.trace_hash.get() };
-    h.hooks.restart_trace();
-    t
+    h.hooks.fold_trace();
+    h.hooks.trace.take()
 }
 
 /// The hub's clock in nanoseconds since the hub started (the time base of [`TimelineEvent`]).
