@@ -162,6 +162,9 @@ pub(crate) struct Entry {
 /// A slot's size, for the hub's prefetch of the slots it fires next.
 pub(crate) const ENTRY_SIZE: usize = std::mem::size_of::<Entry>();
 
+/// How many near entries ahead [`Timers::prefetch_due_ahead`] prefetches a slot.
+const COLLECT_AHEAD: usize = 16;
+
 impl Entry {
     /// Absolute deadline in hub nanoseconds; `None` for zero-delay timers (due at once).
     pub(crate) fn deadline(&self) -> Option<u64> {
@@ -519,6 +522,7 @@ impl Timers {
                 break;
             }
             self.wheel.pop_min();
+            self.prefetch_due_ahead();
             let key = TimerKey { idx: i, gen: g };
             if self.is_live(key) {
                 self.slab[i as usize].loc = Loc::Batch;
@@ -526,6 +530,19 @@ impl Timers {
             } else {
                 self.stale_wheel = self.stale_wheel.saturating_sub(1);
             }
+        }
+    }
+
+    /// While due timers are collected, starts loading the slot of the entry `COLLECT_AHEAD`
+    /// pops ahead in the near run (popped in order), whose line then arrives while the entries
+    /// before it are marked: each collected slot is written, and over a burst of thousands of
+    /// timers each one is a cache miss of its own.
+    #[inline(always)]
+    fn prefetch_due_ahead(&self) {
+        if let Some(q) = self.wheel.near_ahead(COLLECT_AHEAD) {
+            let a = self.slab.as_ptr().wrapping_add(q.idx as usize) as usize;
+            crate::sys::prefetch::prefetch(a);
+            crate::sys::prefetch::prefetch(a + ENTRY_SIZE - 1);
         }
     }
 

@@ -178,6 +178,13 @@ impl TimerWheel {
         }
     }
 
+    /// The near entry `n` pops from now (0: the next one), if the near run holds it (for a
+    /// prefetch: the late and far heaps, rarely used, are not looked at).
+    #[inline(always)]
+    pub(crate) fn near_ahead(&self, n: usize) -> Option<&Queued> {
+        self.near.len().checked_sub(n + 1).map(|i| &self.near[i])
+    }
+
     /// Removes the entry [`peek_min`](TimerWheel::peek_min) returns.
     #[inline]
     pub(crate) fn pop_min(&mut self) -> Option<Queued> {
@@ -323,6 +330,28 @@ mod tests {
     fn lcg(state: &mut u64, n: u64) -> u64 {
         *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (*state >> 33) % n
+    }
+
+    /// `near_ahead(n)` names the entry `n` pops from now (0: the next) while the near run
+    /// holds it, and nothing beyond the run (it is only a prefetch hint, but a wrong one would
+    /// load the wrong slots).
+    #[test]
+    fn near_ahead_names_the_entry_popped_that_many_pops_later() {
+        let mut wheel = TimerWheel::default();
+        // Ten entries in one tick, pushed out of order; a later tick's entry stays in the levels.
+        for (i, d) in [5u64, 1, 9, 3, 7, 0, 8, 2, 6, 4].into_iter().enumerate() {
+            wheel.push(Queued { deadline: d, order: i as u64, idx: d as u32, gen: 0 });
+        }
+        wheel.push(Queued { deadline: 1 << (TICK_SHIFT + 1), order: 10, idx: 99, gen: 0 });
+        assert!(wheel.near_ahead(0).is_none(), "no tick taken out yet");
+        assert_eq!(wheel.peek_min().map(|q| q.idx), Some(0));
+        for next in 0..10u32 {
+            let ahead: Vec<Option<u32>> = (0..12).map(|n| wheel.near_ahead(n as usize).map(|q| q.idx)).collect();
+            let expect: Vec<Option<u32>> = (0..12u32).map(|n| (next + n < 10).then_some(next + n)).collect();
+            assert_eq!(ahead, expect, "after {next} pops");
+            assert_eq!(wheel.pop_min().map(|q| q.idx), Some(next));
+        }
+        assert_eq!(wheel.pop_min().map(|q| q.idx), Some(99));
     }
 
     /// Random pushes, pops (one, or all due) at a moving `now`, peeks and removals, checked
