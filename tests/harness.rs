@@ -973,6 +973,34 @@ fn jitter_never_lets_a_greenthreads_longer_timeout_beat_its_shorter_sleep() {
     }
 }
 
+/// A slice is recorded only if the timeline was on when it began: the slice that turns the
+/// timeline on (or off and on again) is left out rather than given a start it never had.
+#[test]
+fn the_timeline_leaves_out_the_slice_that_turned_it_on() {
+    on_fresh_thread(|| {
+        let g = green::spawn(|| {
+            green::hooks::set_timeline(true);
+            green::sleep(ms(1));
+            green::hooks::set_timeline(false);
+            green::hooks::set_timeline(true);
+            green::sleep(ms(1));
+        });
+        g.wait().unwrap();
+        let slices: Vec<_> = green::hooks::take_timeline()
+            .into_iter()
+            .filter_map(|e| match e {
+                green::hooks::TimelineEvent::Slice { start, end, parked_in, .. } => Some((start, end, parked_in)),
+                _ => None,
+            })
+            .collect();
+        green::hooks::set_timeline(false);
+        assert_eq!(slices.len(), 1, "only the last slice began while recording: {slices:?}");
+        let (start, end, parked_in) = slices[0];
+        assert!(start >= 2_000_000 && start <= end, "{slices:?}");
+        assert_eq!(parked_in, None, "it finished");
+    });
+}
+
 #[test]
 fn trace_to_writes_a_chrome_timeline_of_the_run() {
     let path = std::env::temp_dir().join(format!("green-timeline-{}.json", std::process::id()));

@@ -391,6 +391,8 @@ pub(crate) struct Hooks {
     /// The timeline, when recording; `timeline_on` mirrors its `is_some()` for the switch path.
     pub(crate) timeline: RefCell<Option<Vec<TimelineEvent>>>,
     pub(crate) timeline_on: Cell<bool>,
+    /// When the slice running now began, while the timeline records (see `Hub::resume`).
+    pub(crate) slice_start: Cell<Option<u64>>,
     /// Per creator: its pending jittered timers, as (deadline before jitter, deadline after,
     /// key), the bounds that keep its timers in their order (see `Hub::jitter`).
     pub(crate) jitter_pending: RefCell<HashMap<u64, Vec<JitteredTimer>>>,
@@ -415,6 +417,8 @@ impl Hooks {
     pub(crate) fn set_timeline(&self, on: bool) {
         *self.timeline.borrow_mut() = if on { Some(Vec::new()) } else { None };
         self.timeline_on.set(on);
+        // The slice running now began unrecorded (or in an earlier recording): it is left out.
+        self.slice_start.set(None);
     }
 
     /// Empties the switch trace.

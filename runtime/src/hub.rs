@@ -1306,18 +1306,16 @@ impl Hub {
         self.probe.switch_to(gt.id);
         #[cfg(feature = "tracing")]
         tracing::trace!(target: "green::switch", greenthread = gt.id, "switch in");
+        // The timeline's slice start waits in the hooks, not in a local: a value live across the
+        // switch is spilled to the stack and reloaded on every switch, recording or not.
         #[cfg(feature = "test-hooks")]
-        let slice_start = self.hooks.timeline_on.get().then(|| self.now_ns());
+        if self.hooks.timeline_on.get() {
+            self.hooks.slice_start.set(Some(self.now_ns()));
+        }
         let res = coro.resume(r);
         #[cfg(feature = "test-hooks")]
-        if let Some(start) = slice_start {
-            crate::hooks::record(|| crate::hooks::TimelineEvent::Slice {
-                gt: gt.id,
-                name: gt.label(),
-                start,
-                end: self.now_ns(),
-                parked_in: gt.wait.get().map(|w| w.what),
-            });
+        if self.hooks.timeline_on.get() {
+            self.timeline_slice(gt);
         }
         // The slice ended without a green call if it is still alarmed (the greenthread finished).
         let alarmed = self.probe.take_alarm().then(|| self.probe.switches());
@@ -1337,6 +1335,22 @@ impl Hub {
         if let Some(slice) = alarmed {
             self.alarmed_slice_ended(gt, slice);
         }
+    }
+
+    /// Records the slice `gt` just ran in the timeline (a slice that began before the timeline
+    /// was turned on has no start and is not recorded).
+    #[cfg(feature = "test-hooks")]
+    #[cold]
+    #[inline(never)]
+    fn timeline_slice(&self, gt: &GtCore) {
+        let Some(start) = self.hooks.slice_start.take() else { return };
+        crate::hooks::record(|| crate::hooks::TimelineEvent::Slice {
+            gt: gt.id,
+            name: gt.label(),
+            start,
+            end: self.now_ns(),
+            parked_in: gt.wait.get().map(|w| w.what),
+        });
     }
 
     /// A greenthread's first resume: its coroutine is created now, on the warmest free stack
