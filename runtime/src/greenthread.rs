@@ -337,6 +337,19 @@ impl GtCore {
         (lo != 0 && depth != 0).then(|| lo + self.stack_size() - usize::from(depth) * 16)
     }
 
+    /// The stack lines a resume of its latest `park` touches, as an address range `[lo, hi)` to
+    /// prefetch a line at a time, if its park frame is known: from [`PARK_LINES_BELOW`] lines
+    /// under the frame (the rest of `park`'s frame, the suspend path's and the switch's saved
+    /// registers) up to the top of the stack, where the frames the greenthread returns into and
+    /// loops in sit, at most [`PARK_LINES`] lines in all.
+    #[inline(always)]
+    pub(crate) fn park_lines(&self) -> Option<(usize, usize)> {
+        let frame = self.park_frame()?;
+        let lo = frame.wrapping_sub(PARK_LINES_BELOW * 64);
+        let top = self.guard_end.get() + self.stack_size();
+        Some((lo, top.min(lo + PARK_LINES * 64)))
+    }
+
     /// The address range `[lo, hi)` of its stack's guard page; `(0, 0)` before it has a stack.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
         match self.guard_end.get() {
@@ -420,6 +433,15 @@ impl GtCore {
         Some(report)
     }
 }
+
+/// Stack lines under a park frame that a resume touches (see [`GtCore::park_lines`]).
+pub(crate) const PARK_LINES_BELOW: usize = 3;
+
+/// Stack lines a resume's prefetch covers at most, from [`PARK_LINES_BELOW`] under the park
+/// frame up. A greenthread that sleeps in a loop at the top of its function (the `timers`
+/// benchmark's) parks 673 bytes under the top of its stack: the 14 lines from three under that
+/// frame to the top are what it touches from one park to the next.
+pub(crate) const PARK_LINES: usize = 16;
 
 /// A numbered green call in progress.
 pub(crate) struct Ticket {
@@ -1516,6 +1538,23 @@ mod tests {
         assert!(size_of::<crate::timer::Ready>() <= 16, "Ready: {} bytes", size_of::<crate::timer::Ready>());
     }
 
+    /// A resume's prefetch runs from the lines under the park frame up to the top of the stack,
+    /// and stops at the cap when the park is deep: never past the top, into the next mapping.
+    #[test]
+    fn park_lines_run_from_under_the_frame_to_the_stack_top_within_the_cap() {
+        let core = super::GtCore::new(1, None, std::panic::Location::caller(), 64 * 1024, false);
+        // Addresses only: nothing here is read. (Depths are kept in 16-byte units.)
+        let guard_end = 0x7f00_0000_0000;
+        let top = guard_end + 64 * 1024;
+        core.guard_end.set(guard_end);
+        let below = super::PARK_LINES_BELOW * 64;
+        core.note_park_frame(top - 304);
+        assert_eq!(core.park_lines(), Some((top - 304 - below, top)), "a shallow park: up to the top");
+        core.note_park_frame(top - 10_000);
+        let lo = top - 10_000 - below;
+        assert_eq!(core.park_lines(), Some((lo, lo + super::PARK_LINES * 64)), "a deep park: the cap");
+    }
+
     /// The hub prefetches the stack lines a resume lands on from the frame a greenthread parked
     /// in: that frame must be on the greenthread's own stack, and unknown where it cannot be said.
     #[test]
@@ -1526,6 +1565,12 @@ mod tests {
             let top = lo + core.stack_size();
             let frame = core.park_frame().expect("a parked greenthread's frame is known");
             assert!((lo..top).contains(&frame), "frame {frame:#x} off the stack [{lo:#x}, {top:#x})");
+            // What a resume's prefetch covers: the lines under the frame and up from it, on
+            // this stack only (never the next mapping's first page), within the cap.
+            let (first, end) = core.park_lines().expect("a known frame has lines");
+            assert_eq!(frame - first, super::PARK_LINES_BELOW * 64, "the lines under the frame");
+            assert!(end > frame && end <= top, "lines [{first:#x}, {end:#x}) pass the top {top:#x}");
+            assert!(end - first <= super::PARK_LINES * 64, "more than {} lines", super::PARK_LINES);
             top - frame
         };
         let shallow = crate::spawn(|| crate::sleep(Duration::from_millis(5)));
@@ -1547,6 +1592,8 @@ mod tests {
         crate::sleep(Duration::ZERO);
         assert_eq!(deeper.core.park_frame(), None, "a park 1.3 MiB down is past what is noted");
         assert!(on_stack(&beside.core) > 128 * 1024, "a park under three 64 KiB frames sits below them");
+        let (first, end) = beside.core.park_lines().unwrap();
+        assert_eq!(end - first, super::PARK_LINES * 64, "a deep park's lines stop at the cap, far under the top");
         // The root parks on its thread's own stack: nothing to note.
         crate::sleep(Duration::from_millis(1));
         assert_eq!(crate::hub::hub().root().park_frame(), None);

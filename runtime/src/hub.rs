@@ -764,7 +764,7 @@ impl Hub {
     /// overlaps its cache misses instead of taking them one after another.
     #[inline(always)]
     fn prefetch_ahead(&self) {
-        use crate::sys::prefetch::prefetch;
+        use crate::sys::prefetch::{prefetch, prefetch_lines};
         let Ok(batch) = self.batch.try_borrow() else { return };
         // A lone entry left is what a ping-pong of a few greenthreads leaves: its lines are
         // hot, and the prefetch costs the switch more (5%) than it could save.
@@ -772,12 +772,8 @@ impl Hub {
             return;
         }
         let Ok(timers) = self.timers.try_borrow() else { return };
-        if let Some(frame) = batch.front().and_then(|r| timers.target_of(r)).and_then(|gt| gt.park_frame()) {
-            // The switch's saved registers just below the frame, then `park`'s frame and its
-            // callers' as the greenthread returns up.
-            for line in -1..7isize {
-                prefetch(frame.wrapping_add_signed(line * 64));
-            }
+        if let Some((lo, hi)) = batch.front().and_then(|r| timers.target_of(r)).and_then(|gt| gt.park_lines()) {
+            prefetch_lines(lo, hi);
         }
         if let Some(gt) = batch.get(1).and_then(|r| timers.target_of(r)) {
             // The record (184 bytes) and the `Rc`'s two counts just before it: four lines at most.
@@ -813,7 +809,7 @@ impl Hub {
     /// 10–20% of its switch rate.
     #[inline(never)]
     fn prefetch_groups(&self) {
-        use crate::sys::prefetch::prefetch;
+        use crate::sys::prefetch::{prefetch, prefetch_lines};
         let Ok(batch) = self.batch.try_borrow() else { return };
         if batch.len() < 2 || batch.len() % PREFETCH_GROUP != 0 {
             return;
@@ -822,12 +818,8 @@ impl Hub {
         let group = |stage: usize| (stage * PREFETCH_GROUP..(stage + 1) * PREFETCH_GROUP).filter_map(|i| batch.get(i));
         let mut starts = (0, 0);
         for gt in group(0).filter_map(|r| timers.target_of(r)) {
-            if let Some(frame) = gt.park_frame() {
-                // The switch's saved registers just below the frame, then `park`'s frame and its
-                // callers' as the greenthread returns up.
-                for line in -1..7isize {
-                    prefetch(frame.wrapping_add_signed(line * 64));
-                }
+            if let Some((lo, hi)) = gt.park_lines() {
+                prefetch_lines(lo, hi);
             } else if gt.state.get() == State::NotStarted {
                 starts = (starts.0 + 1, gt.stack_size());
             }

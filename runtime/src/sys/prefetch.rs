@@ -23,3 +23,14 @@ pub(crate) fn prefetch(addr: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = addr;
 }
+
+/// [`prefetch`] for every cache line from the one holding `lo` to the one holding `hi - 1` (none
+/// when `hi <= lo`).
+#[inline(always)]
+pub(crate) fn prefetch_lines(lo: usize, hi: usize) {
+    let mut line = lo & !63;
+    while line < hi {
+        prefetch(line);
+        line += 64;
+    }
+}
