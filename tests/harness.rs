@@ -643,15 +643,16 @@ fn a_busy_loop_past_the_budget_shows_its_stack_when_blocking_detection_is_on() {
 }
 
 mod properties {
-    //! Property tests under random tapes (proptest shrinks failing tapes and op sequences).
+    //! Property tests under random tapes (proptest shrinks failing tapes and op sequences). They
+    //! use the suite's own proptest, as a downstream crate does, with the harness's strategies.
 
     use std::cell::Cell;
     use std::rc::Rc;
     use std::time::Duration;
 
     use green_harness::pool_model::{run_pool_ops, PoolModel};
-    use green_harness::proptest::prelude::*;
-    use green_harness::proptest::test_runner::FileFailurePersistence;
+    use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
     use green_harness::strategy::{pool_ops, tapes};
     use green_harness::{Harness, Tape};
 
@@ -702,7 +703,7 @@ mod properties {
     }
 
     fn calls() -> impl Strategy<Value = Vec<(u8, bool)>> {
-        green_harness::proptest::collection::vec((0u8..4, any::<bool>()), 0..12)
+        proptest::collection::vec((0u8..4, any::<bool>()), 0..12)
     }
 
     proptest! {
