@@ -273,10 +273,13 @@ pub(crate) fn panic_is_quiet(info: &std::panic::PanicHookInfo<'_>) -> bool {
 /// How many unprinted panics a hub keeps for [`debug::take_quiet_panics`].
 pub(crate) const QUIET_PANICS_KEPT: usize = 256;
 
-/// Batch entries whose stacks the hub starts loading together ([`Hub::prefetch_groups`]). Two:
+/// Batch entries whose stacks the hub starts loading together ([`Hub::prefetch_groups`]). Three:
 /// in paired runs of `bench-green timers` (10,000 greenthreads waking in deadline order) groups
-/// of 2 and 3 ran 11–14% faster than one entry at a time, 4 ran 8% faster, 6 and 8 no faster.
-const PREFETCH_GROUP: usize = 2;
+/// of 2 and 3 ran 11–14% faster than one entry at a time, 4 ran 8% faster, 6 and 8 no faster,
+/// when a resume's prefetch covered 8 stack lines; since it covers the lines up to the stack's
+/// top ([`GtCore::park_lines`](crate::greenthread::GtCore::park_lines), 14 in that benchmark),
+/// 3 ran 5–8% faster than 2 (three sets of 16–30 pairs), and 4 about as fast as 3.
+const PREFETCH_GROUP: usize = 3;
 
 #[cold]
 /// In a forked child: the parent's hub (its greenthreads, timers, registrations) is leaked
@@ -794,14 +797,14 @@ impl Hub {
     /// what the next entries of the batch will touch, in pipeline stages of [`PREFETCH_GROUP`]
     /// entries: the stack lines of the next group (their records were loaded a group ago), the
     /// records of the group after it (their slots were loaded a group ago), the timer slots of
-    /// the third group. It runs on every other step (when the batch's length is even: each step
-    /// pops one entry, and nothing joins the batch while it runs but a kill's entry at the
-    /// front), two entries at a time, because the first touch of a parked stack is a page walk
-    /// (each stack's top page is its own TLB entry and page-table line, bench/README "What
-    /// profiling found") and a prefetch does not retire before its walk is done: issued one per
-    /// step (as [`prefetch_ahead`](Hub::prefetch_ahead) does), each walk stalls the hub on its
-    /// own; issued back to back, two walks proceed together. Once it ran, the per-entry stages
-    /// find their lines on their way.
+    /// the third group. It runs on every [`PREFETCH_GROUP`]-th step (when the batch's length is
+    /// a multiple of it: each step pops one entry, and nothing joins the batch while it runs
+    /// but a kill's entry at the front), a group at a time, because the first touch of a parked
+    /// stack is a page walk (each stack's top page is its own TLB entry and page-table line,
+    /// bench/README "What profiling found") and a prefetch does not retire before its walk is
+    /// done: issued one per step (as [`prefetch_ahead`](Hub::prefetch_ahead) does), each walk
+    /// stalls the hub on its own; issued back to back, a group's walks proceed together. Once it
+    /// ran, the per-entry stages find their lines on their way.
     ///
     /// Out of line, and not in the hub loop: there, its loops (or a call to them) made the
     /// compiler keep the popped batch entry on the stack and read it back in halves, a
