@@ -651,10 +651,10 @@ mod properties {
     use std::time::Duration;
 
     use green_harness::pool_model::{run_pool_ops, PoolModel};
-    use proptest::prelude::*;
-    use proptest::test_runner::FileFailurePersistence;
     use green_harness::strategy::{pool_ops, tapes};
     use green_harness::{Harness, Tape};
+    use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
 
     /// 48 cases; a failing case is saved next to this file (`tests/harness.proptest-regressions`,
     /// committed) and tried first on every later run.

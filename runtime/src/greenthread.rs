@@ -329,23 +329,23 @@ impl GtCore {
         self.park_depth.set(u16::try_from(top.wrapping_sub(here) / 16).unwrap_or(0));
     }
 
-    /// An address in the frame of its latest `park`, if known: the stack lines around it are
-    /// the ones a resume lands on and returns through.
+    /// An address in the frame of its latest `park`, if known: the stack lines a resume lands
+    /// on and returns through lie around it ([`park_lines`](GtCore::park_lines)).
     #[inline(always)]
     pub(crate) fn park_frame(&self) -> Option<usize> {
         let (lo, depth) = (self.guard_end.get(), self.park_depth.get());
         (lo != 0 && depth != 0).then(|| lo + self.stack_size() - usize::from(depth) * 16)
     }
 
-    /// The stack lines a resume of its latest `park` touches, as an address range `[lo, hi)` to
-    /// prefetch a line at a time, if its park frame is known: from [`PARK_LINES_BELOW`] lines
-    /// under the frame (the rest of `park`'s frame, the suspend path's and the switch's saved
-    /// registers) up to the top of the stack, where the frames the greenthread returns into and
-    /// loops in sit, at most [`PARK_LINES`] lines in all.
+    /// The stack lines a resume of its latest `park` touches, as a line-aligned address range
+    /// `[lo, hi)` to prefetch a line at a time, if its park frame is known: from the line
+    /// [`PARK_LINES_BELOW`] lines under the frame's (the rest of `park`'s frame, the suspend
+    /// path's and the switch's saved registers) up to the top of the stack, where the frames the
+    /// greenthread returns into and loops in sit, at most [`PARK_LINES`] lines in all.
     #[inline(always)]
     pub(crate) fn park_lines(&self) -> Option<(usize, usize)> {
         let frame = self.park_frame()?;
-        let lo = frame.wrapping_sub(PARK_LINES_BELOW * 64);
+        let lo = frame.wrapping_sub(PARK_LINES_BELOW * 64) & !63;
         let top = self.guard_end.get() + self.stack_size();
         Some((lo, top.min(lo + PARK_LINES * 64)))
     }
@@ -1548,11 +1548,15 @@ mod tests {
         let top = guard_end + 64 * 1024;
         core.guard_end.set(guard_end);
         let below = super::PARK_LINES_BELOW * 64;
+        // 304 bytes under the top: the frame's line starts 320 under it.
         core.note_park_frame(top - 304);
-        assert_eq!(core.park_lines(), Some((top - 304 - below, top)), "a shallow park: up to the top");
+        assert_eq!(core.park_lines(), Some((top - 320 - below, top)), "a shallow park: up to the top");
+        // 10,000 bytes under the top: the frame's line starts 10,048 under it.
         core.note_park_frame(top - 10_000);
-        let lo = top - 10_000 - below;
+        let lo = top - 10_048 - below;
         assert_eq!(core.park_lines(), Some((lo, lo + super::PARK_LINES * 64)), "a deep park: the cap");
+        let lines = crate::sys::prefetch::lines(lo, lo + super::PARK_LINES * 64).count();
+        assert_eq!(lines, super::PARK_LINES, "the cap counts lines");
     }
 
     /// The hub prefetches the stack lines a resume lands on from the frame a greenthread parked
@@ -1568,9 +1572,11 @@ mod tests {
             // What a resume's prefetch covers: the lines under the frame and up from it, on
             // this stack only (never the next mapping's first page), within the cap.
             let (first, end) = core.park_lines().expect("a known frame has lines");
-            assert_eq!(frame - first, super::PARK_LINES_BELOW * 64, "the lines under the frame");
-            assert!(end > frame && end <= top, "lines [{first:#x}, {end:#x}) pass the top {top:#x}");
-            assert!(end - first <= super::PARK_LINES * 64, "more than {} lines", super::PARK_LINES);
+            let lines: Vec<usize> = crate::sys::prefetch::lines(first, end).collect();
+            assert_eq!(lines[0], (frame & !63) - super::PARK_LINES_BELOW * 64, "the lines under the frame");
+            assert!(lines.contains(&(frame & !63)), "the frame's own line");
+            assert!(lines.iter().all(|&l| l + 64 <= top), "lines [{first:#x}, {end:#x}) pass the top {top:#x}");
+            assert!(lines.len() <= super::PARK_LINES, "{} lines, more than {}", lines.len(), super::PARK_LINES);
             top - frame
         };
         let shallow = crate::spawn(|| crate::sleep(Duration::from_millis(5)));

@@ -814,7 +814,7 @@ impl Hub {
     fn prefetch_groups(&self) {
         use crate::sys::prefetch::{prefetch, prefetch_lines};
         let Ok(batch) = self.batch.try_borrow() else { return };
-        if batch.len() < 2 || batch.len() % PREFETCH_GROUP != 0 {
+        if batch.len() < PREFETCH_GROUP || batch.len() % PREFETCH_GROUP != 0 {
             return;
         }
         let Ok(timers) = self.timers.try_borrow() else { return };

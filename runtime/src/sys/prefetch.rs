@@ -24,13 +24,32 @@ pub(crate) fn prefetch(addr: usize) {
     let _ = addr;
 }
 
-/// [`prefetch`] for every cache line from the one holding `lo` to the one holding `hi - 1` (none
-/// when `hi <= lo`).
+/// The cache lines of `[lo, hi)`, by their first address: from the line holding `lo` to the
+/// one holding `hi - 1` (none when `hi <= lo`).
+#[inline(always)]
+pub(crate) fn lines(lo: usize, hi: usize) -> impl Iterator<Item = usize> {
+    let first = if hi > lo { lo & !63 } else { hi };
+    (first..hi).step_by(64)
+}
+
+/// [`prefetch`] for every cache line of `[lo, hi)` (see [`lines`]).
 #[inline(always)]
 pub(crate) fn prefetch_lines(lo: usize, hi: usize) {
-    let mut line = lo & !63;
-    while line < hi {
-        prefetch(line);
-        line += 64;
+    lines(lo, hi).for_each(prefetch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lines;
+
+    #[test]
+    fn lines_name_each_cache_line_of_a_range_once() {
+        assert_eq!(lines(0x1000, 0x1100).collect::<Vec<_>>(), [0x1000, 0x1040, 0x1080, 0x10c0]);
+        // Unaligned ends: the lines holding the first and the last byte.
+        assert_eq!(lines(0x1010, 0x1081).collect::<Vec<_>>(), [0x1000, 0x1040, 0x1080]);
+        assert_eq!(lines(0x1010, 0x1011).collect::<Vec<_>>(), [0x1000]);
+        // Empty ranges, aligned or not.
+        assert_eq!(lines(0x1040, 0x1040).count(), 0);
+        assert_eq!(lines(0x1050, 0x1048).count(), 0);
     }
 }
