@@ -428,6 +428,46 @@ fn replay_is_exact_for_same_pass_reads_and_writers_parked_on_a_full_buffer_on_a_
     }
 }
 
+/// Regression: the kernel tuned loopback buffers by timing (receive autotuning measures bytes
+/// per round trip in real time), so a bulk writer's first write accepted more or less on a
+/// loaded machine and the replay above diverged. Under a harness both buffers of both ends keep
+/// one size through a bulk transfer.
+#[test]
+fn loopback_streams_keep_fixed_buffer_sizes_under_a_harness() {
+    fn buffers(s: &impl std::os::fd::AsRawFd) -> (libc::c_int, libc::c_int) {
+        let get = |opt| {
+            let mut v: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: `v` and `len` are valid for writes of an int and its size.
+            let r = unsafe {
+                libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, opt, (&mut v as *mut libc::c_int).cast(), &mut len)
+            };
+            assert_eq!(r, 0, "getsockopt");
+            v
+        };
+        (get(libc::SO_RCVBUF), get(libc::SO_SNDBUF))
+    }
+    Harness::with_config(Config::hermetic()).run(|| {
+        let l = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut a = green::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut b, _) = l.accept().unwrap();
+        // 128 KiB each: the kernel reports twice the 64 KiB set.
+        let fixed = (128 * 1024, 128 * 1024);
+        assert_eq!((buffers(&a), buffers(&b)), (fixed, fixed), "at the start");
+        let writer = green::spawn(move || {
+            a.write_all(&vec![1u8; 1 << 20]).unwrap();
+            a
+        });
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut left = 1 << 20;
+        while left > 0 {
+            left -= b.read(&mut buf).unwrap();
+        }
+        let a = writer.join().unwrap();
+        assert_eq!((buffers(&a), buffers(&b)), (fixed, fixed), "after 1 MiB");
+    });
+}
+
 /// DESIGN §6.1: draws are per operation, never per poll event. Readiness of sockets nobody waits
 /// on (here two idle pairs that get a byte each) used to draw one reorder pick per extra event
 /// in a poll, shifting every later draw: the same program then ran in another order.

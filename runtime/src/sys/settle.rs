@@ -77,3 +77,19 @@ pub(crate) fn set_nodelay(fd: RawFd) {
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
 }
+
+/// What [`fix_buffers`] sets `SO_RCVBUF` and `SO_SNDBUF` to; the kernel doubles it (for its
+/// bookkeeping), so each buffer holds 128 KiB, the receive buffer's usual initial size.
+pub(crate) const FIXED_BUFFER: usize = 64 * 1024;
+
+/// Fixes the socket's receive and send buffer sizes ([`FIXED_BUFFER`]), which the kernel would
+/// otherwise tune as traffic flows: the receive buffer grows with the bytes read per round trip
+/// measured in real time, the send buffer with the congestion window. How much a write accepts
+/// and how far a read opens the window would then depend on timing.
+pub(crate) fn fix_buffers(fd: RawFd) {
+    // SAFETY: as for `local_addr`.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&fd);
+    let _ = sock.set_recv_buffer_size(FIXED_BUFFER);
+    let _ = sock.set_send_buffer_size(FIXED_BUFFER);
+}
