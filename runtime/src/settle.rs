@@ -24,7 +24,7 @@
 //! traffic flows, the receive buffer by the bytes read per round trip measured in real time, and
 //! a bulk writer's first write accepted more or less (3.8 or 3.9 MB before it blocked) as a
 //! loaded machine stretched those round trips: half of the runs of the loaded-machine replay test
-//! under four copies of itself diverged; with fixed buffers, none of 36.
+//! under four copies of itself diverged; with fixed buffers, none of 52.
 //!
 //! Known limit: the receiving kernel holds back a window update when a read frees less than
 //! doubles the window, until its delayed-acknowledgement timer (40 ms of real time) fires. A
